@@ -1,0 +1,162 @@
+//! Command-line definitions (clap derive): one subcommand per job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A terminal runbook for the first hours after a credential leak.
+///
+/// Start with `breachbook drill`: a tabletop drill against a simulated cloud, no account
+/// and no network needed.
+#[derive(Debug, Parser)]
+#[command(name = "breachbook", version, about, long_about)]
+pub struct Cli {
+    /// Folder for journals, reports and logs (default: the platform's local data folder).
+    #[arg(long, global = true, env = "BREACHBOOK_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Job,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Job {
+    /// Rehearse a runbook against the built-in simulated cloud (no account, no network)
+    Drill(DrillArgs),
+    /// Run a runbook against your real cloud account and AI providers
+    Run(RunArgs),
+    /// Reopen an incident where it stopped (after a crash, a closed laptop, a handover)
+    Resume(ResumeArgs),
+    /// List the incidents and drills in the state folder
+    Incidents,
+    /// Print the post-incident report of an incident
+    Report(ReportArgs),
+    /// Validate runbook files and print every problem with its line and column
+    Check(CheckArgs),
+    /// Print the JSON Schema of the runbook format (for editors)
+    Schema,
+    /// List the runbooks built into breachbook
+    Runbooks,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DrillArgs {
+    /// A runbook file or the name of a built-in one (default: ai-provider-keys-vendor-breach)
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: Option<String>,
+    /// Seed of the scenario's randomness (default: the runbook's)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Drill clock speed: simulated seconds per real second (default: the runbook's)
+    #[arg(long, value_name = "N")]
+    pub speed: Option<f64>,
+    /// No terminal UI: print the timeline as lines and a JSON summary as the last line
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: play the runbook as a careful operator would
+    #[arg(long, requires = "headless", conflicts_with = "script")]
+    pub autopilot: bool,
+    /// With --headless: play this YAML list of operator actions instead
+    #[arg(long, value_name = "FILE", requires = "headless")]
+    pub script: Option<PathBuf>,
+    #[command(flatten)]
+    pub ui: UiArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UiArgs {
+    /// Show every step's "why" and explain each panel the first time it is focused
+    #[arg(long)]
+    pub onboarding: bool,
+    /// Disable every action that changes keys or systems
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Provider calls in flight at once (default: the runbook's, else 8)
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Test hook: stop dead after this many journal records (for crash tests)
+    #[arg(long, hide = true, value_name = "N")]
+    pub pause_after_records: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The runbook file (or the name of a built-in one)
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: String,
+    /// AWS profile
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region (the runbook's scope may list several)
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Endpoint URL for AWS emulators (also AWS_ENDPOINT_URL)
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub ui: UiArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ResumeArgs {
+    /// Incident id (see `breachbook incidents`)
+    pub id: String,
+    /// No terminal UI (drills only): print the timeline and a JSON summary
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: finish the runbook as a careful operator would
+    #[arg(long, requires = "headless")]
+    pub autopilot: bool,
+    #[command(flatten)]
+    pub ui: UiArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Incident id (see `breachbook incidents`)
+    pub id: String,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Runbook files
+    #[arg(required = true, value_name = "RUNBOOK")]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

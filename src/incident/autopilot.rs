@@ -1,0 +1,520 @@
+//! Drives an engine without a terminal: the autopilot (a careful operator) and scripts of
+//! operator actions (so tests and demos can make mistakes on purpose).
+//!
+//! Talks to the engine only through `Command`s and `Update`s, like the TUI does.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::engine::{Command, Dangerous, Update};
+use super::rotation::{RotationState, Stage};
+use super::state::{IncidentState, StepStatus};
+use crate::runbook::schema::Action;
+
+/// One operator action of a script file (YAML list).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ScriptAction {
+    /// Run a step and wait for it to finish or fail.
+    Run(String),
+    /// Toggle one checklist item (0-based).
+    Tick {
+        step: String,
+        item: usize,
+    },
+    /// Tick every unticked item of a manual step.
+    TickAll(String),
+    /// Type a revoke confirmation. `word` defaults to the right word; `override` also types
+    /// the override phrase.
+    Revoke {
+        credential: String,
+        #[serde(default)]
+        word: Option<String>,
+        #[serde(default, rename = "override")]
+        override_checks: bool,
+    },
+    /// Type a delete confirmation.
+    Delete {
+        credential: String,
+        #[serde(default)]
+        word: Option<String>,
+        #[serde(default, rename = "override")]
+        override_checks: bool,
+    },
+    SkipStep {
+        step: String,
+        why: String,
+    },
+    SkipCredential {
+        credential: String,
+        why: String,
+    },
+    Retry(String),
+    Note(String),
+    /// Let the incident clock run, e.g. `5m`.
+    Wait(String),
+    /// Hand over to the autopilot for the rest.
+    Autopilot,
+}
+
+/// Why a headless run could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error("the engine stopped: {0}")]
+    Stopped(String),
+    #[error("{0}")]
+    Stuck(String),
+    #[error("script: {0}")]
+    Script(String),
+}
+
+/// Follows the engine's updates and sends it commands.
+pub struct Driver {
+    commands: mpsc::UnboundedSender<Command>,
+    updates: mpsc::UnboundedReceiver<Update>,
+    pub state: IncidentState,
+    printed: usize,
+    refused: Vec<String>,
+    in_flight: usize,
+    print: bool,
+    via: String,
+    /// How long the autopilot "reads" before each step and each confirmation (incident
+    /// clock), so drills unfold at a human pace.
+    think: Duration,
+}
+
+impl Driver {
+    pub fn new(
+        state: IncidentState,
+        commands: mpsc::UnboundedSender<Command>,
+        updates: mpsc::UnboundedReceiver<Update>,
+        print: bool,
+    ) -> Driver {
+        let mut d = Driver {
+            commands,
+            updates,
+            state,
+            printed: 0,
+            refused: Vec::new(),
+            in_flight: 0,
+            print,
+            via: "autopilot".into(),
+            think: Duration::from_secs(90),
+        };
+        d.flush();
+        d
+    }
+
+    /// Prints timeline entries not printed yet, as `[+HH:MM:SS] text` on the incident clock.
+    fn flush(&mut self) {
+        while self.printed < self.state.timeline.len() {
+            if self.print {
+                let e = &self.state.timeline[self.printed];
+                let secs = (e.at - self.state.opened_at).num_seconds().max(0);
+                println!(
+                    "[+{:02}:{:02}:{:02}] {}",
+                    secs / 3600,
+                    (secs % 3600) / 60,
+                    secs % 60,
+                    e.text
+                );
+            }
+            self.printed += 1;
+        }
+    }
+
+    fn send(&mut self, c: Command) -> Result<(), DriveError> {
+        self.refused.clear();
+        self.commands
+            .send(c)
+            .map_err(|_| DriveError::Stopped("the engine is gone".into()))
+    }
+
+    /// Takes one update; Err when the engine stopped.
+    async fn pump(&mut self) -> Result<(), DriveError> {
+        match self.updates.recv().await {
+            None => Err(DriveError::Stopped("the engine is gone".into())),
+            Some(u) => self.take(u),
+        }
+    }
+
+    fn take(&mut self, u: Update) -> Result<(), DriveError> {
+        match u {
+            Update::Event {
+                wall,
+                operator,
+                event,
+                ..
+            } => {
+                self.state.apply(&event, wall, &operator.user);
+                self.flush();
+                Ok(())
+            }
+            Update::Refused { message } => {
+                if self.print {
+                    println!("refused: {message}");
+                }
+                self.refused.push(message);
+                Ok(())
+            }
+            Update::Busy { in_flight, .. } => {
+                self.in_flight = in_flight;
+                Ok(())
+            }
+            Update::Stopped { why } => Err(DriveError::Stopped(
+                why.unwrap_or_else(|| "shut down".into()),
+            )),
+        }
+    }
+
+    /// Waits until `done(state)` holds or the last command was refused.
+    async fn wait(
+        &mut self,
+        mut done: impl FnMut(&IncidentState) -> bool,
+    ) -> Result<bool, DriveError> {
+        loop {
+            if done(&self.state) {
+                return Ok(true);
+            }
+            if !self.refused.is_empty() {
+                return Ok(false);
+            }
+            if self.state.score.is_some() {
+                // The drill is over: the clock stops; take what has already arrived.
+                while let Ok(u) = self.updates.try_recv() {
+                    self.take(u)?;
+                }
+                return Ok(done(&self.state));
+            }
+            self.pump().await?;
+        }
+    }
+
+    /// Lets the incident clock run for `d` (incident time), following updates meanwhile.
+    async fn wait_for(&mut self, d: Duration) -> Result<(), DriveError> {
+        let until = self.state.clock + chrono::Duration::seconds(d.as_secs() as i64);
+        self.wait(|s| s.clock >= until).await.map(|_| ())
+    }
+
+    fn cred_id(&self, name_or_id: &str) -> Result<String, DriveError> {
+        self.state
+            .credentials
+            .iter()
+            .find(|c| c.credential.id == name_or_id || c.credential.name == name_or_id)
+            .map(|c| c.credential.id.clone())
+            .ok_or_else(|| DriveError::Script(format!("no credential named `{name_or_id}`")))
+    }
+
+    fn finished_or_failed(s: &IncidentState, step: &str) -> bool {
+        s.step(step)
+            .is_some_and(|st| st.is_finished() || matches!(st.status, StepStatus::Failed { .. }))
+    }
+
+    /// Runs a step and waits for it to finish or fail.
+    async fn run_step(&mut self, step: &str) -> Result<bool, DriveError> {
+        self.send(Command::RunStep {
+            step: step.to_string(),
+        })?;
+        let s = step.to_string();
+        self.wait(move |st| Self::finished_or_failed(st, &s)).await
+    }
+
+    async fn tick_all(&mut self, step: &str) -> Result<(), DriveError> {
+        let unticked: Vec<usize> = self
+            .state
+            .step(step)
+            .map(|s| {
+                s.checked
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| !**c)
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for item in unticked {
+            self.send(Command::TickItem {
+                step: step.to_string(),
+                item,
+            })?;
+            let s = step.to_string();
+            self.wait(move |st| {
+                st.step(&s)
+                    .and_then(|x| x.checked.get(item).copied())
+                    .unwrap_or(true)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Types a confirmation for one key and waits until it is revoked/deleted or refused.
+    async fn confirm(
+        &mut self,
+        id: &str,
+        delete: bool,
+        word: Option<String>,
+        override_checks: bool,
+    ) -> Result<bool, DriveError> {
+        let right = self
+            .state
+            .credential(id)
+            .map(|c| c.credential.confirmation_word())
+            .unwrap_or_default();
+        let word = word.unwrap_or_else(|| right.clone());
+        let target = if delete {
+            Dangerous::Delete {
+                credential: id.to_string(),
+            }
+        } else {
+            Dangerous::Revoke {
+                credential: id.to_string(),
+            }
+        };
+        self.send(Command::Confirm {
+            target,
+            word,
+            override_phrase: override_checks.then(|| super::engine::override_phrase(&right)),
+            via: self.via.clone(),
+        })?;
+        let id2 = id.to_string();
+        self.wait(move |s| {
+            s.credential(&id2).is_some_and(|c| {
+                let done = if delete {
+                    c.deleted.is_some()
+                } else {
+                    c.rotation.reached() >= Stage::Revoked
+                };
+                done || matches!(c.rotation, RotationState::Failed { .. })
+            })
+        })
+        .await
+    }
+
+    /// Plays a script, then (if it says so) the autopilot.
+    pub async fn script(&mut self, actions: Vec<ScriptAction>) -> Result<(), DriveError> {
+        self.via = "script".into();
+        for a in actions {
+            match a {
+                ScriptAction::Run(step) => {
+                    self.run_step(&step).await?;
+                }
+                ScriptAction::Tick { step, item } => {
+                    self.send(Command::TickItem { step, item })?;
+                    self.settle().await?;
+                }
+                ScriptAction::TickAll(step) => self.tick_all(&step).await?,
+                ScriptAction::Revoke {
+                    credential,
+                    word,
+                    override_checks,
+                } => {
+                    let id = self.cred_id(&credential)?;
+                    self.confirm(&id, false, word, override_checks).await?;
+                }
+                ScriptAction::Delete {
+                    credential,
+                    word,
+                    override_checks,
+                } => {
+                    let id = self.cred_id(&credential)?;
+                    self.confirm(&id, true, word, override_checks).await?;
+                }
+                ScriptAction::SkipStep { step, why } => {
+                    self.send(Command::SkipStep { step, why })?;
+                    self.settle().await?;
+                }
+                ScriptAction::SkipCredential { credential, why } => {
+                    let credential = self.cred_id(&credential)?;
+                    self.send(Command::SkipCredential { credential, why })?;
+                    self.settle().await?;
+                }
+                ScriptAction::Retry(c) => {
+                    let credential = self.cred_id(&c)?;
+                    self.send(Command::Retry { credential })?;
+                    self.settle().await?;
+                }
+                ScriptAction::Note(text) => {
+                    self.send(Command::Note { text })?;
+                    self.settle().await?;
+                }
+                ScriptAction::Wait(d) => {
+                    let d = crate::runbook::duration::parse(&d).map_err(DriveError::Script)?;
+                    self.wait_for(d).await?;
+                }
+                ScriptAction::Autopilot => {
+                    self.via = "autopilot".into();
+                    return self.autopilot().await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the engine has answered the last command (an event or a refusal) and
+    /// nothing is in flight.
+    async fn settle(&mut self) -> Result<(), DriveError> {
+        let seen = self.state.timeline.len();
+        let ticks: Vec<Vec<bool>> = self.state.steps.iter().map(|s| s.checked.clone()).collect();
+        self.wait(move |s| {
+            s.timeline.len() > seen || s.steps.iter().map(|x| &x.checked).ne(ticks.iter())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Plays the runbook to the end as a careful operator would.
+    pub async fn autopilot(&mut self) -> Result<(), DriveError> {
+        let mut retries_left: u32 = 3 * self.state.runbook.steps.len() as u32 + 10;
+        loop {
+            if self.state.is_complete() || self.state.score.is_some() && self.drill_over() {
+                return Ok(());
+            }
+            let Some(step) = self.next_step() else {
+                return Err(DriveError::Stuck(
+                    "no step can run: every unfinished step waits on a failed one".into(),
+                ));
+            };
+            let Some(def) = self.state.step_def(&step).cloned() else {
+                return Err(DriveError::Stuck(format!("unknown step {step}")));
+            };
+            // A careful operator reads the step before acting.
+            self.wait_for(self.think).await?;
+            let ok = match def.action {
+                Action::Manual => {
+                    self.tick_all(&step).await?;
+                    self.run_step(&step).await?
+                }
+                Action::Revoke | Action::Delete => {
+                    let delete = def.action == Action::Delete;
+                    self.send(Command::RunStep { step: step.clone() })?;
+                    let s = step.clone();
+                    self.wait(move |st| {
+                        st.step(&s).is_some_and(|x| x.status != StepStatus::Pending)
+                    })
+                    .await?;
+                    let todo: Vec<String> = self
+                        .state
+                        .awaiting_confirmation(delete)
+                        .iter()
+                        .map(|c| c.credential.id.clone())
+                        .collect();
+                    let mut all = true;
+                    for id in todo {
+                        // Reads the pre-flight evidence before typing the word.
+                        self.wait_for(self.think / 3).await?;
+                        let done = self.confirm(&id, delete, None, false).await?;
+                        if !done && let Some(why) = self.refused.last() {
+                            // A careful operator never overrides: stop and ask for help.
+                            return Err(DriveError::Stuck(format!(
+                                "the autopilot will not force this: {why}"
+                            )));
+                        }
+                        all &= done;
+                    }
+                    let s = step.clone();
+                    let finished = self
+                        .wait(move |st| st.step(&s).is_some_and(|x| x.is_finished()))
+                        .await?;
+                    all && finished
+                }
+                _ => self.run_step(&step).await?,
+            };
+            if !ok || self.has_failures() {
+                if retries_left == 0 {
+                    return Err(DriveError::Stuck(format!(
+                        "“{}” keeps failing: {}",
+                        def.title,
+                        self.refused
+                            .last()
+                            .cloned()
+                            .unwrap_or_else(|| self.failure_text())
+                    )));
+                }
+                retries_left -= 1;
+                self.retry_failed().await?;
+            }
+        }
+    }
+
+    fn drill_over(&self) -> bool {
+        self.state.score.is_some()
+    }
+
+    fn has_failures(&self) -> bool {
+        self.state
+            .credentials
+            .iter()
+            .any(|c| matches!(c.rotation, RotationState::Failed { .. }))
+    }
+
+    fn failure_text(&self) -> String {
+        let mut out = BTreeSet::new();
+        for c in &self.state.credentials {
+            if let RotationState::Failed { why, .. } = &c.rotation {
+                out.insert(format!("{}: {why}", c.credential.name));
+            }
+        }
+        for s in &self.state.steps {
+            if let StepStatus::Failed { why } = &s.status {
+                out.insert(format!("{}: {why}", s.id));
+            }
+        }
+        out.into_iter().collect::<Vec<_>>().join("; ")
+    }
+
+    async fn retry_failed(&mut self) -> Result<(), DriveError> {
+        let failed: Vec<String> = self
+            .state
+            .credentials
+            .iter()
+            .filter(|c| matches!(c.rotation, RotationState::Failed { .. }))
+            .map(|c| c.credential.id.clone())
+            .collect();
+        for id in failed {
+            let before = self
+                .state
+                .credential(&id)
+                .map(|c| c.rotation.reached())
+                .unwrap_or(Stage::Exposed);
+            self.send(Command::Retry {
+                credential: id.clone(),
+            })?;
+            // Wait for the retried move to land or to fail again.
+            let id2 = id.clone();
+            let mut cleared = false;
+            self.wait(move |s| {
+                s.credential(&id2).is_some_and(|c| match &c.rotation {
+                    RotationState::Failed { .. } => cleared,
+                    RotationState::At { stage } => {
+                        cleared = true;
+                        *stage > before
+                    }
+                    RotationState::Skipped { .. } => true,
+                })
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The first unfinished step whose needs are met.
+    fn next_step(&self) -> Option<String> {
+        self.state
+            .steps
+            .iter()
+            .filter(|s| !s.is_finished())
+            .find(|s| self.state.unmet_needs(&s.id).is_empty())
+            .map(|s| s.id.clone())
+    }
+
+    /// Asks the engine to stop and waits until it has.
+    pub async fn shutdown(mut self) -> IncidentState {
+        let _ = self.commands.send(Command::Shutdown);
+        while self.pump().await.is_ok() {}
+        self.state
+    }
+}

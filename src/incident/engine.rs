@@ -1,0 +1,1931 @@
+//! The orchestrator: takes operator commands, runs step actions over the inventory through
+//! the provider traits, journals every event before applying it, and sends each journaled
+//! event to whoever watches (the TUI, the headless driver).
+//!
+//! The engine itself enforces the safety rules: no revoke without a confirmation naming that
+//! exact key, no revoke of a key whose replacement is not verified and propagated without a
+//! typed override, new keys stored as pending before anything else.
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{Event, Operator};
+
+/// The one path for everything destructive (as in gitui): what is about to be destroyed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Dangerous {
+    /// Revoke (deactivate) the old key of a credential.
+    Revoke { credential: String },
+    /// Delete the old key for good.
+    Delete { credential: String },
+}
+
+impl Dangerous {
+    pub fn credential(&self) -> &str {
+        match self {
+            Dangerous::Revoke { credential } | Dangerous::Delete { credential } => credential,
+        }
+    }
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Dangerous::Revoke { .. } => "revoke",
+            Dangerous::Delete { .. } => "delete",
+        }
+    }
+}
+
+/// The phrase an operator types to go ahead despite failed pre-flight checks.
+pub fn override_phrase(word: &str) -> String {
+    format!("override {word}")
+}
+
+/// What the operator (or the autopilot, or a script) asks the engine to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "do")]
+pub enum Command {
+    /// Run the step's action (inventory, rotate, verify, propagate, monitor, command, report),
+    /// or, for revoke/delete steps, start the step so keys can be confirmed one by one;
+    /// for manual steps, mark it done once every item is ticked.
+    RunStep { step: String },
+    /// Toggle one checklist item of a manual step.
+    TickItem { step: String, item: usize },
+    /// Pass over a step (journaled, counted as a skipped check when it is critical).
+    SkipStep { step: String, why: String },
+    /// The typed confirmation of a dangerous action. `word` is what the operator typed;
+    /// `override_phrase` is needed when pre-flight checks fail.
+    Confirm {
+        target: Dangerous,
+        word: String,
+        #[serde(default)]
+        override_phrase: Option<String>,
+        /// `tui`, `autopilot` or `script`.
+        via: String,
+    },
+    /// Clear a failed rotation and try its failed move again.
+    Retry { credential: String },
+    /// Leave a credential out of the rotation.
+    SkipCredential { credential: String, why: String },
+    /// Free text for the timeline.
+    Note { text: String },
+    /// Stop after in-flight work is journaled.
+    Shutdown,
+}
+
+/// What the engine tells its watchers.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // events dominate the traffic; boxing them buys nothing
+pub enum Update {
+    /// A journaled event, in journal order.
+    Event {
+        seq: u64,
+        wall: chrono::DateTime<chrono::Utc>,
+        operator: Operator,
+        event: Event,
+    },
+    /// A command was refused; the text says why and what to do.
+    Refused { message: String },
+    /// Work in flight changed: (step, provider calls in flight, credentials being worked on).
+    Busy {
+        step: Option<String>,
+        in_flight: usize,
+        credentials: Vec<String>,
+    },
+    /// The engine stopped (after Shutdown, or a journal error it cannot go on after).
+    Stopped { why: Option<String> },
+}
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::journal::{Journal, JournalError, Record};
+use super::model::{Credential, KeyGeneration, LocationKind};
+use super::rotation::{RotationState, Stage};
+use super::state::{IncidentState, StepStatus};
+use crate::providers::{Liveness, ProviderError, ProviderSet, WorldFeed};
+use crate::runbook::schema::{Action, KeyPassing, OnFailure};
+
+/// Settings of one engine run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Provider calls in flight at once.
+    pub concurrency: usize,
+    /// Attempts per operation for retryable failures.
+    pub max_attempts: u32,
+    /// First backoff delay (incident clock); doubles per attempt, with jitter.
+    pub backoff_base: Duration,
+    /// How long to watch revoked keys (incident clock).
+    pub quiet_period: Duration,
+    /// Refuse everything that changes the outside world.
+    pub read_only: bool,
+    /// Test hook for crash tests: after this many journal records, stop dead (the test
+    /// then kills the process).
+    pub pause_after_records: Option<u64>,
+}
+
+impl EngineConfig {
+    /// Settings from the runbook, with defaults where it is silent.
+    pub fn from_runbook(rb: &crate::runbook::schema::Runbook, read_only: bool) -> EngineConfig {
+        EngineConfig {
+            concurrency: rb.settings.concurrency.max(1),
+            max_attempts: rb.settings.max_attempts.max(1),
+            backoff_base: Duration::from_secs(2),
+            quiet_period: crate::runbook::duration::parse(&rb.settings.quiet_period)
+                .unwrap_or(Duration::from_secs(900)),
+            read_only,
+            pause_after_records: None,
+        }
+    }
+}
+
+/// What a background operation reports back to the engine loop.
+enum OpMsg {
+    /// Events to journal, in order.
+    Events(Vec<Event>),
+    /// One unit of work of `step` finished.
+    Done {
+        step: String,
+        credential: Option<String>,
+    },
+}
+
+/// The running engine. Owns the journal (the single writer) and the authoritative state.
+pub struct Engine {
+    journal: Journal,
+    state: IncidentState,
+    providers: ProviderSet,
+    cfg: EngineConfig,
+    updates: mpsc::UnboundedSender<Update>,
+    ops_tx: mpsc::UnboundedSender<OpMsg>,
+    ops_rx: mpsc::UnboundedReceiver<OpMsg>,
+    feed: Option<WorldFeed>,
+    permits: Arc<Semaphore>,
+    /// Units of work in flight per step.
+    in_flight: BTreeMap<String, usize>,
+    /// Credentials being worked on.
+    busy_creds: HashSet<String>,
+    /// Credentials already alarmed about old-key use after promotion.
+    alarmed: HashSet<String>,
+}
+
+/// Errors that stop the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("the journal does not start with an incident-opened record; it cannot be resumed")]
+    NotAnIncident,
+}
+
+impl Engine {
+    /// Starts an engine on a journal. `records` are the journal's existing records (empty
+    /// for a new incident, then `opening` is journaled first).
+    pub fn start(
+        mut journal: Journal,
+        records: Vec<Record>,
+        opening: Option<Event>,
+        providers: ProviderSet,
+        feed: Option<WorldFeed>,
+        cfg: EngineConfig,
+        updates: mpsc::UnboundedSender<Update>,
+    ) -> Result<Engine, EngineError> {
+        let mut records = records;
+        if let Some(open) = opening {
+            journal.set_cloud_identity(providers.identity.clone());
+            records.push(journal.append(&open)?);
+        }
+        let state = IncidentState::fold(
+            records
+                .iter()
+                .map(|r| (&r.event, r.time, r.operator.user.as_str())),
+        )
+        .ok_or(EngineError::NotAnIncident)?;
+        let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+        let mut engine = Engine {
+            journal,
+            state,
+            providers,
+            permits: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
+            cfg,
+            updates,
+            ops_tx,
+            ops_rx,
+            feed,
+            in_flight: BTreeMap::new(),
+            busy_creds: HashSet::new(),
+            alarmed: HashSet::new(),
+        };
+        if let Some(id) = engine.providers.identity.clone()
+            && engine.state.cloud_identity.as_deref() != Some(id.as_str())
+        {
+            // Journaled and applied, not sent: watchers start from `state()`.
+            engine.journal.set_cloud_identity(Some(id.clone()));
+            let rec = engine
+                .journal
+                .append(&Event::CloudIdentity { identity: id })?;
+            engine
+                .state
+                .apply(&rec.event, rec.time, rec.operator.user.as_str());
+        }
+        Ok(engine)
+    }
+
+    /// The state so far; watchers start from a clone of it and apply every later update.
+    pub fn state(&self) -> &IncidentState {
+        &self.state
+    }
+
+    /// The incident folder.
+    pub fn dir(&self) -> &std::path::Path {
+        self.journal.dir()
+    }
+
+    fn send_record(&self, r: &Record) {
+        let _ = self.updates.send(Update::Event {
+            seq: r.seq,
+            wall: r.time,
+            operator: r.operator.clone(),
+            event: r.event.clone(),
+        });
+    }
+
+    /// Journals an event, then applies it, then tells the watchers. Journal first, always.
+    fn record(&mut self, event: Event) -> Result<(), EngineError> {
+        let rec = self.journal.append(&event)?;
+        self.state
+            .apply(&rec.event, rec.time, rec.operator.user.as_str());
+        self.send_record(&rec);
+        if self.cfg.pause_after_records.is_some_and(|n| rec.seq >= n) {
+            // Crash-test hook: freeze the whole process right after this record is on disk.
+            eprintln!("paused after record {}", rec.seq);
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse(&self, message: impl Into<String>) {
+        let _ = self.updates.send(Update::Refused {
+            message: message.into(),
+        });
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.providers.clock.now()
+    }
+
+    fn send_busy(&self) {
+        let step = self
+            .in_flight
+            .iter()
+            .find(|(_, n)| **n > 0)
+            .map(|(s, _)| s.clone());
+        let _ = self.updates.send(Update::Busy {
+            step,
+            in_flight: self.in_flight.values().sum(),
+            credentials: self.busy_creds.iter().cloned().collect(),
+        });
+    }
+
+    /// Runs until `Shutdown` or until the command channel closes.
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        if let Err(e) = self.recover() {
+            let _ = self.updates.send(Update::Stopped {
+                why: Some(e.to_string()),
+            });
+            return;
+        }
+        let mut feed = self.feed.take();
+        let why = loop {
+            tokio::select! {
+                cmd = commands.recv() => {
+                    match cmd {
+                        None | Some(Command::Shutdown) => break None,
+                        Some(cmd) => {
+                            if let Err(e) = self.handle(cmd) {
+                                break Some(e.to_string());
+                            }
+                        }
+                    }
+                }
+                Some(msg) = self.ops_rx.recv() => {
+                    if let Err(e) = self.handle_op(msg) {
+                        break Some(e.to_string());
+                    }
+                }
+                Some(ev) = async {
+                    match feed.as_mut() {
+                        Some(f) => f.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Err(e) = self.handle_feed(ev) {
+                        break Some(e.to_string());
+                    }
+                }
+            }
+        };
+        let _ = self.updates.send(Update::Stopped { why });
+    }
+
+    /// After a resume: finish what a crash interrupted. Every operation is idempotent.
+    fn recover(&mut self) -> Result<(), EngineError> {
+        let running: Vec<String> = self
+            .state
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Running)
+            .map(|s| s.id.clone())
+            .collect();
+        for step in running {
+            let Some(def) = self.state.step_def(&step) else {
+                continue;
+            };
+            match def.action {
+                Action::Inventory
+                | Action::Rotate
+                | Action::Verify
+                | Action::Propagate
+                | Action::Monitor => self.run_bulk(&step)?,
+                Action::Revoke | Action::Delete => {
+                    // A revoke that was asked for, confirmed and not yet journaled as done.
+                    let pending: Vec<(String, bool)> = self
+                        .state
+                        .credentials
+                        .iter()
+                        .filter(|c| {
+                            (c.revoke_requested && c.rotation.reached() < Stage::Revoked)
+                                || (c.delete_requested && c.deleted.is_none())
+                        })
+                        .map(|c| (c.credential.id.clone(), c.delete_requested))
+                        .collect();
+                    for (cred, delete) in pending {
+                        self.spawn_dangerous(&step, &cred, delete);
+                    }
+                    self.maybe_complete(&step)?;
+                }
+                Action::Manual | Action::Command | Action::Report => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, cmd: Command) -> Result<(), EngineError> {
+        match cmd {
+            Command::RunStep { step } => self.run_step(&step),
+            Command::TickItem { step, item } => {
+                let Some(s) = self.state.step(&step) else {
+                    self.refuse(format!("there is no step `{step}`"));
+                    return Ok(());
+                };
+                let Some(checked) = s.checked.get(item).copied() else {
+                    self.refuse(format!("step `{step}` has no checklist item {}", item + 1));
+                    return Ok(());
+                };
+                if s.is_finished() {
+                    self.refuse("this step is already done");
+                    return Ok(());
+                }
+                self.record(Event::ChecklistTicked {
+                    step,
+                    item,
+                    checked: !checked,
+                })
+            }
+            Command::SkipStep { step, why } => {
+                let Some(s) = self.state.step(&step) else {
+                    self.refuse(format!("there is no step `{step}`"));
+                    return Ok(());
+                };
+                if s.is_finished() {
+                    self.refuse("this step is already finished");
+                    return Ok(());
+                }
+                if self.in_flight.get(&step).copied().unwrap_or(0) > 0 {
+                    self.refuse("this step has work in flight; wait for it to finish");
+                    return Ok(());
+                }
+                let why = if why.trim().is_empty() {
+                    "no reason given".to_string()
+                } else {
+                    why
+                };
+                let at = self.now();
+                self.record(Event::StepSkipped { step, why, at })?;
+                self.maybe_end_drill()
+            }
+            Command::Confirm {
+                target,
+                word,
+                override_phrase,
+                via,
+            } => self.confirm(target, word, override_phrase, via),
+            Command::Retry { credential } => self.retry(&credential),
+            Command::SkipCredential { credential, why } => {
+                let Some(c) = self.state.credential(&credential) else {
+                    self.refuse(format!("there is no credential `{credential}`"));
+                    return Ok(());
+                };
+                if c.rotation.reached() >= Stage::Revoked {
+                    self.refuse("this key is already revoked; there is nothing to skip");
+                    return Ok(());
+                }
+                if self.busy_creds.contains(&credential) {
+                    self.refuse("this key has work in flight; wait for it to finish");
+                    return Ok(());
+                }
+                self.record(Event::RotationSkipped { credential, why })?;
+                self.complete_finished_steps()
+            }
+            Command::Note { text } => self.record(Event::Note { text }),
+            Command::Shutdown => Ok(()),
+        }
+    }
+
+    /// Completes every running step whose work is now done (after a skip or a retry).
+    fn complete_finished_steps(&mut self) -> Result<(), EngineError> {
+        let running: Vec<String> = self
+            .state
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Running | StepStatus::Failed { .. }))
+            .map(|s| s.id.clone())
+            .collect();
+        for s in running {
+            if self.in_flight.get(&s).copied().unwrap_or(0) == 0 {
+                self.maybe_complete(&s)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_step(&mut self, step: &str) -> Result<(), EngineError> {
+        let Some(def) = self.state.step_def(step).cloned() else {
+            self.refuse(format!("there is no step `{step}`"));
+            return Ok(());
+        };
+        let Some(st) = self.state.step(step) else {
+            return Ok(());
+        };
+        if st.is_finished() {
+            self.refuse(format!("“{}” is already done", def.title));
+            return Ok(());
+        }
+        let unmet = self.state.unmet_needs(step);
+        if !unmet.is_empty() {
+            let titles: Vec<String> = unmet
+                .iter()
+                .map(|n| {
+                    self.state
+                        .step_def(n)
+                        .map(|d| format!("“{}”", d.title))
+                        .unwrap_or_else(|| n.clone())
+                })
+                .collect();
+            self.refuse(format!("do {} first", titles.join(" and ")));
+            return Ok(());
+        }
+        if self.in_flight.get(step).copied().unwrap_or(0) > 0 {
+            self.refuse("this step is already running");
+            return Ok(());
+        }
+        if self.cfg.read_only && def.action.is_mutating() {
+            self.refuse("read-only mode: this step changes keys or systems and is disabled");
+            return Ok(());
+        }
+        match def.action {
+            Action::Manual => {
+                let done = st.checked.iter().filter(|c| **c).count();
+                let all = st.checked.len();
+                if done < all {
+                    self.refuse(format!(
+                        "tick every item first ({done} of {all} done): Space ticks the selected item"
+                    ));
+                    return Ok(());
+                }
+                let at = self.now();
+                if st.status != StepStatus::Running {
+                    self.record(Event::StepStarted {
+                        step: step.to_string(),
+                        at,
+                    })?;
+                }
+                self.record(Event::StepCompleted {
+                    step: step.to_string(),
+                    at,
+                })?;
+                self.maybe_end_drill()
+            }
+            Action::Revoke | Action::Delete => {
+                if st.status != StepStatus::Running {
+                    let at = self.now();
+                    self.record(Event::StepStarted {
+                        step: step.to_string(),
+                        at,
+                    })?;
+                }
+                self.maybe_complete(step)
+            }
+            Action::Command => self.run_command(step, &def),
+            Action::Report => {
+                let at = self.now();
+                self.record(Event::StepStarted {
+                    step: step.to_string(),
+                    at,
+                })?;
+                self.end_drill_if_drill()?;
+                match self.write_report() {
+                    Ok(path) => {
+                        self.record(Event::ReportWritten { path })?;
+                        let at = self.now();
+                        self.record(Event::StepCompleted {
+                            step: step.to_string(),
+                            at,
+                        })?;
+                        self.maybe_end_drill()
+                    }
+                    Err(why) => {
+                        let at = self.now();
+                        self.record(Event::StepFailed {
+                            step: step.to_string(),
+                            why,
+                            at,
+                        })
+                    }
+                }
+            }
+            Action::Inventory
+            | Action::Rotate
+            | Action::Verify
+            | Action::Propagate
+            | Action::Monitor => {
+                let at = self.now();
+                self.record(Event::StepStarted {
+                    step: step.to_string(),
+                    at,
+                })?;
+                self.run_bulk(step)
+            }
+        }
+    }
+
+    /// Writes report.md and report.json into the incident folder; returns the md path.
+    fn write_report(&self) -> Result<String, String> {
+        let dir = self.journal.dir().to_path_buf();
+        let md = super::report::markdown(&self.state);
+        let json = super::report::json(&self.state);
+        let md_path = dir.join("report.md");
+        super::fsutil::write_private(&md_path, md.as_bytes())
+            .map_err(|e| format!("could not write {}: {e}", md_path.display()))?;
+        let json_path = dir.join("report.json");
+        let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        super::fsutil::write_private(&json_path, text.as_bytes())
+            .map_err(|e| format!("could not write {}: {e}", json_path.display()))?;
+        Ok(md_path.display().to_string())
+    }
+
+    /// Credentials a bulk step works on now.
+    fn eligible(&self, action: Action) -> Vec<Credential> {
+        self.state
+            .credentials
+            .iter()
+            .filter(|c| c.in_rotation() && !self.busy_creds.contains(&c.credential.id))
+            .filter(|c| match (&c.rotation, action) {
+                (RotationState::At { stage }, Action::Rotate) => {
+                    matches!(stage, Stage::Exposed | Stage::Issued)
+                }
+                (RotationState::At { stage }, Action::Verify) => *stage == Stage::Staged,
+                (RotationState::At { stage }, Action::Propagate) => {
+                    matches!(stage, Stage::Verified | Stage::Promoted)
+                        || IncidentState::needs_late_rollout(c)
+                }
+                (RotationState::At { stage }, Action::Monitor) => *stage == Stage::Revoked,
+                _ => false,
+            })
+            .map(|c| c.credential.clone())
+            .collect()
+    }
+
+    fn start_unit(&mut self, step: &str, cred: Option<&str>) {
+        *self.in_flight.entry(step.to_string()).or_insert(0) += 1;
+        if let Some(c) = cred {
+            self.busy_creds.insert(c.to_string());
+        }
+        self.send_busy();
+    }
+
+    fn run_bulk(&mut self, step: &str) -> Result<(), EngineError> {
+        let Some(def) = self.state.step_def(step).cloned() else {
+            return Ok(());
+        };
+        match def.action {
+            Action::Inventory => {
+                self.start_unit(step, None);
+                let ctx = self.op_ctx(step);
+                let scope = self.state.runbook.scope.clone();
+                let window = self.state.runbook.exposure_window.clone();
+                tokio::spawn(async move {
+                    let (tx, mut rx) = mpsc::unbounded_channel();
+                    let inv = ctx.providers.inventory.clone();
+                    let fut = async move { inv.discover(&scope, &window, tx).await };
+                    let forward = async {
+                        while let Some(page) = rx.recv().await {
+                            let events = page
+                                .into_iter()
+                                .map(|credential| Event::CredentialDiscovered { credential })
+                                .collect();
+                            ctx.send(events);
+                        }
+                    };
+                    let (res, ()) = tokio::join!(fut, forward);
+                    if let Err(e) = res {
+                        ctx.send(vec![Event::AttemptFailed {
+                            credential: None,
+                            step: ctx.step.clone(),
+                            operation: "inventory".into(),
+                            attempt: 1,
+                            why: e.to_string(),
+                            retryable: false,
+                        }]);
+                    }
+                    ctx.done(None);
+                });
+            }
+            Action::Rotate => {
+                for cred in self.eligible(Action::Rotate) {
+                    let token = issue_token(&self.state.id, &cred.id);
+                    let known = self
+                        .state
+                        .credential(&cred.id)
+                        .and_then(|c| c.issue_token.clone());
+                    if known.as_deref() != Some(token.as_str()) {
+                        self.record(Event::IssueRequested {
+                            credential: cred.id.clone(),
+                            token: token.clone(),
+                        })?;
+                    }
+                    self.start_unit(step, Some(&cred.id));
+                    let ctx = self.op_ctx(step);
+                    tokio::spawn(async move {
+                        let events = rotate_one(&ctx, &cred, &token).await;
+                        ctx.send(events);
+                        ctx.done(Some(cred.id));
+                    });
+                }
+            }
+            Action::Verify => {
+                for cred in self.eligible(Action::Verify) {
+                    let version = self
+                        .state
+                        .credential(&cred.id)
+                        .and_then(|c| c.staged_version.clone())
+                        .unwrap_or_default();
+                    self.start_unit(step, Some(&cred.id));
+                    let ctx = self.op_ctx(step);
+                    tokio::spawn(async move {
+                        let events = verify_one(&ctx, &cred, &version).await;
+                        ctx.send(events);
+                        ctx.done(Some(cred.id));
+                    });
+                }
+            }
+            Action::Propagate => {
+                for cred in self.eligible(Action::Propagate) {
+                    let Some(cs) = self.state.credential(&cred.id) else {
+                        continue;
+                    };
+                    let version = cs.staged_version.clone().unwrap_or_default();
+                    let promoted = cs.stamps.get(&Stage::Promoted).copied();
+                    let done: HashSet<String> = cs.updated_locations.keys().cloned().collect();
+                    self.start_unit(step, Some(&cred.id));
+                    let ctx = self.op_ctx(step);
+                    tokio::spawn(async move {
+                        let events = propagate_one(&ctx, &cred, &version, promoted, &done).await;
+                        ctx.send(events);
+                        ctx.done(Some(cred.id));
+                    });
+                }
+            }
+            Action::Monitor => {
+                let quiet = self.cfg.quiet_period;
+                for cred in self.eligible(Action::Monitor) {
+                    let revoked_at = self
+                        .state
+                        .credential(&cred.id)
+                        .and_then(|c| c.stamps.get(&Stage::Revoked).copied())
+                        .unwrap_or_else(|| self.now());
+                    self.start_unit(step, Some(&cred.id));
+                    let ctx = self.op_ctx(step);
+                    tokio::spawn(async move {
+                        let events = monitor_one(&ctx, &cred, revoked_at, quiet).await;
+                        ctx.send(events);
+                        ctx.done(Some(cred.id));
+                    });
+                }
+            }
+            _ => {}
+        }
+        if self.in_flight.get(step).copied().unwrap_or(0) == 0 {
+            self.maybe_complete(step)?;
+        }
+        Ok(())
+    }
+
+    fn op_ctx(&self, step: &str) -> OpCtx {
+        OpCtx {
+            step: step.to_string(),
+            providers: self.providers.clone(),
+            tx: self.ops_tx.clone(),
+            permits: self.permits.clone(),
+            max_attempts: self.cfg.max_attempts,
+            backoff_base: self.cfg.backoff_base,
+        }
+    }
+
+    fn handle_op(&mut self, msg: OpMsg) -> Result<(), EngineError> {
+        match msg {
+            OpMsg::Events(events) => {
+                for e in events {
+                    // A rediscovered credential is news only if something changed.
+                    if let Event::CredentialDiscovered { credential } = &e
+                        && self
+                            .state
+                            .credential(&credential.id)
+                            .is_some_and(|c| &c.credential == credential)
+                    {
+                        continue;
+                    }
+                    // A re-issue after a crash returns the same key (same token): not news.
+                    if let Event::Issued {
+                        credential,
+                        new_key_id,
+                        ..
+                    } = &e
+                        && self.state.credential(credential).is_some_and(|c| {
+                            c.rotation.reached() >= Stage::Issued
+                                && c.new_key_id.as_deref() == Some(new_key_id.as_str())
+                        })
+                    {
+                        continue;
+                    }
+                    self.record(e)?;
+                }
+                Ok(())
+            }
+            OpMsg::Done { step, credential } => {
+                if let Some(n) = self.in_flight.get_mut(&step) {
+                    *n = n.saturating_sub(1);
+                }
+                if let Some(c) = credential {
+                    self.busy_creds.remove(&c);
+                }
+                self.send_busy();
+                if self.in_flight.get(&step).copied().unwrap_or(0) == 0 {
+                    self.maybe_complete(&step)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Marks a step done (or failed) when none of its work is left.
+    fn maybe_complete(&mut self, step: &str) -> Result<(), EngineError> {
+        let Some(def) = self.state.step_def(step).cloned() else {
+            return Ok(());
+        };
+        let Some(st) = self.state.step(step) else {
+            return Ok(());
+        };
+        if st.is_finished() || st.status == StepStatus::Pending {
+            return Ok(());
+        }
+        let target = match def.action {
+            Action::Rotate => Some(Stage::Staged),
+            Action::Verify => Some(Stage::Verified),
+            Action::Propagate => Some(Stage::Propagated),
+            Action::Revoke => Some(Stage::Revoked),
+            Action::Monitor => Some(Stage::ConfirmedDead),
+            _ => None,
+        };
+        let at = self.now();
+        if def.action == Action::Inventory {
+            let inventory_failed = self
+                .state
+                .failures
+                .iter()
+                .any(|f| f.step == step && f.operation == "inventory" && !f.retryable)
+                && self.state.credentials.is_empty();
+            if inventory_failed {
+                return self.record(Event::StepFailed {
+                    step: step.to_string(),
+                    why: "the inventory failed; see the timeline, fix access, press Enter to retry"
+                        .into(),
+                    at,
+                });
+            }
+            self.record(Event::StepCompleted {
+                step: step.to_string(),
+                at,
+            })?;
+            return self.maybe_end_drill();
+        }
+        if def.action == Action::Delete {
+            let left = self
+                .state
+                .credentials
+                .iter()
+                .filter(|c| c.in_rotation() && c.rotation.is_contained() && c.deleted.is_none())
+                .count();
+            if left == 0 {
+                self.record(Event::StepCompleted {
+                    step: step.to_string(),
+                    at,
+                })?;
+                return self.maybe_end_drill();
+            }
+            return Ok(());
+        }
+        let Some(target) = target else {
+            return Ok(());
+        };
+        let creds: Vec<_> = self
+            .state
+            .credentials
+            .iter()
+            .filter(|c| c.in_rotation())
+            .collect();
+        let reached = creds
+            .iter()
+            .filter(|c| c.rotation.reached() >= target && !matches!(c.rotation, RotationState::Failed { reached, .. } if reached < target))
+            .count();
+        let failed: Vec<String> = creds
+            .iter()
+            .filter(|c| matches!(c.rotation, RotationState::Failed { .. }))
+            .map(|c| c.credential.name.clone())
+            .collect();
+        if reached == creds.len() {
+            self.record(Event::StepCompleted {
+                step: step.to_string(),
+                at,
+            })?;
+            return self.maybe_end_drill();
+        }
+        if def.action == Action::Revoke {
+            // Revocation proceeds key by key; the step stays open until each is revoked.
+            return Ok(());
+        }
+        if !failed.is_empty() && failed.len() + reached == creds.len() {
+            if def.on_failure == OnFailure::Continue && def.action == Action::Rotate {
+                // Go on with the keys that worked; failed rows stay for retry or skip.
+                let why = format!(
+                    "{} key(s) failed and were left for retry or skip: {}",
+                    failed.len(),
+                    failed.join(", ")
+                );
+                self.record(Event::Note { text: why })?;
+                self.record(Event::StepCompleted {
+                    step: step.to_string(),
+                    at,
+                })?;
+                return self.maybe_end_drill();
+            }
+            return self.record(Event::StepFailed {
+                step: step.to_string(),
+                why: format!(
+                    "{} of {} key(s) failed ({}): select a row and press r to retry, or skip it",
+                    failed.len(),
+                    creds.len(),
+                    failed.join(", ")
+                ),
+                at,
+            });
+        }
+        Ok(())
+    }
+
+    fn retry(&mut self, id: &str) -> Result<(), EngineError> {
+        let Some(c) = self.state.credential(id) else {
+            self.refuse(format!("there is no credential `{id}`"));
+            return Ok(());
+        };
+        let RotationState::Failed { reached, .. } = c.rotation else {
+            self.refuse(format!(
+                "{} has not failed; nothing to retry",
+                c.credential.name
+            ));
+            return Ok(());
+        };
+        if self.cfg.read_only {
+            self.refuse("read-only mode: retrying would change keys and is disabled");
+            return Ok(());
+        }
+        self.record(Event::RotationRetried {
+            credential: id.to_string(),
+        })?;
+        let action = match reached {
+            Stage::Exposed | Stage::Issued => Action::Rotate,
+            Stage::Staged => Action::Verify,
+            Stage::Verified | Stage::Promoted => Action::Propagate,
+            Stage::Revoked => Action::Monitor,
+            Stage::Propagated | Stage::ConfirmedDead => return Ok(()),
+        };
+        let Some(step) = self.state.steps_with(action).first().map(|s| s.to_string()) else {
+            return Ok(());
+        };
+        // Re-run the owning step for the keys that are eligible (this one included).
+        if let Some(s) = self.state.step(&step)
+            && s.status != StepStatus::Running
+        {
+            let at = self.now();
+            self.record(Event::StepStarted {
+                step: step.clone(),
+                at,
+            })?;
+        }
+        self.run_bulk(&step)
+    }
+
+    fn confirm(
+        &mut self,
+        target: Dangerous,
+        word: String,
+        typed_override: Option<String>,
+        via: String,
+    ) -> Result<(), EngineError> {
+        let id = target.credential().to_string();
+        let verb = target.verb();
+        if self.cfg.read_only {
+            self.refuse(format!("read-only mode: {verb} is disabled"));
+            return Ok(());
+        }
+        let Some(c) = self.state.credential(&id) else {
+            self.refuse(format!("there is no credential `{id}`"));
+            return Ok(());
+        };
+        let name = c.credential.name.clone();
+        let expected = c.credential.confirmation_word();
+        match &target {
+            Dangerous::Revoke { .. } => {
+                if c.rotation.reached() >= Stage::Revoked {
+                    self.refuse(format!("{name} is already revoked"));
+                    return Ok(());
+                }
+                if !c.credential.exposed {
+                    self.refuse(format!(
+                        "{name} is not exposed; breachbook only revokes exposed keys"
+                    ));
+                    return Ok(());
+                }
+                if matches!(c.rotation, RotationState::Skipped { .. }) {
+                    self.refuse(format!(
+                        "{name} was skipped; it is not part of this rotation"
+                    ));
+                    return Ok(());
+                }
+                if c.revoke_requested {
+                    self.refuse(format!("{name} is being revoked already"));
+                    return Ok(());
+                }
+            }
+            Dangerous::Delete { .. } => {
+                if c.rotation.reached() < Stage::Revoked {
+                    self.refuse(format!("revoke {name} before deleting it"));
+                    return Ok(());
+                }
+                if c.deleted.is_some() {
+                    self.refuse(format!("{name} is already deleted"));
+                    return Ok(());
+                }
+                if c.delete_requested {
+                    self.refuse(format!("{name} is being deleted already"));
+                    return Ok(());
+                }
+            }
+        }
+        let typed = word.trim().to_lowercase();
+        if typed.is_empty() {
+            self.record(Event::ConfirmationRefused {
+                credential: id.clone(),
+                action: verb.into(),
+                why: "no confirmation word typed".into(),
+            })?;
+            self.refuse(format!(
+                "type the confirmation word first: the last 4 characters of {name}'s key id"
+            ));
+            return Ok(());
+        }
+        if typed != expected {
+            self.record(Event::ConfirmationRefused {
+                credential: id.clone(),
+                action: verb.into(),
+                why: "wrong confirmation word".into(),
+            })?;
+            self.refuse(format!(
+                "`{typed}` is not the confirmation word for {name}: type the last 4 characters of its key id"
+            ));
+            return Ok(());
+        }
+        self.record(Event::ConfirmationGiven {
+            credential: id.clone(),
+            action: verb.into(),
+            via: via.clone(),
+        })?;
+        // Pre-flight: the engine checks again, whatever the screen showed.
+        let failed: Vec<String> = match &target {
+            Dangerous::Revoke { .. } => self
+                .state
+                .credential(&id)
+                .map(|c| c.preflight())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, ok)| !ok)
+                .map(|(label, _)| label)
+                .collect(),
+            Dangerous::Delete { .. } => {
+                let dead = self
+                    .state
+                    .credential(&id)
+                    .is_some_and(|c| c.rotation.reached() >= Stage::ConfirmedDead);
+                if dead {
+                    Vec::new()
+                } else {
+                    vec!["old key confirmed dead after the quiet period".to_string()]
+                }
+            }
+        };
+        if !failed.is_empty() {
+            let phrase = override_phrase(&expected);
+            let given = override_phrase_matches(typed_override.as_deref(), &phrase);
+            if !given {
+                self.refuse(format!(
+                    "pre-flight failed ({}): to {verb} anyway, type `{phrase}`",
+                    failed.join("; ")
+                ));
+                return Ok(());
+            }
+            self.record(Event::OverrideGiven {
+                credential: id.clone(),
+                failed_checks: failed,
+                via,
+            })?;
+        }
+        // The engine's own gate: a journaled confirmation naming this key, and an override
+        // when pre-flight failed.
+        let Some(c) = self.state.credential(&id) else {
+            return Ok(());
+        };
+        let delete = matches!(target, Dangerous::Delete { .. });
+        let confirmed = if delete {
+            c.delete_confirmed
+        } else {
+            c.revoke_confirmed
+        };
+        if !confirmed {
+            self.refuse("no confirmation recorded for this key; nothing was revoked");
+            return Ok(());
+        }
+        let step = self
+            .state
+            .steps_with(if delete {
+                Action::Delete
+            } else {
+                Action::Revoke
+            })
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| verb.to_string());
+        if let Some(s) = self.state.step(&step)
+            && s.status == StepStatus::Pending
+        {
+            let at = self.now();
+            self.record(Event::StepStarted {
+                step: step.clone(),
+                at,
+            })?;
+        }
+        if delete {
+            self.record(Event::DeleteRequested {
+                credential: id.clone(),
+            })?;
+        } else {
+            self.record(Event::RevokeRequested {
+                credential: id.clone(),
+            })?;
+        }
+        self.spawn_dangerous(&step, &id, delete);
+        Ok(())
+    }
+
+    fn spawn_dangerous(&mut self, step: &str, id: &str, delete: bool) {
+        let Some(cred) = self.state.credential(id).map(|c| c.credential.clone()) else {
+            return;
+        };
+        self.start_unit(step, Some(id));
+        let ctx = self.op_ctx(step);
+        tokio::spawn(async move {
+            let events = if delete {
+                match ctx
+                    .attempt(Some(&cred.id), "delete", || async {
+                        ctx.providers.issuer(cred.issuer)?.delete(&cred).await
+                    })
+                    .await
+                {
+                    Ok(()) => vec![Event::Deleted {
+                        credential: cred.id.clone(),
+                        at: ctx.providers.clock.now(),
+                    }],
+                    Err(e) => vec![Event::RotationFailed {
+                        credential: cred.id.clone(),
+                        why: format!("delete failed: {e}"),
+                    }],
+                }
+            } else {
+                match ctx
+                    .attempt(Some(&cred.id), "revoke", || async {
+                        ctx.providers.issuer(cred.issuer)?.revoke(&cred).await
+                    })
+                    .await
+                {
+                    Ok(()) => vec![Event::Revoked {
+                        credential: cred.id.clone(),
+                        at: ctx.providers.clock.now(),
+                    }],
+                    Err(e) => vec![Event::RotationFailed {
+                        credential: cred.id.clone(),
+                        why: format!("revoke failed: {e}"),
+                    }],
+                }
+            };
+            ctx.send(events);
+            ctx.done(Some(cred.id));
+        });
+    }
+
+    fn run_command(
+        &mut self,
+        step: &str,
+        def: &crate::runbook::schema::Step,
+    ) -> Result<(), EngineError> {
+        let Some(spec) = def.command.clone() else {
+            let at = self.now();
+            return self.record(Event::StepFailed {
+                step: step.to_string(),
+                why: "this command step has no command; fix the runbook".into(),
+                at,
+            });
+        };
+        let at = self.now();
+        self.record(Event::StepStarted {
+            step: step.to_string(),
+            at,
+        })?;
+        // One run per rotated credential, or one run with every location.
+        let creds: Vec<Credential> = self
+            .state
+            .credentials
+            .iter()
+            .filter(|c| c.in_rotation())
+            .map(|c| c.credential.clone())
+            .collect();
+        let runs: Vec<(Option<Credential>, String)> = if spec.per_credential {
+            creds
+                .iter()
+                .map(|c| (Some(c.clone()), substitute(&spec.run, Some(c), &creds)))
+                .collect()
+        } else {
+            vec![(None, substitute(&spec.run, None, &creds))]
+        };
+        if let Some(world) = self.providers.drill.clone() {
+            for (_, cmd) in &runs {
+                self.record(Event::CommandStarted {
+                    step: step.to_string(),
+                    command: cmd.clone(),
+                    simulated: true,
+                })?;
+                let effect = match &spec.drill_effect {
+                    Some(crate::runbook::schema::DrillEffect::RestartConsumers(names)) => {
+                        world.restart_consumers(names);
+                        format!("(drill) not run; simulated: restarted {}", names.join(", "))
+                    }
+                    _ => "(drill) not run; simulated success".to_string(),
+                };
+                self.record(Event::CommandOutput {
+                    step: step.to_string(),
+                    line: effect,
+                })?;
+                self.record(Event::CommandFinished {
+                    step: step.to_string(),
+                    exit_code: 0,
+                })?;
+            }
+            let at = self.now();
+            self.record(Event::StepCompleted {
+                step: step.to_string(),
+                at,
+            })?;
+            return self.maybe_end_drill();
+        }
+        // Live: run each command in turn in a task; output streams into the journal.
+        self.start_unit(step, None);
+        let ctx = self.op_ctx(step);
+        let versions: HashMap<String, String> = self
+            .state
+            .credentials
+            .iter()
+            .filter_map(|c| {
+                c.staged_version
+                    .clone()
+                    .map(|v| (c.credential.id.clone(), v))
+            })
+            .collect();
+        let passing = spec.new_key_via.clone();
+        tokio::spawn(async move {
+            let mut all_ok = true;
+            for (cred, cmd) in runs {
+                ctx.send(vec![Event::CommandStarted {
+                    step: ctx.step.clone(),
+                    command: cmd.clone(),
+                    simulated: false,
+                }]);
+                let key = match (&cred, &passing) {
+                    (Some(c), KeyPassing::Stdin | KeyPassing::Env) => {
+                        read_new_key(&ctx, c, versions.get(&c.id)).await
+                    }
+                    _ => None,
+                };
+                let code = run_shell(&ctx, &cmd, &passing, key).await;
+                ctx.send(vec![Event::CommandFinished {
+                    step: ctx.step.clone(),
+                    exit_code: code,
+                }]);
+                if code != 0 {
+                    all_ok = false;
+                    break;
+                }
+            }
+            let at = ctx.providers.clock.now();
+            ctx.send(vec![if all_ok {
+                Event::StepCompleted {
+                    step: ctx.step.clone(),
+                    at,
+                }
+            } else {
+                Event::StepFailed {
+                    step: ctx.step.clone(),
+                    why: "the command failed; read its output, fix, press Enter to run again"
+                        .into(),
+                    at,
+                }
+            }]);
+            ctx.done(None);
+        });
+        Ok(())
+    }
+
+    fn handle_feed(&mut self, ev: Event) -> Result<(), EngineError> {
+        if self.state.score.is_some() {
+            // The drill is over; the world may still tick but nothing more is recorded.
+            return Ok(());
+        }
+        let alarm = match &ev {
+            Event::UsageObserved { sample }
+                if sample.generation == KeyGeneration::Old && sample.ok > 0 =>
+            {
+                self.state.credential(&sample.credential).and_then(|c| {
+                    let promoted = c.stamps.get(&Stage::Promoted)?;
+                    let fresh = c.rotation.reached() < Stage::Revoked
+                        && sample.minute >= *promoted
+                        && !self.alarmed.contains(&sample.credential);
+                    fresh.then(|| {
+                        (
+                            sample.credential.clone(),
+                            format!(
+                                "ALARM: old key of {} still used after its replacement was promoted ({} calls from {})",
+                                c.credential.name,
+                                sample.ok,
+                                sample.sources.first().cloned().unwrap_or_else(|| "unknown".into())
+                            ),
+                            sample.minute,
+                        )
+                    })
+                })
+            }
+            _ => None,
+        };
+        self.record(ev)?;
+        if let Some((cred, message, at)) = alarm {
+            self.alarmed.insert(cred.clone());
+            self.record(Event::Alarm {
+                credential: Some(cred),
+                generation: Some(KeyGeneration::Old),
+                message,
+                at,
+            })?;
+        }
+        self.maybe_time_up()
+    }
+
+    /// Ends the drill when its clock runs past the scenario's duration.
+    fn maybe_time_up(&mut self) -> Result<(), EngineError> {
+        let Some(world) = self.providers.drill.clone() else {
+            return Ok(());
+        };
+        if self.state.score.is_some() {
+            return Ok(());
+        }
+        let Some(drill) = &self.state.runbook.drill else {
+            return Ok(());
+        };
+        let Ok(len) = crate::runbook::duration::parse(&drill.duration) else {
+            return Ok(());
+        };
+        let end = world.drill_start() + chrono::Duration::seconds(len.as_secs() as i64);
+        if self.now() >= end {
+            self.record(Event::Note {
+                text: "the drill's time is up".into(),
+            })?;
+            self.end_drill_if_drill()?;
+        }
+        Ok(())
+    }
+
+    fn end_drill_if_drill(&mut self) -> Result<(), EngineError> {
+        let Some(world) = self.providers.drill.clone() else {
+            return Ok(());
+        };
+        if self.state.score.is_some() {
+            return Ok(());
+        }
+        let score = world.score(&self.state);
+        let at = self.now();
+        self.record(Event::DrillEnded { score, at })
+    }
+
+    /// In drills, once every step is finished, the score is recorded.
+    fn maybe_end_drill(&mut self) -> Result<(), EngineError> {
+        if self.state.is_complete() {
+            self.end_drill_if_drill()?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the typed override phrase matches (case and surrounding space ignored).
+fn override_phrase_matches(typed: Option<&str>, phrase: &str) -> bool {
+    typed.is_some_and(|t| t.trim().eq_ignore_ascii_case(phrase))
+}
+
+/// The idempotency token for minting a credential's replacement: stable per incident and
+/// credential, so a retry after a crash finds the same key.
+pub fn issue_token(incident: &str, credential: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(incident.as_bytes());
+    h.update([0]);
+    h.update(credential.as_bytes());
+    let hex = hex::encode(h.finalize());
+    // ClientRequestToken must be 32–64 characters.
+    format!("breachbook-{}", &hex[..32])
+}
+
+/// Substitutes names (never values) into a command.
+fn substitute(template: &str, cred: Option<&Credential>, all: &[Credential]) -> String {
+    let locations: Vec<String> = match cred {
+        Some(c) => c.locations.iter().map(|l| l.label()).collect(),
+        None => all
+            .iter()
+            .flat_map(|c| c.locations.iter().map(|l| l.label()))
+            .collect(),
+    };
+    let mut s = template.replace("{locations}", &shell_quote_all(&locations));
+    if let Some(c) = cred {
+        s = s
+            .replace("{credential}", &shell_quote(&c.name))
+            .replace("{issuer}", &shell_quote(c.issuer.label()))
+            .replace(
+                "{location}",
+                &shell_quote(&c.locations.first().map(|l| l.label()).unwrap_or_default()),
+            );
+    }
+    s
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:#@%+=,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn shell_quote_all(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| shell_quote(s))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Masks anything that looks like a key in command output.
+pub fn redact(line: &str) -> String {
+    line.split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '=')
+        .map(|tok| {
+            let core = tok
+                .trim_end_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '=');
+            let tail = &tok[core.len()..];
+            let looks_secret = core.starts_with("sk-")
+                || core.starts_with("AKIA")
+                || core.starts_with("ASIA")
+                || core.starts_with("AIza")
+                || (core.len() >= 32
+                    && core
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+/_-".contains(c)));
+            if looks_secret && core.len() >= 12 {
+                format!("{}{tail}", super::model::mask(core))
+            } else {
+                tok.to_string()
+            }
+        })
+        .collect()
+}
+
+/// What a background operation needs.
+#[derive(Clone)]
+struct OpCtx {
+    step: String,
+    providers: ProviderSet,
+    tx: mpsc::UnboundedSender<OpMsg>,
+    permits: Arc<Semaphore>,
+    max_attempts: u32,
+    backoff_base: Duration,
+}
+
+impl OpCtx {
+    fn send(&self, events: Vec<Event>) {
+        if !events.is_empty() {
+            let _ = self.tx.send(OpMsg::Events(events));
+        }
+    }
+
+    fn done(&self, credential: Option<String>) {
+        let _ = self.tx.send(OpMsg::Done {
+            step: self.step.clone(),
+            credential,
+        });
+    }
+
+    /// Runs `f` with a concurrency permit, retrying retryable failures with exponential
+    /// backoff and jitter; every failed attempt is journaled.
+    async fn attempt<T, F, Fut>(
+        &self,
+        credential: Option<&str>,
+        operation: &str,
+        mut f: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            let result = {
+                let _permit = self.permits.acquire().await;
+                f().await
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let retryable = e.is_retryable() && attempt < self.max_attempts;
+                    self.send(vec![Event::AttemptFailed {
+                        credential: credential.map(str::to_string),
+                        step: self.step.clone(),
+                        operation: operation.to_string(),
+                        attempt,
+                        why: e.to_string(),
+                        retryable,
+                    }]);
+                    if !retryable {
+                        return Err(e);
+                    }
+                    let delay = e
+                        .retry_after()
+                        .unwrap_or_else(|| backoff(self.backoff_base, attempt, credential));
+                    tokio::time::sleep(self.providers.clock.real(delay)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Exponential backoff with deterministic jitter (so drills replay the same with a seed).
+fn backoff(base: Duration, attempt: u32, salt: Option<&str>) -> Duration {
+    use sha2::{Digest, Sha256};
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(6));
+    let mut h = Sha256::new();
+    h.update(salt.unwrap_or("").as_bytes());
+    h.update(attempt.to_le_bytes());
+    let d = h.finalize();
+    let jitter_ms = u64::from(u16::from_le_bytes([d[0], d[1]])) % (exp.as_millis() as u64 / 2 + 1);
+    exp + Duration::from_millis(jitter_ms)
+}
+
+/// issue → stage as pending at once → events. The new key is in memory only between the two.
+async fn rotate_one(ctx: &OpCtx, cred: &Credential, token: &str) -> Vec<Event> {
+    let fail = |why: String| {
+        vec![Event::RotationFailed {
+            credential: cred.id.clone(),
+            why,
+        }]
+    };
+    let Some(primary) = cred.primary_store().cloned() else {
+        return fail(
+            "no secrets-manager location to stage the new key in; add one to the runbook scope"
+                .into(),
+        );
+    };
+    let issuer = match ctx.providers.issuer(cred.issuer) {
+        Ok(i) => i.clone(),
+        Err(e) => return fail(e.to_string()),
+    };
+    let store = match ctx.providers.store(LocationKind::SecretsManager) {
+        Ok(s) => s.clone(),
+        Err(e) => return fail(e.to_string()),
+    };
+    let key = match ctx
+        .attempt(Some(&cred.id), "issue", || issuer.issue(cred, token))
+        .await
+    {
+        Ok(k) => k,
+        Err(e) => return fail(format!("could not mint a new key: {e}")),
+    };
+    let issued = Event::Issued {
+        credential: cred.id.clone(),
+        new_key_id: key.key_id.clone(),
+        new_hint: key.hint.clone(),
+        at: ctx.providers.clock.now(),
+    };
+    let staged = ctx
+        .attempt(Some(&cred.id), "stage", || {
+            store.stage(&primary, &key.secret, token)
+        })
+        .await;
+    drop(key);
+    match staged {
+        Ok(version) => vec![
+            issued,
+            Event::Staged {
+                credential: cred.id.clone(),
+                location: primary.label(),
+                version,
+                at: ctx.providers.clock.now(),
+            },
+        ],
+        Err(e) => vec![
+            issued,
+            Event::RotationFailed {
+                credential: cred.id.clone(),
+                why: format!(
+                    "the new key could not be stored as pending: {e}; retry mints nothing new (same token)"
+                ),
+            },
+        ],
+    }
+}
+
+async fn verify_one(ctx: &OpCtx, cred: &Credential, version: &str) -> Vec<Event> {
+    let fail = |why: String| {
+        vec![Event::RotationFailed {
+            credential: cred.id.clone(),
+            why,
+        }]
+    };
+    let Some(primary) = cred.primary_store().cloned() else {
+        return fail("no secrets-manager location holds the new key".into());
+    };
+    let (issuer, store) = match (
+        ctx.providers.issuer(cred.issuer),
+        ctx.providers.store(LocationKind::SecretsManager),
+    ) {
+        (Ok(i), Ok(s)) => (i.clone(), s.clone()),
+        (Err(e), _) | (_, Err(e)) => return fail(e.to_string()),
+    };
+    let value: SecretString = match ctx
+        .attempt(Some(&cred.id), "read pending", || {
+            store.read_version(&primary, version)
+        })
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => return fail(format!("could not read the pending key back: {e}")),
+    };
+    match ctx
+        .attempt(Some(&cred.id), "verify", || issuer.verify(cred, &value))
+        .await
+    {
+        Ok(Liveness::Alive) => vec![Event::Verified {
+            credential: cred.id.clone(),
+            at: ctx.providers.clock.now(),
+        }],
+        Ok(Liveness::Dead) => fail(format!(
+            "{} refused the new key: do not promote it; retry to test again",
+            cred.issuer.label()
+        )),
+        Err(e) => fail(format!("could not test the new key: {e}")),
+    }
+}
+
+async fn propagate_one(
+    ctx: &OpCtx,
+    cred: &Credential,
+    version: &str,
+    promoted: Option<DateTime<Utc>>,
+    done: &HashSet<String>,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    let Some(primary) = cred.primary_store().cloned() else {
+        return vec![Event::RotationFailed {
+            credential: cred.id.clone(),
+            why: "no secrets-manager location holds the new key".into(),
+        }];
+    };
+    let sm = match ctx.providers.store(LocationKind::SecretsManager) {
+        Ok(s) => s.clone(),
+        Err(e) => {
+            return vec![Event::RotationFailed {
+                credential: cred.id.clone(),
+                why: e.to_string(),
+            }];
+        }
+    };
+    if let Some(at) = promoted {
+        // Promoted before a crash that came before this was recorded: the primary holds
+        // the new key since the promotion.
+        if !done.contains(&primary.label()) {
+            events.push(Event::LocationUpdated {
+                credential: cred.id.clone(),
+                location: primary.label(),
+                updated_at: at,
+            });
+        }
+    } else {
+        match ctx
+            .attempt(Some(&cred.id), "promote", || sm.promote(&primary, version))
+            .await
+        {
+            Ok(at) => {
+                events.push(Event::Promoted {
+                    credential: cred.id.clone(),
+                    at,
+                });
+                events.push(Event::LocationUpdated {
+                    credential: cred.id.clone(),
+                    location: primary.label(),
+                    updated_at: at,
+                });
+            }
+            Err(e) => {
+                events.push(Event::RotationFailed {
+                    credential: cred.id.clone(),
+                    why: format!("could not promote the new key: {e}"),
+                });
+                return events;
+            }
+        }
+    }
+    let others: Vec<_> = cred
+        .locations
+        .iter()
+        .filter(|l| l.kind != LocationKind::IamUser && **l != primary)
+        .filter(|l| !done.contains(&l.label()))
+        .cloned()
+        .collect();
+    if !others.is_empty() {
+        let value = match ctx
+            .attempt(Some(&cred.id), "read new key", || {
+                sm.read_version(&primary, version)
+            })
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                events.push(Event::RotationFailed {
+                    credential: cred.id.clone(),
+                    why: format!("could not read the new key to copy it: {e}"),
+                });
+                return events;
+            }
+        };
+        for loc in others {
+            let store = match ctx.providers.store(loc.kind) {
+                Ok(s) => s.clone(),
+                Err(e) => {
+                    events.push(Event::RotationFailed {
+                        credential: cred.id.clone(),
+                        why: format!("{}: {e}", loc.label()),
+                    });
+                    return events;
+                }
+            };
+            match ctx
+                .attempt(Some(&cred.id), "update location", || {
+                    store.replace(&loc, &value)
+                })
+                .await
+            {
+                Ok(updated_at) => events.push(Event::LocationUpdated {
+                    credential: cred.id.clone(),
+                    location: loc.label(),
+                    updated_at,
+                }),
+                Err(e) => {
+                    events.push(Event::RotationFailed {
+                        credential: cred.id.clone(),
+                        why: format!("could not update {}: {e}", loc.label()),
+                    });
+                    return events;
+                }
+            }
+        }
+    }
+    events.push(Event::Propagated {
+        credential: cred.id.clone(),
+        at: ctx.providers.clock.now(),
+    });
+    events
+}
+
+/// Watches a revoked key for the quiet period, then checks it is refused.
+async fn monitor_one(
+    ctx: &OpCtx,
+    cred: &Credential,
+    revoked_at: DateTime<Utc>,
+    quiet: Duration,
+) -> Vec<Event> {
+    let until = revoked_at + chrono::Duration::seconds(quiet.as_secs() as i64);
+    let now = ctx.providers.clock.now();
+    if until > now {
+        let left = (until - now).to_std().unwrap_or_default();
+        tokio::time::sleep(ctx.providers.clock.real(left)).await;
+    }
+    let issuer = match ctx.providers.issuer(cred.issuer) {
+        Ok(i) => i.clone(),
+        Err(e) => {
+            return vec![Event::RotationFailed {
+                credential: cred.id.clone(),
+                why: e.to_string(),
+            }];
+        }
+    };
+    match ctx
+        .attempt(Some(&cred.id), "check old key", || {
+            issuer.old_key_liveness(cred)
+        })
+        .await
+    {
+        Ok(Liveness::Dead) => vec![Event::ConfirmedDead {
+            credential: cred.id.clone(),
+            at: ctx.providers.clock.now(),
+        }],
+        Ok(Liveness::Alive) => vec![Event::RotationFailed {
+            credential: cred.id.clone(),
+            why: "the old key is still accepted after revocation: revoke it again at the provider console"
+                .into(),
+        }],
+        Err(e) => vec![Event::RotationFailed {
+            credential: cred.id.clone(),
+            why: format!("could not check the old key: {e}"),
+        }],
+    }
+}
+
+async fn read_new_key(
+    ctx: &OpCtx,
+    cred: &Credential,
+    version: Option<&String>,
+) -> Option<SecretString> {
+    let primary = cred.primary_store()?.clone();
+    let version = version?;
+    let store = ctx
+        .providers
+        .store(LocationKind::SecretsManager)
+        .ok()?
+        .clone();
+    store.read_version(&primary, version).await.ok()
+}
+
+/// Runs `sh -c cmd`; the new key goes only through stdin or the environment.
+async fn run_shell(ctx: &OpCtx, cmd: &str, passing: &KeyPassing, key: Option<SecretString>) -> i32 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(cmd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let (KeyPassing::Env, Some(k)) = (passing, &key) {
+        command.env("BREACHBOOK_NEW_KEY", k.expose_secret());
+    }
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.send(vec![Event::CommandOutput {
+                step: ctx.step.clone(),
+                line: format!("could not start sh: {e}"),
+            }]);
+            return 127;
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        if let (KeyPassing::Stdin, Some(k)) = (passing, &key) {
+            let _ = stdin.write_all(k.expose_secret().as_bytes()).await;
+        }
+        drop(stdin);
+    }
+    drop(key);
+    let out = child.stdout.take();
+    let err = child.stderr.take();
+    let forward = |r: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        let ctx = ctx.clone();
+        async move {
+            if let Some(r) = r {
+                let mut lines = BufReader::new(r).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    ctx.send(vec![Event::CommandOutput {
+                        step: ctx.step.clone(),
+                        line: redact(&line),
+                    }]);
+                }
+            }
+        }
+    };
+    let a = forward(out.map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>));
+    let b = forward(err.map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>));
+    tokio::join!(a, b);
+    match child.wait().await {
+        Ok(status) => status.code().unwrap_or(-1),
+        Err(_) => -1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_masks_key_shaped_tokens() {
+        let line = "export KEY=sk-test-0123456789abcdefghij and AKIAEXAMPLE123456789 ok";
+        let r = redact(line);
+        assert!(!r.contains("0123456789abcdefghij"), "{r}");
+        assert!(!r.contains("AKIAEXAMPLE123456789"), "{r}");
+        assert!(r.contains("ok"));
+    }
+
+    #[test]
+    fn tokens_are_stable_and_in_length() {
+        let a = issue_token("inc-1", "openai/prod");
+        assert_eq!(a, issue_token("inc-1", "openai/prod"));
+        assert_ne!(a, issue_token("inc-2", "openai/prod"));
+        assert!((32..=64).contains(&a.len()));
+    }
+
+    #[test]
+    fn substitution_uses_names_and_quotes() {
+        let c = Credential {
+            id: "openai/x".into(),
+            issuer: crate::runbook::schema::Issuer::Openai,
+            key_id: "key_1".into(),
+            name: "x; rm -rf /".into(),
+            hint: "sk-…abcd".into(),
+            created: None,
+            last_used: None,
+            locations: vec![],
+            exposed: true,
+            exposure_reason: String::new(),
+            fingerprint: None,
+        };
+        let s = substitute("echo {credential}", Some(&c), &[]);
+        assert_eq!(s, "echo 'x; rm -rf /'");
+    }
+
+    #[test]
+    fn override_phrase_must_match_exactly() {
+        assert!(override_phrase_matches(
+            Some(" Override abcd "),
+            "override abcd"
+        ));
+        assert!(!override_phrase_matches(Some("override"), "override abcd"));
+        assert!(!override_phrase_matches(None, "override abcd"));
+    }
+}

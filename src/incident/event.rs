@@ -1,0 +1,330 @@
+//! Everything that happens in an incident, as journaled events.
+//!
+//! No variant carries a secret value: keys appear only as ids, hints and fingerprints.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{Credential, KeyGeneration, UsageSample};
+use crate::runbook::schema::Runbook;
+
+/// How the incident is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Against the simulated world.
+    Drill,
+    /// Against real providers.
+    Live,
+}
+
+impl Mode {
+    pub fn badge(self) -> &'static str {
+        match self {
+            Mode::Drill => "DRILL",
+            Mode::Live => "LIVE",
+        }
+    }
+}
+
+/// The drill's final score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Score {
+    /// Drill seconds from the start of the drill to the last exposed key revoked.
+    pub time_to_contain_secs: Option<u64>,
+    pub exposed: u32,
+    pub revoked: u32,
+    /// Calls the attacker got through with after the first revocation.
+    pub attacker_calls_after_revoke: u32,
+    /// Calls by legitimate consumers that failed because their key died under them.
+    pub consumer_errors: u32,
+    /// Safety checks passed over: overrides, skipped critical steps and credentials.
+    pub skipped_checks: u32,
+    /// 0–100.
+    pub points: u32,
+    /// One line per mistake, in words.
+    pub mistakes: Vec<String>,
+}
+
+/// One thing that happened. Serialized with a `type` tag, snake_case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// First record of every journal.
+    IncidentOpened {
+        id: String,
+        mode: Mode,
+        runbook: Box<Runbook>,
+        /// SHA-256 of the runbook source.
+        runbook_digest: String,
+        /// Drill seed and clock start, for drills.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        speed: Option<f64>,
+        /// Incident (or drill) clock at opening.
+        at: DateTime<Utc>,
+        read_only: bool,
+    },
+    /// The cloud identity of the operator became known (STS GetCallerIdentity, or the sim).
+    CloudIdentity {
+        identity: String,
+    },
+    StepStarted {
+        step: String,
+        at: DateTime<Utc>,
+    },
+    StepCompleted {
+        step: String,
+        at: DateTime<Utc>,
+    },
+    StepFailed {
+        step: String,
+        why: String,
+        at: DateTime<Utc>,
+    },
+    StepSkipped {
+        step: String,
+        why: String,
+        at: DateTime<Utc>,
+    },
+    ChecklistTicked {
+        step: String,
+        item: usize,
+        checked: bool,
+    },
+    CredentialDiscovered {
+        credential: Credential,
+    },
+    /// A new key is about to be minted with this idempotency token.
+    IssueRequested {
+        credential: String,
+        token: String,
+    },
+    /// The issuer minted a replacement.
+    Issued {
+        credential: String,
+        new_key_id: String,
+        new_hint: String,
+        at: DateTime<Utc>,
+    },
+    /// The replacement is stored as pending (AWSPENDING) in its primary store.
+    Staged {
+        credential: String,
+        location: String,
+        version: String,
+        at: DateTime<Utc>,
+    },
+    /// The provider answered 200 with the replacement.
+    Verified {
+        credential: String,
+        at: DateTime<Utc>,
+    },
+    /// The replacement is AWSCURRENT in the primary store.
+    Promoted {
+        credential: String,
+        at: DateTime<Utc>,
+    },
+    /// One more location holds the replacement.
+    LocationUpdated {
+        credential: String,
+        location: String,
+        /// The location's own "updated at" as the provider reports it (e.g. Braintrust
+        /// `secret_updated_at`, Secrets Manager LastChangedDate).
+        updated_at: DateTime<Utc>,
+    },
+    /// Every location holds the replacement.
+    Propagated {
+        credential: String,
+        at: DateTime<Utc>,
+    },
+    /// The operator typed the right confirmation word for this exact key.
+    ConfirmationGiven {
+        credential: String,
+        /// What is confirmed: `revoke` or `delete`.
+        action: String,
+        /// `tui`, `autopilot` or `script`.
+        via: String,
+    },
+    /// A confirmation was refused (empty or wrong word).
+    ConfirmationRefused {
+        credential: String,
+        action: String,
+        why: String,
+    },
+    /// The operator typed the override phrase to revoke despite failed pre-flight checks.
+    OverrideGiven {
+        credential: String,
+        failed_checks: Vec<String>,
+        via: String,
+    },
+    RevokeRequested {
+        credential: String,
+    },
+    Revoked {
+        credential: String,
+        at: DateTime<Utc>,
+    },
+    /// The old key was tried after revocation and refused.
+    ConfirmedDead {
+        credential: String,
+        at: DateTime<Utc>,
+    },
+    DeleteRequested {
+        credential: String,
+    },
+    Deleted {
+        credential: String,
+        at: DateTime<Utc>,
+    },
+    /// A provider call failed; `retryable` says whether it will be tried again.
+    AttemptFailed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
+        step: String,
+        operation: String,
+        attempt: u32,
+        why: String,
+        retryable: bool,
+    },
+    /// The rotation of one credential failed for good at its current stage.
+    RotationFailed {
+        credential: String,
+        why: String,
+    },
+    /// The operator cleared a failure to try again.
+    RotationRetried {
+        credential: String,
+    },
+    RotationSkipped {
+        credential: String,
+        why: String,
+    },
+    UsageObserved {
+        sample: UsageSample,
+    },
+    /// Something that needs attention (old key used after promotion, usage spike…).
+    Alarm {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
+        generation: Option<KeyGeneration>,
+        message: String,
+        at: DateTime<Utc>,
+    },
+    /// A drill inject arrived.
+    InjectArrived {
+        message: String,
+        at: DateTime<Utc>,
+    },
+    /// A simulated consumer failed because its key was dead.
+    ConsumerFailed {
+        consumer: String,
+        credential: String,
+        errors: u32,
+        at: DateTime<Utc>,
+    },
+    /// A command step's command (names substituted, never values) is about to run.
+    CommandStarted {
+        step: String,
+        command: String,
+        simulated: bool,
+    },
+    /// One line of a command's output, redacted.
+    CommandOutput {
+        step: String,
+        line: String,
+    },
+    CommandFinished {
+        step: String,
+        exit_code: i32,
+    },
+    DrillEnded {
+        score: Score,
+        at: DateTime<Utc>,
+    },
+    ReportWritten {
+        path: String,
+    },
+    /// Free text from the operator.
+    Note {
+        text: String,
+    },
+}
+
+impl Event {
+    /// Whether this event changes incident state (and so must be fsynced before acting on it).
+    pub fn is_state_changing(&self) -> bool {
+        !matches!(
+            self,
+            Event::UsageObserved { .. } | Event::CommandOutput { .. } | Event::Note { .. }
+        )
+    }
+
+    /// The credential this event is about, if any.
+    pub fn credential(&self) -> Option<&str> {
+        match self {
+            Event::IssueRequested { credential, .. }
+            | Event::Issued { credential, .. }
+            | Event::Staged { credential, .. }
+            | Event::Verified { credential, .. }
+            | Event::Promoted { credential, .. }
+            | Event::LocationUpdated { credential, .. }
+            | Event::Propagated { credential, .. }
+            | Event::ConfirmationGiven { credential, .. }
+            | Event::ConfirmationRefused { credential, .. }
+            | Event::OverrideGiven { credential, .. }
+            | Event::RevokeRequested { credential }
+            | Event::Revoked { credential, .. }
+            | Event::ConfirmedDead { credential, .. }
+            | Event::DeleteRequested { credential }
+            | Event::Deleted { credential, .. }
+            | Event::RotationFailed { credential, .. }
+            | Event::RotationRetried { credential }
+            | Event::RotationSkipped { credential, .. }
+            | Event::ConsumerFailed { credential, .. } => Some(credential),
+            Event::CredentialDiscovered { credential } => Some(&credential.id),
+            Event::AttemptFailed { credential, .. } | Event::Alarm { credential, .. } => {
+                credential.as_deref()
+            }
+            Event::UsageObserved { sample } => Some(&sample.credential),
+            _ => None,
+        }
+    }
+}
+
+/// Who did it: on every journal record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Operator {
+    /// Local user name.
+    pub user: String,
+    /// Cloud caller identity (ARN or provider org), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
+}
+
+impl Operator {
+    /// The local user from the environment.
+    pub fn local() -> Operator {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(user_from_passwd)
+            .unwrap_or_else(|| "unknown".to_string());
+        Operator { user, cloud: None }
+    }
+}
+
+/// The name of the process's user from /etc/passwd (when USER is not set, as under cron or
+/// in containers).
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let _ = f.next();
+        (f.next()?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+    })
+}

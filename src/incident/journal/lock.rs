@@ -1,0 +1,105 @@
+//! The one-writer lock of an incident: an OS file lock (`flock`) on `lock` in the incident
+//! folder, whose content says who holds it. The OS drops the lock when its holder dies, so
+//! holder text left behind by a crash never blocks anyone.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use super::{JournalError, LOCK_FILE};
+use crate::incident::event::Operator;
+
+/// A held lock; released when dropped (or when the process dies).
+pub struct Lock {
+    file: File,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock").field("path", &self.path).finish()
+    }
+}
+
+impl Lock {
+    /// Takes the incident's lock, or fails with `Locked` naming the holder.
+    pub fn acquire(dir: &Path, operator: &Operator) -> Result<Lock, JournalError> {
+        let path = dir.join(LOCK_FILE);
+        let io = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked {
+                    holder: read_holder(&path),
+                });
+            }
+            Err(TryLockError::Error(source)) => {
+                return Err(JournalError::LockFailed { path, source });
+            }
+        }
+        let info = format!(
+            "pid {}, user {}, host {}, since {}",
+            std::process::id(),
+            operator.user,
+            hostname(),
+            Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(info.as_bytes()).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        Ok(Lock { file, path })
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Leave no holder text behind a clean exit; the lock itself goes with the file.
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// What the lock file says about its holder.
+fn read_holder(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "another breachbook process, just starting".to_string())
+}
+
+/// Who holds an incident's lock right now, if anyone. Takes a shared lock for a moment to
+/// find out, so it never blocks a writer for longer than that.
+pub fn holder(dir: &Path) -> Option<String> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::open(&path).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(TryLockError::WouldBlock) => Some(read_holder(&path)),
+        Err(TryLockError::Error(_)) => None,
+    }
+}
+
+/// This machine's name: /etc/hostname, else `HOSTNAME`.
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown-host".into())
+}

@@ -1,0 +1,211 @@
+//! Provider traits the engine calls, their error type, and the concrete providers.
+//!
+//! One file per real system (added as they are built) plus `sim/`, the drill world, which
+//! implements every trait in memory. The engine only sees [`ProviderSet`].
+
+pub mod sim;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+
+use crate::incident::event::Event;
+use crate::incident::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
+use crate::runbook::schema::{ExposureWindow, Issuer, Scope};
+
+/// A provider call that failed. Retryable failures are worth trying again with backoff;
+/// permanent ones need a human.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{provider} is throttling requests: {message}")]
+    Throttled {
+        provider: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{provider} had a server error ({status}): {message}")]
+    Server {
+        provider: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{provider} did not answer in time")]
+    Timeout { provider: String },
+    #[error("could not reach {provider}: {message}")]
+    Network { provider: String, message: String },
+    #[error(
+        "{provider} refused the credentials: {message} — check the role or admin key you run with"
+    )]
+    Auth { provider: String, message: String },
+    #[error("{provider}: {what} not found")]
+    NotFound { provider: String, what: String },
+    #[error("{provider}: limit reached: {message}")]
+    LimitExceeded { provider: String, message: String },
+    #[error("{provider} rejected the request: {message}")]
+    Validation { provider: String, message: String },
+    #[error("{provider} cannot do this by API: {message}")]
+    Unsupported { provider: String, message: String },
+}
+
+impl ProviderError {
+    /// Throttling, 5xx, timeouts and resets are retryable; the rest are permanent.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::Throttled { .. }
+                | ProviderError::Server { .. }
+                | ProviderError::Timeout { .. }
+                | ProviderError::Network { .. }
+        )
+    }
+
+    /// How long the provider asked us to wait, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// A freshly minted key. The value lives only in memory, zeroized on drop.
+pub struct NewKey {
+    pub key_id: String,
+    pub hint: String,
+    pub secret: SecretString,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("key_id", &self.key_id)
+            .field("hint", &self.hint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a key is accepted by its issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Dead,
+}
+
+/// Lists the credentials in scope.
+#[async_trait]
+pub trait Inventory: Send + Sync {
+    /// Sends credentials page by page as they are found; returns when every source is done.
+    async fn discover(
+        &self,
+        scope: &Scope,
+        exposure: &ExposureWindow,
+        pages: mpsc::UnboundedSender<Vec<Credential>>,
+    ) -> ProviderResult<()>;
+}
+
+/// Mints, checks and kills keys at one issuer.
+#[async_trait]
+pub trait KeyIssuer: Send + Sync {
+    /// Mints a replacement for `old`. `token` is stable per incident and credential, so a
+    /// retry after a crash finds (or returns) the same key rather than minting another.
+    async fn issue(&self, old: &Credential, token: &str) -> ProviderResult<NewKey>;
+    /// Calls the issuer with `key`: alive if it answers 200.
+    async fn verify(&self, cred: &Credential, key: &SecretString) -> ProviderResult<Liveness>;
+    /// Checks whether the old key (by id) is still accepted, without its value.
+    async fn old_key_liveness(&self, old: &Credential) -> ProviderResult<Liveness>;
+    /// Revokes the old key (deactivates it where the issuer allows undoing).
+    async fn revoke(&self, old: &Credential) -> ProviderResult<()>;
+    /// Deletes the old key for good.
+    async fn delete(&self, old: &Credential) -> ProviderResult<()>;
+    /// Calls per minute since `since` for the old key or the new one.
+    async fn usage(
+        &self,
+        cred: &Credential,
+        generation: KeyGeneration,
+        new_key_id: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> ProviderResult<Vec<UsageSample>>;
+}
+
+/// Where copies of keys live.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Stores `value` as the pending version at `loc` (AWSPENDING); idempotent on `token`.
+    /// Returns the version id.
+    async fn stage(
+        &self,
+        loc: &Location,
+        value: &SecretString,
+        token: &str,
+    ) -> ProviderResult<String>;
+    /// Reads back a staged version.
+    async fn read_version(&self, loc: &Location, version: &str) -> ProviderResult<SecretString>;
+    /// Makes `version` current (AWSCURRENT; the old one becomes AWSPREVIOUS).
+    /// Returns the store's last-changed time.
+    async fn promote(&self, loc: &Location, version: &str) -> ProviderResult<DateTime<Utc>>;
+    /// Writes `value` where there is no staging (Braintrust AI secret, Kubernetes…).
+    /// Returns the location's own updated-at.
+    async fn replace(&self, loc: &Location, value: &SecretString) -> ProviderResult<DateTime<Utc>>;
+}
+
+/// The clock of the incident: wall time live, the drill clock in drills.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    /// Converts an incident-clock duration to real time (drills run faster).
+    fn real(&self, incident: Duration) -> Duration;
+}
+
+/// Wall-clock time.
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+    fn real(&self, incident: Duration) -> Duration {
+        incident
+    }
+}
+
+/// Everything the engine can call.
+#[derive(Clone)]
+pub struct ProviderSet {
+    pub inventory: Arc<dyn Inventory>,
+    pub issuers: HashMap<Issuer, Arc<dyn KeyIssuer>>,
+    pub stores: HashMap<LocationKind, Arc<dyn SecretStore>>,
+    pub clock: Arc<dyn Clock>,
+    /// Cloud identity of the operator, when known.
+    pub identity: Option<String>,
+    /// The simulated world, in drills (commands' drill effects and the score need it).
+    pub drill: Option<Arc<sim::SimWorld>>,
+}
+
+impl ProviderSet {
+    pub fn issuer(&self, issuer: Issuer) -> ProviderResult<&Arc<dyn KeyIssuer>> {
+        self.issuers
+            .get(&issuer)
+            .ok_or_else(|| ProviderError::Unsupported {
+                provider: issuer.label().to_string(),
+                message: "no provider is configured for this issuer".to_string(),
+            })
+    }
+
+    pub fn store(&self, kind: LocationKind) -> ProviderResult<&Arc<dyn SecretStore>> {
+        self.stores
+            .get(&kind)
+            .ok_or_else(|| ProviderError::Unsupported {
+                provider: kind.short().to_string(),
+                message: "no secret store is configured for this kind of location".to_string(),
+            })
+    }
+}
+
+/// Things the world reports without being asked (drill injects, simulated usage and outages).
+pub type WorldFeed = mpsc::UnboundedReceiver<Event>;

@@ -1,0 +1,412 @@
+//! Loading a runbook: the hostile-input guards of `guard`, YAML parsing with serde-saphyr
+//! (duplicate keys rejected, alias and nesting budgets as a second line of defence), then the
+//! checks of `validate`. Every problem comes back located, all of them at once.
+//!
+//! Depends on `schema`, `guard`, `validate` and `diagnostic`.
+
+use std::path::Path;
+
+use super::diagnostic::{Diagnostic, LoadError, did_you_mean};
+use super::guard;
+pub use super::guard::{MAX_BYTES, MAX_DEPTH, MAX_LINE, utf8};
+use super::schema::Runbook;
+use super::validate;
+
+/// Reads and loads a runbook file; returns it with its source text.
+pub fn load_file(path: &Path) -> Result<(Runbook, String), LoadError> {
+    let src = read_source(path)?;
+    let rb = load_str(&path.display().to_string(), &src)?;
+    Ok((rb, src))
+}
+
+/// Reads a runbook file as text: refused when it is not a readable file, is over
+/// [`MAX_BYTES`] (checked before reading) or is not UTF-8.
+pub fn read_source(path: &Path) -> Result<String, LoadError> {
+    let origin = path.display().to_string();
+    let cannot_read = |why: String| {
+        LoadError::one(
+            &origin,
+            "",
+            Diagnostic {
+                line: 1,
+                column: 1,
+                offset: 0,
+                message: format!("cannot read {origin}: {why}"),
+                hint: Some(
+                    "check the path; built-in runbooks are listed by `breachbook runbooks`".into(),
+                ),
+            },
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(|e| cannot_read(e.to_string()))?;
+    if meta.is_dir() {
+        return Err(cannot_read("it is a folder, not a file".into()));
+    }
+    // Refused before reading: a huge file is never loaded into memory.
+    if meta.len() > MAX_BYTES as u64 {
+        return Err(guard::too_big(&origin, meta.len()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| cannot_read(e.to_string()))?;
+    utf8(&origin, &bytes)
+}
+
+/// Parses and validates runbook text; `origin` names it in diagnostics.
+pub fn load_str(origin: &str, src: &str) -> Result<Runbook, LoadError> {
+    guard::text(origin, src)?;
+    guard::structure(origin, src)?;
+    let rb = parse(origin, src)?;
+    let problems = validate::validate(src, &rb);
+    if problems.is_empty() {
+        Ok(rb)
+    } else {
+        Err(LoadError {
+            origin: origin.to_string(),
+            source: src.to_string(),
+            diagnostics: problems,
+        })
+    }
+}
+
+/// serde-saphyr options shared by the typed parse and the shadow parse of `validate`.
+pub(crate) fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = 1;
+    budget.max_depth = MAX_DEPTH;
+    budget.max_aliases = guard::MAX_ALIASES;
+    budget.max_anchors = 1_000;
+    budget.max_events = 200_000;
+    budget.max_nodes = 100_000;
+    let mut aliases = serde_saphyr::options::AliasLimits::default();
+    // A backstop behind `guard::structure`, which counts nodes (a list is two events).
+    aliases.max_total_replayed_events = guard::MAX_ALIAS_NODES * 4;
+    aliases.max_replay_stack_depth = 16;
+    aliases.max_alias_expansions_per_anchor = guard::MAX_USES_PER_ANCHOR;
+    serde_saphyr::options! {
+        budget: Some(budget),
+        duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::Error,
+        alias_limits: aliases,
+    }
+}
+
+/// Field names each struct accepts, for "did you mean" hints on unknown fields.
+const FIELDS: &[&str] = &[
+    "version",
+    "name",
+    "title",
+    "description",
+    "severity",
+    "exposure_window",
+    "scope",
+    "settings",
+    "steps",
+    "drill",
+    "start",
+    "end",
+    "secrets_manager",
+    "iam",
+    "openai",
+    "anthropic",
+    "gemini",
+    "braintrust",
+    "regions",
+    "name_prefixes",
+    "tags",
+    "fields",
+    "fingerprint",
+    "field",
+    "issuer",
+    "users",
+    "path_prefix",
+    "stored_in",
+    "organization",
+    "projects",
+    "workspaces",
+    "secrets",
+    "concurrency",
+    "max_attempts",
+    "quiet_period",
+    "id",
+    "instructions",
+    "why",
+    "action",
+    "checklist",
+    "command",
+    "needs",
+    "confirm",
+    "on_failure",
+    "is_critical",
+    "timeout",
+    "run",
+    "new_key_via",
+    "per_credential",
+    "drill_effect",
+    "seed",
+    "speed",
+    "duration",
+    "starts_after_exposure",
+    "credentials",
+    "actors",
+    "injects",
+    "faults",
+    "age",
+    "locations",
+    "secret",
+    "region",
+    "kind",
+    "uses",
+    "rate",
+    "every",
+    "source",
+    "reads",
+    "at",
+    "message",
+    "provider",
+    "from",
+    "until",
+    "consumer",
+];
+
+fn parse(origin: &str, src: &str) -> Result<Runbook, LoadError> {
+    serde_saphyr::from_str_with_options::<Runbook>(src, options()).map_err(|e| {
+        let offset = e
+            .location()
+            .and_then(|l| {
+                l.span()
+                    .byte_offset()
+                    .map(|o| o as usize)
+                    .or_else(|| offset_of(src, l.line() as usize, l.column() as usize))
+            })
+            .unwrap_or(0);
+        let raw = e.without_snippet().to_string();
+        let msg = raw
+            .rfind(" at line ")
+            .map(|i| raw[..i].to_string())
+            .unwrap_or(raw);
+        let (message, hint) = explain(&msg);
+        LoadError::one(
+            origin,
+            src,
+            Diagnostic::at_offset(src, offset, message, hint),
+        )
+    })
+}
+
+/// Byte offset of a 1-based line and character column.
+fn offset_of(src: &str, line: usize, column: usize) -> Option<usize> {
+    if line == 0 {
+        return None;
+    }
+    let start: usize = src.split_inclusive('\n').take(line - 1).map(str::len).sum();
+    let text = src.get(start..)?;
+    let col = text
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map(|(i, _)| i)
+        .unwrap_or(0);
+    Some(start + col)
+}
+
+/// Turns a parser message into the operator's words and a hint.
+fn explain(msg: &str) -> (String, Option<String>) {
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some(end) = rest.find('`')
+    {
+        let field = &rest[..end];
+        let expected = rest[end..]
+            .split_once("expected one of ")
+            .map(|(_, e)| e.to_string());
+        let candidates: Vec<&str> = expected
+            .as_deref()
+            .map(|e| e.split(", ").map(|s| s.trim_matches('`')).collect())
+            .unwrap_or_else(|| FIELDS.to_vec());
+        let hint = match did_you_mean(field, candidates.iter().copied()) {
+            Some(s) => Some(format!("did you mean `{s}`?")),
+            None => expected.map(|e| format!("known fields here: {e}")),
+        };
+        return (format!("unknown field `{field}`"), hint);
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant `")
+        && let Some(end) = rest.find('`')
+    {
+        let word = &rest[..end];
+        let expected = rest[end..]
+            .split_once("expected one of ")
+            .map(|(_, e)| e.to_string())
+            .unwrap_or_default();
+        let hint = match did_you_mean(word, expected.split(", ").map(|s| s.trim_matches('`'))) {
+            Some(s) => format!("did you mean `{s}`? (one of {expected})"),
+            None => format!("use one of {expected}"),
+        };
+        return (format!("unknown value `{word}`"), Some(hint));
+    }
+    if msg.starts_with("duplicate mapping key") {
+        let key = msg
+            .split_once(": ")
+            .map(|(_, k)| k.split(',').next().unwrap_or(k).trim().to_string())
+            .unwrap_or_default();
+        return (
+            format!("duplicate key `{key}`"),
+            Some("each key may appear once in a mapping; remove or merge the duplicate".into()),
+        );
+    }
+    if msg.starts_with("missing field") {
+        return (
+            msg.to_string(),
+            Some("add the field; docs/runbook-format.md lists every field".into()),
+        );
+    }
+    let lower = msg.to_lowercase();
+    if lower.contains("provide a yaml document") {
+        return (
+            "the file holds no runbook".into(),
+            Some("a runbook needs version, name, title, exposure_window, scope and steps; start from one in runbooks/".into()),
+        );
+    }
+    if lower.contains("multiple documents")
+        || lower.contains("multiple yaml documents")
+        || lower.contains("but multiple found")
+    {
+        return (
+            "several YAML documents in one file".into(),
+            Some("a runbook file holds exactly one document: remove the `---` separators or split the file".into()),
+        );
+    }
+    if lower.contains("alias")
+        || lower.contains("anchor")
+        || lower.contains("replayed")
+        || lower.contains("merge key")
+    {
+        return (
+            "too many aliases or alias expansions (a YAML alias bomb?)".into(),
+            Some("write the runbook out plainly: anchors and aliases (&name / *name) may be used only a few times".into()),
+        );
+    }
+    if lower.contains("depth") || lower.contains("nesting") {
+        return (
+            "the YAML nests too deep".into(),
+            Some(format!(
+                "runbooks nest at most {MAX_DEPTH} levels; write it out plainly"
+            )),
+        );
+    }
+    if lower.contains("budget") || lower.contains("too large or too complex") {
+        return (
+            "the YAML is too large or too complex".into(),
+            Some("a runbook needs a few hundred values, not tens of thousands; split it".into()),
+        );
+    }
+    // chrono's words for a time it cannot read.
+    if [
+        "input contains invalid characters",
+        "premature end of input",
+        "trailing input",
+        "input is out of range",
+        "no possible date and time matching input",
+        "input is not enough for unique date and time",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
+    {
+        return (
+            format!("not an RFC 3339 time ({msg})"),
+            Some("write a UTC time like `2026-05-12T00:00:00Z`".into()),
+        );
+    }
+    if lower.contains("invalid boolean") {
+        return (
+            "expected `true` or `false` here".into(),
+            Some("write `true` or `false` without quotes".into()),
+        );
+    }
+    if lower.contains("invalid u32")
+        || lower.contains("invalid u64")
+        || lower.contains("invalid usize")
+    {
+        return (
+            "expected a whole number here".into(),
+            Some("write a number without quotes, e.g. `version: 1` or `concurrency: 8`".into()),
+        );
+    }
+    if lower.starts_with("expected mapping") {
+        return (
+            "expected a mapping here (`key: value` lines), not a list or a single value".into(),
+            Some("a runbook is a mapping at the top (version, name, title, …); docs/runbook-format.md shows each field's shape".into()),
+        );
+    }
+    if lower.starts_with("expected string scalar") {
+        return (
+            "expected text here, not a list or a mapping".into(),
+            Some("check the value's type against docs/runbook-format.md".into()),
+        );
+    }
+    if lower.contains("expected sequence") {
+        return (
+            "expected a list here".into(),
+            Some("write one `- item` per line, or `[a, b]`".into()),
+        );
+    }
+    if lower.contains("invalid type") || lower.starts_with("expected") {
+        return (
+            msg.to_string(),
+            Some("check the value's type against docs/runbook-format.md".into()),
+        );
+    }
+    (
+        msg.to_string(),
+        Some("check the YAML syntax around this place".into()),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "version: 1
+name: t
+title: T
+exposure_window:
+  start: 2026-10-01T00:00:00Z
+scope:
+  openai:
+    organization: org-test
+steps:
+  - id: look
+    title: Look
+    action: manual
+    instructions: Tick.
+";
+
+    #[test]
+    fn too_many_values_are_refused_by_the_budget_quickly() {
+        // 150 000 checklist items in a flow list over lines of 60 KB: no line, size, depth
+        // or alias limit applies; the node budget does.
+        let mut src = format!("{BASE}    checklist: [");
+        for line in 0..5 {
+            src.push_str(&"a,".repeat(30_000));
+            src.push_str(if line < 4 { "\n      " } else { "a]\n" });
+        }
+        assert!(src.len() < MAX_BYTES);
+        let start = std::time::Instant::now();
+        let e = load_str("t.yaml", &src).unwrap_err();
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        let d = &e.diagnostics()[0];
+        assert_eq!(d.message, "the YAML is too large or too complex", "{e}");
+        assert!(d.hint.is_some());
+    }
+
+    #[test]
+    fn parser_words_become_the_operators_words() {
+        let (m, h) = explain("only single YAML document expected but multiple found");
+        assert_eq!(m, "several YAML documents in one file");
+        assert!(h.is_some());
+        let (m, _) =
+            explain("YAML document too large or too complex: total_replayed_events=40001 > 40000");
+        assert!(m.contains("alias"), "{m}");
+        let (m, _) = explain("YAML document too large or too complex: depth=65 > 64");
+        assert_eq!(m, "the YAML nests too deep");
+        let (m, h) = explain("unknown field `neds`, expected one of `id`, `needs`, `title`");
+        assert_eq!(m, "unknown field `neds`");
+        assert_eq!(h.as_deref(), Some("did you mean `needs`?"));
+    }
+}

@@ -1,0 +1,51 @@
+//! What the screen is asked to do. Keys (through the keymap or the top overlay), the tick and
+//! engine updates all become an `Action`; only `App::update` changes state (the ratatui
+//! component-template pattern).
+//!
+//! Depends on the engine's `Update` type only.
+
+use crate::incident::engine::Update;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    // Move.
+    Up,
+    Down,
+    NextPanel,
+    PrevPanel,
+    // Act on the incident.
+    /// Run the current (or selected) step's action.
+    Run,
+    /// Tick the selected item of a manual step.
+    TickItem,
+    /// Retry the selected failed key.
+    Retry,
+    /// Skip the selected step, or the selected key in Rotation.
+    Skip,
+    // View.
+    Filter,
+    Sort,
+    Help,
+    /// Esc: close, clear, go back.
+    Back,
+    Quit,
+    // Inside the top overlay.
+    /// A typed character.
+    Type(char),
+    Erase,
+    /// Enter in an overlay.
+    Submit,
+    /// Tab in the revocation window: word ↔ override phrase.
+    SwitchField,
+    /// y / n.
+    Answer(bool),
+    /// Close the top overlay.
+    Close,
+    /// Score screen: show (or write) the report.
+    ReportPath,
+    // From the loop.
+    /// The clock tick: spinners and the header clock move.
+    Tick,
+    /// Something from the engine (boxed: events are large, keys are small).
+    Engine(Box<Update>),
+}

@@ -1,0 +1,142 @@
+//! The terminal and the loop: raw mode and the alternate screen on the way in, always
+//! restored on the way out (a guard, and the panic hook); one tokio `select!` over terminal
+//! events, a tick and engine updates, redrawing after each.
+//!
+//! Depends on `app`, `layout`, `action` and the engine's channels. Never blocks on the engine:
+//! commands go out on an unbounded channel.
+
+use std::io::{Stdout, stdout};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{Event as TermEvent, EventStream};
+use ratatui::crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::crossterm::{cursor, execute};
+
+use super::TuiConfig;
+use super::action::Action;
+use super::app::App;
+use super::layout::render;
+use super::strings;
+use crate::incident::engine::Update;
+
+/// How often spinners and the header clock move.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Whether this process has the terminal in raw mode on the alternate screen.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Raw mode off, main screen back, cursor shown — if the screen had set them up. Safe to call
+/// more than once, and from the panic hook.
+pub fn restore_terminal() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(stdout(), LeaveAlternateScreen, cursor::Show);
+    }
+}
+
+/// Restores the terminal before the default panic message prints. Installed once.
+pub fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+    });
+}
+
+/// Restores the terminal when dropped, on every way out of `run`.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Sets up the terminal, runs the screen until the operator quits, restores the terminal.
+pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
+    install_panic_hook();
+    let _restore = Restore;
+    let mut terminal = open().map_err(|e| anyhow::anyhow!(strings::no_terminal(&e.to_string())))?;
+    event_loop(&mut terminal, config).await
+}
+
+fn open() -> std::io::Result<Term> {
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    execute!(stdout(), EnterAlternateScreen, cursor::Hide)?;
+    let mut t = Terminal::new(CrosstermBackend::new(stdout()))?;
+    t.clear()?;
+    Ok(t)
+}
+
+async fn event_loop(terminal: &mut Term, config: TuiConfig) -> anyhow::Result<()> {
+    let TuiConfig {
+        state,
+        commands,
+        mut updates,
+        onboarding,
+        read_only,
+        journal_dir,
+    } = config;
+    let mut app = App::new(state, onboarding, read_only);
+    app.journal_dir = journal_dir;
+    app.live_clock = true;
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut updates_open = true;
+    loop {
+        // `draw` resizes the buffers to the terminal first: a resize is one more redraw.
+        terminal.draw(|f| render(&app, f))?;
+        if app.quit {
+            return Ok(());
+        }
+        let out = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(TermEvent::Key(key))) => app.handle_key(key),
+                Some(Ok(_)) => Vec::new(),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            _ = tick.tick() => app.update(Action::Tick),
+            u = updates.recv(), if updates_open => match u {
+                Some(u) => {
+                    let mut out = app.on_update(u);
+                    // Take everything already waiting before drawing again.
+                    while let Ok(u) = updates.try_recv() {
+                        out.extend(app.on_update(u));
+                    }
+                    out
+                }
+                None => {
+                    updates_open = false;
+                    if app.stopped.is_none() {
+                        app.on_update(Update::Stopped {
+                            why: Some(strings::ENGINE_GONE.to_string()),
+                        });
+                    }
+                    Vec::new()
+                }
+            },
+        };
+        for c in out {
+            if commands.send(c).is_err() && app.stopped.is_none() {
+                app.on_update(Update::Stopped {
+                    why: Some(strings::ENGINE_GONE.to_string()),
+                });
+            }
+        }
+    }
+}

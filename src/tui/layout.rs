@@ -1,0 +1,195 @@
+//! The whole screen: header, the six panels (or one panel under a tab bar on a small
+//! terminal), the footer with key hints or the latest message, and the overlays on top.
+//! Drawing only reads `App`.
+//!
+//! Depends on `app`, `panels`, `modal`, `keymap`, `strings`, `text`.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Tabs};
+
+use super::app::App;
+use super::modal::Modal;
+use super::panels::{Panel, PanelView};
+use super::{keymap, modal, strings, text};
+
+/// Below this many columns or rows the panels collapse to tabs.
+pub const MIN_FULL_WIDTH: u16 = 100;
+pub const MIN_FULL_HEIGHT: u16 = 30;
+
+/// Whether the screen is too small for all panels at once.
+pub fn compact(area: Rect) -> bool {
+    area.width < MIN_FULL_WIDTH || area.height < MIN_FULL_HEIGHT
+}
+
+/// Draws the whole screen from the app state.
+pub fn render(app: &App, f: &mut Frame) {
+    let area = f.area();
+    let footer = footer_lines(app, area.width as usize);
+    let footer_h = u16::try_from(footer.len()).unwrap_or(1);
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(footer_h),
+    ])
+    .areas(area);
+    header(app, f, head);
+    if compact(area) {
+        let [tabs, panel] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(body);
+        let titles: Vec<Line> = Panel::ALL.iter().map(|p| Line::from(p.title())).collect();
+        f.render_widget(
+            Tabs::new(titles)
+                .select(app.focus.index())
+                .highlight_style(app.theme.selected())
+                .divider("│"),
+            tabs,
+        );
+        f.render_widget(
+            PanelView {
+                app,
+                panel: app.focus,
+            },
+            panel,
+        );
+    } else {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(37), Constraint::Percentage(63)])
+                .areas(body);
+        // The checklist takes what its steps need, up to half the height.
+        let steps = u16::try_from(app.state.steps.len()).unwrap_or(u16::MAX);
+        let checklist_h = steps.saturating_add(2).clamp(5, (left.height / 2).max(5));
+        let [checklist, step] =
+            Layout::vertical([Constraint::Length(checklist_h), Constraint::Min(6)]).areas(left);
+        let [inventory, rotation, bottom] = Layout::vertical([
+            Constraint::Percentage(30),
+            Constraint::Percentage(25),
+            Constraint::Percentage(45),
+        ])
+        .areas(right);
+        let [usage, timeline] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(bottom);
+        for (panel, r) in [
+            (Panel::Checklist, checklist),
+            (Panel::Step, step),
+            (Panel::Inventory, inventory),
+            (Panel::Rotation, rotation),
+            (Panel::Usage, usage),
+            (Panel::Timeline, timeline),
+        ] {
+            f.render_widget(PanelView { app, panel }, r);
+        }
+    }
+    f.render_widget(Paragraph::new(footer), foot);
+    for m in &app.modals {
+        modal::render(app, m, f);
+    }
+}
+
+fn header(app: &App, f: &mut Frame, area: Rect) {
+    let t = app.theme;
+    let st = &app.state;
+    let elapsed = (app.now() - st.opened_at).num_seconds();
+    let (done, steps) = st.progress();
+    let (contained, exposed) = st.containment();
+    let mut first = vec![
+        Span::raw(" "),
+        Span::styled(format!(" {} ", st.mode.badge()), t.mode_badge(st.mode)),
+    ];
+    if app.read_only {
+        first.push(Span::raw(" "));
+        first.push(Span::styled(
+            format!(" {} ", strings::READ_ONLY_BADGE),
+            t.read_only_badge(),
+        ));
+    }
+    first.push(Span::raw("  "));
+    first.push(Span::styled(st.runbook.title.clone(), t.bold()));
+    first.push(Span::raw(format!("   ⏱ {}", text::duration(elapsed))));
+    if app.busy.in_flight > 0 && app.stopped.is_none() {
+        first.push(Span::styled(
+            format!(
+                "   {} {}",
+                app.spinner_frame(),
+                strings::working(app.busy.in_flight)
+            ),
+            t.accent(),
+        ));
+    }
+    // Progress first: the identity is long and may be cut at the right edge.
+    let second = Line::from(vec![
+        Span::raw(format!(" {}", strings::steps_done(done, steps))),
+        Span::styled(
+            format!("   {}", strings::keys_contained(contained, exposed)),
+            if exposed > 0 && contained == exposed {
+                t.good()
+            } else {
+                t.warn()
+            },
+        ),
+        Span::styled(format!("   {}", strings::operator(&st.operator)), t.dim()),
+        Span::styled(
+            format!("  {}", strings::identity(st.cloud_identity.as_deref())),
+            t.dim(),
+        ),
+    ]);
+    f.render_widget(Paragraph::new(vec![Line::from(first), second]), area);
+}
+
+/// The keys of an overlay, for the footer (the filter prompt has its own line).
+fn overlay_keys(m: &Modal) -> Option<&'static str> {
+    Some(match m {
+        Modal::Revoke(_) => strings::KEYS_REVOKE,
+        Modal::Ask(_) => strings::KEYS_ASK,
+        Modal::Reason(_) => strings::KEYS_REASON,
+        Modal::Help => strings::KEYS_HELP,
+        Modal::Explain(_) => strings::KEYS_EXPLAIN,
+        Modal::Score => strings::KEYS_SCORE,
+        Modal::Quit => strings::KEYS_QUIT,
+        Modal::Filter => return None,
+    })
+}
+
+/// The footer: why the engine stopped (if it did), then the latest message, the filter
+/// prompt or the key hints. A long message wraps (up to three rows) rather than being cut.
+fn footer_lines(app: &App, width: usize) -> Vec<Line<'static>> {
+    let t = app.theme;
+    let mut lines = Vec::new();
+    if let Some(why) = &app.stopped {
+        lines.extend(text::wrapped(
+            " ",
+            t.bad(),
+            &strings::engine_stopped(why),
+            t.bad(),
+            width,
+        ));
+    }
+    if let Some(msg) = &app.toast {
+        lines.extend(text::wrapped(
+            " ",
+            t.warn(),
+            msg,
+            t.warn().add_modifier(ratatui::style::Modifier::BOLD),
+            width,
+        ));
+    } else if let Some(keys) = app.modals.last().and_then(overlay_keys) {
+        lines.push(Line::from(Span::styled(format!(" {keys}"), t.accent())));
+    } else if app.filtering() {
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {}", strings::FILTER_PROMPT), t.accent()),
+            Span::raw(format!("{}▏", app.filter)),
+            Span::styled(strings::FILTER_KEYS, t.dim()),
+        ]));
+    } else {
+        let mut spans = Vec::new();
+        for (label, hint) in keymap::hints(app.read_only) {
+            spans.push(Span::styled(format!(" {label} "), t.accent()));
+            spans.push(Span::raw(format!("{hint} ")));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.truncate(3);
+    lines
+}

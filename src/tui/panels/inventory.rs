@@ -1,0 +1,185 @@
+//! Inventory: every credential found — issuer, name, key hint, locations, age, last use, the
+//! exposed mark and `shared ×N` when one key lives in several places — sortable and
+//! filterable, with the selected key's details (every location, dates, why it is exposed).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+
+use super::{Panel, block, status};
+use crate::incident::state::CredentialState;
+use crate::runbook::schema::Action;
+use crate::tui::app::App;
+use crate::tui::strings;
+use crate::tui::text;
+
+pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let creds = app.visible_credentials();
+    let count = strings::inventory_count(
+        creds.len(),
+        app.state.credentials.len(),
+        app.sort.label(),
+        &app.filter,
+    );
+    // The inventory step is running: a spinner where the list grows.
+    let listing = app.busy.in_flight > 0
+        && app
+            .busy
+            .step
+            .as_deref()
+            .and_then(|s| app.state.step_def(s))
+            .is_some_and(|d| d.action == Action::Inventory);
+    let right = if listing {
+        Line::from(Span::styled(
+            format!(" {} {} · {count} ", app.spinner_frame(), strings::LISTING),
+            t.accent(),
+        ))
+    } else {
+        status(app, count)
+    };
+    let b = block(app, Panel::Inventory, Some(right));
+    let inner = b.inner(area);
+    b.render(area, buf);
+    if creds.is_empty() {
+        let msg = if app.state.credentials.is_empty() {
+            strings::EMPTY_INVENTORY.to_string()
+        } else {
+            strings::nothing_matches(&app.filter)
+        };
+        Paragraph::new(Span::styled(msg, t.dim()))
+            .wrap(Wrap { trim: true })
+            .render(inner, buf);
+        return;
+    }
+    let selected = app.selected_index(&creds);
+    let focused = app.focus == Panel::Inventory;
+
+    // The selected key's details go under the table when there is room.
+    let shown = selected.and_then(|i| creds.get(i)).or(creds.first());
+    let detail = shown
+        .map(|c| details(app, c, inner.width))
+        .unwrap_or_default();
+    let table_h = (creds.len() + 1).min(inner.height as usize);
+    let room = (inner.height as usize).saturating_sub(table_h + 1);
+    let reserve = if focused && inner.height >= 8 { 2 } else { 0 };
+    let detail_h = detail.len().min(room.max(reserve));
+    let table_rows = (inner.height as usize).saturating_sub(detail_h + usize::from(detail_h > 0));
+    let [table_area, _, detail_area, _] = Layout::vertical([
+        Constraint::Length(u16::try_from(table_h.min(table_rows).max(2)).unwrap_or(2)),
+        Constraint::Length(u16::from(detail_h > 0)),
+        Constraint::Length(u16::try_from(detail_h).unwrap_or(0)),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+
+    // The key's age only when there is room; the details line always has the dates.
+    let with_age = inner.width >= 84;
+    let rows: Vec<Row> = creds.iter().map(|c| row(app, c, with_age)).collect();
+    let mut headers = vec![
+        strings::COL_ISSUER,
+        strings::COL_NAME,
+        strings::COL_KEY,
+        strings::COL_LOCATIONS,
+    ];
+    let mut widths = vec![
+        Constraint::Length(10),
+        Constraint::Length(14),
+        Constraint::Length(8),
+        Constraint::Min(16),
+    ];
+    if with_age {
+        headers.push(strings::COL_AGE);
+        widths.push(Constraint::Length(5));
+    }
+    headers.extend([strings::COL_USED, strings::COL_EXPOSED]);
+    widths.extend([Constraint::Length(8), Constraint::Length(7)]);
+    let table = Table::new(rows, widths)
+        .column_spacing(1)
+        .header(Row::new(headers).style(t.dim()))
+        .row_highlight_style(if focused { t.selected() } else { t.text() });
+    let mut state = TableState::default().with_selected(selected);
+    StatefulWidget::render(table, table_area, buf, &mut state);
+    Paragraph::new(detail).render(detail_area, buf);
+}
+
+fn row<'a>(app: &App, c: &CredentialState, with_age: bool) -> Row<'a> {
+    let t = app.theme;
+    let cr = &c.credential;
+    let shared = app.shared_count(c);
+    let first = cr.locations.first().map(|l| l.label()).unwrap_or_default();
+    let locations = if shared > 1 {
+        Line::from(vec![
+            Span::styled(format!("{} ", strings::shared(shared)), t.warn()),
+            Span::raw(first),
+        ])
+    } else {
+        Line::from(first)
+    };
+    let clock = app.state.clock;
+    let used = cr
+        .last_used
+        .map(|d| strings::ago(&text::age((clock - d).num_seconds())))
+        .unwrap_or_else(|| "—".to_string());
+    let exposed = if cr.exposed {
+        Span::styled(strings::EXPOSED, t.bad())
+    } else {
+        Span::styled(strings::NOT_EXPOSED, t.good())
+    };
+    let mut cells = vec![
+        Cell::from(cr.issuer.label()),
+        Cell::from(cr.name.clone()),
+        Cell::from(cr.hint.clone()),
+        Cell::from(locations),
+    ];
+    if with_age {
+        let age = cr
+            .created
+            .map(|d| text::age((clock - d).num_seconds()))
+            .unwrap_or_default();
+        cells.push(Cell::from(age));
+    }
+    cells.extend([Cell::from(used), Cell::from(exposed)]);
+    Row::new(cells)
+}
+
+/// Every location, the dates, the fingerprint and why the key is (not) exposed, wrapped.
+fn details(app: &App, c: &CredentialState, width: u16) -> Vec<Line<'static>> {
+    let t = app.theme;
+    let cr = &c.credential;
+    let w = width as usize;
+    let labels: Vec<String> = cr.locations.iter().map(|l| l.label()).collect();
+    let mut lines = text::hanging(
+        &format!("{} {}", cr.name, strings::lives_in(labels.len())),
+        t.bold(),
+        &labels.join(" · "),
+        t.text(),
+        w,
+        2,
+    );
+    let created = cr
+        .created
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| strings::UNKNOWN.to_string());
+    let used = cr
+        .last_used
+        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| strings::NEVER.to_string());
+    let mut facts = strings::created_used(&created, &used);
+    if let Some(fp) = &cr.fingerprint {
+        facts.push_str(&strings::fingerprint(&text::truncate(fp, 9)));
+    }
+    lines.extend(text::wrapped("", t.dim(), &facts, t.dim(), w));
+    if !cr.exposure_reason.is_empty() {
+        let style = if cr.exposed { t.warn() } else { t.dim() };
+        lines.extend(text::wrapped(
+            "",
+            style,
+            &strings::exposure(&cr.exposure_reason),
+            style,
+            w,
+        ));
+    }
+    lines
+}

@@ -1,0 +1,167 @@
+//! Step: the selected step's title, what can be done now and with which key, the
+//! instructions, the `why` in onboarding mode, the items of a manual step and a command's text
+//! and output.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use super::{Panel, block, status};
+use crate::incident::state::StepStatus;
+use crate::runbook::schema::Action;
+use crate::tui::app::App;
+use crate::tui::{strings, text};
+
+pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let st = &app.state;
+    let t = app.theme;
+    let running = st
+        .steps
+        .get(app.selected_step)
+        .is_some_and(|s| s.status == StepStatus::Running);
+    let right = if running {
+        Line::from(Span::styled(
+            format!(
+                " {} {} · {}/{} ",
+                app.spinner_frame(),
+                strings::STEP_RUNNING,
+                app.selected_step + 1,
+                st.steps.len()
+            ),
+            t.accent(),
+        ))
+    } else {
+        status(app, format!("{}/{}", app.selected_step + 1, st.steps.len()))
+    };
+    let b = block(app, Panel::Step, Some(right));
+    let (Some(s), Some(def)) = (
+        st.steps.get(app.selected_step),
+        st.steps
+            .get(app.selected_step)
+            .and_then(|s| st.step_def(&s.id)),
+    ) else {
+        Paragraph::new("").block(b).render(area, buf);
+        return;
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    lines.push(Line::from(Span::styled(def.title.clone(), t.bold())));
+    match &s.status {
+        StepStatus::Done => {
+            lines.push(Line::from(Span::styled(strings::STEP_DONE, t.good())));
+        }
+        StepStatus::Failed { why } => {
+            lines.push(Line::from(Span::styled(strings::step_failed(why), t.bad())));
+        }
+        StepStatus::Skipped { why } => {
+            lines.push(Line::from(Span::styled(
+                strings::step_skipped(why),
+                t.warn(),
+            )));
+        }
+        _ => {}
+    }
+
+    // What can be done now, first: it must never scroll out of sight.
+    let unmet = st.unmet_needs(&s.id);
+    let next_title = app
+        .current_step_index()
+        .and_then(|i| st.runbook.steps.get(i))
+        .map(|d| d.title.as_str());
+    let action = if s.is_finished() {
+        Span::styled(strings::step_finished_next(next_title), t.dim())
+    } else if !unmet.is_empty() {
+        let titles: Vec<String> = unmet
+            .iter()
+            .map(|n| strings::quoted(st.step_def(n).map(|d| d.title.as_str()).unwrap_or(n)))
+            .collect();
+        Span::styled(strings::waits_for(&titles), t.dim())
+    } else if app.read_only && def.action.is_mutating() {
+        Span::styled(strings::READ_ONLY_STEP, t.warn())
+    } else {
+        let text = match def.action {
+            Action::Manual => {
+                strings::manual_keys(s.checked.iter().filter(|c| **c).count(), s.checked.len())
+            }
+            Action::Inventory => strings::DO_INVENTORY.to_string(),
+            Action::Rotate => strings::DO_ROTATE.to_string(),
+            Action::Verify => strings::DO_VERIFY.to_string(),
+            Action::Propagate => strings::DO_PROPAGATE.to_string(),
+            Action::Revoke => strings::DO_REVOKE.to_string(),
+            Action::Delete => strings::DO_DELETE.to_string(),
+            Action::Monitor => strings::DO_MONITOR.to_string(),
+            Action::Command => strings::DO_COMMAND.to_string(),
+            Action::Report => strings::DO_REPORT.to_string(),
+        };
+        Span::styled(text, t.accent())
+    };
+    lines.push(Line::from(action));
+    if matches!(s.status, StepStatus::Failed { .. }) && !app.read_only {
+        lines.push(Line::from(Span::styled(strings::FAILED_STEP_KEYS, t.dim())));
+    }
+    if matches!(def.action, Action::Revoke | Action::Delete) && !s.is_finished() {
+        let delete = def.action == Action::Delete;
+        let names: Vec<String> = st
+            .awaiting_confirmation(delete)
+            .iter()
+            .map(|c| c.credential.name.clone())
+            .collect();
+        if !names.is_empty() {
+            let verb = if delete {
+                strings::VERB_DELETE
+            } else {
+                strings::VERB_REVOKE
+            };
+            lines.push(Line::from(Span::styled(
+                strings::keys_left(verb, &names),
+                t.warn(),
+            )));
+        }
+    }
+
+    lines.push(Line::from(""));
+    for l in def.instructions.lines() {
+        lines.push(Line::from(l.to_string()));
+    }
+    if app.onboarding && !def.why.trim().is_empty() {
+        lines.push(Line::from(""));
+        lines.push(Line::from(vec![
+            Span::styled(strings::WHY, t.accent()),
+            Span::raw(def.why.split_whitespace().collect::<Vec<_>>().join(" ")),
+        ]));
+    }
+    if !def.checklist.is_empty() {
+        lines.push(Line::from(""));
+        for (i, item) in def.checklist.iter().enumerate() {
+            let on = s.checked.get(i).copied().unwrap_or(false);
+            // Wrapped here so continuation lines hang under the text, not the box.
+            let item_lines = text::hanging(
+                if on { " [x] " } else { " [ ] " },
+                if on { t.good() } else { t.text() },
+                item,
+                t.text(),
+                area.width.saturating_sub(2) as usize,
+                5,
+            );
+            let selected = i == app.selected_item && !s.is_finished();
+            lines.extend(
+                item_lines
+                    .into_iter()
+                    .map(|l| if selected { l.style(t.selected()) } else { l }),
+            );
+        }
+    }
+    if let Some(c) = &def.command {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(format!("$ {}", c.run), t.bold())));
+    }
+    if let Some(out) = st.command_output.get(&s.id) {
+        for l in out.iter().rev().take(6).rev() {
+            lines.push(Line::from(Span::styled(l.clone(), t.dim())));
+        }
+    }
+    Paragraph::new(lines)
+        .block(b)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
+}

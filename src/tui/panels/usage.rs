@@ -1,0 +1,291 @@
+//! Usage: per exposed credential, sparklines of calls per minute on the old and the new key,
+//! denied calls on their own line in another colour, spike minutes highlighted, and an alarm
+//! line when the old key is used after its replacement was promoted.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Sparkline, SparklineBar, Widget, Wrap};
+
+use super::{Panel, block, status};
+use crate::incident::rotation::Stage;
+use crate::incident::state::{CredentialState, UsageSeries};
+use crate::tui::app::App;
+use crate::tui::strings;
+use crate::tui::text;
+
+const LABEL_W: u16 = 5;
+const NUMBER_W: u16 = 8;
+/// A minute this many times above the old key's usual rate is a spike.
+const SPIKE_FACTOR: u32 = 3;
+
+/// Calls per minute over the window, oldest first.
+struct Window {
+    old_ok: Vec<u64>,
+    old_denied: Vec<u64>,
+    new_ok: Vec<u64>,
+    /// Minutes of the old key far above its baseline.
+    spikes: Vec<bool>,
+}
+
+pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let end = minute_floor(app.now());
+    // The incident's minutes so far, up to what the panel can show: bars start at the left
+    // and scroll once the incident is longer than the panel is wide.
+    let spark_w = area.width.saturating_sub(2 + LABEL_W + NUMBER_W).max(4);
+    let since_open = (end - minute_floor(app.state.opened_at)).num_minutes() + 1;
+    let minutes = u16::try_from(since_open.max(1))
+        .unwrap_or(u16::MAX)
+        .min(spark_w);
+    let b = block(
+        app,
+        Panel::Usage,
+        Some(status(app, strings::usage_window(minutes as usize))),
+    );
+    let inner = b.inner(area);
+    b.render(area, buf);
+    let rows = app.usage_rows();
+    if rows.is_empty() || app.state.usage.is_empty() {
+        Paragraph::new(Span::styled(strings::EMPTY_USAGE, t.dim()))
+            .wrap(Wrap { trim: true })
+            .render(inner, buf);
+        return;
+    }
+    let sections: Vec<Section> = rows
+        .iter()
+        .map(|c| Section::new(app, c, end, minutes as usize, inner.width as usize))
+        .collect();
+    let total: usize = sections.iter().map(Section::height).sum();
+    let start = if total <= inner.height as usize {
+        0
+    } else {
+        app.selected_index(&rows).unwrap_or(0)
+    };
+    let mut y = inner.y;
+    let bottom = inner.y + inner.height;
+    for (i, s) in sections.iter().enumerate().skip(start) {
+        let h = u16::try_from(s.height()).unwrap_or(u16::MAX);
+        if y + h > bottom {
+            let left = sections.len() - i;
+            if y < bottom {
+                Line::from(Span::styled(strings::more_below(left), t.dim()))
+                    .render(Rect::new(inner.x, bottom - 1, inner.width, 1), buf);
+            }
+            break;
+        }
+        s.render(app, Rect::new(inner.x, y, inner.width, h), spark_w, buf);
+        y += h;
+    }
+}
+
+/// What one credential's block shows.
+struct Section {
+    title: Line<'static>,
+    window: Window,
+    show_denied: bool,
+    notes: Vec<Line<'static>>,
+}
+
+impl Section {
+    fn new(app: &App, c: &CredentialState, end: DateTime<Utc>, w: usize, width: usize) -> Self {
+        let t = app.theme;
+        let empty = UsageSeries::default();
+        let u = app.state.usage.get(&c.credential.id).unwrap_or(&empty);
+        let window = window(u, end, w);
+        let recent = w.saturating_sub(10);
+        let spiking = window.spikes.iter().skip(recent).any(|s| *s);
+        let revoked = c.rotation.reached() >= Stage::Revoked;
+        let mut title = vec![Span::styled(c.credential.name.clone(), t.bold())];
+        if spiking {
+            title.push(Span::styled(format!("  {}", strings::SPIKE), t.spike()));
+        }
+        if revoked {
+            title.push(Span::styled(
+                format!("  {}", strings::REVOKED_BADGE),
+                t.good(),
+            ));
+        }
+        if u.old.is_empty() && u.new.is_empty() {
+            title.push(Span::styled(format!("  {}", strings::NO_CALLS), t.dim()));
+        }
+        let mut notes = Vec::new();
+        let promoted = c.stamps.get(&Stage::Promoted);
+        if let (Some(p), Some((when, from))) = (promoted, &u.last_old_use)
+            && when >= p
+            && !revoked
+        {
+            notes.extend(text::wrapped(
+                "",
+                t.bad(),
+                &strings::old_used_after_promotion(&text::clock(when), from),
+                t.bad(),
+                width,
+            ));
+        }
+        if revoked {
+            let (ok, denied) = u.old_after_revoke;
+            let style = if ok > 0 { t.bad() } else { t.good() };
+            notes.extend(text::wrapped(
+                "",
+                style,
+                &strings::after_revoke(denied, ok),
+                style,
+                width,
+            ));
+        }
+        let show_denied = revoked || window.old_denied.iter().any(|d| *d > 0);
+        Section {
+            title: Line::from(title),
+            window,
+            show_denied,
+            notes,
+        }
+    }
+
+    fn height(&self) -> usize {
+        1 + 2 + usize::from(self.show_denied) + self.notes.len()
+    }
+
+    fn render(&self, app: &App, area: Rect, spark_w: u16, buf: &mut Buffer) {
+        let t = app.theme;
+        let w = &self.window;
+        let max = w
+            .old_ok
+            .iter()
+            .chain(&w.old_denied)
+            .chain(&w.new_ok)
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        // Eighths of a cell, and at least one for any call: a trickle of calls on an old key
+        // next to an attacker's burst is exactly what must not vanish.
+        let level = |v: u64| -> u64 {
+            if v == 0 {
+                0
+            } else {
+                (v * 8).div_ceil(max).clamp(1, 8)
+            }
+        };
+        let mut y = area.y;
+        self.title
+            .clone()
+            .render(Rect::new(area.x, y, area.width, 1), buf);
+        y += 1;
+        let old_bars: Vec<SparklineBar> = w
+            .old_ok
+            .iter()
+            .zip(&w.spikes)
+            .map(|(v, spike)| {
+                let bar = SparklineBar::from(level(*v));
+                if *spike {
+                    bar.style(Some(t.spike()))
+                } else {
+                    bar
+                }
+            })
+            .collect();
+        let current = [&w.old_ok, &w.old_denied, &w.new_ok]
+            .iter()
+            .any(|v| v.last().is_some_and(|x| *x > 0));
+        let last = |v: &[u64]| shown(v, current);
+        let mut series: Vec<(&str, Vec<SparklineBar>, Style, String)> = vec![(
+            strings::OLD,
+            old_bars,
+            t.old_key(),
+            strings::per_min(last(&w.old_ok)),
+        )];
+        if self.show_denied {
+            series.push((
+                strings::DENIED,
+                w.old_denied
+                    .iter()
+                    .map(|v| SparklineBar::from(level(*v)))
+                    .collect(),
+                t.denied(),
+                strings::denied_per_min(last(&w.old_denied)),
+            ));
+        }
+        series.push((
+            strings::NEW,
+            w.new_ok
+                .iter()
+                .map(|v| SparklineBar::from(level(*v)))
+                .collect(),
+            t.new_key(),
+            strings::per_min(last(&w.new_ok)),
+        ));
+        for (label, bars, style, number) in series {
+            Span::styled(format!(" {label}"), style).render(Rect::new(area.x, y, LABEL_W, 1), buf);
+            Sparkline::default()
+                .data(bars)
+                .max(8)
+                .style(style)
+                .render(Rect::new(area.x + LABEL_W, y, spark_w, 1), buf);
+            Span::styled(number, style)
+                .render(Rect::new(area.x + LABEL_W + spark_w, y, NUMBER_W, 1), buf);
+            y += 1;
+        }
+        for n in &self.notes {
+            n.clone().render(Rect::new(area.x, y, area.width, 1), buf);
+            y += 1;
+        }
+    }
+}
+
+/// Calls in the minute the numbers show: the current minute once it has data, else the last
+/// full minute (samples for a minute arrive as it ends).
+fn shown(v: &[u64], current: bool) -> u32 {
+    let i = if current {
+        v.len().saturating_sub(1)
+    } else {
+        v.len().saturating_sub(2)
+    };
+    v.get(i)
+        .copied()
+        .map(|x| u32::try_from(x).unwrap_or(u32::MAX))
+        .unwrap_or(0)
+}
+
+fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp();
+    DateTime::<Utc>::from_timestamp(secs - secs.rem_euclid(60), 0).unwrap_or(t)
+}
+
+/// The last `w` minutes up to `end`, and which old-key minutes are spikes.
+fn window(u: &UsageSeries, end: DateTime<Utc>, w: usize) -> Window {
+    let start = end - Duration::minutes(i64::try_from(w).unwrap_or(0).saturating_sub(1));
+    let bucket = |m: &BTreeMap<DateTime<Utc>, (u32, u32)>| -> (Vec<u64>, Vec<u64>) {
+        let mut ok = vec![0u64; w];
+        let mut denied = vec![0u64; w];
+        for (minute, (o, d)) in m.range(start..end + Duration::minutes(1)) {
+            let i = usize::try_from((*minute - start).num_minutes()).unwrap_or(0);
+            if let (Some(a), Some(b)) = (ok.get_mut(i), denied.get_mut(i)) {
+                *a += u64::from(*o);
+                *b += u64::from(*d);
+            }
+        }
+        (ok, denied)
+    };
+    let (old_ok, old_denied) = bucket(&u.old);
+    let (new_ok, _) = bucket(&u.new);
+    // The old key's usual rate: the median of every minute it was used.
+    let mut seen: Vec<u32> = u.old.values().map(|(o, _)| *o).filter(|o| *o > 0).collect();
+    seen.sort_unstable();
+    let baseline = u64::from(seen.get(seen.len() / 2).copied().unwrap_or(0));
+    let spikes = old_ok
+        .iter()
+        .map(|v| baseline > 0 && *v > baseline * u64::from(SPIKE_FACTOR))
+        .collect();
+    Window {
+        old_ok,
+        old_denied,
+        new_ok,
+        spikes,
+    }
+}

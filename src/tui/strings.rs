@@ -1,0 +1,416 @@
+//! Every user-facing sentence of the screen, in one place (as gitui keeps its `strings`), so
+//! the voice of the UI can be read and reviewed at once and help never drifts from the keys.
+//!
+//! Depends on nothing but `std`; callers pass the values in.
+
+// ── Panels ───────────────────────────────────────────────────────────────────────────────
+
+pub const PANEL_CHECKLIST: &str = "Checklist";
+pub const PANEL_STEP: &str = "Step";
+pub const PANEL_INVENTORY: &str = "Inventory";
+pub const PANEL_ROTATION: &str = "Rotation";
+pub const PANEL_USAGE: &str = "Usage";
+pub const PANEL_TIMELINE: &str = "Timeline";
+
+/// Onboarding: what each panel is for, shown the first time it gets focus.
+pub const EXPLAIN_CHECKLIST: &str = "Checklist: the runbook's steps in order. ✓ done, ⠋ running, ✗ failed, ↷ skipped, ○ to do; ▶ marks the step to do now, and dimmed steps wait for another step first. j/k select, Enter runs.";
+pub const EXPLAIN_STEP: &str = "Step: what to do now, why it matters, and the keys that act on it. Manual steps have items to tick with Space.";
+pub const EXPLAIN_INVENTORY: &str = "Inventory: every key found in scope. EXPOSED keys could have been read by the attacker. 'shared ×N' means one key lives in N places: every copy must change. s sorts, / filters.";
+pub const EXPLAIN_ROTATION: &str = "Rotation: each exposed key's way from exposed to confirmed dead, with the time of each stage. A failed row says why; r retries it, x leaves the key out.";
+pub const EXPLAIN_USAGE: &str = "Usage: calls per minute on the old and the new key of each credential; the ✗ line is denied calls. A spike on an old key is the attacker. Calls on an old key after its replacement was promoted raise an alarm: someone still uses it.";
+pub const EXPLAIN_TIMELINE: &str = "Timeline: everything that happened, newest last, as written to the journal. Drill injects (news from outside) are marked ✉.";
+pub const ANY_KEY: &str = "any key to continue";
+
+// ── Header and footer ────────────────────────────────────────────────────────────────────
+
+pub const READ_ONLY_BADGE: &str = "READ-ONLY";
+
+pub fn working(in_flight: usize) -> String {
+    format!("working… ({in_flight} in flight)")
+}
+
+pub fn operator(user: &str) -> String {
+    format!("operator {user}")
+}
+
+pub fn identity(cloud: Option<&str>) -> String {
+    format!("identity {}", cloud.unwrap_or("unknown"))
+}
+
+pub fn steps_done(done: usize, all: usize) -> String {
+    format!("steps {done}/{all}")
+}
+
+pub fn keys_contained(contained: usize, exposed: usize) -> String {
+    format!("keys contained {contained}/{exposed}")
+}
+
+pub fn engine_stopped(why: &str) -> String {
+    format!(
+        "engine stopped: {why} — nothing more will happen here; q quits, `breachbook resume` goes on"
+    )
+}
+
+pub fn no_terminal(e: &str) -> String {
+    format!(
+        "cannot open the terminal UI ({e}); run it in a terminal, or use --headless for scripts"
+    )
+}
+pub const ENGINE_STOPPED: &str = "the engine stopped";
+pub const ENGINE_GONE: &str = "the engine is gone";
+pub const FILTER_PROMPT: &str = "filter: ";
+pub const FILTER_KEYS: &str = "  Enter keeps · Esc clears";
+
+// ── Key bindings: groups, help and footer hints ──────────────────────────────────────────
+
+pub const GROUP_INCIDENT: &str = "Incident";
+pub const GROUP_MOVE: &str = "Move";
+pub const GROUP_VIEW: &str = "View";
+
+pub const HELP_RUN: &str = "run the current step's action (or the selected step's)";
+pub const HELP_TICK: &str = "tick or untick the selected item of a manual step";
+pub const HELP_RETRY: &str = "retry the selected failed key";
+pub const HELP_SKIP: &str = "skip the selected step (or key, in Rotation); asks why";
+pub const HELP_UP: &str = "move up";
+pub const HELP_DOWN: &str = "move down";
+pub const HELP_NEXT_PANEL: &str = "next panel";
+pub const HELP_PREV_PANEL: &str = "previous panel";
+pub const HELP_FILTER: &str = "filter the inventory";
+pub const HELP_SORT: &str = "sort the inventory by the next column";
+pub const HELP_HELP: &str = "this help";
+pub const HELP_BACK: &str = "close the overlay, clear the filter, go back";
+pub const HELP_QUIT: &str = "quit (asks while work is in flight; the journal keeps all)";
+pub const HELP_QUIT_NOW: &str = "quit too; twice when asked quits at once";
+
+pub const HINT_RUN: &str = "run";
+pub const HINT_TICK: &str = "tick";
+pub const HINT_RETRY: &str = "retry";
+pub const HINT_SKIP: &str = "skip";
+pub const HINT_PANEL: &str = "panel";
+pub const HINT_FILTER: &str = "filter";
+pub const HINT_HELP: &str = "help";
+pub const HINT_QUIT: &str = "quit";
+
+pub const HELP_TITLE: &str = "Help";
+pub const HELP_HEADING: &str = "Keys";
+pub const HELP_READ_ONLY: &str = "read-only: keys that change keys or systems are not available";
+pub const HELP_REVOKE_KEYS: &str = "In the revocation window: type the confirmation word, Enter confirms, Tab switches to the override field, Esc cancels.";
+pub const HELP_CLOSE: &str = "Esc or ? closes this help.";
+
+// ── Checklist and Step ───────────────────────────────────────────────────────────────────
+
+pub fn needs(ids: &[String]) -> String {
+    format!(" · needs {}", ids.join(", "))
+}
+
+pub fn done_of(done: usize, all: usize) -> String {
+    format!("{done}/{all} done")
+}
+
+pub const STEP_DONE: &str = "✓ done";
+pub const STEP_RUNNING: &str = "running";
+pub fn step_failed(why: &str) -> String {
+    format!("✗ failed: {why}")
+}
+pub fn step_skipped(why: &str) -> String {
+    format!("↷ skipped: {why}")
+}
+pub const WHY: &str = "Why: ";
+pub fn waits_for(titles: &[String]) -> String {
+    format!("Waits for {} — do that first.", titles.join(" and "))
+}
+pub fn step_finished_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) => format!("Nothing to do here. The next step is “{n}”: select it with j/k."),
+        None => "Nothing to do here: every step is finished.".to_string(),
+    }
+}
+pub const READ_ONLY_STEP: &str =
+    "read-only: this step changes keys or systems, so it is disabled here.";
+pub const FAILED_STEP_KEYS: &str =
+    "r retries a failed key · x skips the step · Enter runs it again";
+pub fn manual_keys(ticked: usize, all: usize) -> String {
+    format!(
+        "▶ Space ticks the selected item · Enter marks the step done ({ticked} of {all} ticked)"
+    )
+}
+pub const DO_INVENTORY: &str = "▶ Enter: list every key in scope";
+pub const DO_ROTATE: &str = "▶ Enter: mint new keys and store them as pending";
+pub const DO_VERIFY: &str = "▶ Enter: test each new key with its provider";
+pub const DO_PROPAGATE: &str = "▶ Enter: promote the new keys and update every copy";
+pub const DO_REVOKE: &str = "▶ Enter: open the revocation window for the next key";
+pub const DO_DELETE: &str = "▶ Enter: open the deletion window for the next key";
+pub const DO_MONITOR: &str = "▶ Enter: watch the old keys for the quiet period";
+pub const DO_COMMAND: &str = "▶ Enter: show the command, then confirm to run it";
+pub const DO_REPORT: &str = "▶ Enter: write the post-incident report";
+pub const VERB_REVOKE: &str = "revoke";
+pub const VERB_DELETE: &str = "delete";
+pub fn keys_left(verb: &str, names: &[String]) -> String {
+    format!("Keys left to {verb}: {}", names.join(", "))
+}
+
+// ── Inventory ────────────────────────────────────────────────────────────────────────────
+
+pub const EMPTY_INVENTORY: &str = "No keys found yet. Run the inventory step (Enter) to list them.";
+pub fn nothing_matches(filter: &str) -> String {
+    format!("No key matches “{filter}”. Esc clears the filter.")
+}
+pub const COL_ISSUER: &str = "issuer";
+pub const COL_NAME: &str = "name";
+pub const COL_KEY: &str = "key";
+pub const COL_LOCATIONS: &str = "locations";
+pub const COL_AGE: &str = "age";
+pub const COL_USED: &str = "last use";
+pub const COL_EXPOSED: &str = "exposed";
+pub const EXPOSED: &str = "EXPOSED";
+pub const NOT_EXPOSED: &str = "no";
+pub fn shared(n: usize) -> String {
+    format!("shared ×{n}")
+}
+pub const LISTING: &str = "listing…";
+pub fn inventory_count(shown: usize, all: usize, sort: &str, filter: &str) -> String {
+    if filter.is_empty() {
+        format!("{all} keys · sort: {sort}")
+    } else {
+        format!("{shown} of {all} · filter “{filter}” · sort: {sort}")
+    }
+}
+pub fn lives_in(n: usize) -> String {
+    format!("lives in {n}: ")
+}
+pub fn created_used(created: &str, used: &str) -> String {
+    format!("created {created} · last used {used}")
+}
+pub const NEVER: &str = "never";
+pub fn ago(age: &str) -> String {
+    format!("{age} ago")
+}
+pub const UNKNOWN: &str = "unknown";
+pub fn fingerprint(fp: &str) -> String {
+    format!(" · fingerprint {fp}")
+}
+pub fn exposure(why: &str) -> String {
+    format!("exposure: {why}")
+}
+pub const SORT_FOUND: &str = "found";
+pub const SORT_ISSUER: &str = "issuer";
+pub const SORT_NAME: &str = "name";
+pub const SORT_EXPOSED: &str = "exposed";
+pub const SORT_LAST_USED: &str = "last used";
+
+// ── Rotation ─────────────────────────────────────────────────────────────────────────────
+
+pub const EMPTY_ROTATION: &str =
+    "Nothing to rotate yet: the inventory marks which keys are exposed.";
+pub const COL_KEY_NAME: &str = "key";
+pub const STAGE_HEADERS: [&str; 7] = [
+    "issued", "staged", "verif.", "promot.", "propag.", "revoked", "dead",
+];
+pub fn rotation_failed(why: &str, read_only: bool) -> String {
+    if read_only {
+        format!("✗ {why}")
+    } else {
+        format!("✗ {why} · r retry · x skip")
+    }
+}
+pub fn rotation_skipped(why: &str) -> String {
+    format!("↷ skipped: {why}")
+}
+pub fn rotation_gauge(pct: f64, contained: usize, exposed: usize) -> String {
+    format!("{pct:.0}% of stages · {contained}/{exposed} revoked")
+}
+pub fn working_on(n: usize) -> String {
+    format!("{n} working")
+}
+
+// ── Usage ────────────────────────────────────────────────────────────────────────────────
+
+pub const EMPTY_USAGE: &str = "No usage seen yet. Calls per minute appear here as they happen.";
+pub fn usage_window(minutes: usize) -> String {
+    format!("calls/min · last {minutes}m")
+}
+pub const OLD: &str = "old";
+pub const NEW: &str = "new";
+pub const DENIED: &str = "✗";
+pub const SPIKE: &str = "▲ SPIKE";
+pub const REVOKED_BADGE: &str = "revoked";
+pub fn per_min(n: u32) -> String {
+    format!("{n:>5}/m")
+}
+pub fn denied_per_min(n: u32) -> String {
+    format!("{n:>4}✗/m")
+}
+pub fn old_used_after_promotion(when: &str, from: &str) -> String {
+    format!("⚠ old key used {when} after promotion, from {from}")
+}
+pub fn after_revoke(denied: u32, ok: u32) -> String {
+    if ok > 0 {
+        format!("since revocation: {denied} denied, {ok} still got through")
+    } else {
+        format!("since revocation: {denied} denied")
+    }
+}
+pub const NO_CALLS: &str = "no calls seen";
+pub fn more_below(n: usize) -> String {
+    format!("… {n} more (j/k)")
+}
+
+// ── Timeline ─────────────────────────────────────────────────────────────────────────────
+
+pub fn events(n: usize) -> String {
+    format!("{n} events")
+}
+pub fn scrolled(n: usize) -> String {
+    format!("↑ {n} newer below")
+}
+pub const INJECT_MARK: &str = "✉ ";
+
+// ── Running steps, toasts ────────────────────────────────────────────────────────────────
+
+pub fn already_done(title: &str, next: Option<&str>) -> String {
+    match next {
+        Some(n) => format!("“{title}” is done. The next step is “{n}”: press Enter to run it."),
+        None => ALL_DONE.to_string(),
+    }
+}
+pub const ALL_DONE: &str = "Every step is done. Press q to quit.";
+pub fn step_waits(title: &str, needs: &[String]) -> String {
+    format!("“{title}” waits for {}: do that first", needs.join(" and "))
+}
+pub fn quoted(s: &str) -> String {
+    format!("“{s}”")
+}
+pub fn stopped_cannot_run(why: &str) -> String {
+    format!("the engine stopped ({why}); quit and `breachbook resume` to go on")
+}
+pub const NO_CHECKLIST: &str = "this step has no items to tick; Enter runs it";
+pub const STEP_ALREADY_DONE: &str = "this step is already done";
+pub const NO_FAILED_KEY: &str = "no failed key to retry";
+pub const READ_ONLY_KEY: &str = "read-only: that key changes keys or systems and is disabled";
+pub fn revoked_next(verb: &str, name: &str, more: bool) -> String {
+    if more {
+        format!("{name}: old key {verb}d. Press Enter for the next key.")
+    } else {
+        format!("{name}: old key {verb}d. No key is left to confirm in this step.")
+    }
+}
+pub fn not_exposed(name: &str) -> String {
+    format!("{name} is not exposed; it is not part of the rotation")
+}
+pub const NOTHING_TO_SKIP: &str = "nothing selected to skip";
+
+// ── Modals ───────────────────────────────────────────────────────────────────────────────
+
+pub const ASK_COMMAND_INTRO: &str = "This runs on your machine:";
+pub const ASK_COMMAND_DRILL: &str = "(drill: the command is shown and simulated, not run)";
+pub const ASK_RUN: &str = "Run it? y / n";
+pub const ASK_GO: &str = "Go ahead? y / n";
+
+pub const SKIP_TITLE: &str = "Skip";
+pub fn skip_step_question(title: &str) -> String {
+    format!("Why skip “{title}”? It goes into the journal and the report.")
+}
+pub fn skip_key_question(name: &str) -> String {
+    format!(
+        "Why leave {name} out of the rotation? Its old key stays alive. It goes into the journal and the report."
+    )
+}
+pub const SKIP_CRITICAL: &str =
+    "This step is critical: skipping it counts as a skipped safety check.";
+pub const SKIP_KEYS: &str = "Enter skips · Esc cancels";
+pub const SKIP_NEEDS_REASON: &str = "say why you skip it (it goes in the report)";
+
+pub const QUIT_TITLE: &str = "Quit?";
+
+// Footer hints while an overlay is open.
+pub const KEYS_REVOKE: &str = "type the word · Enter confirm · Tab field · Esc cancel";
+pub const KEYS_ASK: &str = "y yes · n no";
+pub const KEYS_REASON: &str = "type why · Enter skip · Esc cancel";
+pub const KEYS_HELP: &str = "Esc close";
+pub const KEYS_EXPLAIN: &str = "any key continues";
+pub const KEYS_SCORE: &str = "q quit · r report path · Esc back";
+pub const KEYS_QUIT: &str = "y quit · n stay";
+pub const QUIT_BUSY: &str = "Work is in flight. Quit anyway? Everything done so far is in the journal; `breachbook resume` goes on from there. (y/n)";
+
+// The revocation window.
+pub fn revoke_title(delete: bool, name: &str) -> String {
+    if delete {
+        format!("Delete {name}")
+    } else {
+        format!("Revoke {name}")
+    }
+}
+pub fn revoke_heading(verb_caps: &str, name: &str) -> String {
+    format!("{verb_caps} the old key of {name} — one key at a time, there is no undo")
+}
+pub fn revoke_identity(issuer: &str, hint: &str, key_id: &str) -> String {
+    format!("issuer {issuer} · key {hint} · key id {key_id}")
+}
+pub fn lives_in_heading(n: usize) -> String {
+    format!("lives in {n} location(s):")
+}
+pub fn location_updated(at: &str) -> String {
+    format!("new key since {at}")
+}
+pub const LOCATION_NOT_UPDATED: &str = "still the old key";
+pub const LOCATION_IAM: &str = "the key itself";
+pub const PREFLIGHT: &str = "pre-flight checks:";
+pub const CHECK_REVOKED: &str = "old key revoked";
+pub const CHECK_DEAD: &str = "old key confirmed dead after the quiet period";
+pub fn last_use(when: &str, from: &str, after_promotion: bool) -> String {
+    if after_promotion {
+        format!(
+            "last use of the old key: {when} from {from} — AFTER its replacement was promoted: is it the attacker, or a service still on the old key?"
+        )
+    } else {
+        format!("last use of the old key: {when} from {from}")
+    }
+}
+pub const LAST_USE_NONE: &str = "last use of the old key: none seen";
+pub fn recent_old_calls(n: u32) -> String {
+    format!(" · {n} old-key calls in the last 5 min")
+}
+pub fn type_word(tail: &str) -> String {
+    format!("Type the last 4 characters of the key id (…{tail}) to confirm:")
+}
+pub const WORD_INPUT: &str = "  word > ";
+pub fn override_prompt(verb: &str, phrase: &str) -> String {
+    format!(
+        "Pre-flight failed. To {verb} anyway, also type `{phrase}` (journaled as an override; Tab switches field):"
+    )
+}
+pub const OVERRIDE_INPUT: &str = "  override > ";
+pub const TYPE_WORD_FIRST: &str = "type the confirmation word first";
+pub const TYPE_OVERRIDE: &str =
+    "pre-flight failed: type the override phrase below to go ahead anyway, or Esc";
+pub fn confirming(verb: &str) -> String {
+    format!("{verb}… waiting for the provider")
+}
+pub const REVOKE_KEYS: &str =
+    "Enter confirms · Esc cancels · no default: nothing happens until you type";
+
+// Score.
+pub const SCORE_TITLE: &str = "Drill over";
+pub fn score_heading(points: u32) -> String {
+    format!("Drill over — score {points}/100")
+}
+pub const SCORE_TIME: &str = "time to contain";
+pub const SCORE_NOT_CONTAINED: &str = "not contained";
+pub const SCORE_REVOKED: &str = "exposed keys revoked";
+pub fn of(a: u32, b: u32) -> String {
+    format!("{a} of {b}")
+}
+pub const SCORE_ATTACKER: &str = "attacker calls after the first revocation";
+pub const SCORE_CONSUMERS: &str = "consumer errors caused";
+pub const SCORE_SKIPPED: &str = "skipped checks";
+pub const SCORE_NO_MISTAKES: &str = "No mistakes. Well done.";
+pub const SCORE_MISTAKES: &str = "Mistakes:";
+pub fn report_at(path: &str) -> String {
+    format!("report: {path}")
+}
+pub const SCORE_NO_REPORT: &str = "No report yet: r writes it (the report step).";
+pub const SCORE_KEYS: &str = "q quits · Esc back to the screen · r report path";
+pub const WRITING_REPORT: &str = "writing the report…";
+pub fn no_report_step(journal: &str) -> String {
+    format!("this runbook has no report step; the journal is in {journal}")
+}

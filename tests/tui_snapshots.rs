@@ -1,0 +1,1449 @@
+//! The screen on ratatui's TestBackend: whole-screen insta snapshots at 120×40 and 80×24, and
+//! key handling driven through `App::handle_key`, asserting the commands the engine would get.
+//!
+//! The incident state is folded from hand-made journal events with fixed drill-clock times
+//! (the shipped vendor-breach runbook, parsed with serde-saphyr), so snapshots are the same
+//! on every run and on every machine.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use breachbook::incident::engine::{Command, Dangerous, Update};
+use breachbook::incident::event::{Event, Mode, Operator, Score};
+use breachbook::incident::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
+use breachbook::incident::state::IncidentState;
+use breachbook::runbook::schema::{Issuer, Runbook};
+use breachbook::tui::keymap::BINDINGS;
+use breachbook::tui::theme::Theme;
+use breachbook::tui::{App, Modal, Panel, render};
+use chrono::{DateTime, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+const RUNBOOK: &str = include_str!("../runbooks/ai-provider-keys-vendor-breach.yaml");
+const OPERATOR: &str = "responder";
+const OPENAI: &str = "openai/openai-prod";
+const ANTHROPIC: &str = "anthropic/anthropic-prod";
+const GEMINI: &str = "gemini/gemini-prod";
+const EVAL: &str = "openai/openai-eval";
+
+// ── The incident, as journal events ─────────────────────────────────────────────────────
+
+/// Drill clock: the drill starts 11 days after the exposure window opened.
+fn at(min: i64, sec: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(1_779_494_400 + min * 60 + sec, 0).unwrap()
+}
+
+fn days_before(days: i64) -> DateTime<Utc> {
+    at(0, 0) - chrono::Duration::days(days)
+}
+
+fn sm(secret: &str, field: Option<&str>, created: DateTime<Utc>) -> Location {
+    Location {
+        kind: LocationKind::SecretsManager,
+        name: secret.into(),
+        field: field.map(str::to_string),
+        region: Some("us-east-1".into()),
+        changed: Some(created),
+    }
+}
+
+fn braintrust(secret: &str, created: DateTime<Utc>) -> Location {
+    Location {
+        kind: LocationKind::Braintrust,
+        name: secret.into(),
+        field: None,
+        region: None,
+        changed: Some(created),
+    }
+}
+
+fn credentials() -> Vec<Credential> {
+    let exposed_why = "stored in breached scope, unchanged since the window opened 2026-05-12";
+    let c = |id: &str,
+             issuer: Issuer,
+             key_id: &str,
+             hint: &str,
+             age: i64,
+             locations: Vec<Location>,
+             exposed: bool,
+             fp: &str| Credential {
+        id: id.into(),
+        issuer,
+        key_id: key_id.into(),
+        name: id.split('/').nth(1).unwrap().into(),
+        hint: hint.into(),
+        created: Some(days_before(age)),
+        last_used: Some(at(0, 0) - chrono::Duration::minutes(2)),
+        locations,
+        exposed,
+        exposure_reason: if exposed {
+            exposed_why.into()
+        } else {
+            "created after the exposure window opened".into()
+        },
+        fingerprint: Some(fp.into()),
+    };
+    vec![
+        c(
+            OPENAI,
+            Issuer::Openai,
+            "key_e0e4c1fc4caa0504",
+            "sk-…ce79",
+            200,
+            vec![
+                sm(
+                    "prod/ai/providers",
+                    Some("OPENAI_API_KEY"),
+                    days_before(200),
+                ),
+                braintrust("OPENAI_API_KEY", days_before(200)),
+                sm("legacy/billing/openai", None, days_before(200)),
+            ],
+            true,
+            "3fa2c19b77d0",
+        ),
+        c(
+            ANTHROPIC,
+            Issuer::Anthropic,
+            "apikey_9b1d2e7f00a61943",
+            "sk-…1943",
+            120,
+            vec![
+                sm(
+                    "prod/ai/providers",
+                    Some("ANTHROPIC_API_KEY"),
+                    days_before(120),
+                ),
+                braintrust("ANTHROPIC_API_KEY", days_before(120)),
+            ],
+            true,
+            "8c01d4e2aa19",
+        ),
+        c(
+            GEMINI,
+            Issuer::Gemini,
+            "gk-5d0c7a11e3b252a7",
+            "AIz…52a7",
+            90,
+            vec![sm(
+                "prod/ai/gemini",
+                Some("GEMINI_API_KEY"),
+                days_before(90),
+            )],
+            true,
+            "a4b7e0c3d211",
+        ),
+        c(
+            EVAL,
+            Issuer::Openai,
+            "key_77a0c2e9d41fe5b5",
+            "sk-…e5b5",
+            2,
+            vec![sm("prod/ai/eval", Some("OPENAI_API_KEY"), days_before(2))],
+            false,
+            "0d9e11b2c7f4",
+        ),
+    ]
+}
+
+/// The journal of a drill, built step by step.
+struct Story {
+    events: Vec<Event>,
+    read_only: bool,
+}
+
+impl Story {
+    fn new(read_only: bool) -> Story {
+        let runbook: Runbook = serde_saphyr::from_str(RUNBOOK).unwrap();
+        Story {
+            events: vec![
+                Event::IncidentOpened {
+                    id: "snap".into(),
+                    mode: Mode::Drill,
+                    runbook: Box::new(runbook),
+                    runbook_digest: "0".repeat(64),
+                    seed: Some(7),
+                    speed: Some(10.0),
+                    at: at(0, 0),
+                    read_only,
+                },
+                Event::CloudIdentity {
+                    identity: "arn:aws:sts::000000000000:assumed-role/drill-responder/responder"
+                        .into(),
+                },
+            ],
+            read_only,
+        }
+    }
+
+    fn push(mut self, e: Event) -> Story {
+        self.events.push(e);
+        self
+    }
+
+    fn step(self, step: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Story {
+        self.push(Event::StepStarted {
+            step: step.into(),
+            at: from,
+        })
+        .push(Event::StepCompleted {
+            step: step.into(),
+            at: to,
+        })
+    }
+
+    fn ticks(mut self, step: &str, n: usize) -> Story {
+        for item in 0..n {
+            self = self.push(Event::ChecklistTicked {
+                step: step.into(),
+                item,
+                checked: true,
+            });
+        }
+        self
+    }
+
+    fn declared(self) -> Story {
+        self.ticks("declare", 3)
+            .step("declare", at(0, 20), at(0, 20))
+    }
+
+    fn inventoried(mut self) -> Story {
+        self = self.push(Event::StepStarted {
+            step: "inventory".into(),
+            at: at(0, 25),
+        });
+        for credential in credentials() {
+            self = self.push(Event::CredentialDiscovered { credential });
+        }
+        self.push(Event::StepCompleted {
+            step: "inventory".into(),
+            at: at(0, 40),
+        })
+        .push(Event::InjectArrived {
+            message:
+                "Support: a customer reports a usage spike on our OpenAI bill since last night."
+                    .into(),
+            at: at(2, 0),
+        })
+    }
+
+    fn reviewed(self) -> Story {
+        self.ticks("review-exposure", 3)
+            .step("review-exposure", at(3, 0), at(3, 10))
+    }
+
+    fn rotated(mut self) -> Story {
+        self = self.push(Event::StepStarted {
+            step: "rotate".into(),
+            at: at(3, 20),
+        });
+        for (i, (id, new_hint)) in [
+            (OPENAI, "sk-…71d0"),
+            (ANTHROPIC, "sk-…aed6"),
+            (GEMINI, "AIz…97b4"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let s = i as i64 * 5;
+            self = self
+                .push(Event::IssueRequested {
+                    credential: id.into(),
+                    token: format!("token-{i}"),
+                })
+                .push(Event::Issued {
+                    credential: id.into(),
+                    new_key_id: format!("key_new_{i}"),
+                    new_hint: new_hint.into(),
+                    at: at(3, 30 + s),
+                })
+                .push(Event::Staged {
+                    credential: id.into(),
+                    location: "sm:prod/ai/providers".into(),
+                    version: format!("v-{i}"),
+                    at: at(3, 40 + s),
+                });
+        }
+        self.push(Event::AttemptFailed {
+            credential: Some(ANTHROPIC.into()),
+            step: "rotate".into(),
+            operation: "stage".into(),
+            attempt: 1,
+            why: "Secrets Manager (simulated) is throttling requests".into(),
+            retryable: true,
+        })
+        .push(Event::StepCompleted {
+            step: "rotate".into(),
+            at: at(4, 0),
+        })
+    }
+
+    fn verified(mut self) -> Story {
+        self = self.push(Event::StepStarted {
+            step: "verify".into(),
+            at: at(4, 10),
+        });
+        for id in [OPENAI, ANTHROPIC, GEMINI] {
+            self = self.push(Event::Verified {
+                credential: id.into(),
+                at: at(4, 30),
+            });
+        }
+        self.push(Event::StepCompleted {
+            step: "verify".into(),
+            at: at(4, 40),
+        })
+    }
+
+    fn promoted_and_updated(mut self, id: &str, locations: &[&str], t: i64) -> Story {
+        self = self.push(Event::Promoted {
+            credential: id.into(),
+            at: at(5, t),
+        });
+        for (i, l) in locations.iter().enumerate() {
+            self = self.push(Event::LocationUpdated {
+                credential: id.into(),
+                location: (*l).into(),
+                updated_at: at(5, t + 5 * i as i64),
+            });
+        }
+        self
+    }
+
+    /// Propagation half done: openai everywhere, anthropic in one of two places (still
+    /// working), gemini failed for good.
+    fn propagating(self) -> Story {
+        self.push(Event::StepStarted {
+            step: "propagate".into(),
+            at: at(5, 0),
+        })
+        .promoted_and_updated(
+            OPENAI,
+            &[
+                "sm:prod/ai/providers#OPENAI_API_KEY",
+                "braintrust:OPENAI_API_KEY",
+                "sm:legacy/billing/openai",
+            ],
+            10,
+        )
+        .push(Event::Propagated {
+            credential: OPENAI.into(),
+            at: at(5, 30),
+        })
+        .promoted_and_updated(ANTHROPIC, &["sm:prod/ai/providers#ANTHROPIC_API_KEY"], 20)
+        .push(Event::AttemptFailed {
+            credential: Some(GEMINI.into()),
+            step: "propagate".into(),
+            operation: "promote".into(),
+            attempt: 5,
+            why: "Secrets Manager (simulated) is throttling requests".into(),
+            retryable: false,
+        })
+        .push(Event::RotationFailed {
+            credential: GEMINI.into(),
+            why: "promote failed after 5 attempts: Secrets Manager is throttling requests".into(),
+        })
+    }
+
+    fn propagated(self) -> Story {
+        self.push(Event::StepStarted {
+            step: "propagate".into(),
+            at: at(5, 0),
+        })
+        .promoted_and_updated(
+            OPENAI,
+            &[
+                "sm:prod/ai/providers#OPENAI_API_KEY",
+                "braintrust:OPENAI_API_KEY",
+                "sm:legacy/billing/openai",
+            ],
+            10,
+        )
+        .push(Event::Propagated {
+            credential: OPENAI.into(),
+            at: at(5, 30),
+        })
+        .promoted_and_updated(
+            ANTHROPIC,
+            &[
+                "sm:prod/ai/providers#ANTHROPIC_API_KEY",
+                "braintrust:ANTHROPIC_API_KEY",
+            ],
+            20,
+        )
+        .push(Event::Propagated {
+            credential: ANTHROPIC.into(),
+            at: at(5, 30),
+        })
+        .promoted_and_updated(GEMINI, &["sm:prod/ai/gemini#GEMINI_API_KEY"], 25)
+        .push(Event::Propagated {
+            credential: GEMINI.into(),
+            at: at(5, 30),
+        })
+        .push(Event::StepCompleted {
+            step: "propagate".into(),
+            at: at(5, 40),
+        })
+    }
+
+    fn restarted(self) -> Story {
+        let cmd = "kubectl -n billing rollout restart deployment/billing-service && kubectl -n billing rollout status deployment/billing-service --timeout=120s";
+        self.push(Event::StepStarted {
+            step: "restart-stale".into(),
+            at: at(6, 0),
+        })
+        .push(Event::CommandStarted {
+            step: "restart-stale".into(),
+            command: cmd.into(),
+            simulated: true,
+        })
+        .push(Event::CommandOutput {
+            step: "restart-stale".into(),
+            line: "deployment.apps/billing-service restarted (simulated)".into(),
+        })
+        .push(Event::CommandFinished {
+            step: "restart-stale".into(),
+            exit_code: 0,
+        })
+        .push(Event::StepCompleted {
+            step: "restart-stale".into(),
+            at: at(6, 10),
+        })
+    }
+
+    /// Calls per minute for minutes `from..until`. Consumers move to the new key the minute
+    /// after their key was promoted; billing-service stays on the old openai key until it is
+    /// restarted; the attacker bursts on openai and anthropic every 4 minutes, denied once
+    /// openai's old key is revoked.
+    fn usage(mut self, from: i64, until: i64, traffic: &Traffic) -> Story {
+        let attacker = "203.0.113.45 (unknown ASN)";
+        let billing = "billing-service (10.0.9.14)";
+        for m in from..until {
+            let attack = m % 4 == 1;
+            let moved = |id: &str| traffic.promoted.contains(&id) && m >= 6;
+            let billing_old = traffic.restarted.is_none_or(|r| m < r);
+            let revoked = traffic.revoked.is_some_and(|r| m >= r);
+            let sample = |id: &str, g: KeyGeneration, ok: u32, denied: u32, sources: &[&str]| {
+                Event::UsageObserved {
+                    sample: UsageSample {
+                        credential: id.into(),
+                        generation: g,
+                        minute: at(m, 0),
+                        ok,
+                        denied,
+                        sources: sources.iter().map(|s| s.to_string()).collect(),
+                    },
+                }
+            };
+            // openai: chat-api 30 + eval-runner 8 + billing-service 6.
+            let mut old = Vec::new();
+            let mut calls = 0;
+            if attack {
+                old.push(attacker);
+                calls += 150;
+            }
+            if !moved(OPENAI) {
+                old.push("chat-api (10.0.1.0/24)");
+                calls += 38;
+            }
+            if !moved(OPENAI) || billing_old {
+                old.push(billing);
+                calls += 6;
+            }
+            if calls > 0 {
+                let (ok, denied) = if revoked { (0, calls) } else { (calls, 0) };
+                self = self.push(sample(OPENAI, KeyGeneration::Old, ok, denied, &old));
+            }
+            if moved(OPENAI) {
+                let new = 38 + if billing_old { 0 } else { 6 };
+                self = self.push(sample(
+                    OPENAI,
+                    KeyGeneration::New,
+                    new,
+                    0,
+                    &["chat-api (10.0.1.0/24)"],
+                ));
+            }
+            let summarizer = "summarizer (10.0.2.0/24)";
+            let old_anthropic =
+                if moved(ANTHROPIC) { 0 } else { 20 } + if attack { 150 } else { 0 };
+            if old_anthropic > 0 {
+                let from = if attack { attacker } else { summarizer };
+                self = self.push(sample(
+                    ANTHROPIC,
+                    KeyGeneration::Old,
+                    old_anthropic,
+                    0,
+                    &[from],
+                ));
+            }
+            if moved(ANTHROPIC) {
+                self = self.push(sample(ANTHROPIC, KeyGeneration::New, 20, 0, &[summarizer]));
+            }
+            let ranker = "search-ranker (10.0.3.0/24)";
+            let g = if moved(GEMINI) {
+                KeyGeneration::New
+            } else {
+                KeyGeneration::Old
+            };
+            self = self.push(sample(GEMINI, g, 12, 0, &[ranker]));
+            if moved(OPENAI) && billing_old && m == 6 {
+                self = self.push(Event::Alarm {
+                    credential: Some(OPENAI.into()),
+                    generation: Some(KeyGeneration::Old),
+                    message: "ALARM: old key of openai-prod still used after its replacement was promoted (6 calls from billing-service (10.0.9.14))".into(),
+                    at: at(6, 0),
+                });
+            }
+        }
+        self
+    }
+
+    fn revoked(self, id: &str, t: DateTime<Utc>) -> Story {
+        self.push(Event::ConfirmationGiven {
+            credential: id.into(),
+            action: "revoke".into(),
+            via: "tui".into(),
+        })
+        .push(Event::RevokeRequested {
+            credential: id.into(),
+        })
+        .push(Event::Revoked {
+            credential: id.into(),
+            at: t,
+        })
+    }
+
+    fn state(&self) -> IncidentState {
+        let wall = at(0, 0);
+        IncidentState::fold(self.events.iter().map(|e| (e, wall, OPERATOR))).unwrap()
+    }
+
+    fn app(&self, onboarding: bool) -> App {
+        let mut app = App::new(self.state(), onboarding, self.read_only);
+        app.theme = Theme::plain();
+        app
+    }
+}
+
+/// Who calls with which key.
+struct Traffic {
+    /// Credentials whose consumers moved to the new key (from minute 6).
+    promoted: &'static [&'static str],
+    /// The minute billing-service was restarted onto the new key.
+    restarted: Option<i64>,
+    /// The minute openai's old key was revoked.
+    revoked: Option<i64>,
+}
+
+const ALL: &[&str] = &[OPENAI, ANTHROPIC, GEMINI];
+
+fn until_inventory() -> Story {
+    Story::new(false).declared().inventoried()
+}
+
+/// Mid-propagation: one key everywhere, one half way (a spinner), one failed (r retry).
+fn mid_propagation() -> Story {
+    Story::new(false)
+        .declared()
+        .inventoried()
+        .reviewed()
+        .rotated()
+        .verified()
+        .propagating()
+        .usage(
+            0,
+            13,
+            &Traffic {
+                promoted: &[OPENAI, ANTHROPIC],
+                restarted: None,
+                revoked: None,
+            },
+        )
+}
+
+/// Everything ready for revocation: every check passes.
+fn ready_to_revoke() -> Story {
+    Story::new(false)
+        .declared()
+        .inventoried()
+        .reviewed()
+        .rotated()
+        .verified()
+        .propagated()
+        .restarted()
+        .usage(
+            0,
+            10,
+            &Traffic {
+                promoted: ALL,
+                restarted: Some(7),
+                revoked: None,
+            },
+        )
+}
+
+/// Propagation and restart skipped: revoking now fails pre-flight.
+fn skipped_propagation() -> Story {
+    Story::new(false)
+        .declared()
+        .inventoried()
+        .reviewed()
+        .rotated()
+        .verified()
+        .push(Event::StepSkipped {
+            step: "propagate".into(),
+            why: "the change freeze blocks Braintrust".into(),
+            at: at(5, 0),
+        })
+        .push(Event::StepSkipped {
+            step: "restart-stale".into(),
+            why: "no access to the billing cluster".into(),
+            at: at(5, 5),
+        })
+        .usage(
+            0,
+            6,
+            &Traffic {
+                promoted: &[],
+                restarted: None,
+                revoked: None,
+            },
+        )
+}
+
+fn busy_propagating(app: &mut App) {
+    app.on_update(Update::Busy {
+        step: Some("propagate".into()),
+        in_flight: 1,
+        credentials: vec![ANTHROPIC.into()],
+    });
+}
+
+fn event(e: Event) -> Update {
+    Update::Event {
+        seq: 0,
+        wall: at(0, 0),
+        operator: Operator {
+            user: OPERATOR.into(),
+            cloud: None,
+        },
+        event: e,
+    }
+}
+
+// ── Drawing and keys ─────────────────────────────────────────────────────────────────────
+
+/// The screen as text, one line per row.
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| render(app, f)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Command> {
+    app.handle_key(KeyEvent::from(code))
+}
+
+fn type_text(app: &mut App, s: &str) -> Vec<Command> {
+    s.chars().flat_map(|c| key(app, KeyCode::Char(c))).collect()
+}
+
+fn select_step(app: &mut App, id: &str) {
+    let i = app.state.steps.iter().position(|s| s.id == id).unwrap();
+    while app.selected_step != i {
+        key(
+            app,
+            if app.selected_step < i {
+                KeyCode::Down
+            } else {
+                KeyCode::Up
+            },
+        );
+    }
+}
+
+fn focus(app: &mut App, p: Panel) {
+    while app.focus != p {
+        key(app, KeyCode::Tab);
+    }
+}
+
+fn revoke_of(app: &App) -> Option<&breachbook::tui::modal::RevokeModal> {
+    app.top_revoke()
+}
+
+// ── Snapshots ────────────────────────────────────────────────────────────────────────────
+
+#[test]
+fn main_screen_120x40_mid_propagation() {
+    let mut app = mid_propagation().app(false);
+    busy_propagating(&mut app);
+    let s = screen(&app, 120, 40);
+    for title in [
+        "Checklist",
+        "Step",
+        "Inventory",
+        "Rotation",
+        "Usage",
+        "Timeline",
+    ] {
+        assert!(
+            s.contains(&format!("┌ {title} ")),
+            "panel {title} missing:\n{s}"
+        );
+    }
+    assert!(s.contains("DRILL"), "{s}");
+    assert!(s.contains("working… (1 in flight)"), "{s}");
+    assert!(s.contains("steps 5/10"), "{s}");
+    assert!(s.contains("keys contained 0/3"), "{s}");
+    assert!(s.contains("shared ×3"), "{s}");
+    assert!(s.contains("r retry"), "a failed row offers retry:\n{s}");
+    assert!(s.contains("SPIKE"), "{s}");
+    assert!(s.contains("old key used 00:12:00 after"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn each_panel_in_tabs_at_80x24() {
+    let mut app = mid_propagation().app(false);
+    busy_propagating(&mut app);
+    for p in Panel::ALL {
+        focus(&mut app, p);
+        let s = screen(&app, 80, 24);
+        assert!(
+            s.contains("Checklist │ Step │ Inventory │ Rotation │ Usage │ Timeline"),
+            "{s}"
+        );
+        assert!(s.contains(&format!("┌ {} ", p.title())), "{s}");
+        insta::assert_snapshot!(format!("panel_{}_80x24", p.title().to_lowercase()), s);
+    }
+}
+
+#[test]
+fn usage_after_revocation_shows_denied_old_key_calls() {
+    let traffic = Traffic {
+        promoted: ALL,
+        restarted: Some(7),
+        revoked: Some(10),
+    };
+    let story = ready_to_revoke()
+        .push(Event::StepStarted {
+            step: "revoke".into(),
+            at: at(9, 50),
+        })
+        .revoked(OPENAI, at(10, 0))
+        .usage(10, 16, &traffic);
+    let mut app = story.app(false);
+    focus(&mut app, Panel::Usage);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("since revocation: 150 denied"), "{s}");
+    assert!(s.contains("revoked"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn revoke_modal_with_every_check_passed() {
+    let mut app = ready_to_revoke().app(false);
+    assert_eq!(app.state.steps[app.selected_step].id, "revoke");
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        cmds,
+        vec![Command::RunStep {
+            step: "revoke".into()
+        }],
+        "Enter starts the revoke step"
+    );
+    let m = revoke_of(&app).expect("the revocation window opens");
+    assert_eq!(
+        m.target,
+        Dangerous::Revoke {
+            credential: OPENAI.into()
+        }
+    );
+    assert!(m.word.is_empty(), "never pre-filled");
+    for (w, h) in [(120, 40), (80, 24)] {
+        let s = screen(&app, w, h);
+        assert!(s.contains("✓ new key verified"), "{s}");
+        assert!(s.contains("✓ every location updated (3 of 3)"), "{s}");
+        assert!(s.contains("key id (…4caa0504)"), "{s}");
+        assert!(s.contains("nothing happens until you type"), "{s}");
+        assert!(!s.contains("override >"), "no override needed:\n{s}");
+        insta::assert_snapshot!(format!("revoke_modal_all_checks_passed_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn revoke_modal_with_failed_preflight_asks_for_the_override() {
+    let mut app = skipped_propagation().app(false);
+    assert_eq!(app.state.steps[app.selected_step].id, "revoke");
+    assert_eq!(key(&mut app, KeyCode::Enter).len(), 1);
+    assert!(type_text(&mut app, "0504").is_empty());
+    // Enter with the word but no override goes to the override field; nothing is sent.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    for (w, h) in [(120, 40), (80, 24)] {
+        let s = screen(&app, w, h);
+        assert!(s.contains("✗ new key promoted to current"), "{s}");
+        assert!(s.contains("✗ every location updated (0 of 3)"), "{s}");
+        assert!(s.contains("override 0504"), "{s}");
+        assert!(s.contains("override > ▏"), "{s}");
+        assert!(s.contains("nothing happens until you type"), "{s}");
+        insta::assert_snapshot!(format!("revoke_modal_failed_preflight_{w}x{h}"), s);
+    }
+    let cmds = type_text(&mut app, "override 0504");
+    assert!(cmds.is_empty());
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::Confirm {
+            target: Dangerous::Revoke {
+                credential: OPENAI.into()
+            },
+            word: "0504".into(),
+            override_phrase: Some("override 0504".into()),
+            via: "tui".into(),
+        }]
+    );
+}
+
+#[test]
+fn help_overlay_lists_every_binding() {
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut app = until_inventory().app(false);
+        key(&mut app, KeyCode::Char('?'));
+        let s = screen(&app, w, h);
+        for b in BINDINGS {
+            assert!(
+                s.contains(b.help),
+                "help at {w}x{h} misses {:?}:\n{s}",
+                b.help
+            );
+            assert!(
+                s.contains(b.label),
+                "help at {w}x{h} misses {}:\n{s}",
+                b.label
+            );
+        }
+        assert!(s.contains("Esc or ? closes this help."), "{s}");
+        insta::assert_snapshot!(format!("help_overlay_{w}x{h}"), s);
+        key(&mut app, KeyCode::Esc);
+        assert!(app.modals.is_empty());
+    }
+}
+
+fn drill_over() -> Story {
+    ready_to_revoke()
+        .push(Event::StepStarted {
+            step: "revoke".into(),
+            at: at(10, 0),
+        })
+        .revoked(OPENAI, at(10, 30))
+        .revoked(ANTHROPIC, at(11, 0))
+        .revoked(GEMINI, at(11, 30))
+        .push(Event::StepCompleted {
+            step: "revoke".into(),
+            at: at(11, 30),
+        })
+        .push(Event::DrillEnded {
+            score: Score {
+                time_to_contain_secs: Some(1_460),
+                exposed: 3,
+                revoked: 3,
+                attacker_calls_after_revoke: 150,
+                consumer_errors: 12,
+                skipped_checks: 1,
+                points: 62,
+                mistakes: vec![
+                    "openai-prod was revoked before its new key reached every location: billing-service failed 12 calls".into(),
+                    "an override was used to revoke openai-prod".into(),
+                ],
+            },
+            at: at(24, 20),
+        })
+        .push(Event::ReportWritten {
+            path: "/home/responder/.local/state/breachbook/incidents/snap/report.md".into(),
+        })
+}
+
+#[test]
+fn score_screen_after_a_drill_with_mistakes() {
+    let mut app = drill_over().app(false);
+    assert!(matches!(app.modals.last(), Some(Modal::Score)));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let s = screen(&app, w, h);
+        assert!(s.contains("Drill over — score 62/100"), "{s}");
+        assert!(s.contains("exposed keys revoked 3 of 3"), "{s}");
+        assert!(s.contains("time to contain 00:24:20"), "{s}");
+        assert!(s.contains("report: "), "{s}");
+        assert!(s.contains("q quits · Esc back"), "{s}");
+        insta::assert_snapshot!(format!("score_{w}x{h}"), s);
+    }
+    assert!(key(&mut app, KeyCode::Char('r')).is_empty());
+    assert!(app.toast.as_deref().unwrap().contains("report.md"));
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn read_only_badge_and_no_mutating_keys() {
+    let story = Story::new(true).declared().inventoried().reviewed();
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut app = story.app(false);
+        let s = screen(&app, w, h);
+        assert!(s.contains("READ-ONLY"), "{s}");
+        assert!(!s.contains(" r retry"), "{s}");
+        if w == 120 {
+            assert!(s.contains("read-only: this step changes keys"), "{s}");
+        }
+        insta::assert_snapshot!(format!("read_only_{w}x{h}"), s);
+        // Enter on the rotate step refuses here and sends nothing.
+        assert_eq!(app.state.steps[app.selected_step].id, "rotate");
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
+        assert!(app.toast.as_deref().unwrap().starts_with("read-only"));
+        // r is not registered at all.
+        assert!(key(&mut app, KeyCode::Char('r')).is_empty());
+        key(&mut app, KeyCode::Char('?'));
+        let help = screen(&app, w, h);
+        assert!(!help.contains("retry the selected failed key"), "{help}");
+    }
+}
+
+#[test]
+fn onboarding_explains_each_panel_once_and_shows_why() {
+    let mut app = until_inventory().app(true);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("Checklist: the runbook's steps in order"), "{s}");
+    assert!(s.contains("any key to continue"), "{s}");
+    insta::assert_snapshot!("onboarding_explain_120x40", s);
+    // Any key dismisses it, and does nothing else.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.modals.is_empty());
+    key(&mut app, KeyCode::Tab);
+    assert!(screen(&app, 120, 40).contains("Step: what to do now"));
+    key(&mut app, KeyCode::Char('z'));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Why: "), "{s}");
+    insta::assert_snapshot!("onboarding_step_why_80x24", s);
+    // Second visit: no explanation.
+    key(&mut app, KeyCode::BackTab);
+    key(&mut app, KeyCode::Tab);
+    assert!(app.modals.is_empty());
+}
+
+// ── Keys ─────────────────────────────────────────────────────────────────────────────────
+
+#[test]
+fn footer_hints_come_from_the_keymap() {
+    let app = until_inventory().app(false);
+    let s = screen(&app, 120, 40);
+    let footer = s.lines().last().unwrap();
+    for b in BINDINGS {
+        if let Some(h) = b.hint {
+            assert!(footer.contains(&format!(" {} {h}", b.label)), "{footer}");
+        }
+    }
+}
+
+#[test]
+fn quit_asks_when_work_is_in_flight() {
+    let mut app = mid_propagation().app(false);
+    busy_propagating(&mut app);
+    key(&mut app, KeyCode::Char('q'));
+    assert!(!app.quit);
+    assert!(screen(&app, 120, 40).contains("Quit anyway?"));
+    key(&mut app, KeyCode::Char('n'));
+    assert!(!app.quit);
+    assert!(app.modals.is_empty());
+    key(&mut app, KeyCode::Char('q'));
+    key(&mut app, KeyCode::Char('y'));
+    assert!(app.quit);
+
+    // Ctrl-C twice quits at once.
+    let mut app = mid_propagation().app(false);
+    busy_propagating(&mut app);
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    app.handle_key(ctrl_c);
+    assert!(!app.quit);
+    app.handle_key(ctrl_c);
+    assert!(app.quit);
+
+    // Idle: q quits, the journal keeps everything.
+    let mut idle = until_inventory().app(false);
+    key(&mut idle, KeyCode::Char('q'));
+    assert!(idle.quit);
+}
+
+#[test]
+fn a_stopped_engine_is_shown_and_quitting_does_not_ask() {
+    let mut app = mid_propagation().app(false);
+    busy_propagating(&mut app);
+    app.on_update(Update::Stopped {
+        why: Some("the journal disk is full".into()),
+    });
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("engine stopped: the journal disk is full"),
+        "{s}"
+    );
+    assert!(!s.contains("working…"), "{s}");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn refusals_stay_until_the_next_key() {
+    let mut app = until_inventory().app(false);
+    let long = "do “Check the blast radius” first: tick every item (0 of 3 done); Space ticks the selected item and Enter marks the step done";
+    app.on_update(Update::Refused {
+        message: long.into(),
+    });
+    app.update(breachbook::tui::Action::Tick);
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("Enter marks the step done"),
+        "a long message wraps:\n{s}"
+    );
+    key(&mut app, KeyCode::Char('j'));
+    assert!(app.toast.is_none());
+}
+
+#[test]
+fn esc_and_a_key_read_together_count_as_both() {
+    // Terminals deliver Esc and a quickly following key in one read; crossterm reports it
+    // as Alt+key. Nothing binds Alt, so it is the two keys: help closes, the item ticks.
+    let mut app = Story::new(false).app(false);
+    key(&mut app, KeyCode::Char('?'));
+    assert!(!app.modals.is_empty());
+    let cmds = app.handle_key(KeyEvent::new(KeyCode::Char(' '), KeyModifiers::ALT));
+    assert!(app.modals.is_empty());
+    assert_eq!(
+        cmds,
+        vec![Command::TickItem {
+            step: "declare".into(),
+            item: 0
+        }]
+    );
+}
+
+#[test]
+fn space_ticks_items_and_enter_runs_the_current_step() {
+    let mut app = Story::new(false).app(false);
+    let cmds: Vec<Command> = (0..3)
+        .flat_map(|_| key(&mut app, KeyCode::Char(' ')))
+        .collect();
+    assert_eq!(
+        cmds,
+        (0..3)
+            .map(|item| Command::TickItem {
+                step: "declare".into(),
+                item
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::RunStep {
+            step: "declare".into()
+        }]
+    );
+    // A blocked step says what it waits for and sends nothing.
+    select_step(&mut app, "rotate");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(
+        app.toast.as_deref().unwrap().contains("waits for"),
+        "{:?}",
+        app.toast
+    );
+}
+
+#[test]
+fn the_checklist_follows_the_current_step() {
+    let mut app = Story::new(false).ticks("declare", 3).app(false);
+    app.on_update(event(Event::StepStarted {
+        step: "declare".into(),
+        at: at(0, 5),
+    }));
+    app.on_update(event(Event::StepCompleted {
+        step: "declare".into(),
+        at: at(0, 5),
+    }));
+    assert_eq!(app.state.steps[app.selected_step].id, "inventory");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::RunStep {
+            step: "inventory".into()
+        }]
+    );
+}
+
+#[test]
+fn a_command_step_asks_first_showing_the_command() {
+    let mut app = Story::new(false)
+        .declared()
+        .inventoried()
+        .reviewed()
+        .rotated()
+        .verified()
+        .propagated()
+        .app(false);
+    assert_eq!(app.state.steps[app.selected_step].id, "restart-stale");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("$ kubectl -n billing rollout restart"), "{s}");
+    assert!(s.contains("Run it? y / n"), "{s}");
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(app.modals.is_empty());
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        key(&mut app, KeyCode::Char('y')),
+        vec![Command::RunStep {
+            step: "restart-stale".into()
+        }]
+    );
+}
+
+#[test]
+fn revocation_one_key_at_a_time_with_typed_words() {
+    let mut app = ready_to_revoke().app(false);
+    assert_eq!(key(&mut app, KeyCode::Enter).len(), 1);
+    // Empty: refused here, nothing sent.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(screen(&app, 120, 40).contains("type the confirmation word first"));
+    // Wrong: sent; the engine refuses; the window says why, clears the input, stays open.
+    type_text(&mut app, "zzzz");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::Confirm {
+            target: Dangerous::Revoke {
+                credential: OPENAI.into()
+            },
+            word: "zzzz".into(),
+            override_phrase: None,
+            via: "tui".into(),
+        }]
+    );
+    assert!(revoke_of(&app).unwrap().pending);
+    // Enter while waiting does not send twice.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    app.on_update(Update::Refused {
+        message: "`zzzz` is not the confirmation word for openai-prod: type the last 4 characters of its key id".into(),
+    });
+    let m = revoke_of(&app).expect("still open");
+    assert!(m.word.is_empty() && !m.pending);
+    assert!(screen(&app, 120, 40).contains("is not the confirmation word"));
+    // Right: the engine revokes; the window closes and says what is next.
+    type_text(&mut app, "0504");
+    assert_eq!(key(&mut app, KeyCode::Enter).len(), 1);
+    for e in [
+        Event::StepStarted {
+            step: "revoke".into(),
+            at: at(9, 0),
+        },
+        Event::ConfirmationGiven {
+            credential: OPENAI.into(),
+            action: "revoke".into(),
+            via: "tui".into(),
+        },
+        Event::RevokeRequested {
+            credential: OPENAI.into(),
+        },
+        Event::Revoked {
+            credential: OPENAI.into(),
+            at: at(9, 5),
+        },
+    ] {
+        app.on_update(event(e));
+    }
+    assert!(app.modals.is_empty());
+    assert!(
+        app.toast
+            .as_deref()
+            .unwrap()
+            .contains("Press Enter for the next key")
+    );
+    assert!(screen(&app, 120, 40).contains("keys contained 1/3"));
+    // The next key: the step is running, so only the window opens.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert_eq!(
+        revoke_of(&app).unwrap().target,
+        Dangerous::Revoke {
+            credential: ANTHROPIC.into()
+        }
+    );
+    // Esc cancels: nothing sent, nothing revoked.
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert!(app.modals.is_empty());
+    assert!(screen(&app, 120, 40).contains("keys contained 1/3"));
+}
+
+#[test]
+fn a_failed_revoke_shows_in_the_window() {
+    let mut app = ready_to_revoke().app(false);
+    key(&mut app, KeyCode::Enter);
+    type_text(&mut app, "0504");
+    key(&mut app, KeyCode::Enter);
+    app.on_update(event(Event::RotationFailed {
+        credential: OPENAI.into(),
+        why: "revoke failed: OpenAI answered 503".into(),
+    }));
+    let m = revoke_of(&app).unwrap();
+    assert!(!m.pending);
+    assert!(screen(&app, 120, 40).contains("✗ revoke failed: OpenAI answered 503"));
+}
+
+#[test]
+fn retry_and_skip_act_on_the_selected_key() {
+    let mut app = mid_propagation().app(false);
+    focus(&mut app, Panel::Rotation);
+    assert_eq!(
+        key(&mut app, KeyCode::Char('r')),
+        vec![Command::Retry {
+            credential: GEMINI.into()
+        }],
+        "r retries the failed key even when another row is selected"
+    );
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    assert!(key(&mut app, KeyCode::Char('x')).is_empty());
+    assert!(screen(&app, 120, 40).contains("Why leave gemini-prod out of the rotation?"));
+    // An empty reason is refused.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    type_text(&mut app, "decommissioned tomorrow");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::SkipCredential {
+            credential: GEMINI.into(),
+            why: "decommissioned tomorrow".into()
+        }]
+    );
+}
+
+#[test]
+fn skipping_a_step_asks_why() {
+    let mut app = until_inventory().app(false);
+    assert!(key(&mut app, KeyCode::Char('x')).is_empty());
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("Why skip “Check the blast radius”?"), "{s}");
+    assert!(s.contains("critical"), "{s}");
+    type_text(&mut app, "tabletop");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::SkipStep {
+            step: "review-exposure".into(),
+            why: "tabletop".into()
+        }]
+    );
+}
+
+#[test]
+fn filter_and_sort_the_inventory() {
+    let mut app = until_inventory().app(false);
+    key(&mut app, KeyCode::Char('/'));
+    assert_eq!(app.focus, Panel::Inventory);
+    type_text(&mut app, "anth");
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("filter: anth"), "{s}");
+    assert_eq!(app.visible_credentials().len(), 1);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.filter, "anth", "Enter keeps the filter");
+    key(&mut app, KeyCode::Esc);
+    assert!(app.filter.is_empty(), "Esc clears it");
+    key(&mut app, KeyCode::Char('s'));
+    key(&mut app, KeyCode::Char('s'));
+    let names: Vec<_> = app
+        .visible_credentials()
+        .iter()
+        .map(|c| c.credential.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "anthropic-prod",
+            "gemini-prod",
+            "openai-eval",
+            "openai-prod"
+        ]
+    );
+    assert!(screen(&app, 120, 40).contains("sort: name"));
+}
+
+#[test]
+fn a_key_stored_under_two_names_is_flagged_shared() {
+    let mut creds = credentials();
+    let mut copy = creds[2].clone();
+    copy.id = "braintrust/gemini-copy".into();
+    copy.name = "gemini-copy".into();
+    copy.locations = vec![braintrust("GEMINI_API_KEY", days_before(90))];
+    creds.push(copy);
+    let mut story = Story::new(false).declared();
+    for credential in creds {
+        story = story.push(Event::CredentialDiscovered { credential });
+    }
+    let app = story.app(false);
+    let gemini = app.state.credential(GEMINI).unwrap();
+    assert_eq!(app.shared_count(gemini), 2);
+    assert_eq!(app.shared_count(app.state.credential(EVAL).unwrap()), 1);
+}
+
+#[test]
+fn the_drill_end_brings_up_the_score_and_r_writes_a_missing_report() {
+    let mut app = ready_to_revoke().app(false);
+    key(&mut app, KeyCode::Enter);
+    app.on_update(event(Event::DrillEnded {
+        score: Score {
+            points: 40,
+            ..Score::default()
+        },
+        at: at(30, 0),
+    }));
+    assert_eq!(
+        app.modals,
+        vec![Modal::Score],
+        "the score replaces the window"
+    );
+    // Report waits for monitoring: r says so.
+    assert!(key(&mut app, KeyCode::Char('r')).is_empty());
+    assert!(app.toast.as_deref().unwrap().contains("waits for"));
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn no_color_draws_without_colour_but_keeps_reverse() {
+    let mut app = mid_propagation().app(false);
+    let draw = |app: &App| {
+        let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        term.draw(|f| render(app, f)).unwrap();
+        term.backend().buffer().clone()
+    };
+    let buf = draw(&app);
+    use ratatui::style::{Color, Modifier};
+    assert!(
+        buf.content()
+            .iter()
+            .all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
+        "a colour under NO_COLOR"
+    );
+    assert!(
+        buf.content()
+            .iter()
+            .any(|c| c.modifier.contains(Modifier::REVERSED))
+    );
+    app.theme = Theme::colored();
+    let buf = draw(&app);
+    assert!(buf.content().iter().any(|c| c.fg == Color::Red));
+}
+
+#[test]
+fn the_timeline_shows_the_newest_entry_and_scrolls_back() {
+    let mut app = mid_propagation().app(false);
+    let newest = app.state.timeline.last().unwrap().text.clone();
+    focus(&mut app, Panel::Timeline);
+    let s = screen(&app, 80, 24);
+    let head: String = newest.chars().take(20).collect();
+    assert!(s.contains(&head), "newest entry {newest:?} not shown:\n{s}");
+    key(&mut app, KeyCode::Up);
+    assert!(screen(&app, 80, 24).contains("↑ 1 newer below"));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.timeline_scroll, 0);
+}
+
+#[test]
+fn a_resize_redraws_in_the_other_layout() {
+    let app = mid_propagation().app(false);
+    let big = screen(&app, 120, 40);
+    let small = screen(&app, 80, 24);
+    let tiny = screen(&app, 40, 12);
+    assert!(!big.contains("Checklist │ Step"));
+    assert!(small.contains("Checklist │ Step"));
+    assert!(tiny.contains("DRILL"));
+}
+
+#[test]
+fn the_inventory_spins_while_the_inventory_step_runs() {
+    let mut app = Story::new(false).declared().app(false);
+    app.on_update(Update::Busy {
+        step: Some("inventory".into()),
+        in_flight: 1,
+        credentials: vec![],
+    });
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("listing…"), "{s}");
+    assert!(s.contains("working… (1 in flight)"), "{s}");
+}
+
+#[test]
+fn the_deletion_window_asks_for_the_override_until_the_old_key_is_dead() {
+    let mut app = drill_over().app(false);
+    key(&mut app, KeyCode::Esc);
+    app.modals
+        .push(Modal::Revoke(breachbook::tui::modal::RevokeModal::new(
+            Dangerous::Delete {
+                credential: OPENAI.into(),
+            },
+        )));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("DELETE the old key of openai-prod"), "{s}");
+    assert!(s.contains("✓ old key revoked"), "{s}");
+    assert!(s.contains("✗ old key confirmed dead"), "{s}");
+    assert!(
+        s.contains("To delete anyway, also type `override 0504`"),
+        "{s}"
+    );
+    type_text(&mut app, "0504");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    type_text(&mut app, "override 0504");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::Confirm {
+            target: Dangerous::Delete {
+                credential: OPENAI.into()
+            },
+            word: "0504".into(),
+            override_phrase: Some("override 0504".into()),
+            via: "tui".into(),
+        }]
+    );
+    app.on_update(event(Event::Deleted {
+        credential: OPENAI.into(),
+        at: at(30, 0),
+    }));
+    assert!(app.modals.is_empty());
+    assert!(app.toast.as_deref().unwrap().contains("old key deleted"));
+}
+
+#[test]
+fn the_score_waits_for_the_report_the_drill_end_is_writing() {
+    let mut app = ready_to_revoke().app(false);
+    for e in [
+        Event::StepStarted {
+            step: "report".into(),
+            at: at(30, 0),
+        },
+        Event::DrillEnded {
+            score: Score {
+                points: 90,
+                ..Score::default()
+            },
+            at: at(30, 0),
+        },
+    ] {
+        app.on_update(event(e));
+    }
+    assert!(app.modals.is_empty(), "the report is still being written");
+    app.on_update(event(Event::ReportWritten {
+        path: "/tmp/incident/report.md".into(),
+    }));
+    assert_eq!(app.modals, vec![Modal::Score]);
+    assert!(screen(&app, 120, 40).contains("report: /tmp/incident/report.md"));
+}
