@@ -618,6 +618,7 @@ fn credential() -> Credential {
         exposed: true,
         exposure_reason: "stored in breached scope, unchanged since the window began".into(),
         fingerprint: Some("0a1b2c3d4e5f".into()),
+        meta: Default::default(),
     }
 }
 

@@ -117,6 +117,7 @@ fn cred(id: &str, issuer: Issuer, name: &str, hint: &str, exposed: bool) -> Cred
             "changed after the window began".into()
         },
         fingerprint: None,
+        meta: Default::default(),
     }
 }
 

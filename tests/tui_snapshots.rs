@@ -83,6 +83,7 @@ fn credentials() -> Vec<Credential> {
             "created after the exposure window opened".into()
         },
         fingerprint: Some(fp.into()),
+        meta: Default::default(),
     };
     vec![
         c(

@@ -1914,6 +1914,7 @@ mod tests {
             exposed: true,
             exposure_reason: String::new(),
             fingerprint: None,
+            meta: Default::default(),
         };
         let s = substitute("echo {credential}", Some(&c), &[]);
         assert_eq!(s, "echo 'x; rm -rf /'");

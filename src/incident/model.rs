@@ -1,5 +1,7 @@
 //! Credentials, where their copies live, and usage observations.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +31,10 @@ pub struct Credential {
     /// Keyed fingerprint (HMAC-SHA256, hex, shortened) to correlate copies, never the value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// Non-secret facts the issuer needs to act on the key later (project id, owner type,
+    /// service-account id, IAM user name, region…). Keys are provider-defined.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
 }
 
 impl Credential {
@@ -134,6 +140,41 @@ pub fn mask(value: &str) -> String {
     format!("{head}…{tail}")
 }
 
+/// A hint from a provider's redacted display of a key (`sk-abc*****wxyz`, `sk-ant-api03-R2D...igAA`):
+/// the first 3 characters, an ellipsis and the last (up to) 4 visible characters — the same
+/// shape as [`mask`], so a stored copy and the issuer's record of one key can be matched.
+pub fn hint_from_redacted(redacted: &str) -> String {
+    let is_gap = |c: char| c == '*' || c == '.' || c == '…' || c == '•';
+    let chars: Vec<char> = redacted.trim().chars().collect();
+    let Some(first_gap) = chars.iter().position(|c| is_gap(*c)) else {
+        return mask(redacted);
+    };
+    let last_gap = chars.iter().rposition(|c| is_gap(*c)).unwrap_or(first_gap);
+    let head: String = chars[..first_gap.min(3)].iter().collect();
+    let tail_all = &chars[last_gap + 1..];
+    let tail: String = tail_all[tail_all.len().saturating_sub(4)..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// Whether two hints can be the same key: same head, and the shorter visible tail (at least
+/// 3 characters) ends the longer one. Hints are not proof — callers merge only unambiguous
+/// matches.
+pub fn hints_match(a: &str, b: &str) -> bool {
+    let split = |h: &str| -> Option<(String, String)> {
+        let (head, tail) = h.split_once('…')?;
+        Some((head.to_string(), tail.to_string()))
+    };
+    let (Some((ha, ta)), Some((hb, tb))) = (split(a), split(b)) else {
+        return false;
+    };
+    let (short, long) = if ta.chars().count() <= tb.chars().count() {
+        (&ta, &tb)
+    } else {
+        (&tb, &ta)
+    };
+    ha == hb && short.chars().count() >= 3 && long.ends_with(short.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +183,16 @@ mod tests {
     fn mask_keeps_only_a_hint() {
         assert_eq!(mask("sk-test-0123456789abcdef"), "sk-…cdef");
         assert_eq!(mask("short"), "…");
+    }
+
+    #[test]
+    fn redacted_displays_become_comparable_hints() {
+        assert_eq!(hint_from_redacted("sk-abc*****wxyz"), "sk-…wxyz");
+        assert_eq!(hint_from_redacted("sk-ant-api03-R2D...igAA"), "sk-…igAA");
+        assert!(hints_match(&mask("sk-test-0123456789wxyz"), "sk-…wxyz"));
+        assert!(hints_match("sk-…xyz", "sk-…wxyz"));
+        assert!(!hints_match("sk-…wxyz", "sk-…wxya"));
+        assert!(!hints_match("AKI…wxyz", "sk-…wxyz"));
+        assert!(!hints_match("…", "…"));
     }
 }

@@ -951,6 +951,7 @@ mod tests {
             exposed: true,
             exposure_reason: String::new(),
             fingerprint: None,
+            meta: Default::default(),
         }
     }
 

@@ -3,6 +3,13 @@
 //! One file per real system (added as they are built) plus `sim/`, the drill world, which
 //! implements every trait in memory. The engine only sees [`ProviderSet`].
 
+pub mod anthropic;
+pub mod aws;
+pub mod braintrust;
+pub mod gemini;
+pub mod http;
+pub mod live;
+pub mod openai;
 pub mod sim;
 
 use std::collections::HashMap;
@@ -50,6 +57,13 @@ pub enum ProviderError {
     Validation { provider: String, message: String },
     #[error("{provider} cannot do this by API: {message}")]
     Unsupported { provider: String, message: String },
+    /// The issuer cannot mint this key by API: a person creates it in the provider's
+    /// console (`instructions` says exactly where) and pastes it into breachbook.
+    #[error("{provider} cannot mint this key by API: {instructions}")]
+    ManualIssue {
+        provider: String,
+        instructions: String,
+    },
 }
 
 impl ProviderError {
@@ -96,6 +110,17 @@ impl std::fmt::Debug for NewKey {
 pub enum Liveness {
     Alive,
     Dead,
+}
+
+/// Keyed fingerprint of a secret value (HMAC-SHA256, first 12 hex characters): correlates
+/// copies of one key across stores without keeping the value. `key` is per incident.
+pub fn fingerprint(key: &[u8], value: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(value.as_bytes());
+    hex::encode(mac.finalize().into_bytes())[..12].to_string()
 }
 
 /// Lists the credentials in scope.

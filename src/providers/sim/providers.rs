@@ -248,6 +248,7 @@ impl Inventory for SimInventory {
                 exposed,
                 exposure_reason,
                 fingerprint: Some(self.world.fingerprint(&value)),
+                meta: Default::default(),
             });
         }
         if !page.is_empty() {
