@@ -25,6 +25,10 @@ pub enum Job {
     Drill(DrillArgs),
     /// Run a runbook against your real cloud account and AI providers
     Run(RunArgs),
+    /// List every key in a runbook's scope without changing anything (checks access too)
+    Inventory(InventoryArgs),
+    /// Print the least-privilege IAM policy a runbook needs, for the responder role
+    IamPolicy(IamPolicyArgs),
     /// Reopen an incident where it stopped (after a crash, a closed laptop, a handover)
     Resume(ResumeArgs),
     /// List the incidents and drills in the state folder
@@ -80,6 +84,10 @@ pub struct EngineArgs {
     /// Provider calls in flight at once (default: the runbook's, else 8)
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// How long to watch revoked keys before calling them dead, e.g. `2m` (default: the
+    /// runbook's `quiet_period`)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub quiet_period: Option<std::time::Duration>,
     /// Test hook: stop dead after this many journal records (for crash tests)
     #[arg(long, hide = true, value_name = "N")]
     pub pause_after_records: Option<u64>,
@@ -90,25 +98,68 @@ pub struct RunArgs {
     /// The runbook file (or the name of a built-in one)
     #[arg(value_name = "RUNBOOK")]
     pub runbook: String,
-    /// AWS profile
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// No terminal UI: play --script FILE (your typed confirmations in a file); keys made by
+    /// hand are read from stdin, one per line, when it is a pipe
     #[arg(long)]
-    pub profile: Option<String>,
-    /// AWS region (the runbook's scope may list several)
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Endpoint URL for AWS emulators (also AWS_ENDPOINT_URL)
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
+    pub headless: bool,
+    /// With --headless: play this YAML list of operator actions
+    #[arg(long, value_name = "FILE", requires = "headless")]
+    pub script: Option<PathBuf>,
+    /// With --headless, against emulators and test servers on this machine only: play the
+    /// runbook as a careful operator would (never against a real account)
+    #[arg(long, requires = "headless", conflicts_with = "script")]
+    pub autopilot: bool,
     #[command(flatten)]
     pub ui: UiArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
 
+/// Where the AWS calls go and as whom.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// AWS profile (else the standard chain: environment, SSO, credential_process…)
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region for calls without one in the runbook's scope
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Endpoint URL for AWS emulators such as moto (also AWS_ENDPOINT_URL)
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InventoryArgs {
+    /// The runbook file (or the name of a built-in one)
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: String,
+    /// One JSON object per key per line, as found
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IamPolicyArgs {
+    /// The runbook file (or the name of a built-in one)
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: String,
+    /// AWS account id to put in the resource ARNs (default: `*`)
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ResumeArgs {
     /// Incident id (see `breachbook incidents`)
     pub id: String,
+    /// For live incidents: where the AWS calls go and as whom
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// No terminal UI (drills only): print the timeline and a JSON summary
     #[arg(long)]
     pub headless: bool,
@@ -148,6 +199,10 @@ pub struct CheckArgs {
 pub enum CheckFormat {
     Text,
     Json,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::runbook::duration::parse(text)
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(code.clamp(0, 255) as u8);
         }
         Job::Schema => {
-            println!("{}", crate::runbook::schema_json());
+            print_or_quiet(&crate::runbook::schema_json());
             Ok(ExitCode::SUCCESS)
         }
         Job::Runbooks => {
@@ -62,6 +62,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Job::Report(args) => report_cmd(&dir, &args.id, args.format),
         Job::Drill(args) => drill(&dir, args),
         Job::Run(args) => live(&dir, args),
+        Job::Inventory(args) => inventory_cmd(args),
+        Job::IamPolicy(args) => iam_policy_cmd(args),
         Job::Resume(args) => resume(&dir, args),
     };
     match result {
@@ -140,6 +142,9 @@ fn engine_config(rb: &Runbook, read_only: bool, args: &EngineArgs) -> EngineConf
         cfg.concurrency = c.max(1);
     }
     cfg.pause_after_records = args.pause_after_records;
+    if let Some(q) = args.quiet_period {
+        cfg.quiet_period = q;
+    }
     cfg
 }
 
@@ -196,19 +201,198 @@ fn drill(dir: &Path, args: DrillArgs) -> anyhow::Result<ExitCode> {
             up_tx,
         )?;
         let _ticker = world.spawn_ticker();
-        drive(engine, up_rx, headless, args.autopilot, script, ui).await
+        drive(engine, up_rx, headless, args.autopilot, script, ui, None).await
     })
 }
 
-/// `breachbook run`: validates the runbook; live providers are not in this build yet.
-fn live(_state_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+/// `breachbook run`: the runbook against the real account and providers.
+fn live(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let (rb, source) = load_runbook(Some(&args.runbook))?;
+    let script = match &args.script {
+        Some(path) => Some(load_script(path)?),
+        None => None,
+    };
+    if args.headless && !args.autopilot && script.is_none() {
+        return Err(anyhow!(
+            "--headless needs --script FILE (your actions, with the typed confirmation words): nobody would be at the keyboard"
+        ));
+    }
+    if let Some(actions) = &script {
+        live_script_is_typed(actions, &rb.scope, &args.aws)?;
+    }
+    if args.autopilot {
+        crate::providers::live::only_local_endpoints(&rb.scope, &args.aws)
+            .map_err(|why| anyhow!("--autopilot types confirmations itself, so it only runs against emulators and test servers on this machine: {why}"))?;
+    }
+    let read_only = args.ui.read_only;
+    let cfg = engine_config(&rb, read_only, &args.engine);
+    let id = new_incident_id(&rb.name);
+    let runtime = build_runtime(false)?;
+    let ui = args.ui.clone();
+    let headless = args.headless;
+    runtime.block_on(async move {
+        let live = crate::providers::live::connect(&rb, &args.aws, &id, Vec::new()).await?;
+        let operator = Operator {
+            cloud: live.providers.identity.clone(),
+            ..Operator::local()
+        };
+        let journal = Journal::create(dir, &id, operator)?;
+        let opening = Event::IncidentOpened {
+            id: id.clone(),
+            mode: Mode::Live,
+            runbook: Box::new(rb.clone()),
+            runbook_digest: digest(&source),
+            seed: None,
+            speed: None,
+            at: chrono::Utc::now(),
+            read_only,
+        };
+        let (up_tx, up_rx) = mpsc::unbounded_channel();
+        let engine = Engine::start(
+            journal,
+            Vec::new(),
+            Some(opening),
+            live.providers,
+            Some(live.feed),
+            cfg,
+            up_tx,
+        )?;
+        let pastes = headless.then(stdin_pastes).flatten();
+        drive(engine, up_rx, headless, args.autopilot, script, ui, pastes).await
+    })
+}
+
+/// A live script is the operator's own typing: every revoke and delete carries its word,
+/// and handing over to the autopilot is for emulators only.
+fn live_script_is_typed(
+    actions: &[ScriptAction],
+    scope: &crate::runbook::schema::Scope,
+    aws: &crate::cli::AwsArgs,
+) -> anyhow::Result<()> {
+    for a in actions {
+        match a {
+            ScriptAction::Revoke {
+                credential,
+                word: None,
+                ..
+            }
+            | ScriptAction::Delete {
+                credential,
+                word: None,
+                ..
+            } => {
+                return Err(anyhow!(
+                    "the script confirms `{credential}` without a `word`: in a live run every revoke and delete in a script needs the confirmation word typed out"
+                ));
+            }
+            ScriptAction::Autopilot => {
+                crate::providers::live::only_local_endpoints(scope, aws).map_err(|why| {
+                    anyhow!("the script hands over to the autopilot, which only runs against emulators and test servers on this machine: {why}")
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Keys made by hand for a headless live run: lines from stdin when it is a pipe (never
+/// from a terminal, which would echo them).
+fn stdin_pastes() -> Option<mpsc::UnboundedReceiver<secrecy::SecretString>> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        return None;
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut line = zeroize::Zeroizing::new(String::new());
+        loop {
+            line.clear();
+            match stdin.lock().read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let key = line.trim();
+                    if key.is_empty() {
+                        continue;
+                    }
+                    if tx
+                        .send(secrecy::SecretString::from(key.to_string()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Some(rx)
+}
+
+/// `breachbook inventory`: every key in scope, streamed as found; changes nothing.
+fn inventory_cmd(args: crate::cli::InventoryArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
     let (rb, _) = load_runbook(Some(&args.runbook))?;
-    Err(anyhow!(
-        "live mode is not in this build yet: the AWS and AI-provider integrations are still being built. \
-Runbook `{}` is valid; rehearse it with `breachbook drill {}`",
-        rb.name,
-        args.runbook
-    ))
+    let runtime = build_runtime(false)?;
+    runtime.block_on(async move {
+        let live = crate::providers::live::connect(&rb, &args.aws, "inventory", Vec::new()).await?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let inv = live.providers.inventory.clone();
+        let scope = rb.scope.clone();
+        let window = rb.exposure_window.clone();
+        let task = tokio::spawn(async move { inv.discover(&scope, &window, tx).await });
+        let mut out = std::io::stdout().lock();
+        if let Some(who) = &live.providers.identity {
+            eprintln!("as {who}");
+        }
+        if !args.json {
+            let _ = writeln!(out, "{}", crate::providers::live::table_header());
+        }
+        let mut found = 0usize;
+        let mut exposed = 0usize;
+        while let Some(page) = rx.recv().await {
+            for c in page {
+                found += 1;
+                exposed += usize::from(c.exposed);
+                let line = if args.json {
+                    serde_json::to_string(&c).unwrap_or_default()
+                } else {
+                    crate::providers::live::table_row(&c)
+                };
+                // A closed pipe (`| head`) ends the listing quietly.
+                if writeln!(out, "{line}").is_err() {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            let _ = out.flush();
+        }
+        let result = task
+            .await
+            .map_err(|e| anyhow!("the inventory stopped: {e}"))?;
+        eprintln!("{found} key(s) found, {exposed} exposed");
+        match result {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("error: part of the scope could not be listed: {e}");
+                Ok(ExitCode::from(1))
+            }
+        }
+    })
+}
+
+/// `breachbook iam-policy`: the least-privilege policy this runbook needs.
+fn iam_policy_cmd(args: crate::cli::IamPolicyArgs) -> anyhow::Result<ExitCode> {
+    let (rb, _) = load_runbook(Some(&args.runbook))?;
+    let json = crate::providers::aws::policy::iam_policy_json(&rb, args.account.as_deref());
+    print_or_quiet(&json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a line; a closed pipe (`| head`) is not an error.
+fn print_or_quiet(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
 }
 
 fn resume(dir: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
@@ -242,11 +426,8 @@ read it with `breachbook report {}` and start a new incident",
     }
     let state =
         fold(&records).ok_or_else(|| anyhow!("incident {} has an empty journal", args.id))?;
-    if state.mode != Mode::Drill {
-        return Err(anyhow!(
-            "incident {} is a live incident; live mode is not in this build yet",
-            args.id
-        ));
+    if state.mode == Mode::Live {
+        return resume_live(journal, records, state, args);
     }
     let rb = state.runbook.clone();
     let seed = state.seed.unwrap_or(0);
@@ -261,7 +442,59 @@ read it with `breachbook report {}` and start a new incident",
         let (up_tx, up_rx) = mpsc::unbounded_channel();
         let engine = Engine::start(journal, records, None, providers, Some(feed), cfg, up_tx)?;
         let _ticker = world.spawn_ticker();
-        drive(engine, up_rx, args.headless, args.autopilot, None, ui).await
+        drive(engine, up_rx, args.headless, args.autopilot, None, ui, None).await
+    })
+}
+
+/// Reopens a live incident against the real providers: the journal says where it stopped.
+fn resume_live(
+    journal: Journal,
+    records: Vec<journal::Record>,
+    state: IncidentState,
+    args: ResumeArgs,
+) -> anyhow::Result<ExitCode> {
+    let rb = state.runbook.clone();
+    if args.headless && !args.autopilot {
+        return Err(anyhow!(
+            "--headless needs --autopilot (emulators only); resume a live incident with the screen"
+        ));
+    }
+    if args.autopilot {
+        crate::providers::live::only_local_endpoints(&rb.scope, &args.aws)
+            .map_err(|why| anyhow!("--autopilot types confirmations itself, so it only runs against emulators and test servers on this machine: {why}"))?;
+    }
+    let read_only = args.ui.read_only || state.read_only;
+    let cfg = engine_config(&rb, read_only, &args.engine);
+    let known: Vec<_> = state
+        .credentials
+        .iter()
+        .map(|c| c.credential.clone())
+        .collect();
+    let runtime = build_runtime(false)?;
+    let ui = args.ui.clone();
+    runtime.block_on(async move {
+        let live = crate::providers::live::connect(&rb, &args.aws, &state.id, known).await?;
+        let (up_tx, up_rx) = mpsc::unbounded_channel();
+        let engine = Engine::start(
+            journal,
+            records,
+            None,
+            live.providers,
+            Some(live.feed),
+            cfg,
+            up_tx,
+        )?;
+        let pastes = args.headless.then(stdin_pastes).flatten();
+        drive(
+            engine,
+            up_rx,
+            args.headless,
+            args.autopilot,
+            None,
+            ui,
+            pastes,
+        )
+        .await
     })
 }
 
@@ -336,6 +569,7 @@ async fn drive(
     autopilot: bool,
     script: Option<Vec<ScriptAction>>,
     ui: crate::cli::UiArgs,
+    pastes: Option<mpsc::UnboundedReceiver<secrecy::SecretString>>,
 ) -> anyhow::Result<ExitCode> {
     let state = engine.state().clone();
     let journal_dir = engine.dir().to_path_buf();
@@ -355,7 +589,15 @@ async fn drive(
         let _ = engine_task.await;
         return Ok(ExitCode::SUCCESS);
     }
+    let live = state.mode == Mode::Live;
     let mut driver = Driver::new(state, cmd_tx, updates, true);
+    if live {
+        // Real time: no pretend reading pauses.
+        driver = driver.with_think(std::time::Duration::ZERO);
+    }
+    if let Some(p) = pastes {
+        driver = driver.with_pastes(p);
+    }
     let outcome = match script {
         Some(actions) => driver.script(actions).await,
         None if autopilot => driver.autopilot().await,

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -84,6 +85,11 @@ pub struct Driver {
     /// How long the autopilot "reads" before each step and each confirmation (incident
     /// clock), so drills unfold at a human pace.
     think: Duration,
+    /// Keys made by hand, one per request, in order (headless live runs read them from a
+    /// pipe on stdin). `None`: nobody can paste, so a key that needs one stops the run.
+    pastes: Option<mpsc::UnboundedReceiver<SecretString>>,
+    /// Credentials a pasted key was sent for, awaiting the engine's answer.
+    pasted: BTreeSet<String>,
 }
 
 impl Driver {
@@ -103,9 +109,64 @@ impl Driver {
             print,
             via: "autopilot".into(),
             think: Duration::from_secs(90),
+            pastes: None,
+            pasted: BTreeSet::new(),
         };
         d.flush();
         d
+    }
+
+    /// How long the autopilot reads before acting (incident clock); zero in live runs.
+    pub fn with_think(mut self, think: Duration) -> Driver {
+        self.think = think;
+        self
+    }
+
+    /// Where keys made by hand come from (one per credential that needs one, in order).
+    pub fn with_pastes(mut self, pastes: mpsc::UnboundedReceiver<SecretString>) -> Driver {
+        self.pastes = Some(pastes);
+        self
+    }
+
+    /// A credential that waits for a key made by hand, not yet answered.
+    fn needs_paste(&self) -> Option<(String, String, String)> {
+        self.state
+            .credentials
+            .iter()
+            .filter(|c| !self.pasted.contains(&c.credential.id))
+            .find_map(|c| {
+                c.manual_needed.as_ref().map(|how| {
+                    (
+                        c.credential.id.clone(),
+                        c.credential.name.clone(),
+                        how.clone(),
+                    )
+                })
+            })
+    }
+
+    /// Answers a key-made-by-hand request from the pastes, or says why it cannot.
+    async fn paste(&mut self, id: String, name: String, how: String) -> Result<(), DriveError> {
+        let stuck = || {
+            DriveError::Stuck(format!(
+                "{name} needs a key made by hand ({how}); run `breachbook run` with the screen and paste it there, or pipe the new keys to --headless on stdin, one per line"
+            ))
+        };
+        let Some(pastes) = self.pastes.as_mut() else {
+            return Err(stuck());
+        };
+        if self.print {
+            eprintln!("{name} needs a key made by hand: {how}");
+            eprintln!("reading the new key for {name} from stdin (one line, not echoed)");
+        }
+        let Some(key) = pastes.recv().await else {
+            return Err(stuck());
+        };
+        self.pasted.insert(id.clone());
+        self.send(Command::PasteKey {
+            credential: id,
+            key: super::engine::PastedKey(key),
+        })
     }
 
     /// Prints timeline entries not printed yet, as `[+HH:MM:SS] text` on the incident clock.
@@ -149,6 +210,16 @@ impl Driver {
                 event,
                 ..
             } => {
+                if let super::event::Event::AttemptFailed {
+                    credential: Some(c),
+                    operation,
+                    ..
+                } = &event
+                    && operation == "pasted key"
+                {
+                    // Refused: the next line on stdin is the next try.
+                    self.pasted.remove(c);
+                }
                 self.state.apply(&event, wall, &operator.user);
                 self.flush();
                 Ok(())
@@ -181,6 +252,10 @@ impl Driver {
             }
             if !self.refused.is_empty() {
                 return Ok(false);
+            }
+            if let Some((id, name, how)) = self.needs_paste() {
+                self.paste(id, name, how).await?;
+                continue;
             }
             if self.state.score.is_some() {
                 // The drill is over: the clock stops; take what has already arrived.

@@ -65,10 +65,38 @@ pub enum Command {
     Retry { credential: String },
     /// Leave a credential out of the rotation.
     SkipCredential { credential: String, why: String },
+    /// A key the operator created by hand in the issuer's console and pasted (hidden
+    /// input). The engine tests it and stores it as pending at once; it is never journaled.
+    /// Not part of scripts: a key never goes through a file.
+    #[serde(skip)]
+    PasteKey { credential: String, key: PastedKey },
     /// Free text for the timeline.
     Note { text: String },
     /// Stop after in-flight work is journaled.
     Shutdown,
+}
+
+/// A pasted key: held in a secret type, zeroized on drop, never printed.
+#[derive(Clone)]
+pub struct PastedKey(pub SecretString);
+
+impl PastedKey {
+    /// Wraps a pasted value, trimming the whitespace a paste brings along.
+    pub fn new(value: &str) -> PastedKey {
+        PastedKey(SecretString::from(value.trim().to_string()))
+    }
+}
+
+impl std::fmt::Debug for PastedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PastedKey(…)")
+    }
+}
+
+impl PartialEq for PastedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.expose_secret() == other.0.expose_secret()
+    }
 }
 
 /// What the engine tells its watchers.
@@ -442,6 +470,7 @@ impl Engine {
                 self.record(Event::RotationSkipped { credential, why })?;
                 self.complete_finished_steps()
             }
+            Command::PasteKey { credential, key } => self.paste_key(&credential, key),
             Command::Note { text } => self.record(Event::Note { text }),
             Command::Shutdown => Ok(()),
         }
@@ -908,6 +937,58 @@ impl Engine {
         Ok(())
     }
 
+    /// A key made by hand arrived: test it at the issuer, then stage it as pending.
+    fn paste_key(&mut self, id: &str, key: PastedKey) -> Result<(), EngineError> {
+        if self.cfg.read_only {
+            self.refuse("read-only: keys cannot be changed in this session");
+            return Ok(());
+        }
+        let Some(cs) = self.state.credential(id) else {
+            self.refuse(format!("there is no credential `{id}`"));
+            return Ok(());
+        };
+        if cs.manual_needed.is_none() || cs.rotation.reached() >= Stage::Issued {
+            self.refuse(format!(
+                "{} is not waiting for a pasted key",
+                cs.credential.name
+            ));
+            return Ok(());
+        }
+        if key.0.expose_secret().is_empty() {
+            self.refuse("nothing was pasted: copy the new key from the console and paste it");
+            return Ok(());
+        }
+        if self.busy_creds.contains(id) {
+            self.refuse("this key has work in flight; wait for it to finish");
+            return Ok(());
+        }
+        let cred = cs.credential.clone();
+        let Some(step) = self
+            .state
+            .steps
+            .iter()
+            .find(|s| {
+                self.state
+                    .step_def(&s.id)
+                    .is_some_and(|d| d.action == Action::Rotate)
+                    && !s.is_finished()
+            })
+            .map(|s| s.id.clone())
+        else {
+            self.refuse("no rotate step is open to take the pasted key");
+            return Ok(());
+        };
+        let token = issue_token(&self.state.id, &cred.id);
+        self.start_unit(&step, Some(&cred.id));
+        let ctx = self.op_ctx(&step);
+        tokio::spawn(async move {
+            let events = paste_one(&ctx, &cred, key.0, &token).await;
+            ctx.send(events);
+            ctx.done(Some(cred.id));
+        });
+        Ok(())
+    }
+
     fn retry(&mut self, id: &str) -> Result<(), EngineError> {
         let Some(c) = self.state.credential(id) else {
             self.refuse(format!("there is no credential `{id}`"));
@@ -1030,11 +1111,6 @@ impl Engine {
             ));
             return Ok(());
         }
-        self.record(Event::ConfirmationGiven {
-            credential: id.clone(),
-            action: verb.into(),
-            via: via.clone(),
-        })?;
         // Pre-flight: the engine checks again, whatever the screen showed.
         let failed: Vec<String> = match &target {
             Dangerous::Revoke { .. } => self
@@ -1058,19 +1134,34 @@ impl Engine {
                 }
             }
         };
+        let preflight_passed = failed.is_empty();
         if !failed.is_empty() {
             let phrase = override_phrase(&expected);
             let given = override_phrase_matches(typed_override.as_deref(), &phrase);
             if !given {
+                // The right word without the override is not a confirmation: nothing is
+                // recorded as given, so a later retry starts clean.
                 self.refuse(format!(
                     "pre-flight failed ({}): to {verb} anyway, type `{phrase}`",
                     failed.join("; ")
                 ));
                 return Ok(());
             }
+            self.record(Event::ConfirmationGiven {
+                credential: id.clone(),
+                action: verb.into(),
+                via: via.clone(),
+            })?;
             self.record(Event::OverrideGiven {
                 credential: id.clone(),
                 failed_checks: failed,
+                via: via.clone(),
+            })?;
+        }
+        if preflight_passed {
+            self.record(Event::ConfirmationGiven {
+                credential: id.clone(),
+                action: verb.into(),
                 via,
             })?;
         }
@@ -1566,6 +1657,12 @@ async fn rotate_one(ctx: &OpCtx, cred: &Credential, token: &str) -> Vec<Event> {
         .await
     {
         Ok(k) => k,
+        Err(ProviderError::ManualIssue { instructions, .. }) => {
+            return vec![Event::ManualKeyNeeded {
+                credential: cred.id.clone(),
+                instructions,
+            }];
+        }
         Err(e) => return fail(format!("could not mint a new key: {e}")),
     };
     let issued = Event::Issued {
@@ -1599,6 +1696,75 @@ async fn rotate_one(ctx: &OpCtx, cred: &Credential, token: &str) -> Vec<Event> {
                 ),
             },
         ],
+    }
+}
+
+/// A pasted key: test it at the issuer (a typo must not become the pending key), then stage
+/// it as pending at once. The value is dropped (zeroized) when this returns.
+async fn paste_one(ctx: &OpCtx, cred: &Credential, key: SecretString, token: &str) -> Vec<Event> {
+    let refused = |why: String| {
+        vec![Event::AttemptFailed {
+            credential: Some(cred.id.clone()),
+            step: ctx.step.clone(),
+            operation: "pasted key".into(),
+            attempt: 1,
+            why,
+            retryable: false,
+        }]
+    };
+    let Some(primary) = cred.primary_store().cloned() else {
+        return refused(
+            "no secrets-manager location to stage the pasted key in; add one to the runbook scope"
+                .into(),
+        );
+    };
+    let (issuer, store) = match (
+        ctx.providers.issuer(cred.issuer),
+        ctx.providers.store(LocationKind::SecretsManager),
+    ) {
+        (Ok(i), Ok(s)) => (i.clone(), s.clone()),
+        (Err(e), _) | (_, Err(e)) => return refused(e.to_string()),
+    };
+    match ctx
+        .attempt(Some(&cred.id), "test pasted key", || {
+            issuer.verify(cred, &key)
+        })
+        .await
+    {
+        Ok(Liveness::Alive) => {}
+        Ok(Liveness::Dead) => {
+            return refused(format!(
+                "{} refused the pasted key: copy the whole key from the console and paste it again",
+                cred.issuer.label()
+            ));
+        }
+        Err(e) => return refused(format!("could not test the pasted key: {e}")),
+    }
+    let hint = crate::incident::model::mask(key.expose_secret());
+    let staged = ctx
+        .attempt(Some(&cred.id), "stage", || {
+            store.stage(&primary, &key, token)
+        })
+        .await;
+    drop(key);
+    match staged {
+        Ok(version) => vec![
+            Event::Issued {
+                credential: cred.id.clone(),
+                new_key_id: format!("pasted {hint}"),
+                new_hint: hint,
+                at: ctx.providers.clock.now(),
+            },
+            Event::Staged {
+                credential: cred.id.clone(),
+                location: primary.label(),
+                version,
+                at: ctx.providers.clock.now(),
+            },
+        ],
+        Err(e) => refused(format!(
+            "the pasted key could not be stored as pending: {e}; paste it again"
+        )),
     }
 }
 

@@ -101,6 +101,12 @@ pub enum Event {
         credential: String,
         token: String,
     },
+    /// The issuer cannot mint this key by API: a person creates it in the console
+    /// (`instructions`) and pastes it into breachbook. Never carries a key.
+    ManualKeyNeeded {
+        credential: String,
+        instructions: String,
+    },
     /// The issuer minted a replacement.
     Issued {
         credential: String,
@@ -264,6 +270,7 @@ impl Event {
     pub fn credential(&self) -> Option<&str> {
         match self {
             Event::IssueRequested { credential, .. }
+            | Event::ManualKeyNeeded { credential, .. }
             | Event::Issued { credential, .. }
             | Event::Staged { credential, .. }
             | Event::Verified { credential, .. }

@@ -152,7 +152,9 @@ pub fn hint_from_redacted(redacted: &str) -> String {
     let last_gap = chars.iter().rposition(|c| is_gap(*c)).unwrap_or(first_gap);
     let head: String = chars[..first_gap.min(3)].iter().collect();
     let tail_all = &chars[last_gap + 1..];
-    let tail: String = tail_all[tail_all.len().saturating_sub(4)..].iter().collect();
+    let tail: String = tail_all[tail_all.len().saturating_sub(4)..]
+        .iter()
+        .collect();
     format!("{head}…{tail}")
 }
 

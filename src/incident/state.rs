@@ -61,6 +61,9 @@ pub struct CredentialState {
     /// Failed attempts so far (all operations).
     pub failed_attempts: u32,
     pub last_error: Option<String>,
+    /// The issuer cannot mint this key by API: what to do in its console, until a pasted
+    /// key is staged.
+    pub manual_needed: Option<String>,
 }
 
 impl CredentialState {
@@ -82,6 +85,7 @@ impl CredentialState {
             deleted: None,
             failed_attempts: 0,
             last_error: None,
+            manual_needed: None,
         }
     }
 
@@ -469,6 +473,21 @@ impl IncidentState {
                     c.issue_token = Some(token.clone());
                 }
             }
+            Event::ManualKeyNeeded {
+                credential,
+                instructions,
+            } => {
+                if let Some(c) = self.credential_mut(credential) {
+                    c.manual_needed = Some(instructions.clone());
+                }
+                let n = self.name_of(credential);
+                let at = self.clock;
+                self.note(
+                    at,
+                    Tone::Warn,
+                    format!("{n} needs a new key made by hand: {instructions}"),
+                );
+            }
             Event::Issued {
                 credential,
                 new_key_id,
@@ -476,6 +495,9 @@ impl IncidentState {
                 at,
             } => {
                 self.see(*at);
+                if let Some(c) = self.credential_mut(credential) {
+                    c.manual_needed = None;
+                }
                 self.transition(credential, Transition::Advance(Stage::Issued), Some(*at));
                 if let Some(c) = self.credential_mut(credential) {
                     c.new_key_id = Some(new_key_id.clone());

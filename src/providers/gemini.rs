@@ -1,1 +1,139 @@
-//! (being built)
+//! Gemini API keys (Google Cloud API keys for the Generative Language API): testing a key
+//! ([`GeminiIssuer`]). Everything else is the Google Cloud console's: breachbook holds no
+//! Google Cloud credentials, so minting, deleting and listing keys are manual. There is no
+//! inventory here — Gemini keys are found where they are stored.
+//!
+//! Endpoint: `GET /v1beta/models` on `https://generativelanguage.googleapis.com` with the key
+//! in `x-goog-api-key`. May depend on `http`, the provider traits and the incident model only.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::{Client, Method, StatusCode};
+use secrecy::SecretString;
+
+use super::http::{self, Api, HttpConfig};
+use super::{KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult};
+use crate::incident::model::{Credential, KeyGeneration, UsageSample};
+
+const PROVIDER: &str = "Gemini";
+
+/// Where a Gemini key is deleted, for messages.
+const DELETE_BY_HAND: &str = "delete the old key by hand: console.cloud.google.com → the key's project → APIs & Services → Credentials → the key → Delete (or aistudio.google.com → API keys); breachbook holds no Google Cloud credentials to do it";
+
+/// Tests Gemini keys; hands minting and deleting to a person.
+#[derive(Debug, Clone)]
+pub struct GeminiIssuer {
+    api: Api,
+}
+
+impl GeminiIssuer {
+    /// An issuer calling `base_url` (e.g. `https://generativelanguage.googleapis.com`).
+    /// Needs no admin key: it only ever sends the key under test.
+    pub fn new(client: Client, base_url: &str) -> Self {
+        GeminiIssuer {
+            api: Api::new(PROVIDER, client, base_url),
+        }
+    }
+
+    /// From the shared configuration ([`HttpConfig::from_env`]).
+    pub fn from_config(cfg: &HttpConfig) -> Self {
+        Self::new(cfg.client.clone(), &cfg.endpoints.gemini)
+    }
+}
+
+/// Whether a Google error body says the key itself is refused: `API_KEY_INVALID` (unknown,
+/// deleted or expired key) or another `API_KEY_…` reason (blocked for this API, referrer or
+/// address restrictions).
+fn key_refused(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    http::google_reason(&v).filter(|r| r.starts_with("API_KEY_"))
+}
+
+#[async_trait]
+impl KeyIssuer for GeminiIssuer {
+    /// Always [`ProviderError::ManualIssue`]: keys are created in the Google Cloud console.
+    async fn issue(&self, old: &Credential, token: &str) -> ProviderResult<NewKey> {
+        let project = old
+            .meta
+            .get("project_id")
+            .map(|p| format!("the project {p}"))
+            .unwrap_or_else(|| "the Google Cloud project that owns the old key".to_string());
+        Err(ProviderError::ManualIssue {
+            provider: PROVIDER.into(),
+            instructions: format!(
+                "Create the replacement for {name} ({hint}) by hand — breachbook holds no Google Cloud credentials. \
+                 1. Open console.cloud.google.com and select {project}. \
+                 2. APIs & Services → Credentials → Create credentials → API key. \
+                 3. Edit the new key: Name: {token}; API restrictions → Restrict key → Generative Language API; copy the same application restrictions as the old key. Save. \
+                 4. Copy the key (Show key). \
+                 5. Paste it into breachbook's hidden input — nowhere else (no chat, ticket or file). \
+                 breachbook tests it, then stores it as pending.",
+                name = old.name,
+                hint = old.hint,
+            ),
+        })
+    }
+
+    /// Lists models with the key: 200 → alive; 400 `API_KEY_INVALID` or 403 with an
+    /// `API_KEY_…` reason → dead. A key restricted to other addresses than this machine's
+    /// also reads as dead: it cannot be proven to work from here.
+    async fn verify(&self, _cred: &Credential, key: &SecretString) -> ProviderResult<Liveness> {
+        let req = self
+            .api
+            .request(Method::GET, self.api.url("/v1beta/models", &[])?)
+            .header("x-goog-api-key", http::sensitive_header(PROVIDER, key)?);
+        let raw = self.api.send_raw(req, &[key]).await?;
+        match raw.status {
+            s if s.is_success() => Ok(Liveness::Alive),
+            StatusCode::UNAUTHORIZED => Ok(Liveness::Dead),
+            StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN => match key_refused(&raw.body) {
+                Some(reason) => {
+                    tracing::info!(provider = PROVIDER, %reason, "key refused");
+                    Ok(Liveness::Dead)
+                }
+                None => Err(self.api.error(&raw, "models", &[key])),
+            },
+            _ => Err(self.api.error(&raw, "models", &[key])),
+        }
+    }
+
+    /// Unsupported: only the key's value can be tested, and breachbook does not keep the old
+    /// value; checking by id needs Google Cloud credentials (API Keys API).
+    async fn old_key_liveness(&self, old: &Credential) -> ProviderResult<Liveness> {
+        Err(ProviderError::Unsupported {
+            provider: PROVIDER.into(),
+            message: format!(
+                "the old key {} can only be tested with its value, which breachbook does not keep; check in console.cloud.google.com → APIs & Services → Credentials that it is gone",
+                old.hint
+            ),
+        })
+    }
+
+    /// Unsupported: keys are deleted in the Google Cloud console.
+    async fn revoke(&self, _old: &Credential) -> ProviderResult<()> {
+        Err(ProviderError::Unsupported {
+            provider: PROVIDER.into(),
+            message: DELETE_BY_HAND.into(),
+        })
+    }
+
+    /// Unsupported: keys are deleted in the Google Cloud console.
+    async fn delete(&self, _old: &Credential) -> ProviderResult<()> {
+        Err(ProviderError::Unsupported {
+            provider: PROVIDER.into(),
+            message: DELETE_BY_HAND.into(),
+        })
+    }
+
+    /// Always empty: the Generative Language API has no per-key usage report; per-key
+    /// metrics live in Google Cloud Monitoring, which needs Google Cloud credentials.
+    async fn usage(
+        &self,
+        _cred: &Credential,
+        _generation: KeyGeneration,
+        _new_key_id: Option<&str>,
+        _since: DateTime<Utc>,
+    ) -> ProviderResult<Vec<UsageSample>> {
+        Ok(Vec::new())
+    }
+}

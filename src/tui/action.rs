@@ -22,6 +22,10 @@ pub enum Action {
     Retry,
     /// Skip the selected step, or the selected key in Rotation.
     Skip,
+    /// Open the hidden input for a key made by hand.
+    Paste,
+    /// Text pasted into the terminal (bracketed paste).
+    PasteText(Pasted),
     // View.
     Filter,
     Sort,
@@ -48,4 +52,14 @@ pub enum Action {
     Tick,
     /// Something from the engine (boxed: events are large, keys are small).
     Engine(Box<Update>),
+}
+
+/// Text pasted into the terminal: may be a key, so it is zeroized and never printed.
+#[derive(Clone, PartialEq)]
+pub struct Pasted(pub zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for Pasted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pasted({} characters)", self.0.chars().count())
+    }
 }

@@ -15,7 +15,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::Action;
 use super::keymap;
-use super::modal::{Ask, Field, KeyOutcome, Modal, Reason, RevokeModal, SkipTarget};
+use super::modal::{Ask, Field, KeyOutcome, Modal, PasteModal, Reason, RevokeModal, SkipTarget};
 use super::panels::Panel;
 use super::strings;
 use super::theme::Theme;
@@ -28,6 +28,8 @@ use crate::runbook::schema::{Action as StepAction, Confirm};
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 /// Longest typed input kept (a confirmation word is 4 characters; this is only a guard).
 const MAX_INPUT: usize = 120;
+/// Longest key the paste input takes (provider keys are well under this).
+const MAX_PASTE: usize = 512;
 
 /// Inventory sort column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +236,28 @@ impl App {
                 self.ask_skip();
                 Vec::new()
             }
+            Action::Paste => {
+                self.open_paste();
+                Vec::new()
+            }
+            Action::PasteText(text) => {
+                match self.modals.last_mut() {
+                    Some(Modal::Paste(m)) => {
+                        // A paste brings its line break along: keep the key only.
+                        for c in text.0.chars().filter(|c| !c.is_control()) {
+                            if m.input.chars().count() < MAX_PASTE {
+                                m.input.push(c);
+                            }
+                        }
+                    }
+                    _ => {
+                        for c in text.0.chars().filter(|c| !c.is_control()) {
+                            self.type_char(c);
+                        }
+                    }
+                }
+                Vec::new()
+            }
             Action::Filter => {
                 self.filter.clear();
                 self.modals.push(Modal::Filter);
@@ -321,6 +345,10 @@ impl App {
                 self.after_event(&event, before);
             }
             Update::Refused { message } => match self.modals.last_mut() {
+                Some(Modal::Paste(m)) => {
+                    m.error = Some(message);
+                    m.pending = false;
+                }
                 // A refused confirmation: say why in the window, clear what was typed.
                 Some(Modal::Revoke(m)) => {
                     m.error = Some(message);
@@ -375,6 +403,39 @@ impl App {
                         .unwrap_or_else(|| credential.clone());
                     let more = self.next_dangerous(delete).is_some();
                     self.toast = Some(strings::revoked_next(verb, &name, more));
+                }
+            }
+            Event::Issued { credential, .. } => {
+                if let Some(Modal::Paste(m)) = self.modals.last()
+                    && &m.credential == credential
+                {
+                    let name = m.name.clone();
+                    self.modals.pop();
+                    self.toast = Some(strings::paste_stored(&name));
+                }
+            }
+            Event::AttemptFailed {
+                credential: Some(credential),
+                operation,
+                why,
+                ..
+            } if operation == "pasted key" => {
+                if let Some(Modal::Paste(m)) = self.modals.last_mut()
+                    && &m.credential == credential
+                {
+                    m.error = Some(why.clone());
+                    m.pending = false;
+                }
+            }
+            Event::ManualKeyNeeded { .. } => {
+                let n = self
+                    .state
+                    .credentials
+                    .iter()
+                    .filter(|c| c.manual_needed.is_some())
+                    .count();
+                if self.modals.is_empty() {
+                    self.toast = Some(strings::paste_waiting(n));
                 }
             }
             Event::RotationFailed { credential, why } => {
@@ -665,8 +726,72 @@ impl App {
         }));
     }
 
+    /// p: the hidden input for the selected key if it waits for a key made by hand, else
+    /// for the first one that does.
+    fn open_paste(&mut self) {
+        let waiting = |id: &str| {
+            self.state
+                .credential(id)
+                .is_some_and(|c| c.manual_needed.is_some())
+        };
+        let id = self
+            .selected_cred
+            .clone()
+            .filter(|id| waiting(id))
+            .or_else(|| {
+                self.state
+                    .credentials
+                    .iter()
+                    .find(|c| c.manual_needed.is_some())
+                    .map(|c| c.credential.id.clone())
+            });
+        let Some(c) = id.and_then(|id| self.state.credential(&id)) else {
+            self.toast = Some(strings::PASTE_NONE.to_string());
+            return;
+        };
+        let modal = PasteModal {
+            credential: c.credential.id.clone(),
+            name: c.credential.name.clone(),
+            instructions: c.manual_needed.clone().unwrap_or_default(),
+            input: zeroize::Zeroizing::new(String::new()),
+            error: None,
+            pending: false,
+        };
+        self.modals.push(Modal::Paste(modal));
+    }
+
+    fn submit_paste(&mut self) -> Vec<Command> {
+        let stopped = self.stopped.clone();
+        let Some(Modal::Paste(m)) = self.modals.last_mut() else {
+            return Vec::new();
+        };
+        if m.pending {
+            return Vec::new();
+        }
+        if let Some(why) = stopped {
+            m.error = Some(strings::engine_stopped(&why));
+            return Vec::new();
+        }
+        if m.input.trim().is_empty() {
+            m.error = Some(strings::PASTE_EMPTY.to_string());
+            return Vec::new();
+        }
+        m.pending = true;
+        m.error = None;
+        let key = crate::incident::engine::PastedKey::new(&m.input);
+        // The modal's copy goes at once; the engine holds the only one now.
+        m.input = zeroize::Zeroizing::new(String::new());
+        vec![Command::PasteKey {
+            credential: m.credential.clone(),
+            key,
+        }]
+    }
+
     fn type_char(&mut self, c: char) {
         match self.modals.last_mut() {
+            Some(Modal::Paste(m)) if m.input.chars().count() < MAX_PASTE => {
+                m.input.push(c);
+            }
             Some(Modal::Revoke(m)) => {
                 let field = match m.field {
                     Field::Word => &mut m.word,
@@ -689,6 +814,9 @@ impl App {
 
     fn erase(&mut self) {
         match self.modals.last_mut() {
+            Some(Modal::Paste(m)) => {
+                m.input.pop();
+            }
             Some(Modal::Revoke(m)) => {
                 match m.field {
                     Field::Word => m.word.pop(),
@@ -709,6 +837,7 @@ impl App {
     fn submit(&mut self) -> Vec<Command> {
         match self.modals.last() {
             Some(Modal::Revoke(_)) => self.submit_confirmation(),
+            Some(Modal::Paste(_)) => self.submit_paste(),
             Some(Modal::Reason(_)) => self.submit_reason(),
             Some(Modal::Filter) => {
                 self.modals.pop();

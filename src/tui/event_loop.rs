@@ -13,7 +13,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{Event as TermEvent, EventStream};
+use ratatui::crossterm::event::{
+    DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream,
+};
 use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
@@ -37,7 +39,12 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 pub fn restore_terminal() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = disable_raw_mode();
-        let _ = execute!(stdout(), LeaveAlternateScreen, cursor::Show);
+        let _ = execute!(
+            stdout(),
+            DisableBracketedPaste,
+            LeaveAlternateScreen,
+            cursor::Show
+        );
     }
 }
 
@@ -75,7 +82,13 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
 fn open() -> std::io::Result<Term> {
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
-    execute!(stdout(), EnterAlternateScreen, cursor::Hide)?;
+    // Bracketed paste: a pasted key arrives as one event, not as keystrokes.
+    execute!(
+        stdout(),
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        cursor::Hide
+    )?;
     let mut t = Terminal::new(CrosstermBackend::new(stdout()))?;
     t.clear()?;
     Ok(t)
@@ -106,6 +119,9 @@ async fn event_loop(terminal: &mut Term, config: TuiConfig) -> anyhow::Result<()
         let out = tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(TermEvent::Key(key))) => app.handle_key(key),
+                Some(Ok(TermEvent::Paste(text))) => app.update(Action::PasteText(
+                    super::action::Pasted(zeroize::Zeroizing::new(text)),
+                )),
                 Some(Ok(_)) => Vec::new(),
                 Some(Err(e)) => return Err(e.into()),
                 None => return Ok(()),

@@ -109,6 +109,15 @@ pub const BINDINGS: &[Binding] = &[
         mutating: false,
     },
     Binding {
+        action: Action::Paste,
+        keys: &[plain(KeyCode::Char('p'))],
+        label: "p",
+        group: Group::Incident,
+        help: strings::HELP_PASTE,
+        hint: None,
+        mutating: true,
+    },
+    Binding {
         action: Action::Up,
         keys: &[plain(KeyCode::Char('k')), plain(KeyCode::Up)],
         label: "k/↑",

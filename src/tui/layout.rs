@@ -148,6 +148,7 @@ fn overlay_keys(m: &Modal) -> Option<&'static str> {
         Modal::Explain(_) => strings::KEYS_EXPLAIN,
         Modal::Score => strings::KEYS_SCORE,
         Modal::Quit => strings::KEYS_QUIT,
+        Modal::Paste(_) => strings::KEYS_PASTE,
         Modal::Filter => return None,
     })
 }

@@ -41,6 +41,33 @@ pub enum Modal {
     Score,
     /// The `/` prompt (drawn in the footer; the list filters as you type).
     Filter,
+    /// The hidden input for a key made by hand in the issuer's console.
+    Paste(PasteModal),
+}
+
+/// The hidden input for a key made by hand: what to do in the console, and the pasted key,
+/// shown only as a count of characters. Zeroized when it closes.
+#[derive(Clone, PartialEq)]
+pub struct PasteModal {
+    pub credential: String,
+    pub name: String,
+    pub instructions: String,
+    /// What was pasted or typed. Never drawn, never printed by `Debug`.
+    pub input: zeroize::Zeroizing<String>,
+    pub error: Option<String>,
+    /// Sent; waiting for the engine to test and stage it.
+    pub pending: bool,
+}
+
+impl std::fmt::Debug for PasteModal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasteModal")
+            .field("credential", &self.credential)
+            .field("typed", &self.input.chars().count())
+            .field("error", &self.error)
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A y/n question before a step runs.
@@ -178,7 +205,7 @@ impl Modal {
                 _ => Consumed(None),
             },
             Modal::Revoke(_) => text_input(key, true),
-            Modal::Reason(_) | Modal::Filter => text_input(key, false),
+            Modal::Reason(_) | Modal::Filter | Modal::Paste(_) => text_input(key, false),
         }
     }
 }
@@ -194,7 +221,46 @@ pub fn render(app: &App, modal: &Modal, f: &mut Frame) {
         Modal::Reason(r) => reason(app, r, f),
         Modal::Quit => quit(app, f),
         Modal::Revoke(m) => revoke(app, m, f),
+        Modal::Paste(m) => paste(app, m, f),
     }
+}
+
+fn paste(app: &App, m: &PasteModal, f: &mut Frame) {
+    let t = app.theme;
+    let area = f.area();
+    let w = overlay_width(area, 90);
+    let inner_w = w.saturating_sub(2) as usize;
+    let mut lines = text::wrapped("", t.text(), &m.instructions, t.text(), inner_w);
+    lines.push(Line::from(""));
+    let n = m.input.chars().count();
+    lines.push(Line::from(vec![
+        Span::styled("> ", t.accent()),
+        Span::raw(format!("{}▏", "•".repeat(n.min(32)))),
+        Span::styled(strings::pasted_count(n), t.dim()),
+    ]));
+    if m.pending {
+        lines.push(Line::from(Span::styled(strings::PASTE_TESTING, t.dim())));
+    }
+    if let Some(e) = &m.error {
+        lines.extend(text::wrapped("✗ ", t.bad(), e, t.bad(), inner_w));
+    }
+    lines.extend(text::wrapped(
+        "",
+        t.dim(),
+        strings::PASTE_KEYS,
+        t.dim(),
+        inner_w,
+    ));
+    let h = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
+    let inner = frame_box(
+        f,
+        centered(area, w, h),
+        &strings::paste_title(&m.name),
+        t.warn(),
+    );
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// A rectangle of `w`×`h` in the middle of `area`.

@@ -414,3 +414,41 @@ pub const WRITING_REPORT: &str = "writing the report…";
 pub fn no_report_step(journal: &str) -> String {
     format!("this runbook has no report step; the journal is in {journal}")
 }
+
+// ── A key made by hand ───────────────────────────────────────────────────────────────────
+
+pub const PASTE_KEYS: &str = "Paste the new key, then Enter: breachbook tests it and stores it as pending. Esc cancels. The key is never shown or written down.";
+pub const KEYS_PASTE: &str = "paste the key · Enter test and store · Esc cancel";
+pub const PASTE_TESTING: &str = "testing the key and storing it as pending…";
+pub const PASTE_NONE: &str =
+    "no key is waiting for a paste: p is for keys the issuer cannot mint by API";
+pub const PASTE_EMPTY: &str = "nothing pasted yet: copy the new key from the console first";
+pub const HELP_PASTE: &str = "Paste a key made by hand (issuers that cannot mint by API)";
+
+pub fn paste_title(name: &str) -> String {
+    format!("New key for {name}, made by hand")
+}
+
+pub fn pasted_count(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("  ({n} characters)")
+    }
+}
+
+pub fn paste_stored(name: &str) -> String {
+    format!("the new key for {name} answered and is stored as pending")
+}
+
+pub fn paste_waiting(n: usize) -> String {
+    format!("{n} key(s) need a key made by hand: press p")
+}
+
+pub fn manual_row(how: &str, read_only: bool) -> String {
+    if read_only {
+        format!("needs a key made by hand: {how}")
+    } else {
+        format!("needs a key made by hand — press p to paste it: {how}")
+    }
+}

@@ -1,1 +1,831 @@
-//! (being built)
+//! IAM access keys: the inventory of the scope's users' keys ([`IamInventory`]) and the
+//! issuer that mints, tests, deactivates and deletes them ([`IamIssuer`]).
+//!
+//! A new key's value is the JSON document `{"AccessKeyId":"…","SecretAccessKey":"…"}`, the
+//! shape stored in the user's secret. The secret access key lives only in that
+//! [`SecretString`]; logs carry user names and access key ids only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_iam::Client as IamClient;
+use aws_sdk_iam::types::StatusType;
+use aws_sdk_sts::config::Credentials;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use zeroize::Zeroize;
+
+use super::cloudtrail::{CloudTrailUsage, floor_minute};
+use super::{Aws, IAM, SECRETS_MANAGER, STS, map_sdk_error, to_chrono, with_context};
+use crate::incident::model::{
+    Credential, KeyGeneration, Location, LocationKind, UsageSample, mask,
+};
+use crate::providers::{Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult};
+use crate::runbook::schema::{ExposureWindow, IamScope, Scope};
+
+/// Users whose keys are read at once.
+const USER_CONCURRENCY: usize = 4;
+/// Users per page sent to the inventory when users are named in the scope.
+const USERS_PER_PAGE: usize = 20;
+/// Default attempts of [`IamIssuer::verify`] while a new key propagates.
+const DEFAULT_VERIFY_ATTEMPTS: u32 = 5;
+/// Default wait between those attempts (5 attempts 2.5 s apart: about 10 s).
+const DEFAULT_VERIFY_DELAY: Duration = Duration::from_millis(2500);
+
+/// An IAM key pair as stored in a secret. The secret half is wiped on drop.
+#[derive(Serialize, Deserialize)]
+struct KeyPair {
+    #[serde(rename = "AccessKeyId")]
+    access_key_id: String,
+    #[serde(rename = "SecretAccessKey")]
+    secret_access_key: String,
+}
+
+impl Drop for KeyPair {
+    fn drop(&mut self) {
+        self.secret_access_key.zeroize();
+    }
+}
+
+/// One access key of a user.
+#[derive(Debug, Clone)]
+struct KeyInfo {
+    id: String,
+    active: bool,
+    created: Option<DateTime<Utc>>,
+}
+
+/// The IAM user a credential belongs to: `meta["user"]`, else its name.
+fn user_of(cred: &Credential) -> String {
+    cred.meta
+        .get("user")
+        .cloned()
+        .unwrap_or_else(|| cred.name.clone())
+}
+
+fn date(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "at an unknown date".into())
+}
+
+/// Lists a user's access keys (IAM allows at most two).
+async fn list_keys(client: &IamClient, user: &str) -> ProviderResult<Vec<KeyInfo>> {
+    let mut keys = Vec::new();
+    let mut pages = client
+        .list_access_keys()
+        .user_name(user)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| with_context(map_sdk_error(IAM, "ListAccessKeys", e), user))?;
+        for k in page.access_key_metadata() {
+            let Some(id) = k.access_key_id() else {
+                continue;
+            };
+            keys.push(KeyInfo {
+                id: id.to_string(),
+                active: k.status() == Some(&StatusType::Active),
+                created: k.create_date().and_then(to_chrono),
+            });
+        }
+    }
+    Ok(keys)
+}
+
+/// When a key was last used, by which service and in which region.
+async fn last_used(
+    client: &IamClient,
+    key_id: &str,
+) -> ProviderResult<Option<(DateTime<Utc>, String)>> {
+    let out = client
+        .get_access_key_last_used()
+        .access_key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| with_context(map_sdk_error(IAM, "GetAccessKeyLastUsed", e), key_id))?;
+    Ok(out.access_key_last_used().and_then(|u| {
+        let at = u.last_used_date().and_then(to_chrono)?;
+        let place = match (u.service_name(), u.region()) {
+            ("N/A" | "", _) => "unknown service".to_string(),
+            (s, "N/A" | "") => s.to_string(),
+            (s, r) => format!("{s} ({r})"),
+        };
+        Some((at, place))
+    }))
+}
+
+/// Lists the access keys of the IAM scope's users.
+///
+/// Users are the scope's `users`, or every user under `path_prefix` (ListUsers, paginated)
+/// when none are named. Per user: ListAccessKeys and GetAccessKeyLastUsed per key; when
+/// `stored_in` names the user's secret, DescribeSecret (in the Secrets Manager scope's
+/// regions, first found) adds that location with its LastChangedDate. One page is sent per
+/// batch of users. A key is exposed when it is Active and was created before the exposure
+/// window began; Inactive keys are listed but not exposed (AWS refuses requests signed with
+/// them). Named users that do not exist are reported as one `NotFound` error after every
+/// other user is listed.
+pub struct IamInventory {
+    aws: Aws,
+}
+
+impl IamInventory {
+    /// An inventory using `aws`'s default region for IAM and its regions for Secrets Manager.
+    pub fn new(aws: &Aws) -> Self {
+        IamInventory { aws: aws.clone() }
+    }
+
+    /// Where `secret` lives: the first of `regions` that knows it, with its last change.
+    async fn stored_location(&self, secret: &str, regions: &[String]) -> Location {
+        for region in regions {
+            let client = aws_sdk_secretsmanager::Client::new(&self.aws.config(Some(region)));
+            match client.describe_secret().secret_id(secret).send().await {
+                Ok(d) => {
+                    return Location {
+                        kind: LocationKind::SecretsManager,
+                        name: secret.to_string(),
+                        field: None,
+                        region: Some(region.clone()),
+                        changed: d
+                            .last_changed_date()
+                            .or(d.created_date())
+                            .and_then(to_chrono),
+                    };
+                }
+                Err(e) => {
+                    let e = map_sdk_error(SECRETS_MANAGER, "DescribeSecret", e);
+                    tracing::debug!(secret, region = %region, "stored-in secret not read: {e}");
+                }
+            }
+        }
+        Location {
+            kind: LocationKind::SecretsManager,
+            name: secret.to_string(),
+            field: None,
+            region: regions.first().cloned(),
+            changed: None,
+        }
+    }
+
+    /// The credentials of one user (`Ok(None)` if the user does not exist).
+    async fn user_credentials(
+        &self,
+        client: &IamClient,
+        user: &str,
+        iam: &IamScope,
+        sm_regions: &[String],
+        exposure: &ExposureWindow,
+    ) -> ProviderResult<Option<Vec<Credential>>> {
+        let keys = match list_keys(client, user).await {
+            Ok(k) => k,
+            Err(ProviderError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let stored = match iam.stored_in.get(user) {
+            Some(secret) if !keys.is_empty() => {
+                Some(self.stored_location(secret, sm_regions).await)
+            }
+            _ => None,
+        };
+        let mut creds = Vec::new();
+        for k in keys {
+            let used = match last_used(client, &k.id).await {
+                Ok(u) => u,
+                Err(ProviderError::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let status = if k.active { "Active" } else { "Inactive" };
+            let (exposed, mut reason) = if !k.active {
+                (
+                    false,
+                    format!(
+                        "inactive key of IAM user {user}: AWS refuses requests signed with it, so it is not rotated; delete it when convenient"
+                    ),
+                )
+            } else {
+                match k.created {
+                    Some(c) if c >= exposure.start => (
+                        false,
+                        format!(
+                            "active key of IAM user {user} created {} — after the exposure began",
+                            date(Some(c))
+                        ),
+                    ),
+                    Some(c) => (
+                        true,
+                        format!(
+                            "active key of IAM user {user} created {} — before the exposure began",
+                            date(Some(c))
+                        ),
+                    ),
+                    None => (
+                        true,
+                        format!(
+                            "active key of IAM user {user}; no creation date known — treated as exposed"
+                        ),
+                    ),
+                }
+            };
+            let mut locations = vec![Location {
+                kind: LocationKind::IamUser,
+                name: user.to_string(),
+                field: None,
+                region: None,
+                changed: k.created,
+            }];
+            if let Some(loc) = &stored {
+                reason.push_str(&format!(
+                    "; stored in Secrets Manager {}{}",
+                    loc.name,
+                    loc.region
+                        .as_ref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ));
+                locations.push(loc.clone());
+            }
+            let mut meta = BTreeMap::new();
+            meta.insert("user".to_string(), user.to_string());
+            meta.insert("status".to_string(), status.to_string());
+            creds.push(Credential {
+                id: format!("aws-iam/{user}/{}", k.id),
+                issuer: crate::runbook::schema::Issuer::AwsIam,
+                hint: mask(&k.id),
+                key_id: k.id,
+                name: user.to_string(),
+                created: k.created,
+                last_used: used.map(|(t, _)| t),
+                locations,
+                exposed,
+                exposure_reason: reason,
+                fingerprint: None,
+                meta,
+            });
+        }
+        Ok(Some(creds))
+    }
+
+    /// Lists one batch of users and sends their credentials as one page.
+    #[allow(clippy::too_many_arguments)]
+    async fn batch(
+        &self,
+        client: &IamClient,
+        users: Vec<String>,
+        iam: &IamScope,
+        sm_regions: &[String],
+        exposure: &ExposureWindow,
+        pages: &mpsc::UnboundedSender<Vec<Credential>>,
+        missing: &mut BTreeSet<String>,
+    ) -> ProviderResult<bool> {
+        let found: Vec<(String, ProviderResult<Option<Vec<Credential>>>)> = stream::iter(users)
+            .map(|u| async move {
+                let r = self
+                    .user_credentials(client, &u, iam, sm_regions, exposure)
+                    .await;
+                (u, r)
+            })
+            .buffered(USER_CONCURRENCY)
+            .collect()
+            .await;
+        let mut page = Vec::new();
+        for (user, r) in found {
+            match r? {
+                Some(creds) => page.extend(creds),
+                None => {
+                    missing.insert(user);
+                }
+            }
+        }
+        Ok(page.is_empty() || pages.send(page).is_ok())
+    }
+}
+
+#[async_trait]
+impl Inventory for IamInventory {
+    async fn discover(
+        &self,
+        scope: &Scope,
+        exposure: &ExposureWindow,
+        pages: mpsc::UnboundedSender<Vec<Credential>>,
+    ) -> ProviderResult<()> {
+        let Some(iam) = &scope.iam else {
+            return Ok(());
+        };
+        let client = IamClient::new(&self.aws.config(None));
+        let sm_regions: Vec<String> = scope
+            .secrets_manager
+            .as_ref()
+            .map(|s| s.regions.clone())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| vec![self.aws.default_region().to_string()]);
+        let mut missing = BTreeSet::new();
+        if iam.users.is_empty() {
+            let mut users = client
+                .list_users()
+                .set_path_prefix(iam.path_prefix.clone())
+                .into_paginator()
+                .send();
+            while let Some(page) = users.next().await {
+                let page = page.map_err(|e| map_sdk_error(IAM, "ListUsers", e))?;
+                let names = page
+                    .users()
+                    .iter()
+                    .map(|u| u.user_name().to_string())
+                    .collect();
+                let listening = self
+                    .batch(
+                        &client,
+                        names,
+                        iam,
+                        &sm_regions,
+                        exposure,
+                        &pages,
+                        &mut missing,
+                    )
+                    .await?;
+                if !listening {
+                    return Ok(());
+                }
+            }
+        } else {
+            for chunk in iam.users.chunks(USERS_PER_PAGE) {
+                let listening = self
+                    .batch(
+                        &client,
+                        chunk.to_vec(),
+                        iam,
+                        &sm_regions,
+                        exposure,
+                        &pages,
+                        &mut missing,
+                    )
+                    .await?;
+                if !listening {
+                    return Ok(());
+                }
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ProviderError::NotFound {
+                provider: IAM.into(),
+                what: format!(
+                    "IAM user(s) named in the runbook scope: {}",
+                    missing.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            })
+        }
+    }
+}
+
+/// Mints, tests, deactivates and deletes IAM access keys.
+///
+/// IAM has no idempotency token and allows two keys per user, so [`KeyIssuer::issue`] lists
+/// the user's keys first and, with two present, mints nothing and answers `LimitExceeded`
+/// with the plan (which key to delete to make room). The engine may then, after asking
+/// the operator, call [`IamIssuer::delete_inactive_for_room`].
+pub struct IamIssuer {
+    aws: Aws,
+    client: IamClient,
+    cloudtrail: Option<CloudTrailUsage>,
+    verify_attempts: u32,
+    verify_delay: Duration,
+}
+
+impl IamIssuer {
+    /// An issuer using `aws`'s default region (IAM is global).
+    pub fn new(aws: &Aws) -> Self {
+        IamIssuer {
+            aws: aws.clone(),
+            client: IamClient::new(&aws.config(None)),
+            cloudtrail: None,
+            verify_attempts: DEFAULT_VERIFY_ATTEMPTS,
+            verify_delay: DEFAULT_VERIFY_DELAY,
+        }
+    }
+
+    /// Adds CloudTrail event history to [`KeyIssuer::usage`].
+    pub fn with_cloudtrail(mut self, cloudtrail: CloudTrailUsage) -> Self {
+        self.cloudtrail = Some(cloudtrail);
+        self
+    }
+
+    /// How long [`KeyIssuer::verify`] keeps trying a refused key: `attempts` tries `delay`
+    /// apart (default 5 tries 2.5 s apart). A new IAM key takes a few seconds to work
+    /// everywhere in AWS, so a refusal right after minting is not final.
+    pub fn with_propagation_wait(mut self, attempts: u32, delay: Duration) -> Self {
+        self.verify_attempts = attempts.max(1);
+        self.verify_delay = delay;
+        self
+    }
+
+    /// Deletes `key_id` of `old`'s user to make room for a replacement, only if it is
+    /// Inactive and is not `old` itself (the exposed key is deleted by the delete step, after
+    /// revocation and a typed confirmation). Call it only after asking the operator.
+    pub async fn delete_inactive_for_room(
+        &self,
+        old: &Credential,
+        key_id: &str,
+    ) -> ProviderResult<()> {
+        let user = user_of(old);
+        if key_id == old.key_id {
+            return Err(ProviderError::Validation {
+                provider: IAM.into(),
+                message: format!(
+                    "{key_id} is the exposed key itself: it is deleted only by the delete step, after revocation and a typed confirmation"
+                ),
+            });
+        }
+        let keys = list_keys(&self.client, &user).await?;
+        let Some(k) = keys.iter().find(|k| k.id == key_id) else {
+            return Err(ProviderError::NotFound {
+                provider: IAM.into(),
+                what: format!("access key {key_id} of IAM user {user}"),
+            });
+        };
+        if k.active {
+            return Err(ProviderError::Validation {
+                provider: IAM.into(),
+                message: format!(
+                    "access key {key_id} of IAM user {user} is active: deactivate it first if nothing uses it; breachbook deletes only inactive keys to make room"
+                ),
+            });
+        }
+        self.delete_key(&user, key_id).await?;
+        tracing::info!(user = %user, key = key_id, "deleted an inactive key to make room");
+        Ok(())
+    }
+
+    async fn delete_key(&self, user: &str, key_id: &str) -> ProviderResult<()> {
+        match self
+            .client
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(key_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match map_sdk_error(IAM, "DeleteAccessKey", e) {
+                // Already gone.
+                ProviderError::NotFound { .. } => Ok(()),
+                e => Err(with_context(e, key_id)),
+            },
+        }
+    }
+
+    /// The plan when `user` already has two keys.
+    fn room_plan(user: &str, old: &str, keys: &[KeyInfo]) -> String {
+        let others: Vec<&KeyInfo> = keys.iter().filter(|k| k.id != old).collect();
+        if let Some(k) = others.iter().find(|k| !k.active) {
+            format!(
+                "IAM user {user} already has 2 access keys (the most IAM allows). Delete the inactive key {} (created {}), not the exposed key {old}, to make room; then mint again.",
+                k.id,
+                date(k.created)
+            )
+        } else if let Some(k) = others.first() {
+            format!(
+                "IAM user {user} already has 2 active access keys: {old} (the exposed one) and {} (created {}). If {} was minted by an interrupted rotation, its secret was never stored and is lost: deactivate it (aws iam update-access-key --user-name {user} --access-key-id {} --status Inactive), delete it to make room, then mint again. If something uses it, rotate it first.",
+                k.id,
+                date(k.created),
+                k.id,
+                k.id
+            )
+        } else {
+            format!("IAM user {user} already has 2 access keys; delete one to make room")
+        }
+    }
+}
+
+#[async_trait]
+impl KeyIssuer for IamIssuer {
+    /// ListAccessKeys, then CreateAccessKey when the user has room. `token` is not used:
+    /// IAM has no idempotency token, and a retry after a crash finds two keys and gets the
+    /// plan instead of a third key.
+    async fn issue(&self, old: &Credential, _token: &str) -> ProviderResult<NewKey> {
+        let user = user_of(old);
+        let keys = list_keys(&self.client, &user).await?;
+        if keys.len() >= 2 {
+            return Err(ProviderError::LimitExceeded {
+                provider: IAM.into(),
+                message: Self::room_plan(&user, &old.key_id, &keys),
+            });
+        }
+        let mut out = self
+            .client
+            .create_access_key()
+            .user_name(&user)
+            .send()
+            .await
+            .map_err(|e| with_context(map_sdk_error(IAM, "CreateAccessKey", e), &user))?;
+        let Some(mut key) = out.access_key.take() else {
+            return Err(ProviderError::Server {
+                provider: IAM.into(),
+                status: 200,
+                message: format!("CreateAccessKey for {user} answered without a key"),
+            });
+        };
+        let pair = KeyPair {
+            access_key_id: key.access_key_id.clone(),
+            secret_access_key: std::mem::take(&mut key.secret_access_key),
+        };
+        drop(key);
+        let json = serde_json::to_string(&pair).map_err(|e| ProviderError::Validation {
+            provider: IAM.into(),
+            message: format!("could not write the key pair: {e}"),
+        })?;
+        let key_id = pair.access_key_id.clone();
+        drop(pair);
+        tracing::info!(user = %user, key = %key_id, "minted a new access key");
+        Ok(NewKey {
+            hint: mask(&key_id),
+            key_id,
+            secret: SecretString::from(json),
+        })
+    }
+
+    /// STS GetCallerIdentity signed with the key pair in `key` (the JSON document). Alive on
+    /// success; a refusal (InvalidClientTokenId, SignatureDoesNotMatch, AccessDenied…) is
+    /// tried again while the key may still be propagating (see
+    /// [`IamIssuer::with_propagation_wait`]) before answering Dead.
+    async fn verify(&self, _cred: &Credential, key: &SecretString) -> ProviderResult<Liveness> {
+        let mut pair: KeyPair =
+            serde_json::from_str(key.expose_secret()).map_err(|_| ProviderError::Validation {
+                provider: IAM.into(),
+                message: "the value is not an IAM key pair document ({\"AccessKeyId\", \"SecretAccessKey\"})".into(),
+            })?;
+        let key_id = pair.access_key_id.clone();
+        let creds = Credentials::new(
+            key_id.clone(),
+            std::mem::take(&mut pair.secret_access_key),
+            None,
+            None,
+            "breachbook-verify",
+        );
+        drop(pair);
+        let conf = aws_sdk_sts::config::Builder::from(&self.aws.config(None))
+            .credentials_provider(creds)
+            .build();
+        let client = aws_sdk_sts::Client::from_conf(conf);
+        let mut attempt = 1;
+        loop {
+            match client.get_caller_identity().send().await {
+                Ok(_) => return Ok(Liveness::Alive),
+                Err(e) => match map_sdk_error(STS, "GetCallerIdentity", e) {
+                    ProviderError::Auth { message, .. } => {
+                        if attempt >= self.verify_attempts {
+                            tracing::info!(key = %key_id, "new key refused: {message}");
+                            return Ok(Liveness::Dead);
+                        }
+                        tracing::debug!(key = %key_id, attempt, "new key refused, may be propagating: {message}");
+                        tokio::time::sleep(self.verify_delay).await;
+                        attempt += 1;
+                    }
+                    e => return Err(e),
+                },
+            }
+        }
+    }
+
+    /// ListAccessKeys: the key missing or Inactive is Dead, Active is Alive.
+    async fn old_key_liveness(&self, old: &Credential) -> ProviderResult<Liveness> {
+        let user = user_of(old);
+        let keys = match list_keys(&self.client, &user).await {
+            Ok(k) => k,
+            // The user is gone, and its keys with it.
+            Err(ProviderError::NotFound { .. }) => return Ok(Liveness::Dead),
+            Err(e) => return Err(e),
+        };
+        Ok(if keys.iter().any(|k| k.id == old.key_id && k.active) {
+            Liveness::Alive
+        } else {
+            Liveness::Dead
+        })
+    }
+
+    /// UpdateAccessKey to Inactive (undoable: the key can be reactivated).
+    async fn revoke(&self, old: &Credential) -> ProviderResult<()> {
+        let user = user_of(old);
+        self.client
+            .update_access_key()
+            .user_name(&user)
+            .access_key_id(&old.key_id)
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .map_err(|e| with_context(map_sdk_error(IAM, "UpdateAccessKey", e), &old.key_id))?;
+        tracing::info!(user = %user, key = %old.key_id, "deactivated");
+        Ok(())
+    }
+
+    /// DeleteAccessKey; a key already gone is fine.
+    async fn delete(&self, old: &Credential) -> ProviderResult<()> {
+        let user = user_of(old);
+        self.delete_key(&user, &old.key_id).await?;
+        tracing::info!(user = %user, key = %old.key_id, "deleted");
+        Ok(())
+    }
+
+    /// GetAccessKeyLastUsed as a coarse sample (one call in the minute of last use, from
+    /// the service and region it names), merged with CloudTrail's calls per minute when a
+    /// CloudTrail source is configured.
+    async fn usage(
+        &self,
+        cred: &Credential,
+        generation: KeyGeneration,
+        new_key_id: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> ProviderResult<Vec<UsageSample>> {
+        let key = match generation {
+            KeyGeneration::Old => Some(cred.key_id.as_str()),
+            KeyGeneration::New => new_key_id,
+        };
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let mut samples = match &self.cloudtrail {
+            Some(ct) => ct.calls_per_minute(key, since).await?,
+            None => Vec::new(),
+        };
+        for s in &mut samples {
+            s.credential = cred.id.clone();
+            s.generation = generation;
+        }
+        let used = match last_used(&self.client, key).await {
+            Ok(u) => u,
+            Err(ProviderError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some((at, place)) = used
+            && at >= since
+        {
+            let minute = floor_minute(at);
+            if !samples.iter().any(|s| s.minute == minute) {
+                samples.push(UsageSample {
+                    credential: cred.id.clone(),
+                    generation,
+                    minute,
+                    ok: 1,
+                    denied: 0,
+                    sources: vec![place],
+                });
+                samples.sort_by_key(|s| s.minute);
+            }
+        }
+        Ok(samples)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, active: bool) -> KeyInfo {
+        KeyInfo {
+            id: id.into(),
+            active,
+            created: None,
+        }
+    }
+
+    #[test]
+    fn the_plan_names_the_inactive_key_not_the_old_one() {
+        let plan = IamIssuer::room_plan(
+            "svc",
+            "AKIAOLD0000000000001",
+            &[
+                key("AKIAOLD0000000000001", false),
+                key("AKIAOTHER00000000002", false),
+            ],
+        );
+        assert!(
+            plan.contains("Delete the inactive key AKIAOTHER00000000002"),
+            "{plan}"
+        );
+        let plan = IamIssuer::room_plan(
+            "svc",
+            "AKIAOLD0000000000001",
+            &[
+                key("AKIAOLD0000000000001", true),
+                key("AKIAOTHER00000000002", true),
+            ],
+        );
+        assert!(plan.contains("2 active access keys"), "{plan}");
+        assert!(plan.contains("deactivate it"), "{plan}");
+    }
+
+    mod sts {
+        use std::error::Error;
+
+        use wiremock::matchers::{body_string_contains, method};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        use super::super::*;
+        use crate::providers::aws::AwsOptions;
+
+        const REFUSED: &str = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"#;
+        const ACCEPTED: &str = r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/svc-deployer</Arn><UserId>AIDAEXAMPLE</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#;
+
+        fn xml(status: u16, body: &str) -> ResponseTemplate {
+            ResponseTemplate::new(status)
+                .insert_header("content-type", "text/xml")
+                .set_body_string(body)
+        }
+
+        async fn issuer(server: &MockServer) -> Result<IamIssuer, Box<dyn Error>> {
+            let opts = AwsOptions {
+                region: Some("us-east-1".into()),
+                endpoint_url: Some(server.uri()),
+                static_credentials: Some(("AKIAOPERATOR00000001".into(), "fake".into())),
+                ..Default::default()
+            };
+            let aws = Aws::load(&opts, &[]).await?;
+            Ok(IamIssuer::new(&aws).with_propagation_wait(3, Duration::from_millis(20)))
+        }
+
+        fn cred() -> Credential {
+            Credential {
+                id: "aws-iam/svc-deployer/AKIAOLDKEY0000000001".into(),
+                issuer: crate::runbook::schema::Issuer::AwsIam,
+                key_id: "AKIAOLDKEY0000000001".into(),
+                name: "svc-deployer".into(),
+                hint: "AKI…0001".into(),
+                created: None,
+                last_used: None,
+                locations: Vec::new(),
+                exposed: true,
+                exposure_reason: String::new(),
+                fingerprint: None,
+                meta: Default::default(),
+            }
+        }
+
+        fn pair() -> SecretString {
+            SecretString::from(
+                r#"{"AccessKeyId":"AKIANEWKEY0000000001","SecretAccessKey":"fake-new-secret"}"#
+                    .to_string(),
+            )
+        }
+
+        #[tokio::test]
+        async fn a_key_refused_on_every_try_is_dead() -> Result<(), Box<dyn Error>> {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(body_string_contains("Action=GetCallerIdentity"))
+                .respond_with(xml(403, REFUSED))
+                .mount(&server)
+                .await;
+            let issuer = issuer(&server).await?;
+            assert_eq!(issuer.verify(&cred(), &pair()).await?, Liveness::Dead);
+            let reqs = server.received_requests().await.unwrap_or_default();
+            assert_eq!(reqs.len(), 3, "tried while the key may be propagating");
+            let signed_with_new_key = reqs.iter().all(|r| {
+                r.headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|a| a.contains("Credential=AKIANEWKEY0000000001/"))
+            });
+            assert!(
+                signed_with_new_key,
+                "signed with the new key, not the operator's"
+            );
+            Ok(())
+        }
+
+        #[tokio::test]
+        async fn a_key_that_propagates_is_alive() -> Result<(), Box<dyn Error>> {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(xml(403, REFUSED))
+                .up_to_n_times(2)
+                .with_priority(1)
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .respond_with(xml(200, ACCEPTED))
+                .with_priority(2)
+                .mount(&server)
+                .await;
+            let issuer = issuer(&server).await?;
+            assert_eq!(issuer.verify(&cred(), &pair()).await?, Liveness::Alive);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_key_pair_document_has_the_stored_shape() {
+        let pair = KeyPair {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: "fake/secret".into(),
+        };
+        let text = serde_json::to_string(&pair).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"AccessKeyId":"AKIAEXAMPLE","SecretAccessKey":"fake/secret"}"#
+        );
+    }
+}

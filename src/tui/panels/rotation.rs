@@ -112,6 +112,9 @@ fn row(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
             match &c.rotation {
                 RotationState::Failed { .. } => Span::styled(text::fit("✗", CELL_W), t.bad()),
                 RotationState::Skipped { .. } => Span::styled(text::fit("↷", CELL_W), t.warn()),
+                RotationState::At { .. } if c.manual_needed.is_some() && !busy => {
+                    Span::styled(text::fit("⌨ p", CELL_W), t.warn())
+                }
                 RotationState::At { .. } if busy => Span::styled(
                     text::fit(&format!("{} …", app.spinner_frame()), CELL_W),
                     t.accent(),
@@ -140,7 +143,17 @@ fn row(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
             t.warn(),
             width,
         )),
-        RotationState::At { .. } => {}
+        RotationState::At { .. } => {
+            if let Some(how) = &c.manual_needed {
+                lines.extend(text::wrapped(
+                    indent,
+                    t.text(),
+                    &strings::manual_row(how, app.read_only),
+                    t.warn(),
+                    width,
+                ));
+            }
+        }
     }
     lines
 }
