@@ -1448,3 +1448,50 @@ fn the_score_waits_for_the_report_the_drill_end_is_writing() {
     assert_eq!(app.modals, vec![Modal::Score]);
     assert!(screen(&app, 120, 40).contains("report: /tmp/incident/report.md"));
 }
+
+#[test]
+fn a_key_made_by_hand_is_pasted_into_a_hidden_input() {
+    let mut app = until_inventory().app(false);
+    app.on_update(event(Event::ManualKeyNeeded {
+        credential: ANTHROPIC.into(),
+        instructions: "Create a key in the Anthropic console and copy it".into(),
+    }));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("press p"), "{s}");
+    key(&mut app, KeyCode::Char('p'));
+    assert!(matches!(app.modals.last(), Some(Modal::Paste(_))));
+    type_text(&mut app, "sk-ant-test-pasted-0000wxyz");
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("made by hand"), "{s}");
+    assert!(s.contains("(27 characters)"), "{s}");
+    assert!(
+        !s.contains("sk-ant-test"),
+        "the pasted key is on screen:\n{s}"
+    );
+    assert!(!format!("{:?}", app.modals).contains("sk-ant-test"));
+    let cmds = key(&mut app, KeyCode::Enter);
+    match &cmds[..] {
+        [Command::PasteKey { credential, key }] => {
+            assert_eq!(credential, ANTHROPIC);
+            assert_eq!(
+                key,
+                &breachbook::incident::engine::PastedKey::new("sk-ant-test-pasted-0000wxyz")
+            );
+            assert!(!format!("{key:?}").contains("sk-ant"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A refused key says why in the window; Esc closes it.
+    app.on_update(event(Event::AttemptFailed {
+        credential: Some(ANTHROPIC.into()),
+        step: "rotate".into(),
+        operation: "pasted key".into(),
+        attempt: 1,
+        why: "Anthropic refused the pasted key".into(),
+        retryable: false,
+    }));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("refused the pasted key"), "{s}");
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modals.is_empty());
+}
