@@ -177,7 +177,7 @@ async fn inventory_of_a_thousand_secrets_over_two_regions_streams_pages() {
     early.push((
         "us-east-1".into(),
         "prod/ai/iam-deployer".into(),
-        json!({"AccessKeyId": "AKIAFAKEDEPLOYER0001", "SecretAccessKey": "fake-deployer-secret"})
+        json!({"AccessKeyId": "AKIAEXAMPLEDEPLOYER1", "SecretAccessKey": "fake-deployer-secret"})
             .to_string(),
     ));
     for r in ["us-east-1", "eu-west-1"] {

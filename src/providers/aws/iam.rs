@@ -696,22 +696,22 @@ mod tests {
     fn the_plan_names_the_inactive_key_not_the_old_one() {
         let plan = IamIssuer::room_plan(
             "svc",
-            "AKIAOLD0000000000001",
+            "AKIAEXAMPLEOLD00001",
             &[
-                key("AKIAOLD0000000000001", false),
-                key("AKIAOTHER00000000002", false),
+                key("AKIAEXAMPLEOLD00001", false),
+                key("AKIAEXAMPLEOTHER002", false),
             ],
         );
         assert!(
-            plan.contains("Delete the inactive key AKIAOTHER00000000002"),
+            plan.contains("Delete the inactive key AKIAEXAMPLEOTHER002"),
             "{plan}"
         );
         let plan = IamIssuer::room_plan(
             "svc",
-            "AKIAOLD0000000000001",
+            "AKIAEXAMPLEOLD00001",
             &[
-                key("AKIAOLD0000000000001", true),
-                key("AKIAOTHER00000000002", true),
+                key("AKIAEXAMPLEOLD00001", true),
+                key("AKIAEXAMPLEOTHER002", true),
             ],
         );
         assert!(plan.contains("2 active access keys"), "{plan}");
@@ -740,7 +740,7 @@ mod tests {
             let opts = AwsOptions {
                 region: Some("us-east-1".into()),
                 endpoint_url: Some(server.uri()),
-                static_credentials: Some(("AKIAOPERATOR00000001".into(), "fake".into())),
+                static_credentials: Some(("AKIAEXAMPLEOPERATOR1".into(), "fake".into())),
                 ..Default::default()
             };
             let aws = Aws::load(&opts, &[]).await?;
@@ -749,9 +749,9 @@ mod tests {
 
         fn cred() -> Credential {
             Credential {
-                id: "aws-iam/svc-deployer/AKIAOLDKEY0000000001".into(),
+                id: "aws-iam/svc-deployer/AKIAEXAMPLEOLDKEY01".into(),
                 issuer: crate::runbook::schema::Issuer::AwsIam,
-                key_id: "AKIAOLDKEY0000000001".into(),
+                key_id: "AKIAEXAMPLEOLDKEY01".into(),
                 name: "svc-deployer".into(),
                 hint: "AKI…0001".into(),
                 created: None,
@@ -766,7 +766,7 @@ mod tests {
 
         fn pair() -> SecretString {
             SecretString::from(
-                r#"{"AccessKeyId":"AKIANEWKEY0000000001","SecretAccessKey":"fake-new-secret"}"#
+                r#"{"AccessKeyId":"AKIAEXAMPLENEWKEY01","SecretAccessKey":"fake-new-secret"}"#
                     .to_string(),
             )
         }
@@ -787,7 +787,7 @@ mod tests {
                 r.headers
                     .get("authorization")
                     .and_then(|v| v.to_str().ok())
-                    .is_some_and(|a| a.contains("Credential=AKIANEWKEY0000000001/"))
+                    .is_some_and(|a| a.contains("Credential=AKIAEXAMPLENEWKEY01/"))
             });
             assert!(
                 signed_with_new_key,
