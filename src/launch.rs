@@ -280,6 +280,10 @@ fn live_script_is_typed(
                 credential,
                 word: None,
                 ..
+            }
+            | ScriptAction::MakeRoom {
+                credential,
+                word: None,
             } => {
                 return Err(anyhow!(
                     "the script confirms `{credential}` without a `word`: in a live run every revoke and delete in a script needs the confirmation word typed out"

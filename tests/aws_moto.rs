@@ -660,17 +660,22 @@ async fn iam_keys_end_to_end() {
         .send()
         .await
         .unwrap();
-    let plan = issuer.issue(&old, "tok").await.unwrap_err().to_string();
+    // An inactive second key: breachbook names it and may delete it once asked.
+    let plan = issuer.issue(&old, "tok").await.unwrap_err();
+    let ProviderError::NeedsRoom { key_id, plan, .. } = &plan else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(key_id, &k2);
     assert!(
         plan.contains(&format!("Delete the inactive key {k2}")),
         "{plan}"
     );
-    let refused = issuer.delete_inactive_for_room(&old, &old.key_id).await;
+    let refused = issuer.make_room(&old, &old.key_id).await;
     assert!(
         matches!(refused, Err(ProviderError::Validation { .. })),
         "{refused:?}"
     );
-    issuer.delete_inactive_for_room(&old, &k2).await.unwrap();
+    issuer.make_room(&old, &k2).await.unwrap();
 
     // Mint, stage in the user's secret, read back, verify, promote.
     let new = issuer.issue(&old, "tok").await.unwrap();

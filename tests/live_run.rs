@@ -224,6 +224,119 @@ async fn the_iam_runbook_runs_live_against_moto_to_the_report() {
     );
 }
 
+/// At IAM's two-key limit the run stops and asks; the (emulator-only) autopilot types the
+/// inactive key's word, breachbook deletes that key, never the exposed one, and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_two_key_limit_the_inactive_key_is_deleted_after_its_word() {
+    let moto = Moto::start();
+    let cfg = moto.config();
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let mut old_keys = Vec::new();
+    let mut spare = String::new();
+    for user in ["ci-deployer", "reporting-bot"] {
+        iam.create_user().user_name(user).send().await.unwrap();
+        let k = iam
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap();
+        let k = k.access_key().unwrap();
+        old_keys.push((user, k.access_key_id().to_string()));
+        let value = serde_json::json!({
+            "AccessKeyId": k.access_key_id(),
+            "SecretAccessKey": k.secret_access_key(),
+        })
+        .to_string();
+        sm.create_secret()
+            .name(format!("prod/iam/{user}"))
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+    // ci-deployer already holds a second, inactive key: no room for a new one.
+    let extra = iam
+        .create_access_key()
+        .user_name("ci-deployer")
+        .send()
+        .await
+        .unwrap();
+    spare.push_str(extra.access_key().unwrap().access_key_id());
+    iam.update_access_key()
+        .user_name("ci-deployer")
+        .access_key_id(&spare)
+        .status(aws_sdk_iam::types::StatusType::Inactive)
+        .send()
+        .await
+        .unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let rb = runbook_copy(tmp.path(), "aws-iam-access-key-leak");
+    let out = tokio::task::spawn_blocking({
+        let state = tmp.path().to_path_buf();
+        let endpoint = moto.endpoint.clone();
+        let mut cmd = breachbook(&state, &moto);
+        move || {
+            cmd.arg("run")
+                .arg(&rb)
+                .args(["--headless", "--autopilot", "--quiet-period", "1s"])
+                .args(["--endpoint-url", &endpoint])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "run failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("deleted the inactive key {spare} to make room")),
+        "{stdout}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["complete"], true, "{stdout}");
+    assert_eq!(summary["revoked"], 2, "{stdout}");
+    for (user, old) in &old_keys {
+        let keys = iam
+            .list_access_keys()
+            .user_name(*user)
+            .send()
+            .await
+            .unwrap();
+        let ids: Vec<String> = keys
+            .access_key_metadata()
+            .iter()
+            .filter_map(|k| k.access_key_id().map(str::to_string))
+            .collect();
+        assert_eq!(ids.len(), 1, "{user}: {ids:?}");
+        assert!(
+            !ids.contains(old) && !ids.contains(&spare),
+            "{user}: {ids:?}"
+        );
+    }
+    // The deletion was confirmed with the spare key's own word, and journaled.
+    let mut all = String::new();
+    for entry in walk(tmp.path()) {
+        all.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
+    }
+    assert!(
+        all.contains("\"room_needed\""),
+        "no room_needed in the journal"
+    );
+    assert!(
+        all.contains("\"action\":\"delete inactive key\""),
+        "the make-room confirmation is not journaled"
+    );
+    assert!(!all.contains(SECRET));
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {

@@ -1495,3 +1495,99 @@ fn a_key_made_by_hand_is_pasted_into_a_hidden_input() {
     key(&mut app, KeyCode::Esc);
     assert!(app.modals.is_empty());
 }
+
+#[test]
+fn at_the_key_limit_r_asks_to_delete_the_inactive_key_with_its_own_word() {
+    let mut app = until_inventory().app(false);
+    app.on_update(event(Event::RoomNeeded {
+        credential: OPENAI.into(),
+        key_id: "key_spare00000000beef".into(),
+        plan: "the owner already has the most keys allowed; delete the inactive key key_spare00000000beef".into(),
+    }));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("⚠ r"), "{s}");
+    assert!(s.contains("press r to delete the inactive key"), "{s}");
+    assert!(key(&mut app, KeyCode::Char('r')).is_empty());
+    let m = revoke_of(&app).expect("the question opens");
+    assert_eq!(
+        m.target,
+        Dangerous::MakeRoom {
+            credential: OPENAI.into()
+        }
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("MAKE ROOM for a new key of openai-prod"), "{s}");
+    assert!(
+        s.contains("Delete the inactive key key_spare00000000beef"),
+        "{s}"
+    );
+    assert!(s.contains("…0000beef"), "{s}");
+    insta::assert_snapshot!("make_room_window", s);
+    // Nothing typed: nothing sent. Its own word: sent once.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    type_text(&mut app, "beef");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::Confirm {
+            target: Dangerous::MakeRoom {
+                credential: OPENAI.into()
+            },
+            word: "beef".into(),
+            override_phrase: None,
+            via: "tui".into(),
+        }]
+    );
+    app.on_update(event(Event::RoomMade {
+        credential: OPENAI.into(),
+        key_id: "key_spare00000000beef".into(),
+        at: at(4, 0),
+    }));
+    assert!(app.modals.is_empty());
+    assert!(app.toast.as_deref().unwrap().contains("made room"));
+    assert!(!screen(&app, 120, 40).contains("⚠ r"));
+}
+
+#[test]
+fn a_key_revoked_by_hand_keeps_its_window_with_the_console_steps() {
+    let mut app = ready_to_revoke().app(false);
+    key(&mut app, KeyCode::Enter);
+    type_text(&mut app, "0504");
+    assert_eq!(key(&mut app, KeyCode::Enter).len(), 1);
+    for e in [
+        Event::StepStarted {
+            step: "revoke".into(),
+            at: at(9, 0),
+        },
+        Event::ConfirmationGiven {
+            credential: OPENAI.into(),
+            action: "revoke".into(),
+            via: "tui".into(),
+        },
+        Event::RevokeRequested {
+            credential: OPENAI.into(),
+        },
+        Event::ManualRevokeNeeded {
+            credential: OPENAI.into(),
+            action: "revoke".into(),
+            instructions: "console.example → API keys → the key → Delete".into(),
+            tested: true,
+        },
+    ] {
+        app.on_update(event(e));
+    }
+    let m = revoke_of(&app).expect("the window stays open");
+    assert!(!m.pending && m.word.is_empty());
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("cannot revoke this key by API"), "{s}");
+    assert!(s.contains("console.example → API keys"), "{s}");
+    assert!(s.contains("the old key still works"), "{s}");
+    // The word again, after the console: sent again.
+    type_text(&mut app, "0504");
+    assert_eq!(key(&mut app, KeyCode::Enter).len(), 1);
+    app.on_update(event(Event::Revoked {
+        credential: OPENAI.into(),
+        at: at(10, 0),
+    }));
+    assert!(app.modals.is_empty());
+    assert!(!screen(&app, 120, 40).contains("by hand, then confirm again"));
+}

@@ -45,6 +45,13 @@ pub enum ScriptAction {
         #[serde(default, rename = "override")]
         override_checks: bool,
     },
+    /// Type the confirmation to delete the inactive key named when an issuer's key limit is
+    /// reached (`word`: the last 4 characters of that key's id; defaults to the right word).
+    MakeRoom {
+        credential: String,
+        #[serde(default)]
+        word: Option<String>,
+    },
     SkipStep {
         step: String,
         why: String,
@@ -72,6 +79,11 @@ pub enum DriveError {
     Script(String),
 }
 
+/// How often, and how long apart, the autopilot confirms again while a person revokes a key
+/// by hand (5 minutes in all).
+const MANUAL_REVOKE_TRIES: u32 = 150;
+const MANUAL_REVOKE_PAUSE: Duration = Duration::from_secs(2);
+
 /// Follows the engine's updates and sends it commands.
 pub struct Driver {
     commands: mpsc::UnboundedSender<Command>,
@@ -90,6 +102,8 @@ pub struct Driver {
     pastes: Option<mpsc::UnboundedReceiver<SecretString>>,
     /// Credentials a pasted key was sent for, awaiting the engine's answer.
     pasted: BTreeSet<String>,
+    /// Credentials whose make-room confirmation was typed.
+    rooms: BTreeSet<String>,
 }
 
 impl Driver {
@@ -111,6 +125,7 @@ impl Driver {
             think: Duration::from_secs(90),
             pastes: None,
             pasted: BTreeSet::new(),
+            rooms: BTreeSet::new(),
         };
         d.flush();
         d
@@ -143,6 +158,54 @@ impl Driver {
                     )
                 })
             })
+    }
+
+    /// A credential waiting for room at its issuer, not yet answered.
+    fn needs_room(&self) -> Option<String> {
+        self.state
+            .credentials
+            .iter()
+            .find(|c| c.room_needed.is_some() && !self.rooms.contains(&c.credential.id))
+            .map(|c| c.credential.id.clone())
+    }
+
+    /// Types the confirmation to delete the inactive key that blocks a new key, once per
+    /// credential; waits until the engine answered.
+    async fn make_room(&mut self, id: &str, word: Option<String>) -> Result<(), DriveError> {
+        let Some((key_id, plan)) = self
+            .state
+            .credential(id)
+            .and_then(|c| c.room_needed.clone())
+        else {
+            return Err(DriveError::Script(format!(
+                "`{id}` needs no room for a new key"
+            )));
+        };
+        if self.print {
+            eprintln!("no room for a new key: {plan}");
+        }
+        self.rooms.insert(id.to_string());
+        self.send(Command::Confirm {
+            target: Dangerous::MakeRoom {
+                credential: id.to_string(),
+            },
+            word: word.unwrap_or_else(|| super::engine::key_tail(&key_id)),
+            override_phrase: None,
+            via: self.via.clone(),
+        })?;
+        // Not `wait`: it calls here.
+        loop {
+            let answered = self.state.credential(id).is_some_and(|c| {
+                c.room_needed.is_none() || matches!(c.rotation, RotationState::Failed { .. })
+            });
+            if answered {
+                return Ok(());
+            }
+            if let Some(why) = self.refused.last() {
+                return Err(DriveError::Stuck(format!("could not make room: {why}")));
+            }
+            self.pump().await?;
+        }
     }
 
     /// Answers a key-made-by-hand request from the pastes, or says why it cannot.
@@ -220,6 +283,10 @@ impl Driver {
                     // Refused: the next line on stdin is the next try.
                     self.pasted.remove(c);
                 }
+                if let super::event::Event::RoomMade { credential, .. } = &event {
+                    // Asked again later (another key in the way): answer again.
+                    self.rooms.remove(credential);
+                }
                 self.state.apply(&event, wall, &operator.user);
                 self.flush();
                 Ok(())
@@ -255,6 +322,14 @@ impl Driver {
             }
             if let Some((id, name, how)) = self.needs_paste() {
                 self.paste(id, name, how).await?;
+                continue;
+            }
+            if let Some(id) = self.needs_room() {
+                if self.via != "autopilot" {
+                    // A script answers with its own `make_room`; stop waiting here.
+                    return Ok(false);
+                }
+                self.make_room(&id, None).await?;
                 continue;
             }
             if self.state.score.is_some() {
@@ -340,6 +415,62 @@ impl Driver {
             .map(|c| c.credential.confirmation_word())
             .unwrap_or_default();
         let word = word.unwrap_or_else(|| right.clone());
+        // A key the issuer cannot revoke by API is handed to a person; confirming again
+        // tests the old key. Each try is the same typed word; the wait is real time.
+        for _ in 0..MANUAL_REVOKE_TRIES {
+            let asks = self.manual_asks(id);
+            let done = self
+                .confirm_once(id, delete, word.clone(), override_checks, &right)
+                .await?;
+            let Some(c) = self.state.credential(id) else {
+                return Ok(done);
+            };
+            if done || c.manual_revoke_asks == asks || c.manual_revoke.is_none() {
+                return Ok(done);
+            }
+            let name = c.credential.name.clone();
+            let how = c.manual_revoke.clone().unwrap_or_default();
+            if !c.manual_revoke_tested {
+                return Err(DriveError::Stuck(format!(
+                    "{name} must be revoked by hand and breachbook cannot test it: {how}; a person confirms that on the screen"
+                )));
+            }
+            if self.print && asks == 0 {
+                eprintln!("{name} must be revoked by hand: {how}");
+                eprintln!("waiting until the old key of {name} stops working…");
+            }
+            let until = tokio::time::Instant::now() + MANUAL_REVOKE_PAUSE;
+            while let Ok(Some(u)) = tokio::time::timeout_at(until, self.updates.recv()).await {
+                self.take(u)?;
+            }
+        }
+        Err(DriveError::Stuck(format!(
+            "{} was not revoked by hand in time",
+            self.state
+                .credential(id)
+                .map(|c| c.credential.name.clone())
+                .unwrap_or_else(|| id.to_string())
+        )))
+    }
+
+    fn manual_asks(&self, id: &str) -> u32 {
+        self.state
+            .credential(id)
+            .map(|c| c.manual_revoke_asks)
+            .unwrap_or(0)
+    }
+
+    /// One typed confirmation; waits until the key is revoked/deleted, failed, handed to a
+    /// person, or the confirmation was refused.
+    async fn confirm_once(
+        &mut self,
+        id: &str,
+        delete: bool,
+        word: String,
+        override_checks: bool,
+        right: &str,
+    ) -> Result<bool, DriveError> {
+        let asks = self.manual_asks(id);
         let target = if delete {
             Dangerous::Delete {
                 credential: id.to_string(),
@@ -352,7 +483,7 @@ impl Driver {
         self.send(Command::Confirm {
             target,
             word,
-            override_phrase: override_checks.then(|| super::engine::override_phrase(&right)),
+            override_phrase: override_checks.then(|| super::engine::override_phrase(right)),
             via: self.via.clone(),
         })?;
         let id2 = id.to_string();
@@ -364,9 +495,19 @@ impl Driver {
                     c.rotation.reached() >= Stage::Revoked
                 };
                 done || matches!(c.rotation, RotationState::Failed { .. })
+                    || c.manual_revoke_asks > asks
             })
         })
         .await
+        .map(|ok| {
+            ok && self.state.credential(id).is_some_and(|c| {
+                if delete {
+                    c.deleted.is_some()
+                } else {
+                    c.rotation.reached() >= Stage::Revoked
+                }
+            })
+        })
     }
 
     /// Plays a script, then (if it says so) the autopilot.
@@ -397,6 +538,11 @@ impl Driver {
                 } => {
                     let id = self.cred_id(&credential)?;
                     self.confirm(&id, true, word, override_checks).await?;
+                }
+                ScriptAction::MakeRoom { credential, word } => {
+                    let id = self.cred_id(&credential)?;
+                    self.rooms.remove(&id);
+                    self.make_room(&id, word).await?;
                 }
                 ScriptAction::SkipStep { step, why } => {
                     self.send(Command::SkipStep { step, why })?;

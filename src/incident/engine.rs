@@ -18,18 +18,24 @@ pub enum Dangerous {
     Revoke { credential: String },
     /// Delete the old key for good.
     Delete { credential: String },
+    /// Delete another, inactive key of the same owner to make room for the new key (the
+    /// issuer's key limit is reached).
+    MakeRoom { credential: String },
 }
 
 impl Dangerous {
     pub fn credential(&self) -> &str {
         match self {
-            Dangerous::Revoke { credential } | Dangerous::Delete { credential } => credential,
+            Dangerous::Revoke { credential }
+            | Dangerous::Delete { credential }
+            | Dangerous::MakeRoom { credential } => credential,
         }
     }
     pub fn verb(&self) -> &'static str {
         match self {
             Dangerous::Revoke { .. } => "revoke",
             Dangerous::Delete { .. } => "delete",
+            Dangerous::MakeRoom { .. } => super::state::MAKE_ROOM,
         }
     }
 }
@@ -133,7 +139,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::journal::{Journal, JournalError, Record};
 use super::model::{Credential, KeyGeneration, LocationKind};
 use super::rotation::{RotationState, Stage};
-use super::state::{IncidentState, StepStatus};
+use super::state::{IncidentState, MAKE_ROOM, StepStatus};
 use crate::providers::{Liveness, ProviderError, ProviderSet, WorldFeed};
 use crate::runbook::schema::{Action, KeyPassing, OnFailure};
 
@@ -748,10 +754,15 @@ impl Engine {
                         .credential(&cred.id)
                         .and_then(|c| c.stamps.get(&Stage::Revoked).copied())
                         .unwrap_or_else(|| self.now());
+                    let version = self
+                        .state
+                        .credential(&cred.id)
+                        .and_then(|c| c.staged_version.clone());
                     self.start_unit(step, Some(&cred.id));
                     let ctx = self.op_ctx(step);
                     tokio::spawn(async move {
-                        let events = monitor_one(&ctx, &cred, revoked_at, quiet).await;
+                        let events =
+                            monitor_one(&ctx, &cred, version.as_deref(), revoked_at, quiet).await;
                         ctx.send(events);
                         ctx.done(Some(cred.id));
                     });
@@ -1048,6 +1059,9 @@ impl Engine {
             self.refuse(format!("there is no credential `{id}`"));
             return Ok(());
         };
+        if matches!(target, Dangerous::MakeRoom { .. }) {
+            return self.confirm_room(&id, word, via);
+        }
         let name = c.credential.name.clone();
         let expected = c.credential.confirmation_word();
         match &target {
@@ -1073,6 +1087,7 @@ impl Engine {
                     return Ok(());
                 }
             }
+            Dangerous::MakeRoom { .. } => return Ok(()),
             Dangerous::Delete { .. } => {
                 if c.rotation.reached() < Stage::Revoked {
                     self.refuse(format!("revoke {name} before deleting it"));
@@ -1122,6 +1137,7 @@ impl Engine {
                 .filter(|(_, ok)| !ok)
                 .map(|(label, _)| label)
                 .collect(),
+            Dangerous::MakeRoom { .. } => Vec::new(),
             Dangerous::Delete { .. } => {
                 let dead = self
                     .state
@@ -1212,45 +1228,148 @@ impl Engine {
         Ok(())
     }
 
-    fn spawn_dangerous(&mut self, step: &str, id: &str, delete: bool) {
+    /// The typed confirmation to delete the inactive key a [`Event::RoomNeeded`] named: its
+    /// own word (the last 4 characters of *that* key's id), then the deletion and, once
+    /// there is room, the new key.
+    fn confirm_room(&mut self, id: &str, word: String, via: String) -> Result<(), EngineError> {
+        let Some(c) = self.state.credential(id) else {
+            return Ok(());
+        };
+        let name = c.credential.name.clone();
+        let Some((key_id, _)) = c.room_needed.clone() else {
+            self.refuse(format!("{name} needs no room for a new key"));
+            return Ok(());
+        };
+        if self.busy_creds.contains(id) {
+            self.refuse(format!("{name} is busy; wait for it to finish"));
+            return Ok(());
+        }
+        let expected = key_tail(&key_id);
+        let typed = word.trim().to_lowercase();
+        if typed != expected {
+            let why = if typed.is_empty() {
+                "no confirmation word typed"
+            } else {
+                "wrong confirmation word"
+            };
+            self.record(Event::ConfirmationRefused {
+                credential: id.to_string(),
+                action: MAKE_ROOM.into(),
+                why: why.into(),
+            })?;
+            self.refuse(format!(
+                "type the last 4 characters of the inactive key {key_id} to delete it"
+            ));
+            return Ok(());
+        }
+        self.record(Event::ConfirmationGiven {
+            credential: id.to_string(),
+            action: MAKE_ROOM.into(),
+            via,
+        })?;
+        if !self.state.credential(id).is_some_and(|c| c.room_confirmed) {
+            self.refuse("no confirmation recorded; nothing was deleted");
+            return Ok(());
+        }
+        let step = self
+            .state
+            .steps_with(Action::Rotate)
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "rotate".to_string());
         let Some(cred) = self.state.credential(id).map(|c| c.credential.clone()) else {
+            return Ok(());
+        };
+        let token = issue_token(&self.state.id, id);
+        self.start_unit(&step, Some(id));
+        let ctx = self.op_ctx(&step);
+        tokio::spawn(async move {
+            let made = ctx
+                .attempt(Some(&cred.id), "make room", || async {
+                    ctx.providers
+                        .issuer(cred.issuer)?
+                        .make_room(&cred, &key_id)
+                        .await
+                })
+                .await;
+            let events = match made {
+                // Gone already (a retry after the deletion): there is room.
+                Ok(()) | Err(ProviderError::NotFound { .. }) => {
+                    let mut ev = vec![Event::RoomMade {
+                        credential: cred.id.clone(),
+                        key_id: key_id.clone(),
+                        at: ctx.providers.clock.now(),
+                    }];
+                    ev.extend(rotate_one(&ctx, &cred, &token).await);
+                    ev
+                }
+                Err(e) => vec![Event::RotationFailed {
+                    credential: cred.id.clone(),
+                    why: format!("could not delete the inactive key {key_id}: {e}"),
+                }],
+            };
+            ctx.send(events);
+            ctx.done(Some(cred.id));
+        });
+        Ok(())
+    }
+
+    fn spawn_dangerous(&mut self, step: &str, id: &str, delete: bool) {
+        let Some(cs) = self.state.credential(id) else {
             return;
         };
+        let cred = cs.credential.clone();
+        let new_version = cs.staged_version.clone();
+        // A second confirmation after a hand-over: the operator says it is done.
+        let asked_before = cs.manual_revoke.is_some() && !cs.manual_revoke_tested;
         self.start_unit(step, Some(id));
         let ctx = self.op_ctx(step);
         tokio::spawn(async move {
-            let events = if delete {
-                match ctx
-                    .attempt(Some(&cred.id), "delete", || async {
-                        ctx.providers.issuer(cred.issuer)?.delete(&cred).await
-                    })
-                    .await
-                {
-                    Ok(()) => vec![Event::Deleted {
+            let (verb, done) = if delete {
+                (
+                    "delete",
+                    Event::Deleted {
                         credential: cred.id.clone(),
                         at: ctx.providers.clock.now(),
-                    }],
-                    Err(e) => vec![Event::RotationFailed {
-                        credential: cred.id.clone(),
-                        why: format!("delete failed: {e}"),
-                    }],
-                }
+                    },
+                )
             } else {
-                match ctx
-                    .attempt(Some(&cred.id), "revoke", || async {
-                        ctx.providers.issuer(cred.issuer)?.revoke(&cred).await
-                    })
-                    .await
-                {
-                    Ok(()) => vec![Event::Revoked {
+                (
+                    "revoke",
+                    Event::Revoked {
                         credential: cred.id.clone(),
                         at: ctx.providers.clock.now(),
-                    }],
-                    Err(e) => vec![Event::RotationFailed {
-                        credential: cred.id.clone(),
-                        why: format!("revoke failed: {e}"),
-                    }],
+                    },
+                )
+            };
+            let result = ctx
+                .attempt(Some(&cred.id), verb, || async {
+                    let issuer = ctx.providers.issuer(cred.issuer)?;
+                    if delete {
+                        issuer.delete(&cred).await
+                    } else {
+                        issuer.revoke(&cred).await
+                    }
+                })
+                .await;
+            let events = match result {
+                Ok(()) => vec![stamp_now(done, &ctx)],
+                Err(ProviderError::ManualRevoke { instructions, .. }) => {
+                    manual_revoke(
+                        &ctx,
+                        &cred,
+                        new_version.as_deref(),
+                        verb,
+                        instructions,
+                        asked_before,
+                        done,
+                    )
+                    .await
                 }
+                Err(e) => vec![Event::RotationFailed {
+                    credential: cred.id.clone(),
+                    why: format!("{verb} failed: {e}"),
+                }],
             };
             ctx.send(events);
             ctx.done(Some(cred.id));
@@ -1473,6 +1592,13 @@ fn override_phrase_matches(typed: Option<&str>, phrase: &str) -> bool {
 
 /// The idempotency token for minting a credential's replacement: stable per incident and
 /// credential, so a retry after a crash finds the same key.
+/// The confirmation word for a key id: its last 4 characters, lower case.
+pub fn key_tail(key_id: &str) -> String {
+    let chars: Vec<char> = key_id.chars().collect();
+    let start = chars.len().saturating_sub(4);
+    chars[start..].iter().collect::<String>().to_lowercase()
+}
+
 pub fn issue_token(incident: &str, credential: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -1594,6 +1720,16 @@ impl OpCtx {
             };
             match result {
                 Ok(v) => return Ok(v),
+                Err(
+                    e @ (ProviderError::ManualIssue { .. }
+                    | ProviderError::ManualRevoke { .. }
+                    | ProviderError::NeedsRoom { .. }
+                    | ProviderError::Unsupported { .. }),
+                ) => {
+                    // Not a failed attempt: the provider says a person must do this, or
+                    // that this way of doing it does not exist. The caller decides.
+                    return Err(e);
+                }
                 Err(e) => {
                     let retryable = e.is_retryable() && attempt < self.max_attempts;
                     self.send(vec![Event::AttemptFailed {
@@ -1661,6 +1797,13 @@ async fn rotate_one(ctx: &OpCtx, cred: &Credential, token: &str) -> Vec<Event> {
             return vec![Event::ManualKeyNeeded {
                 credential: cred.id.clone(),
                 instructions,
+            }];
+        }
+        Err(ProviderError::NeedsRoom { key_id, plan, .. }) => {
+            return vec![Event::RoomNeeded {
+                credential: cred.id.clone(),
+                key_id,
+                plan,
             }];
         }
         Err(e) => return fail(format!("could not mint a new key: {e}")),
@@ -1934,6 +2077,7 @@ async fn propagate_one(
 async fn monitor_one(
     ctx: &OpCtx,
     cred: &Credential,
+    new_version: Option<&str>,
     revoked_at: DateTime<Utc>,
     quiet: Duration,
 ) -> Vec<Event> {
@@ -1943,21 +2087,7 @@ async fn monitor_one(
         let left = (until - now).to_std().unwrap_or_default();
         tokio::time::sleep(ctx.providers.clock.real(left)).await;
     }
-    let issuer = match ctx.providers.issuer(cred.issuer) {
-        Ok(i) => i.clone(),
-        Err(e) => {
-            return vec![Event::RotationFailed {
-                credential: cred.id.clone(),
-                why: e.to_string(),
-            }];
-        }
-    };
-    match ctx
-        .attempt(Some(&cred.id), "check old key", || {
-            issuer.old_key_liveness(cred)
-        })
-        .await
-    {
+    match old_key_check(ctx, cred, new_version).await {
         Ok(Liveness::Dead) => vec![Event::ConfirmedDead {
             credential: cred.id.clone(),
             at: ctx.providers.clock.now(),
@@ -1972,6 +2102,103 @@ async fn monitor_one(
             why: format!("could not check the old key: {e}"),
         }],
     }
+}
+
+/// `done` (Revoked or Deleted) stamped with the time it happened, not when it was built.
+fn stamp_now(done: Event, ctx: &OpCtx) -> Event {
+    let now = ctx.providers.clock.now();
+    match done {
+        Event::Revoked { credential, .. } => Event::Revoked {
+            credential,
+            at: now,
+        },
+        Event::Deleted { credential, .. } => Event::Deleted {
+            credential,
+            at: now,
+        },
+        other => other,
+    }
+}
+
+/// The issuer cannot revoke by API: done once the old key is no longer accepted (the
+/// operator did it in the console); otherwise the console steps go to the operator, who
+/// confirms again when done. When the old key cannot be tested at all, the second
+/// confirmation (after the steps were shown) is taken as the operator's word, and says so.
+async fn manual_revoke(
+    ctx: &OpCtx,
+    cred: &Credential,
+    new_version: Option<&str>,
+    verb: &str,
+    instructions: String,
+    asked_before: bool,
+    done: Event,
+) -> Vec<Event> {
+    let ask = |instructions: String, tested: bool| Event::ManualRevokeNeeded {
+        credential: cred.id.clone(),
+        action: verb.to_string(),
+        instructions,
+        tested,
+    };
+    match old_key_check(ctx, cred, new_version).await {
+        Ok(Liveness::Dead) => vec![
+            Event::Note {
+                text: format!(
+                    "{}: {verb} done by hand; the old key is no longer accepted",
+                    cred.name
+                ),
+            },
+            stamp_now(done, ctx),
+        ],
+        Ok(Liveness::Alive) => vec![ask(instructions, true)],
+        Err(e) if asked_before => vec![
+            Event::Note {
+                text: format!(
+                    "{}: {verb} done by hand, on the operator's word: breachbook could not test the old key ({e})",
+                    cred.name
+                ),
+            },
+            stamp_now(done, ctx),
+        ],
+        Err(e) => vec![ask(
+            format!(
+                "{instructions} (breachbook cannot test the old key: {e}; confirm again once it is gone)"
+            ),
+            false,
+        )],
+    }
+}
+
+/// Whether the old key still works: by id where the issuer can tell; otherwise by its value,
+/// read back from the primary store's version before the rotation and tried at the issuer
+/// (the value stays in memory and is dropped at once).
+async fn old_key_check(
+    ctx: &OpCtx,
+    cred: &Credential,
+    new_version: Option<&str>,
+) -> Result<Liveness, ProviderError> {
+    let issuer = ctx.providers.issuer(cred.issuer)?.clone();
+    let by_id = ctx
+        .attempt(Some(&cred.id), "check old key", || {
+            issuer.old_key_liveness(cred)
+        })
+        .await;
+    match by_id {
+        Err(ProviderError::Unsupported { .. } | ProviderError::ManualRevoke { .. }) => {}
+        other => return other,
+    }
+    let (Some(primary), Some(version)) = (cred.primary_store().cloned(), new_version) else {
+        return by_id;
+    };
+    let store = ctx.providers.store(LocationKind::SecretsManager)?.clone();
+    let old = ctx
+        .attempt(Some(&cred.id), "read old key", || {
+            store.read_old(&primary, version)
+        })
+        .await?;
+    ctx.attempt(Some(&cred.id), "check old key", || {
+        issuer.verify(cred, &old)
+    })
+    .await
 }
 
 async fn read_new_key(

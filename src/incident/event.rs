@@ -108,6 +108,20 @@ pub enum Event {
         instructions: String,
     },
     /// The issuer minted a replacement.
+    /// The issuer holds as many keys for this owner as it allows; deleting `key_id` (an
+    /// inactive key, not the exposed one) makes room. Nothing happens until the operator
+    /// confirms that with its typed word.
+    RoomNeeded {
+        credential: String,
+        key_id: String,
+        plan: String,
+    },
+    /// `key_id` was deleted to make room for the new key.
+    RoomMade {
+        credential: String,
+        key_id: String,
+        at: DateTime<Utc>,
+    },
     Issued {
         credential: String,
         new_key_id: String,
@@ -166,6 +180,18 @@ pub enum Event {
     },
     RevokeRequested {
         credential: String,
+    },
+    /// The issuer cannot revoke (or delete) this key by API and the old key still works: a
+    /// person does it in the provider's console, then confirms again. `action` is `revoke` or
+    /// `delete`.
+    ManualRevokeNeeded {
+        credential: String,
+        action: String,
+        instructions: String,
+        /// Whether breachbook could test the old key (and found it still working). When it
+        /// cannot, the next confirmation is taken as the operator's word.
+        #[serde(default)]
+        tested: bool,
     },
     Revoked {
         credential: String,
@@ -271,6 +297,8 @@ impl Event {
         match self {
             Event::IssueRequested { credential, .. }
             | Event::ManualKeyNeeded { credential, .. }
+            | Event::RoomNeeded { credential, .. }
+            | Event::RoomMade { credential, .. }
             | Event::Issued { credential, .. }
             | Event::Staged { credential, .. }
             | Event::Verified { credential, .. }
@@ -281,6 +309,7 @@ impl Event {
             | Event::ConfirmationRefused { credential, .. }
             | Event::OverrideGiven { credential, .. }
             | Event::RevokeRequested { credential }
+            | Event::ManualRevokeNeeded { credential, .. }
             | Event::Revoked { credential, .. }
             | Event::ConfirmedDead { credential, .. }
             | Event::DeleteRequested { credential }

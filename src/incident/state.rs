@@ -37,6 +37,9 @@ impl StepState {
     }
 }
 
+/// The action journaled with the confirmation to delete an inactive key to make room.
+pub const MAKE_ROOM: &str = "delete inactive key";
+
 /// One credential and where its rotation is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CredentialState {
@@ -64,6 +67,20 @@ pub struct CredentialState {
     /// The issuer cannot mint this key by API: what to do in its console, until a pasted
     /// key is staged.
     pub manual_needed: Option<String>,
+    /// The issuer cannot revoke (or delete) this key by API: what to do in its console,
+    /// until the old key is seen dead.
+    pub manual_revoke: Option<String>,
+    /// How many times breachbook asked for that (a new ask after each confirmation that
+    /// found the old key still working).
+    pub manual_revoke_asks: u32,
+    /// Whether breachbook can test the old key itself (false: the next confirmation is the
+    /// operator's word that it is gone).
+    pub manual_revoke_tested: bool,
+    /// The issuer has no room for a new key: the key to delete first and the plan, until
+    /// room is made.
+    pub room_needed: Option<(String, String)>,
+    /// An unused confirmation to delete that key.
+    pub room_confirmed: bool,
 }
 
 impl CredentialState {
@@ -86,6 +103,11 @@ impl CredentialState {
             failed_attempts: 0,
             last_error: None,
             manual_needed: None,
+            manual_revoke: None,
+            manual_revoke_asks: 0,
+            manual_revoke_tested: false,
+            room_needed: None,
+            room_confirmed: false,
         }
     }
 
@@ -488,6 +510,40 @@ impl IncidentState {
                     format!("{n} needs a new key made by hand: {instructions}"),
                 );
             }
+            Event::RoomNeeded {
+                credential,
+                key_id,
+                plan,
+            } => {
+                if let Some(c) = self.credential_mut(credential) {
+                    c.room_needed = Some((key_id.clone(), plan.clone()));
+                    c.room_confirmed = false;
+                }
+                let n = self.name_of(credential);
+                let at = self.clock;
+                self.note(
+                    at,
+                    Tone::Warn,
+                    format!("{n}: no room for a new key: {plan}"),
+                );
+            }
+            Event::RoomMade {
+                credential,
+                key_id,
+                at,
+            } => {
+                self.see(*at);
+                if let Some(c) = self.credential_mut(credential) {
+                    c.room_needed = None;
+                    c.room_confirmed = false;
+                }
+                let n = self.name_of(credential);
+                self.note(
+                    *at,
+                    Tone::Info,
+                    format!("{n}: deleted the inactive key {key_id} to make room"),
+                );
+            }
             Event::Issued {
                 credential,
                 new_key_id,
@@ -587,6 +643,8 @@ impl IncidentState {
                 if let Some(c) = self.credential_mut(credential) {
                     if action == "delete" {
                         c.delete_confirmed = true;
+                    } else if action == MAKE_ROOM {
+                        c.room_confirmed = true;
                     } else {
                         c.revoke_confirmed = true;
                     }
@@ -648,6 +706,36 @@ impl IncidentState {
                     c.revoke_requested = true;
                 }
             }
+            Event::ManualRevokeNeeded {
+                credential,
+                action,
+                instructions,
+                tested,
+            } => {
+                if let Some(c) = self.credential_mut(credential) {
+                    c.manual_revoke = Some(instructions.clone());
+                    c.manual_revoke_asks += 1;
+                    c.manual_revoke_tested = *tested;
+                    // The confirmation was used: the next one is typed after the console.
+                    if action == "delete" {
+                        c.delete_requested = false;
+                        c.delete_confirmed = false;
+                    } else {
+                        c.revoke_requested = false;
+                        c.revoke_confirmed = false;
+                        c.override_given = false;
+                    }
+                }
+                let n = self.name_of(credential);
+                let at = self.clock;
+                self.note(
+                    at,
+                    Tone::Warn,
+                    format!(
+                        "{n}: {action} it by hand, then confirm again (the old key still works): {instructions}"
+                    ),
+                );
+            }
             Event::Revoked { credential, at } => {
                 self.see(*at);
                 // A revoke that failed once and was confirmed again clears the failure.
@@ -675,6 +763,7 @@ impl IncidentState {
                     c.revoke_confirmed = false;
                     c.override_given = false;
                     c.revoke_requested = false;
+                    c.manual_revoke = None;
                 }
                 let n = self.name_of(credential);
                 self.note(*at, Tone::Good, format!("old key REVOKED: {n}"));
@@ -700,6 +789,7 @@ impl IncidentState {
                     c.deleted = Some(*at);
                     c.delete_confirmed = false;
                     c.delete_requested = false;
+                    c.manual_revoke = None;
                 }
                 let n = self.name_of(credential);
                 self.note(*at, Tone::Good, format!("old key deleted: {n}"));

@@ -49,6 +49,19 @@ fn key_refused(body: &str) -> Option<String> {
     http::google_reason(&v).filter(|r| r.starts_with("API_KEY_"))
 }
 
+/// The console steps for killing `old`.
+fn manual(old: &Credential) -> ProviderError {
+    let project = old
+        .meta
+        .get("project_id")
+        .map(|p| format!(" (project {p})"))
+        .unwrap_or_default();
+    ProviderError::ManualRevoke {
+        provider: PROVIDER.into(),
+        instructions: format!("old key {}{project}: {DELETE_BY_HAND}", old.hint),
+    }
+}
+
 #[async_trait]
 impl KeyIssuer for GeminiIssuer {
     /// Always [`ProviderError::ManualIssue`]: keys are created in the Google Cloud console.
@@ -109,20 +122,15 @@ impl KeyIssuer for GeminiIssuer {
         })
     }
 
-    /// Unsupported: keys are deleted in the Google Cloud console.
-    async fn revoke(&self, _old: &Credential) -> ProviderResult<()> {
-        Err(ProviderError::Unsupported {
-            provider: PROVIDER.into(),
-            message: DELETE_BY_HAND.into(),
-        })
+    /// A person deletes the key in the Google Cloud console ([`ProviderError::ManualRevoke`]);
+    /// the engine then tests the old key's value (read back from its store) to see it dead.
+    async fn revoke(&self, old: &Credential) -> ProviderResult<()> {
+        Err(manual(old))
     }
 
-    /// Unsupported: keys are deleted in the Google Cloud console.
-    async fn delete(&self, _old: &Credential) -> ProviderResult<()> {
-        Err(ProviderError::Unsupported {
-            provider: PROVIDER.into(),
-            message: DELETE_BY_HAND.into(),
-        })
+    /// As [`revoke`](Self::revoke): deleting is the only way to stop a Gemini key.
+    async fn delete(&self, old: &Credential) -> ProviderResult<()> {
+        Err(manual(old))
     }
 
     /// Always empty: the Generative Language API has no per-key usage report; per-key

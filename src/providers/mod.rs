@@ -64,6 +64,23 @@ pub enum ProviderError {
         provider: String,
         instructions: String,
     },
+    /// The issuer cannot revoke (or delete) this key by API: a person does it in the
+    /// provider's console (`instructions` says exactly where); breachbook then checks that
+    /// the old key is no longer accepted.
+    #[error("{provider} cannot revoke this key by API: {instructions}")]
+    ManualRevoke {
+        provider: String,
+        instructions: String,
+    },
+    /// The issuer holds as many keys for this owner as it allows; deleting `key_id` (an
+    /// inactive key that is not the exposed one) makes room. `plan` says so in words. The
+    /// engine asks the operator before calling [`KeyIssuer::make_room`].
+    #[error("{provider}: no room for a new key: {plan}")]
+    NeedsRoom {
+        provider: String,
+        key_id: String,
+        plan: String,
+    },
 }
 
 impl ProviderError {
@@ -149,6 +166,15 @@ pub trait KeyIssuer: Send + Sync {
     async fn revoke(&self, old: &Credential) -> ProviderResult<()>;
     /// Deletes the old key for good.
     async fn delete(&self, old: &Credential) -> ProviderResult<()>;
+    /// Deletes `key_id`, named by a [`ProviderError::NeedsRoom`] answer, to make room for a
+    /// new key. Called only after the operator's typed confirmation.
+    async fn make_room(&self, old: &Credential, key_id: &str) -> ProviderResult<()> {
+        let _ = (old, key_id);
+        Err(ProviderError::Unsupported {
+            provider: old.issuer.label().to_string(),
+            message: "this issuer has no key limit to make room in".to_string(),
+        })
+    }
     /// Calls per minute since `since` for the old key or the new one.
     async fn usage(
         &self,
@@ -175,6 +201,17 @@ pub trait SecretStore: Send + Sync {
     /// Makes `version` current (AWSCURRENT; the old one becomes AWSPREVIOUS).
     /// Returns the store's last-changed time.
     async fn promote(&self, loc: &Location, version: &str) -> ProviderResult<DateTime<Utc>>;
+    /// Reads the value `loc` held before breachbook's rotation: the version that was current
+    /// before `new_version` (AWSPREVIOUS once `new_version` is promoted, AWSCURRENT before).
+    /// Used only to test, in memory, whether an old key still works where its issuer cannot
+    /// tell by id. Stores without versions say Unsupported.
+    async fn read_old(&self, loc: &Location, new_version: &str) -> ProviderResult<SecretString> {
+        let _ = new_version;
+        Err(ProviderError::Unsupported {
+            provider: loc.kind.short().to_string(),
+            message: "this store keeps no earlier versions".to_string(),
+        })
+    }
     /// Writes `value` where there is no staging (Braintrust AI secret, Kubernetes…).
     /// Returns the location's own updated-at.
     async fn replace(&self, loc: &Location, value: &SecretString) -> ProviderResult<DateTime<Utc>>;

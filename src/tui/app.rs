@@ -438,6 +438,53 @@ impl App {
                     self.toast = Some(strings::paste_waiting(n));
                 }
             }
+            Event::ReportWritten { path } if self.modals.is_empty() => {
+                self.toast = Some(strings::report_written(path));
+            }
+            Event::RoomMade { credential, .. } => {
+                if let Some(m) = self.top_revoke()
+                    && m.target.credential() == credential
+                    && matches!(m.target, Dangerous::MakeRoom { .. })
+                {
+                    self.modals.pop();
+                    let name = self
+                        .state
+                        .credential(credential)
+                        .map(|c| c.credential.name.clone())
+                        .unwrap_or_else(|| credential.clone());
+                    self.toast = Some(strings::room_made(&name));
+                }
+            }
+            Event::RoomNeeded { credential, .. } if self.modals.is_empty() => {
+                let name = self
+                    .state
+                    .credential(credential)
+                    .map(|c| c.credential.name.clone())
+                    .unwrap_or_else(|| credential.clone());
+                self.toast = Some(strings::room_needed_toast(&name));
+            }
+            Event::ManualRevokeNeeded {
+                credential, tested, ..
+            } => {
+                // The window stays: its evidence now says what to do by hand; the word is
+                // typed again once that is done.
+                if let Some(Modal::Revoke(m)) = self.modals.last_mut()
+                    && m.target.credential() == credential
+                {
+                    m.error = Some(strings::manual_revoke_error(*tested));
+                    m.pending = false;
+                    m.word.clear();
+                    m.override_text.clear();
+                    m.field = Field::Word;
+                } else if self.modals.is_empty() {
+                    let name = self
+                        .state
+                        .credential(credential)
+                        .map(|c| c.credential.name.clone())
+                        .unwrap_or_else(|| credential.clone());
+                    self.toast = Some(strings::manual_revoke_toast(&name));
+                }
+            }
             Event::RotationFailed { credential, why } => {
                 if let Some(Modal::Revoke(m)) = self.modals.last_mut()
                     && m.target.credential() == credential
@@ -668,6 +715,36 @@ impl App {
 
     /// r: retry the selected key if it failed, else the first failed key.
     fn retry(&mut self) -> Vec<Command> {
+        // A key waiting for room at its issuer: r asks to delete the inactive key, then mints.
+        let needs_room = |id: &String| {
+            self.state
+                .credential(id)
+                .is_some_and(|c| c.room_needed.is_some())
+        };
+        let room = self.selected_cred.clone().filter(needs_room).or_else(|| {
+            if self
+                .selected_cred
+                .as_ref()
+                .is_some_and(|id| self.is_failed(id))
+            {
+                return None;
+            }
+            self.rotation_rows()
+                .iter()
+                .map(|c| c.credential.id.clone())
+                .find(needs_room)
+        });
+        if let Some(credential) = room {
+            if self.read_only {
+                self.toast = Some(strings::READ_ONLY_STEP.to_string());
+                return Vec::new();
+            }
+            self.modals
+                .push(Modal::Revoke(RevokeModal::new(Dangerous::MakeRoom {
+                    credential,
+                })));
+            return Vec::new();
+        }
         let selected = self.selected_cred.clone().filter(|id| self.is_failed(id));
         let target = selected.or_else(|| {
             self.rotation_rows()
@@ -1115,6 +1192,7 @@ impl App {
             return Vec::new();
         };
         match target {
+            Dangerous::MakeRoom { .. } => Vec::new(),
             Dangerous::Revoke { .. } => c.preflight(),
             Dangerous::Delete { .. } => vec![
                 (

@@ -366,7 +366,83 @@ fn id_tail(key_id: &str) -> String {
     chars[chars.len().saturating_sub(8)..].iter().collect()
 }
 
+/// The question at an issuer's key limit: delete this inactive key (not the exposed one) to
+/// make room, typed like every other deletion.
+fn make_room(app: &App, m: &RevokeModal, f: &mut Frame) {
+    let t = app.theme;
+    let area = f.area();
+    let Some(c) = app.state.credential(m.target.credential()) else {
+        return;
+    };
+    let w = overlay_width(area, 100);
+    let iw = w.saturating_sub(2) as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    lines.extend(text::wrapped(
+        "",
+        t.bad(),
+        &strings::room_heading(&c.credential.name),
+        t.bad(),
+        iw,
+    ));
+    let Some((key_id, plan)) = &c.room_needed else {
+        lines.extend(text::wrapped("", t.dim(), strings::ROOM_STALE, t.dim(), iw));
+        let h = u16::try_from(lines.len())
+            .unwrap_or(u16::MAX)
+            .saturating_add(2);
+        let inner = frame_box(f, centered(area, w, h), strings::MAKE_ROOM_TITLE, t.bad());
+        f.render_widget(Paragraph::new(lines), inner);
+        return;
+    };
+    lines.extend(text::wrapped("", t.text(), plan, t.text(), iw));
+    lines.extend(text::wrapped(
+        "",
+        t.bold(),
+        &strings::room_key(key_id),
+        t.bold(),
+        iw,
+    ));
+    lines.push(Line::from(""));
+    lines.extend(text::wrapped(
+        "",
+        t.bold(),
+        &strings::type_word(&id_tail(key_id)),
+        t.bold(),
+        iw,
+    ));
+    lines.push(Line::from(vec![
+        Span::raw(strings::WORD_INPUT),
+        Span::styled(format!("{}▏", m.word), t.accent()),
+    ]));
+    if let Some(e) = &m.error {
+        lines.extend(text::wrapped("✗ ", t.bad(), e, t.bad(), iw));
+    } else if m.pending {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} {}",
+                app.spinner_frame(),
+                strings::confirming("deleting")
+            ),
+            t.accent(),
+        )));
+    }
+    lines.extend(text::wrapped(
+        "",
+        t.dim(),
+        strings::REVOKE_KEYS,
+        t.dim(),
+        iw,
+    ));
+    let h = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
+    let inner = frame_box(f, centered(area, w, h), strings::MAKE_ROOM_TITLE, t.bad());
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
 fn revoke(app: &App, m: &RevokeModal, f: &mut Frame) {
+    if matches!(m.target, Dangerous::MakeRoom { .. }) {
+        return make_room(app, m, f);
+    }
     let t = app.theme;
     let area = f.area();
     let Some(c) = app.state.credential(m.target.credential()) else {
@@ -394,6 +470,16 @@ fn revoke(app: &App, m: &RevokeModal, f: &mut Frame) {
         t.text(),
         iw,
     ));
+    if let Some(new_hint) = &c.new_hint {
+        let verified = c.stamps.get(&Stage::Verified).map(text::clock);
+        ev.extend(text::wrapped(
+            "",
+            t.text(),
+            &strings::replacement(new_hint, verified.as_deref()),
+            t.text(),
+            iw,
+        ));
+    }
     ev.push(Line::from(Span::styled(
         strings::lives_in_heading(cr.locations.len()),
         t.dim(),
@@ -421,6 +507,23 @@ fn revoke(app: &App, m: &RevokeModal, f: &mut Frame) {
             });
         }
         ev.push(Line::from(spans));
+    }
+    if let Some(how) = &c.manual_revoke {
+        ev.extend(text::wrapped(
+            "",
+            t.warn(),
+            &strings::manual_revoke_heading(verb),
+            t.warn(),
+            iw,
+        ));
+        ev.extend(text::wrapped("  ", t.warn(), how, t.text(), iw));
+        ev.extend(text::wrapped(
+            "  ",
+            t.warn(),
+            strings::MANUAL_REVOKE_THEN,
+            t.text(),
+            iw,
+        ));
     }
     ev.push(Line::from(Span::styled(strings::PREFLIGHT, t.dim())));
     let checks = app.dangerous_checks(&m.target);

@@ -341,7 +341,13 @@ pub fn revoke_title(delete: bool, name: &str) -> String {
     }
 }
 pub fn revoke_heading(verb_caps: &str, name: &str) -> String {
-    format!("{verb_caps} the old key of {name} — one key at a time, there is no undo")
+    if verb_caps.eq_ignore_ascii_case("delete") {
+        format!("{verb_caps} the old key of {name} — one key at a time, there is no undo")
+    } else {
+        format!(
+            "{verb_caps} the old key of {name} — one key at a time: whatever still uses it stops working now"
+        )
+    }
 }
 pub fn revoke_identity(issuer: &str, hint: &str, key_id: &str) -> String {
     format!("issuer {issuer} · key {hint} · key id {key_id}")
@@ -451,4 +457,69 @@ pub fn manual_row(how: &str, read_only: bool) -> String {
     } else {
         format!("needs a key made by hand — press p to paste it: {how}")
     }
+}
+
+pub fn manual_revoke_row(verb: &str, how: &str) -> String {
+    format!("{verb} by hand, then confirm again (Enter on the step): {how}")
+}
+
+pub fn manual_revoke_heading(verb: &str) -> String {
+    format!("The issuer cannot {verb} this key by API. Do it by hand:")
+}
+
+pub const MANUAL_REVOKE_THEN: &str = "Then type the word again and press Enter: breachbook tests the old key and records it when it no longer works.";
+
+pub fn manual_revoke_error(tested: bool) -> String {
+    if tested {
+        "the old key still works: do it by hand as shown, then type the word again".to_string()
+    } else {
+        "breachbook cannot test this old key: do it by hand as shown; typing the word again records it as done on your word".to_string()
+    }
+}
+
+pub fn manual_revoke_toast(name: &str) -> String {
+    format!("{name} must be revoked by hand: see its row, then confirm again")
+}
+
+pub fn room_needed_toast(name: &str) -> String {
+    format!("{name}: no room for a new key at its issuer — select it and press r to decide")
+}
+
+pub fn room_made(name: &str) -> String {
+    format!("made room for {name}'s new key; minting it now")
+}
+
+pub fn room_row(plan: &str, read_only: bool) -> String {
+    if read_only {
+        format!("no room for a new key: {plan}")
+    } else {
+        format!("no room for a new key — press r to delete the inactive key and mint: {plan}")
+    }
+}
+
+pub fn room_heading(name: &str) -> String {
+    format!("MAKE ROOM for a new key of {name}")
+}
+
+pub fn room_key(key_id: &str) -> String {
+    format!("Delete the inactive key {key_id}. The exposed key is not touched.")
+}
+
+pub const ROOM_STALE: &str = "This key no longer needs room. Esc to close.";
+
+pub const MAKE_ROOM_TITLE: &str = "Make room";
+
+pub fn replacement(new_hint: &str, verified: Option<&str>) -> String {
+    match verified {
+        Some(at) => format!("replaced by {new_hint}, verified {at}"),
+        None => format!("replaced by {new_hint}, not verified yet"),
+    }
+}
+
+pub fn old_key_deleted(at: &str) -> String {
+    format!("old key deleted {at}")
+}
+
+pub fn report_written(path: &str) -> String {
+    format!("report written: {path}")
 }

@@ -385,9 +385,10 @@ impl Inventory for IamInventory {
 /// Mints, tests, deactivates and deletes IAM access keys.
 ///
 /// IAM has no idempotency token and allows two keys per user, so [`KeyIssuer::issue`] lists
-/// the user's keys first and, with two present, mints nothing and answers `LimitExceeded`
-/// with the plan (which key to delete to make room). The engine may then, after asking
-/// the operator, call [`IamIssuer::delete_inactive_for_room`].
+/// the user's keys first and, with two present, mints nothing: with an inactive key other
+/// than the exposed one it answers `NeedsRoom` naming that key, and the engine may then,
+/// after the operator's typed confirmation, call [`KeyIssuer::make_room`]; with two active
+/// keys it answers `LimitExceeded` with the plan, for a person to decide.
 pub struct IamIssuer {
     aws: Aws,
     client: IamClient,
@@ -510,9 +511,18 @@ impl KeyIssuer for IamIssuer {
         let user = user_of(old);
         let keys = list_keys(&self.client, &user).await?;
         if keys.len() >= 2 {
+            let plan = Self::room_plan(&user, &old.key_id, &keys);
+            // An inactive key other than the exposed one can go, once the operator agrees.
+            if let Some(k) = keys.iter().find(|k| k.id != old.key_id && !k.active) {
+                return Err(ProviderError::NeedsRoom {
+                    provider: IAM.into(),
+                    key_id: k.id.clone(),
+                    plan,
+                });
+            }
             return Err(ProviderError::LimitExceeded {
                 provider: IAM.into(),
-                message: Self::room_plan(&user, &old.key_id, &keys),
+                message: plan,
             });
         }
         let mut out = self
@@ -628,6 +638,11 @@ impl KeyIssuer for IamIssuer {
         self.delete_key(&user, &old.key_id).await?;
         tracing::info!(user = %user, key = %old.key_id, "deleted");
         Ok(())
+    }
+
+    /// Deletes the inactive key `key_id` (never the exposed key, never an active one).
+    async fn make_room(&self, old: &Credential, key_id: &str) -> ProviderResult<()> {
+        self.delete_inactive_for_room(old, key_id).await
     }
 
     /// GetAccessKeyLastUsed as a coarse sample (one call in the minute of last use, from

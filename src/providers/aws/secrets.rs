@@ -32,6 +32,8 @@ use crate::runbook::schema::{ExposureWindow, Issuer, Scope, SecretsManagerScope}
 pub const AWSCURRENT: &str = "AWSCURRENT";
 /// Staging label of a version waiting to become current.
 pub const AWSPENDING: &str = "AWSPENDING";
+/// The label Secrets Manager moves to the version that was current before a promotion.
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 
 /// Staging label of a rebased document between its write and its promotion (see
 /// [`SecretsManagerStore`]'s `promote`).
@@ -779,6 +781,38 @@ impl SecretStore for SecretsManagerStore {
                 what: format!("field {f} in version {version} of {}", loc.name),
             }),
         }
+    }
+
+    /// The value before the rotation: AWSPREVIOUS, then AWSCURRENT, whichever (for a JSON
+    /// field: whose field) differs from `new_version`'s. A secret whose other fields were
+    /// rotated since may no longer hold the old value under either label: NotFound then.
+    async fn read_old(&self, loc: &Location, new_version: &str) -> ProviderResult<SecretString> {
+        let new = self.read_version(loc, new_version).await?;
+        let client = self.client(loc);
+        let name = loc.name.as_str();
+        let described = self.describe(&client, name).await?;
+        for stage in [AWSPREVIOUS, AWSCURRENT] {
+            let Some(v) = holder_of(&described, stage) else {
+                continue;
+            };
+            if v == new_version {
+                continue;
+            }
+            let doc = self.read(&client, name, Some(&v)).await?;
+            let value = match &loc.field {
+                None => Some(doc),
+                Some(f) => field_of(&doc, f),
+            };
+            if let Some(value) = value
+                && value.expose_secret() != new.expose_secret()
+            {
+                return Ok(value);
+            }
+        }
+        Err(ProviderError::NotFound {
+            provider: SECRETS_MANAGER.into(),
+            what: format!("the value before the rotation in {}", loc.label()),
+        })
     }
 
     /// Moves AWSCURRENT to `version` (the old current becomes AWSPREVIOUS) and takes

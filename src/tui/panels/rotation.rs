@@ -115,6 +115,9 @@ fn row(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
                 RotationState::At { .. } if c.manual_needed.is_some() && !busy => {
                     Span::styled(text::fit("⌨ p", CELL_W), t.warn())
                 }
+                RotationState::At { .. } if c.room_needed.is_some() && !busy => {
+                    Span::styled(text::fit("⚠ r", CELL_W), t.warn())
+                }
                 RotationState::At { .. } if busy => Span::styled(
                     text::fit(&format!("{} …", app.spinner_frame()), CELL_W),
                     t.accent(),
@@ -144,6 +147,38 @@ fn row(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
             width,
         )),
         RotationState::At { .. } => {
+            if let Some(at) = &c.deleted {
+                lines.extend(text::wrapped(
+                    indent,
+                    t.text(),
+                    &strings::old_key_deleted(&text::clock(at)),
+                    t.good(),
+                    width,
+                ));
+            }
+            if let Some(how) = &c.manual_revoke {
+                let verb = if reached >= Stage::Revoked {
+                    "delete"
+                } else {
+                    "revoke"
+                };
+                lines.extend(text::wrapped(
+                    indent,
+                    t.text(),
+                    &strings::manual_revoke_row(verb, how),
+                    t.warn(),
+                    width,
+                ));
+            }
+            if let Some((_, plan)) = &c.room_needed {
+                lines.extend(text::wrapped(
+                    indent,
+                    t.text(),
+                    &strings::room_row(plan, app.read_only),
+                    t.warn(),
+                    width,
+                ));
+            }
             if let Some(how) = &c.manual_needed {
                 lines.extend(text::wrapped(
                     indent,
