@@ -474,10 +474,22 @@ fn resume_live(
         .iter()
         .map(|c| c.credential.clone())
         .collect();
+    // New keys minted before the stop are watched for usage too (a pasted key has no id).
+    let minted: Vec<(String, String)> = state
+        .credentials
+        .iter()
+        .filter_map(|c| {
+            let id = c.new_key_id.as_ref()?;
+            (!id.starts_with("pasted ")).then(|| (c.credential.id.clone(), id.clone()))
+        })
+        .collect();
     let runtime = build_runtime(false)?;
     let ui = args.ui.clone();
     runtime.block_on(async move {
         let live = crate::providers::live::connect(&rb, &args.aws, &state.id, known).await?;
+        if let Ok(mut m) = live.new_keys.lock() {
+            m.extend(minted);
+        }
         let (up_tx, up_rx) = mpsc::unbounded_channel();
         let engine = Engine::start(
             journal,

@@ -1471,3 +1471,22 @@ async fn no_key_value_reaches_a_log_line_or_an_error() {
     assert!(text.contains("lacks api.model.read"), "{text}");
     assert!(text.contains("is malformed"), "{text}");
 }
+
+/// A key found only in storage (no id at Anthropic): revoking is the Console's, and the
+/// old key is tested by value by the engine; nothing is sent to the Admin API.
+#[tokio::test]
+async fn anthropic_key_without_an_id_is_revoked_by_hand() {
+    let server = MockServer::start().await;
+    let iss = AnthropicIssuer::new(client(), &server.uri(), Some(secret(ANTHROPIC_ADMIN)));
+    let old = cred("anthropic/stored-only", Issuer::Anthropic, "", &[]);
+    for err in [
+        iss.revoke(&old).await.unwrap_err(),
+        iss.delete(&old).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, ProviderError::ManualRevoke { .. }), "{err:?}");
+        assert!(err.to_string().contains("console.anthropic.com"), "{err}");
+    }
+    let err = iss.old_key_liveness(&old).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Unsupported { .. }), "{err:?}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

@@ -587,10 +587,27 @@ impl Driver {
         .map(|_| ())
     }
 
+    /// Waits until no work is in flight (answering keys made by hand meanwhile), so the
+    /// next command is not refused for work still running, and a late answer to the last
+    /// command is not taken for the next one's.
+    async fn idle(&mut self) -> Result<(), DriveError> {
+        loop {
+            if self.in_flight == 0 || self.state.score.is_some() {
+                return Ok(());
+            }
+            if let Some((id, name, how)) = self.needs_paste() {
+                self.paste(id, name, how).await?;
+                continue;
+            }
+            self.pump().await?;
+        }
+    }
+
     /// Plays the runbook to the end as a careful operator would.
     pub async fn autopilot(&mut self) -> Result<(), DriveError> {
         let mut retries_left: u32 = 3 * self.state.runbook.steps.len() as u32 + 10;
         loop {
+            self.idle().await?;
             if self.state.is_complete() || self.state.score.is_some() && self.drill_over() {
                 return Ok(());
             }
@@ -718,6 +735,7 @@ impl Driver {
                 })
             })
             .await?;
+            self.idle().await?;
         }
         Ok(())
     }

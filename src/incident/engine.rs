@@ -180,10 +180,13 @@ impl EngineConfig {
 enum OpMsg {
     /// Events to journal, in order.
     Events(Vec<Event>),
-    /// One unit of work of `step` finished.
+    /// One unit of work of `step` finished, with its last events: one message, so no
+    /// command is handled between the events and the end of the work (a paste answering a
+    /// `ManualKeyNeeded` must not find the key still busy).
     Done {
         step: String,
         credential: Option<String>,
+        events: Vec<Event>,
     },
 }
 
@@ -708,8 +711,7 @@ impl Engine {
                     let ctx = self.op_ctx(step);
                     tokio::spawn(async move {
                         let events = rotate_one(&ctx, &cred, &token).await;
-                        ctx.send(events);
-                        ctx.done(Some(cred.id));
+                        ctx.finish(events, Some(cred.id));
                     });
                 }
             }
@@ -724,8 +726,7 @@ impl Engine {
                     let ctx = self.op_ctx(step);
                     tokio::spawn(async move {
                         let events = verify_one(&ctx, &cred, &version).await;
-                        ctx.send(events);
-                        ctx.done(Some(cred.id));
+                        ctx.finish(events, Some(cred.id));
                     });
                 }
             }
@@ -741,8 +742,7 @@ impl Engine {
                     let ctx = self.op_ctx(step);
                     tokio::spawn(async move {
                         let events = propagate_one(&ctx, &cred, &version, promoted, &done).await;
-                        ctx.send(events);
-                        ctx.done(Some(cred.id));
+                        ctx.finish(events, Some(cred.id));
                     });
                 }
             }
@@ -763,8 +763,7 @@ impl Engine {
                     tokio::spawn(async move {
                         let events =
                             monitor_one(&ctx, &cred, version.as_deref(), revoked_at, quiet).await;
-                        ctx.send(events);
-                        ctx.done(Some(cred.id));
+                        ctx.finish(events, Some(cred.id));
                     });
                 }
             }
@@ -789,35 +788,13 @@ impl Engine {
 
     fn handle_op(&mut self, msg: OpMsg) -> Result<(), EngineError> {
         match msg {
-            OpMsg::Events(events) => {
-                for e in events {
-                    // A rediscovered credential is news only if something changed.
-                    if let Event::CredentialDiscovered { credential } = &e
-                        && self
-                            .state
-                            .credential(&credential.id)
-                            .is_some_and(|c| &c.credential == credential)
-                    {
-                        continue;
-                    }
-                    // A re-issue after a crash returns the same key (same token): not news.
-                    if let Event::Issued {
-                        credential,
-                        new_key_id,
-                        ..
-                    } = &e
-                        && self.state.credential(credential).is_some_and(|c| {
-                            c.rotation.reached() >= Stage::Issued
-                                && c.new_key_id.as_deref() == Some(new_key_id.as_str())
-                        })
-                    {
-                        continue;
-                    }
-                    self.record(e)?;
-                }
-                Ok(())
-            }
-            OpMsg::Done { step, credential } => {
+            OpMsg::Events(events) => self.record_op_events(events),
+            OpMsg::Done {
+                step,
+                credential,
+                events,
+            } => {
+                self.record_op_events(events)?;
                 if let Some(n) = self.in_flight.get_mut(&step) {
                     *n = n.saturating_sub(1);
                 }
@@ -831,6 +808,35 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    fn record_op_events(&mut self, events: Vec<Event>) -> Result<(), EngineError> {
+        for e in events {
+            // A rediscovered credential is news only if something changed.
+            if let Event::CredentialDiscovered { credential } = &e
+                && self
+                    .state
+                    .credential(&credential.id)
+                    .is_some_and(|c| &c.credential == credential)
+            {
+                continue;
+            }
+            // A re-issue after a crash returns the same key (same token): not news.
+            if let Event::Issued {
+                credential,
+                new_key_id,
+                ..
+            } = &e
+                && self.state.credential(credential).is_some_and(|c| {
+                    c.rotation.reached() >= Stage::Issued
+                        && c.new_key_id.as_deref() == Some(new_key_id.as_str())
+                })
+            {
+                continue;
+            }
+            self.record(e)?;
+        }
+        Ok(())
     }
 
     /// Marks a step done (or failed) when none of its work is left.
@@ -994,8 +1000,7 @@ impl Engine {
         let ctx = self.op_ctx(&step);
         tokio::spawn(async move {
             let events = paste_one(&ctx, &cred, key.0, &token).await;
-            ctx.send(events);
-            ctx.done(Some(cred.id));
+            ctx.finish(events, Some(cred.id));
         });
         Ok(())
     }
@@ -1308,8 +1313,7 @@ impl Engine {
                     why: format!("could not delete the inactive key {key_id}: {e}"),
                 }],
             };
-            ctx.send(events);
-            ctx.done(Some(cred.id));
+            ctx.finish(events, Some(cred.id));
         });
         Ok(())
     }
@@ -1371,8 +1375,7 @@ impl Engine {
                     why: format!("{verb} failed: {e}"),
                 }],
             };
-            ctx.send(events);
-            ctx.done(Some(cred.id));
+            ctx.finish(events, Some(cred.id));
         });
     }
 
@@ -1694,9 +1697,15 @@ impl OpCtx {
     }
 
     fn done(&self, credential: Option<String>) {
+        self.finish(Vec::new(), credential);
+    }
+
+    /// The unit's last events and its end, as one message.
+    fn finish(&self, events: Vec<Event>, credential: Option<String>) {
         let _ = self.tx.send(OpMsg::Done {
             step: self.step.clone(),
             credential,
+            events,
         });
     }
 

@@ -401,6 +401,22 @@ impl AnthropicIssuer {
     }
 }
 
+/// Whether breachbook knows the key's id at Anthropic (the Admin API listed it).
+fn has_key_id(c: &Credential) -> bool {
+    !c.key_id.is_empty() && !c.key_id.contains(char::is_whitespace)
+}
+
+/// The Console steps for a key the Admin API cannot be asked about by id.
+fn by_hand(old: &Credential, verb: &str) -> ProviderError {
+    ProviderError::ManualRevoke {
+        provider: PROVIDER.into(),
+        instructions: format!(
+            "breachbook does not know the Anthropic key id of {} ({}): console.anthropic.com → Settings → API keys → the key shown as {} → {verb}. Add `anthropic:` to the runbook scope (with ANTHROPIC_ADMIN_KEY) so the inventory lists key ids next time",
+            old.name, old.hint, old.hint
+        ),
+    }
+}
+
 #[async_trait]
 impl KeyIssuer for AnthropicIssuer {
     /// Always [`ProviderError::ManualIssue`]: the Admin API has no create.
@@ -438,7 +454,15 @@ impl KeyIssuer for AnthropicIssuer {
     }
 
     /// Status `active` → alive; `inactive`, `archived`, `expired` (or gone) → dead.
+    /// Without the key's id (found only in storage), Unsupported: the engine then tests the
+    /// old value itself.
     async fn old_key_liveness(&self, old: &Credential) -> ProviderResult<Liveness> {
+        if !has_key_id(old) {
+            return Err(ProviderError::Unsupported {
+                provider: PROVIDER.into(),
+                message: format!("the id of {} is not known", old.hint),
+            });
+        }
         let id = self.key_id(old)?;
         match self.admin.key_status(id).await {
             Ok(Some(s)) if s == "active" => Ok(Liveness::Alive),
@@ -448,12 +472,20 @@ impl KeyIssuer for AnthropicIssuer {
     }
 
     /// `POST /v1/organizations/api_keys/{id}` with `{"status":"inactive"}`.
+    /// A key whose id breachbook does not know (found only in storage) is disabled by hand
+    /// in the Console ([`ProviderError::ManualRevoke`]).
     async fn revoke(&self, old: &Credential) -> ProviderResult<()> {
+        if !has_key_id(old) {
+            return Err(by_hand(old, "Disable"));
+        }
         self.retire(old, "inactive").await
     }
 
     /// `{"status":"archived"}`: the Admin API's closest thing to a delete.
     async fn delete(&self, old: &Credential) -> ProviderResult<()> {
+        if !has_key_id(old) {
+            return Err(by_hand(old, "Delete"));
+        }
         self.retire(old, "archived").await
     }
 

@@ -4,13 +4,14 @@
 //!
 //! Merging. A key shows up in several places: one OpenAI key is a field of two Secrets
 //! Manager secrets, a Braintrust org AI secret, and a row in OpenAI's own key list. Copies
-//! in storage are joined by their keyed fingerprint (same value) or, where a store only
+//! in storage are joined by their keyed fingerprint (same value; a plain-text copy, whose
+//! issuer the store cannot tell, takes the issuer of the copy it joins) or, where a store only
 //! shows a redacted form, by an unambiguous hint match (`sk-…wxyz`); the issuer's own
 //! record then lends the copies its key id, owner and dates. Stored copies stream to the
 //! screen as they are found (their id never changes: it comes from the first copy); issuer
 //! records that match no stored copy are listed at the end, not exposed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -155,9 +156,10 @@ impl Merger {
     /// Merges a stored copy into the one holding the same key, or adds it. Returns its id.
     fn add_stored(&mut self, mut c: Credential) -> String {
         let same = self.stored.iter().position(|s| {
-            s.issuer == c.issuer
-                && ((s.fingerprint.is_some() && s.fingerprint == c.fingerprint)
-                    || (!s.key_id.is_empty() && s.key_id == c.key_id))
+            let same_value = s.fingerprint.is_some() && s.fingerprint == c.fingerprint;
+            (s.issuer == c.issuer && !s.key_id.is_empty() && s.key_id == c.key_id)
+                // A plain-text copy (issuer unknown) joins a key whose issuer another copy names.
+                || (same_value && same_issuer_or_unknown(s, &c))
         });
         let same = same.or_else(|| {
             // Only a hint to go on (a store that shows a redacted value): merge only if
@@ -168,7 +170,7 @@ impl Merger {
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| {
-                    s.issuer == c.issuer
+                    same_issuer_or_unknown(s, &c)
                         && hints_match(&s.hint, &c.hint)
                         && !(s.fingerprint.is_some()
                             && c.fingerprint.is_some()
@@ -181,6 +183,10 @@ impl Merger {
         match same {
             Some(i) => {
                 let s = &mut self.stored[i];
+                if s.issuer == Issuer::Generic && c.issuer != Issuer::Generic {
+                    // The same value, now known to be this issuer's key (the id stays).
+                    s.issuer = c.issuer;
+                }
                 for l in c.locations.drain(..) {
                     if !s.locations.contains(&l) {
                         s.locations.push(l);
@@ -280,6 +286,15 @@ impl Merger {
     }
 }
 
+/// Whether two copies may hold the same key as far as their issuers tell: the same issuer,
+/// or one of them a value read whose issuer is unknown (a plain-text secret says nothing
+/// about whose key it holds). A copy only shown redacted and typed as another vendor's (a
+/// Braintrust secret of type `mistral`) is not unknown.
+fn same_issuer_or_unknown(a: &Credential, b: &Credential) -> bool {
+    let unknown = |x: &Credential| x.issuer == Issuer::Generic && x.fingerprint.is_some();
+    a.issuer == b.issuer || unknown(a) || unknown(b)
+}
+
 /// Marks a stored copy tied to its issuer's record (meta key).
 const RECORD: &str = "issuer_record";
 
@@ -319,6 +334,8 @@ pub struct UsagePoller {
     pub issuers: HashMap<Issuer, Arc<dyn KeyIssuer>>,
     /// Credentials to watch (the inventory adds to it as it finds keys).
     pub credentials: Arc<Mutex<Vec<Credential>>>,
+    /// Their new keys, watched too once minted.
+    pub new_keys: NewKeys,
     /// Time between polls.
     pub every: Duration,
     /// How far back the first poll looks.
@@ -332,7 +349,9 @@ impl UsagePoller {
         tokio::spawn(async move {
             let mut seen: BTreeMap<(String, KeyGeneration, DateTime<Utc>), (u32, u32)> =
                 BTreeMap::new();
-            let mut since: HashMap<String, DateTime<Utc>> = HashMap::new();
+            let mut since: HashMap<(String, KeyGeneration), DateTime<Utc>> = HashMap::new();
+            // Each issuer whose usage data cannot be read is said once, not every poll.
+            let mut failing: HashSet<Issuer> = HashSet::new();
             let mut tick = tokio::time::interval(self.every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -345,40 +364,61 @@ impl UsagePoller {
                     .lock()
                     .map(|c| c.clone())
                     .unwrap_or_default();
+                let new_keys = self.new_keys.lock().map(|m| m.clone()).unwrap_or_default();
                 for cred in creds.iter().filter(|c| c.exposed) {
                     let Some(issuer) = self.issuers.get(&cred.issuer) else {
                         continue;
                     };
-                    let from = *since
-                        .entry(cred.id.clone())
-                        .or_insert_with(|| Utc::now() - self.lookback);
-                    let samples = match issuer.usage(cred, KeyGeneration::Old, None, from).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::debug!(credential = %cred.id, error = %e, "usage poll failed");
-                            continue;
-                        }
-                    };
-                    let mut newest = from;
-                    for mut s in samples {
-                        s.credential = cred.id.clone();
-                        newest = newest.max(s.minute);
-                        let key = (cred.id.clone(), s.generation, s.minute);
-                        let before = seen.get(&key).copied().unwrap_or((0, 0));
-                        let ok = s.ok.saturating_sub(before.0);
-                        let denied = s.denied.saturating_sub(before.1);
-                        if ok == 0 && denied == 0 {
-                            continue;
-                        }
-                        seen.insert(key, (before.0.max(s.ok), before.1.max(s.denied)));
-                        s.ok = ok;
-                        s.denied = denied;
-                        if tx.send(Event::UsageObserved { sample: s }).is_err() {
-                            return;
-                        }
+                    let mut watch = vec![(KeyGeneration::Old, None)];
+                    if let Some(id) = new_keys.get(&cred.id) {
+                        watch.push((KeyGeneration::New, Some(id.as_str())));
                     }
-                    // Look again at the newest minute next time: it may still be filling.
-                    since.insert(cred.id.clone(), newest);
+                    for (generation, new_id) in watch {
+                        let at = (cred.id.clone(), generation);
+                        let from = *since
+                            .entry(at.clone())
+                            .or_insert_with(|| Utc::now() - self.lookback);
+                        let samples = match issuer.usage(cred, generation, new_id, from).await {
+                            Ok(s) => {
+                                failing.remove(&cred.issuer);
+                                s
+                            }
+                            Err(e) => {
+                                tracing::debug!(credential = %cred.id, error = %e, "usage poll failed");
+                                if failing.insert(cred.issuer) {
+                                    let text = format!(
+                                        "usage of {} keys cannot be read ({e}): the Usage panel shows none of their calls, which is not the same as none made",
+                                        cred.issuer.label()
+                                    );
+                                    if tx.send(Event::Note { text }).is_err() {
+                                        return;
+                                    }
+                                }
+                                continue;
+                            }
+                        };
+                        let mut newest = from;
+                        for mut s in samples {
+                            s.credential = cred.id.clone();
+                            s.generation = generation;
+                            newest = newest.max(s.minute);
+                            let key = (cred.id.clone(), s.generation, s.minute);
+                            let before = seen.get(&key).copied().unwrap_or((0, 0));
+                            let ok = s.ok.saturating_sub(before.0);
+                            let denied = s.denied.saturating_sub(before.1);
+                            if ok == 0 && denied == 0 {
+                                continue;
+                            }
+                            seen.insert(key, (before.0.max(s.ok), before.1.max(s.denied)));
+                            s.ok = ok;
+                            s.denied = denied;
+                            if tx.send(Event::UsageObserved { sample: s }).is_err() {
+                                return;
+                            }
+                        }
+                        // Look again at the newest minute next time: it may still be filling.
+                        since.insert(at, newest);
+                    }
                 }
             }
         });
@@ -461,6 +501,58 @@ pub fn table_row(c: &Credential) -> String {
 pub struct LiveSet {
     pub providers: super::ProviderSet,
     pub feed: WorldFeed,
+    /// Credential id → the id of its new key, for usage polling. Filled as keys are minted;
+    /// a resumed incident adds the ones its journal knows.
+    pub new_keys: NewKeys,
+}
+
+/// Credential id → the id of its new key.
+pub type NewKeys = Arc<Mutex<HashMap<String, String>>>;
+
+/// An issuer that notes the id of every key it mints, so the usage poller can watch the
+/// new keys too. Everything else goes straight through.
+struct Watched {
+    inner: Arc<dyn KeyIssuer>,
+    new_keys: NewKeys,
+}
+
+#[async_trait::async_trait]
+impl KeyIssuer for Watched {
+    async fn issue(&self, old: &Credential, token: &str) -> ProviderResult<super::NewKey> {
+        let key = self.inner.issue(old, token).await?;
+        if let Ok(mut m) = self.new_keys.lock() {
+            m.insert(old.id.clone(), key.key_id.clone());
+        }
+        Ok(key)
+    }
+    async fn verify(
+        &self,
+        cred: &Credential,
+        key: &secrecy::SecretString,
+    ) -> ProviderResult<super::Liveness> {
+        self.inner.verify(cred, key).await
+    }
+    async fn old_key_liveness(&self, old: &Credential) -> ProviderResult<super::Liveness> {
+        self.inner.old_key_liveness(old).await
+    }
+    async fn revoke(&self, old: &Credential) -> ProviderResult<()> {
+        self.inner.revoke(old).await
+    }
+    async fn delete(&self, old: &Credential) -> ProviderResult<()> {
+        self.inner.delete(old).await
+    }
+    async fn make_room(&self, old: &Credential, key_id: &str) -> ProviderResult<()> {
+        self.inner.make_room(old, key_id).await
+    }
+    async fn usage(
+        &self,
+        cred: &Credential,
+        generation: KeyGeneration,
+        new_key_id: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> ProviderResult<Vec<crate::incident::model::UsageSample>> {
+        self.inner.usage(cred, generation, new_key_id, since).await
+    }
 }
 
 /// Connects to everything the runbook's scope names. `known`: credentials found before
@@ -580,6 +672,17 @@ pub async fn connect(
         );
     }
 
+    let new_keys: NewKeys = Arc::default();
+    let issuers: HashMap<Issuer, Arc<dyn KeyIssuer>> = issuers
+        .into_iter()
+        .map(|(k, inner)| {
+            let watched: Arc<dyn KeyIssuer> = Arc::new(Watched {
+                inner,
+                new_keys: new_keys.clone(),
+            });
+            (k, watched)
+        })
+        .collect();
     let merged = MergedInventory::new(sources);
     let seen = merged.seen();
     if let Ok(mut s) = seen.lock() {
@@ -594,6 +697,7 @@ pub async fn connect(
     let feed = UsagePoller {
         issuers: issuers.clone(),
         credentials: seen,
+        new_keys: new_keys.clone(),
         every,
         lookback: chrono::Duration::minutes(60),
     }
@@ -606,7 +710,11 @@ pub async fn connect(
         identity,
         drill: None,
     };
-    Ok(LiveSet { providers, feed })
+    Ok(LiveSet {
+        providers,
+        feed,
+        new_keys,
+    })
 }
 
 /// Whether the Secrets Manager scope maps a field to this issuer's keys.
@@ -688,6 +796,92 @@ mod tests {
             Some("proj_1")
         );
         assert!(m.finish().is_empty());
+    }
+
+    #[test]
+    fn a_plain_text_copy_joins_the_key_whose_issuer_another_copy_names() {
+        let v = "sk-test-legacy0000000WXYZ";
+        for generic_first in [true, false] {
+            let mut m = Merger::default();
+            let generic = stored("generic/legacy/b", Issuer::Generic, v, "legacy/b", "f1");
+            let openai = stored("openai/a", Issuer::Openai, v, "prod/a", "f1");
+            let (first, second) = if generic_first {
+                (generic, openai)
+            } else {
+                (openai, generic)
+            };
+            m.add(vec![first.clone()]);
+            m.add(vec![record("key_1", "sk-abc****WXYZ")]);
+            let out = m.add(vec![second]);
+            assert_eq!(out.len(), 1, "generic first: {generic_first}");
+            assert_eq!(out[0].id, first.id, "the first copy's id stays");
+            assert_eq!(out[0].issuer, Issuer::Openai);
+            assert_eq!(out[0].locations.len(), 2);
+            assert_eq!(out[0].key_id, "key_1", "the issuer's record is adopted");
+            assert!(m.finish().is_empty());
+        }
+        // Whatever the order, a redacted copy (hint only), the plain-text copy and a
+        // mapped copy of one value end up as one key of the issuer.
+        let braintrust = || {
+            let mut b = stored("braintrust/K", Issuer::Openai, v, "K", "");
+            b.fingerprint = None;
+            b.locations[0].kind = LocationKind::Braintrust;
+            b.locations[0].field = None;
+            b
+        };
+        let copies = || {
+            [
+                braintrust(),
+                stored("generic/legacy/b", Issuer::Generic, v, "legacy/b", "f1"),
+                stored("openai/a", Issuer::Openai, v, "prod/a", "f1"),
+            ]
+        };
+        for order in [
+            [0, 1, 2],
+            [1, 0, 2],
+            [1, 2, 0],
+            [0, 2, 1],
+            [2, 1, 0],
+            [2, 0, 1],
+        ] {
+            let mut m = Merger::default();
+            let all = copies();
+            for i in order {
+                m.add(vec![all[i].clone()]);
+            }
+            assert_eq!(m.stored.len(), 1, "order {order:?}: {:#?}", m.stored);
+            assert_eq!(m.stored[0].issuer, Issuer::Openai, "order {order:?}");
+            assert_eq!(m.stored[0].locations.len(), 3, "order {order:?}");
+        }
+        // A redacted copy typed as another vendor's does not join on its hint alone.
+        let mut m = Merger::default();
+        m.add(vec![stored("openai/a", Issuer::Openai, v, "prod/a", "f1")]);
+        let mut mistral = braintrust();
+        mistral.id = "braintrust/MISTRAL".into();
+        mistral.issuer = Issuer::Generic;
+        m.add(vec![mistral]);
+        assert_eq!(m.stored.len(), 2);
+        // A plain-text copy of another value stays a generic key of its own.
+        let mut m = Merger::default();
+        m.add(vec![stored(
+            "openai/a",
+            Issuer::Openai,
+            "sk-test-aaaaaaaaaaaaWXYZ",
+            "a",
+            "f1",
+        )]);
+        let out = m.add(vec![stored(
+            "generic/b",
+            Issuer::Generic,
+            "sk-test-bbbbbbbbbbbbQQQQ",
+            "b",
+            "f2",
+        )]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].id.as_str(), out[0].issuer),
+            ("generic/b", Issuer::Generic)
+        );
     }
 
     #[test]

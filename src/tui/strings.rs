@@ -163,6 +163,9 @@ pub const COL_AGE: &str = "age";
 pub const COL_USED: &str = "last use";
 pub const COL_EXPOSED: &str = "exposed";
 pub const EXPOSED: &str = "EXPOSED";
+/// An exposed key whose old value no longer works.
+pub const EXPOSED_REVOKED: &str = "revoked";
+pub const EXPOSED_DELETED: &str = "deleted";
 pub const NOT_EXPOSED: &str = "no";
 pub fn shared(n: usize) -> String {
     format!("shared ×{n}")

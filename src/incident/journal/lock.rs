@@ -68,8 +68,11 @@ impl Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        // Leave no holder text behind a clean exit; the lock itself goes with the file.
+        // Leave no holder text behind a clean exit. Unlock explicitly: a child process
+        // forked elsewhere in this process (between its fork and exec) holds a copy of the
+        // descriptor, and with it the lock, past this file's close.
         let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
     }
 }
 

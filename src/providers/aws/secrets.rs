@@ -8,7 +8,7 @@
 //! secret names and version ids only.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -504,6 +504,10 @@ where
 pub struct SecretsManagerStore {
     aws: Aws,
     clients: Mutex<HashMap<String, Client>>,
+    /// One writer per secret: two keys that are fields of one JSON secret are written by
+    /// read-compose-write, and AWSCURRENT moves only from the version it leaves, so two
+    /// writes of one secret at once would fail (or, for `replace`, lose one key).
+    writers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl SecretsManagerStore {
@@ -512,7 +516,25 @@ impl SecretsManagerStore {
         SecretsManagerStore {
             aws: aws.clone(),
             clients: Mutex::new(HashMap::new()),
+            writers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Waits for, and holds, the right to write `loc`'s secret.
+    async fn writer(&self, loc: &Location) -> tokio::sync::OwnedMutexGuard<()> {
+        let key = format!(
+            "{}/{}",
+            loc.region.as_deref().unwrap_or(self.aws.default_region()),
+            loc.name
+        );
+        let lock = {
+            let mut writers = match self.writers.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            writers.entry(key).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     fn client(&self, loc: &Location) -> Client {
@@ -733,6 +755,7 @@ impl SecretStore for SecretsManagerStore {
         value: &SecretString,
         token: &str,
     ) -> ProviderResult<String> {
+        let _writer = self.writer(loc).await;
         let client = self.client(loc);
         let name = loc.name.as_str();
         match self.read(&client, name, Some(token)).await {
@@ -829,6 +852,7 @@ impl SecretStore for SecretsManagerStore {
     /// written as a new version (label `BREACHBOOK_REBASED`, token derived from both version
     /// ids so a retry does not write twice), AWSCURRENT moves to it, and the label is removed.
     async fn promote(&self, loc: &Location, version: &str) -> ProviderResult<DateTime<Utc>> {
+        let _writer = self.writer(loc).await;
         let client = self.client(loc);
         let name = loc.name.as_str();
         let before = self.describe(&client, name).await?;
@@ -939,6 +963,7 @@ impl SecretStore for SecretsManagerStore {
     /// PutSecretValue as the new AWSCURRENT (field-aware), unless the secret already holds
     /// the value there; returns the secret's LastChangedDate.
     async fn replace(&self, loc: &Location, value: &SecretString) -> ProviderResult<DateTime<Utc>> {
+        let _writer = self.writer(loc).await;
         let client = self.client(loc);
         let name = loc.name.as_str();
         let current = self.read(&client, name, None).await?;

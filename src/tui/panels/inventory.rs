@@ -122,7 +122,11 @@ fn row<'a>(app: &App, c: &CredentialState, with_age: bool) -> Row<'a> {
         .last_used
         .map(|d| strings::ago(&text::age((clock - d).num_seconds())))
         .unwrap_or_else(|| "—".to_string());
-    let exposed = if cr.exposed {
+    let exposed = if cr.exposed && c.deleted.is_some() {
+        Span::styled(strings::EXPOSED_DELETED, t.good())
+    } else if cr.exposed && c.rotation.is_contained() {
+        Span::styled(strings::EXPOSED_REVOKED, t.good())
+    } else if cr.exposed {
         Span::styled(strings::EXPOSED, t.bad())
     } else {
         Span::styled(strings::NOT_EXPOSED, t.good())
