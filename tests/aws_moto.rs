@@ -484,6 +484,14 @@ async fn two_keys_of_one_secret_rotated_together_keep_both_new_values() {
     // A retry of the second promotion writes nothing more.
     store.promote(&anthropic, &v2).await.unwrap();
     assert_eq!(stages(&client, name).await, after);
+
+    // The value before the rotation, for testing an old key by value: the field promoted
+    // last still has it under AWSPREVIOUS; the one promoted first no longer has it under
+    // either label, and says so rather than answering with a new value.
+    let old = store.read_old(&anthropic, &v2).await.unwrap();
+    assert_eq!(old.expose_secret(), fake_key("sk-ant-test-old-", 2));
+    let gone = store.read_old(&openai, &v1).await.unwrap_err();
+    assert!(matches!(gone, ProviderError::NotFound { .. }), "{gone:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -526,3 +526,7 @@ pub fn old_key_deleted(at: &str) -> String {
 pub fn report_written(path: &str) -> String {
     format!("report written: {path}")
 }
+
+pub fn braintrust_updated(list: &str) -> String {
+    format!("Braintrust secret_updated_at: {list}")
+}

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Widget, Wrap};
 
 use super::{Panel, block};
+use crate::incident::model::LocationKind;
 use crate::incident::rotation::{RotationState, Stage};
 use crate::incident::state::CredentialState;
 use crate::tui::app::App;
@@ -131,6 +132,28 @@ fn row(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
     }
     let mut lines = vec![Line::from(spans)];
     let indent = "  ";
+    // Braintrust's own secret_updated_at for each copy replaced there: the check Braintrust
+    // asks its customers to make.
+    let braintrust: Vec<String> = c
+        .credential
+        .locations
+        .iter()
+        .filter(|l| l.kind == LocationKind::Braintrust)
+        .filter_map(|l| {
+            c.updated_locations
+                .get(&l.label())
+                .map(|at| format!("{} {}", l.name, text::clock(at)))
+        })
+        .collect();
+    if !braintrust.is_empty() {
+        lines.extend(text::wrapped(
+            indent,
+            t.dim(),
+            &strings::braintrust_updated(&braintrust.join(" · ")),
+            t.dim(),
+            width,
+        ));
+    }
     match &c.rotation {
         RotationState::Failed { why, .. } => lines.extend(text::wrapped(
             indent,
