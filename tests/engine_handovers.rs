@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use breachbook::incident::autopilot::{DriveError, Driver, ScriptAction};
-use breachbook::incident::engine::{Engine, EngineConfig};
+use breachbook::incident::engine::{Command, Dangerous, Engine, EngineConfig};
 use breachbook::incident::event::{Event, Mode, Operator};
 use breachbook::incident::journal::Journal;
 use breachbook::incident::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
@@ -26,12 +26,13 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
 const RUNBOOK: &str = include_str!("../runbooks/ai-provider-keys-vendor-breach.yaml");
-const OLD: &str = "AIzaSy-test-the-old-gemini-key-0000abcd";
 
 /// The drill's Gemini issuer, but minting and revoking are a person's, and the old key can
 /// only be tested by value: it stays alive for the first `alive_for` tests.
 struct ByHand {
     inner: Arc<dyn KeyIssuer>,
+    /// The old key's value (made to match the exposed key's hint).
+    old: String,
     old_tests: Arc<AtomicU32>,
     alive_for: u32,
 }
@@ -46,7 +47,7 @@ impl KeyIssuer for ByHand {
     }
     async fn verify(&self, cred: &Credential, key: &SecretString) -> ProviderResult<Liveness> {
         match key.expose_secret() {
-            OLD => {
+            k if k == self.old => {
                 let n = self.old_tests.fetch_add(1, Ordering::SeqCst);
                 Ok(if n < self.alive_for {
                     Liveness::Alive
@@ -86,6 +87,7 @@ impl KeyIssuer for ByHand {
 /// The drill's Secrets Manager, which can also give back the value before the rotation.
 struct WithOld {
     inner: Arc<dyn SecretStore>,
+    old: String,
     keeps_old: bool,
 }
 
@@ -110,7 +112,7 @@ impl SecretStore for WithOld {
     }
     async fn read_old(&self, loc: &Location, new_version: &str) -> ProviderResult<SecretString> {
         if self.keeps_old {
-            Ok(SecretString::from(OLD))
+            Ok(SecretString::from(self.old.clone()))
         } else {
             self.inner.read_old(loc, new_version).await
         }
@@ -119,9 +121,12 @@ impl SecretStore for WithOld {
 
 struct Run {
     driver: Driver,
+    /// The screen's own way in, beside the driver's.
+    commands: mpsc::UnboundedSender<Command>,
     dir: tempfile::TempDir,
     old_tests: Arc<AtomicU32>,
     pasted: String,
+    old: String,
 }
 
 async fn start(alive_for: u32, keeps_old: bool) -> Run {
@@ -139,40 +144,6 @@ async fn start(alive_for: u32, keeps_old: bool) -> Run {
         at: world.now(),
         read_only: false,
     };
-    let mut ps = world.provider_set();
-    let old_tests = Arc::new(AtomicU32::new(0));
-    let inner = ps.issuers[&Issuer::Gemini].clone();
-    ps.issuers.insert(
-        Issuer::Gemini,
-        Arc::new(ByHand {
-            inner,
-            old_tests: old_tests.clone(),
-            alive_for,
-        }),
-    );
-    let sm = ps.stores[&LocationKind::SecretsManager].clone();
-    ps.stores.insert(
-        LocationKind::SecretsManager,
-        Arc::new(WithOld {
-            inner: sm,
-            keeps_old,
-        }),
-    );
-    let (up_tx, up_rx) = mpsc::unbounded_channel();
-    let engine = Engine::start(
-        journal,
-        Vec::new(),
-        Some(opening),
-        ps,
-        Some(feed),
-        EngineConfig::from_runbook(&rb, false),
-        up_tx,
-    )
-    .unwrap();
-    let state = engine.state().clone();
-    let _ticker = world.spawn_ticker();
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    tokio::spawn(engine.run(cmd_rx));
     // The key "made by hand in the console": minted in the drill world, so its store
     // accepts it.
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -192,16 +163,58 @@ async fn start(alive_for: u32, keeps_old: bool) -> Run {
         .await
         .unwrap();
     let pasted = made.secret.expose_secret().to_string();
+    // The old value as the store had it: shaped to match the exposed key's hint.
+    let (head, tail) = cred.hint.split_once('…').unwrap();
+    let old = format!("{head}aSy-test-old-gemini-key-{tail}");
+    let mut ps = world.provider_set();
+    let old_tests = Arc::new(AtomicU32::new(0));
+    let inner = ps.issuers[&Issuer::Gemini].clone();
+    ps.issuers.insert(
+        Issuer::Gemini,
+        Arc::new(ByHand {
+            inner,
+            old: old.clone(),
+            old_tests: old_tests.clone(),
+            alive_for,
+        }),
+    );
+    let sm = ps.stores[&LocationKind::SecretsManager].clone();
+    ps.stores.insert(
+        LocationKind::SecretsManager,
+        Arc::new(WithOld {
+            inner: sm,
+            old: old.clone(),
+            keeps_old,
+        }),
+    );
+    let (up_tx, up_rx) = mpsc::unbounded_channel();
+    let engine = Engine::start(
+        journal,
+        Vec::new(),
+        Some(opening),
+        ps,
+        Some(feed),
+        EngineConfig::from_runbook(&rb, false),
+        up_tx,
+    )
+    .unwrap();
+    let state = engine.state().clone();
+    let _ticker = world.spawn_ticker();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    tokio::spawn(engine.run(cmd_rx));
     let (paste_tx, paste_rx) = mpsc::unbounded_channel();
     paste_tx.send(made.secret).unwrap();
+    let commands = cmd_tx.clone();
     let driver = Driver::new(state, cmd_tx, up_rx, false)
         .with_think(std::time::Duration::ZERO)
         .with_pastes(paste_rx);
     Run {
         driver,
+        commands,
         dir,
         old_tests,
         pasted,
+        old,
     }
 }
 
@@ -279,7 +292,7 @@ async fn a_pasted_key_is_staged_and_a_key_revoked_by_hand_is_tested_dead_first()
         !journal.contains(&r.pasted),
         "the pasted key was written down"
     );
-    assert!(!journal.contains(OLD), "the old key was written down");
+    assert!(!journal.contains(&r.old), "the old key was written down");
     // The pasted key was staged as pending and became the new key.
     assert!(g.stamps.contains_key(&Stage::Staged));
     assert!(g.stamps.contains_key(&Stage::Propagated));
@@ -295,8 +308,28 @@ async fn an_old_key_that_cannot_be_tested_is_revoked_on_the_operators_second_wor
         matches!(&err, DriveError::Stuck(m) if m.contains("cannot test it")),
         "{err}"
     );
-    // The operator confirms again, having done it: recorded, on their word, and says so.
-    r.driver.script(vec![revoke_gemini()]).await.unwrap();
+    // A script cannot vouch a second time either: it stops before typing.
+    let err = r.driver.script(vec![revoke_gemini()]).await.unwrap_err();
+    assert!(
+        matches!(&err, DriveError::Stuck(m) if m.contains("resume")),
+        "{err}"
+    );
+    // A person confirms on the screen, having done it: recorded, on their word, and says so.
+    let word = gemini(r.driver.state()).credential.confirmation_word();
+    r.commands
+        .send(Command::Confirm {
+            target: Dangerous::Revoke {
+                credential: gemini(r.driver.state()).credential.id.clone(),
+            },
+            word,
+            override_phrase: None,
+            via: "tui".into(),
+        })
+        .unwrap();
+    r.driver
+        .script(vec![ScriptAction::Wait("2m".into())])
+        .await
+        .unwrap();
     let state = r.driver.shutdown().await;
     let g = gemini(&state);
     assert!(g.rotation.reached() >= Stage::Revoked, "{:?}", g.rotation);

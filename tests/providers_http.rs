@@ -921,7 +921,13 @@ async fn gemini_verify_reads_api_key_reasons() {
     let key = secret(GEMINI_KEY);
     assert_eq!(iss.verify(&c, &key).await.unwrap(), Liveness::Alive);
     assert_eq!(iss.verify(&c, &key).await.unwrap(), Liveness::Dead);
-    assert_eq!(iss.verify(&c, &key).await.unwrap(), Liveness::Dead);
+    // Blocked for this API: not proof either way (an old key may work elsewhere).
+    let err = iss.verify(&c, &key).await.unwrap_err();
+    assert!(
+        matches!(err, ProviderError::Validation { .. })
+            && err.to_string().contains("API_KEY_SERVICE_BLOCKED"),
+        "{err:?}"
+    );
     let err = iss.verify(&c, &key).await.unwrap_err();
     assert!(matches!(err, ProviderError::Validation { .. }), "{err:?}");
     let err = iss.verify(&c, &key).await.unwrap_err();

@@ -3,7 +3,7 @@
 //!
 //! Talks to the engine only through `Command`s and `Update`s, like the TUI does.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -83,6 +83,8 @@ pub enum DriveError {
 /// by hand (5 minutes in all).
 const MANUAL_REVOKE_TRIES: u32 = 150;
 const MANUAL_REVOKE_PAUSE: Duration = Duration::from_secs(2);
+/// How often the autopilot answers one key's make-room question before giving up.
+const MAX_ROOM_TRIES: u32 = 3;
 
 /// Follows the engine's updates and sends it commands.
 pub struct Driver {
@@ -102,8 +104,10 @@ pub struct Driver {
     pastes: Option<mpsc::UnboundedReceiver<SecretString>>,
     /// Credentials a pasted key was sent for, awaiting the engine's answer.
     pasted: BTreeSet<String>,
-    /// Credentials whose make-room confirmation was typed.
+    /// Credentials whose make-room confirmation was typed, awaiting the engine's answer.
     rooms: BTreeSet<String>,
+    /// How often each credential's make-room was confirmed.
+    room_tries: BTreeMap<String, u32>,
 }
 
 impl Driver {
@@ -126,9 +130,15 @@ impl Driver {
             pastes: None,
             pasted: BTreeSet::new(),
             rooms: BTreeSet::new(),
+            room_tries: BTreeMap::new(),
         };
         d.flush();
         d
+    }
+
+    /// The incident as the driver has seen it so far.
+    pub fn state(&self) -> &IncidentState {
+        &self.state
     }
 
     /// How long the autopilot reads before acting (incident clock); zero in live runs.
@@ -181,6 +191,13 @@ impl Driver {
                 "`{id}` needs no room for a new key"
             )));
         };
+        let tries = self.room_tries.entry(id.to_string()).or_insert(0);
+        *tries += 1;
+        if *tries > MAX_ROOM_TRIES {
+            return Err(DriveError::Stuck(format!(
+                "making room for `{id}` failed {MAX_ROOM_TRIES} times: {plan}; see the timeline, then make room on the screen"
+            )));
+        }
         if self.print {
             eprintln!("no room for a new key: {plan}");
         }
@@ -283,8 +300,8 @@ impl Driver {
                     // Refused: the next line on stdin is the next try.
                     self.pasted.remove(c);
                 }
-                if let super::event::Event::RoomMade { credential, .. } = &event {
-                    // Asked again later (another key in the way): answer again.
+                if let super::event::Event::RoomNeeded { credential, .. } = &event {
+                    // Asked (again): answer again, up to MAX_ROOM_TRIES times.
                     self.rooms.remove(credential);
                 }
                 self.state.apply(&event, wall, &operator.user);
@@ -418,6 +435,16 @@ impl Driver {
         // A key the issuer cannot revoke by API is handed to a person; confirming again
         // tests the old key. Each try is the same typed word; the wait is real time.
         for _ in 0..MANUAL_REVOKE_TRIES {
+            if let Some(c) = self.state.credential(id)
+                && let Some(how) = &c.manual_revoke
+                && !c.manual_revoke_tested
+            {
+                // Only a person can vouch for what breachbook cannot test.
+                return Err(DriveError::Stuck(format!(
+                    "{} must be revoked by hand and breachbook cannot test it: {how}; open the incident on the screen (breachbook resume {}) and confirm it there",
+                    c.credential.name, self.state.id
+                )));
+            }
             let asks = self.manual_asks(id);
             let done = self
                 .confirm_once(id, delete, word.clone(), override_checks, &right)
@@ -432,7 +459,8 @@ impl Driver {
             let how = c.manual_revoke.clone().unwrap_or_default();
             if !c.manual_revoke_tested {
                 return Err(DriveError::Stuck(format!(
-                    "{name} must be revoked by hand and breachbook cannot test it: {how}; a person confirms that on the screen"
+                    "{name} must be revoked by hand and breachbook cannot test it: {how}; open the incident on the screen (breachbook resume {}) and confirm it there",
+                    self.state.id
                 )));
             }
             if self.print && asks == 0 {

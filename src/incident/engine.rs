@@ -402,7 +402,8 @@ impl Engine {
                         .map(|c| (c.credential.id.clone(), c.delete_requested))
                         .collect();
                     for (cred, delete) in pending {
-                        self.spawn_dangerous(&step, &cred, delete);
+                        // Resumed work is nobody's new word.
+                        self.spawn_dangerous(&step, &cred, delete, "resume");
                     }
                     self.maybe_complete(&step)?;
                 }
@@ -1056,6 +1057,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let id = target.credential().to_string();
         let verb = target.verb();
+        let via_used = via.clone();
         if self.cfg.read_only {
             self.refuse(format!("read-only mode: {verb} is disabled"));
             return Ok(());
@@ -1229,7 +1231,7 @@ impl Engine {
                 credential: id.clone(),
             })?;
         }
-        self.spawn_dangerous(&step, &id, delete);
+        self.spawn_dangerous(&step, &id, delete, &via_used);
         Ok(())
     }
 
@@ -1245,6 +1247,31 @@ impl Engine {
             self.refuse(format!("{name} needs no room for a new key"));
             return Ok(());
         };
+        if self.cfg.read_only {
+            self.refuse("read-only mode: nothing is deleted");
+            return Ok(());
+        }
+        if matches!(c.rotation, RotationState::Skipped { .. })
+            || c.rotation.reached() >= Stage::Issued
+        {
+            self.refuse(format!(
+                "{name} needs no new key any more; nothing was deleted"
+            ));
+            return Ok(());
+        }
+        if let Some(other) = self
+            .state
+            .credentials
+            .iter()
+            .find(|o| o.credential.id != id && o.credential.key_id == key_id && o.in_rotation())
+        {
+            self.refuse(format!(
+                "{key_id} is itself an exposed key being handled here ({}): rotate, revoke and delete it in its own row; nothing was deleted",
+                other.credential.name
+            ));
+            return Ok(());
+        }
+        let failed = matches!(c.rotation, RotationState::Failed { .. });
         if self.busy_creds.contains(id) {
             self.refuse(format!("{name} is busy; wait for it to finish"));
             return Ok(());
@@ -1272,6 +1299,13 @@ impl Engine {
             action: MAKE_ROOM.into(),
             via,
         })?;
+        if failed {
+            // Making room is how this failed rotation goes on: the retry is journaled, so
+            // the key minted after it is not refused by the rotation state.
+            self.record(Event::RotationRetried {
+                credential: id.to_string(),
+            })?;
+        }
         if !self.state.credential(id).is_some_and(|c| c.room_confirmed) {
             self.refuse("no confirmation recorded; nothing was deleted");
             return Ok(());
@@ -1318,14 +1352,15 @@ impl Engine {
         Ok(())
     }
 
-    fn spawn_dangerous(&mut self, step: &str, id: &str, delete: bool) {
+    fn spawn_dangerous(&mut self, step: &str, id: &str, delete: bool, via: &str) {
         let Some(cs) = self.state.credential(id) else {
             return;
         };
         let cred = cs.credential.clone();
         let new_version = cs.staged_version.clone();
-        // A second confirmation after a hand-over: the operator says it is done.
-        let asked_before = cs.manual_revoke.is_some() && !cs.manual_revoke_tested;
+        // A person's second confirmation after a hand-over that breachbook cannot test: the
+        // operator's word that it is done. Never a script's or the autopilot's.
+        let asked_before = cs.manual_revoke.is_some() && !cs.manual_revoke_tested && via == "tui";
         self.start_unit(step, Some(id));
         let ctx = self.op_ctx(step);
         tokio::spawn(async move {
@@ -2148,6 +2183,27 @@ async fn manual_revoke(
         instructions,
         tested,
     };
+    if verb == "delete" {
+        // A dead old key says nothing about a deletion (revoking already killed it): the
+        // console steps first, then a person's word.
+        if asked_before {
+            return vec![
+                Event::Note {
+                    text: format!(
+                        "{}: deleted by hand, on the operator's word (breachbook cannot see a deletion)",
+                        cred.name
+                    ),
+                },
+                stamp_now(done, ctx),
+            ];
+        }
+        return vec![ask(
+            format!(
+                "{instructions} (then confirm again on the screen: breachbook cannot see a deletion)"
+            ),
+            false,
+        )];
+    }
     match old_key_check(ctx, cred, new_version).await {
         Ok(Liveness::Dead) => vec![
             Event::Note {
@@ -2204,6 +2260,21 @@ async fn old_key_check(
             store.read_old(&primary, version)
         })
         .await?;
+    // Only the exposed key itself proves anything: an even older value (a rotation never
+    // promoted) would read as dead and say nothing about this one.
+    if !crate::incident::model::hints_match(
+        &cred.hint,
+        &crate::incident::model::mask(old.expose_secret()),
+    ) {
+        return Err(ProviderError::NotFound {
+            provider: primary.kind.short().to_string(),
+            what: format!(
+                "the exposed key {} among the versions of {}",
+                cred.hint,
+                primary.label()
+            ),
+        });
+    }
     ctx.attempt(Some(&cred.id), "check old key", || {
         issuer.verify(cred, &old)
     })

@@ -501,6 +501,7 @@ impl IncidentState {
             } => {
                 if let Some(c) = self.credential_mut(credential) {
                     c.manual_needed = Some(instructions.clone());
+                    c.room_needed = None;
                 }
                 let n = self.name_of(credential);
                 let at = self.clock;
@@ -553,6 +554,8 @@ impl IncidentState {
                 self.see(*at);
                 if let Some(c) = self.credential_mut(credential) {
                     c.manual_needed = None;
+                    c.room_needed = None;
+                    c.room_confirmed = false;
                 }
                 self.transition(credential, Transition::Advance(Stage::Issued), Some(*at));
                 if let Some(c) = self.credential_mut(credential) {
@@ -846,6 +849,11 @@ impl IncidentState {
             }
             Event::RotationSkipped { credential, why } => {
                 let at = self.clock;
+                if let Some(c) = self.credential_mut(credential) {
+                    c.room_needed = None;
+                    c.room_confirmed = false;
+                    c.manual_needed = None;
+                }
                 self.transition(credential, Transition::Skip(why.clone()), None);
                 let n = self.name_of(credential);
                 self.note(at, Tone::Warn, format!("rotation of {n} skipped: {why}"));

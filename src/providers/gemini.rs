@@ -87,9 +87,11 @@ impl KeyIssuer for GeminiIssuer {
         })
     }
 
-    /// Lists models with the key: 200 → alive; 400 `API_KEY_INVALID` or 403 with an
-    /// `API_KEY_…` reason → dead. A key restricted to other addresses than this machine's
-    /// also reads as dead: it cannot be proven to work from here.
+    /// Lists models with the key: 200 → alive; 401 or `API_KEY_INVALID` (unknown, deleted
+    /// or expired key) → dead. Another `API_KEY_…` refusal (the key is blocked for this API,
+    /// or restricted to other addresses, referrers or apps) proves neither: the key may
+    /// well work elsewhere, so it is a Validation error naming the reason — a new key like
+    /// that is not accepted, and an old key like that is not taken for dead.
     async fn verify(&self, _cred: &Credential, key: &SecretString) -> ProviderResult<Liveness> {
         let req = self
             .api
@@ -100,9 +102,15 @@ impl KeyIssuer for GeminiIssuer {
             s if s.is_success() => Ok(Liveness::Alive),
             StatusCode::UNAUTHORIZED => Ok(Liveness::Dead),
             StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN => match key_refused(&raw.body) {
+                Some(reason) if reason == "API_KEY_INVALID" => Ok(Liveness::Dead),
                 Some(reason) => {
-                    tracing::info!(provider = PROVIDER, %reason, "key refused");
-                    Ok(Liveness::Dead)
+                    tracing::info!(provider = PROVIDER, %reason, "key refused here");
+                    Err(ProviderError::Validation {
+                        provider: PROVIDER.into(),
+                        message: format!(
+                            "Google refuses the key from here ({reason}): it is restricted or blocked for this API, so breachbook cannot tell whether it works elsewhere; check its restrictions in console.cloud.google.com → APIs & Services → Credentials"
+                        ),
+                    })
                 }
                 None => Err(self.api.error(&raw, "models", &[key])),
             },

@@ -350,7 +350,7 @@ impl UsagePoller {
             let mut seen: BTreeMap<(String, KeyGeneration, DateTime<Utc>), (u32, u32)> =
                 BTreeMap::new();
             let mut since: HashMap<(String, KeyGeneration), DateTime<Utc>> = HashMap::new();
-            // Each issuer whose usage data cannot be read is said once, not every poll.
+            // Each issuer whose usage data cannot be read is said once per run, not every poll.
             let mut failing: HashSet<Issuer> = HashSet::new();
             let mut tick = tokio::time::interval(self.every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -379,10 +379,7 @@ impl UsagePoller {
                             .entry(at.clone())
                             .or_insert_with(|| Utc::now() - self.lookback);
                         let samples = match issuer.usage(cred, generation, new_id, from).await {
-                            Ok(s) => {
-                                failing.remove(&cred.issuer);
-                                s
-                            }
+                            Ok(s) => s,
                             Err(e) => {
                                 tracing::debug!(credential = %cred.id, error = %e, "usage poll failed");
                                 if failing.insert(cred.issuer) {
