@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,8 @@ use std::time::{Duration, Instant};
 pub struct Tmux {
     session: String,
     socket: PathBuf,
+    /// Every screen captured, consecutive repeats once: what a test may check afterwards.
+    captured: Mutex<Vec<String>>,
 }
 
 /// Sessions started by this test binary, for unique names.
@@ -86,7 +89,11 @@ impl Tmux {
             .status()
             .expect("tmux is installed (scripts/test installs it)");
         assert!(ok.success());
-        Tmux { session, socket }
+        Tmux {
+            session,
+            socket,
+            captured: Mutex::new(Vec::new()),
+        }
     }
 
     /// Sends tmux key names (`Enter`, `Space`, `Escape`, `y`…).
@@ -112,6 +119,32 @@ impl Tmux {
         assert!(st.success());
     }
 
+    /// Pastes text as a terminal does (bracketed paste when the application asked for it):
+    /// through a tmux buffer of its own, deleted as it is pasted.
+    pub fn paste(&self, text: &str) {
+        let buffer = format!("{}-paste", self.session);
+        for args in [
+            vec!["set-buffer", "-b", &buffer, "--", text],
+            vec![
+                "paste-buffer",
+                "-p",
+                "-d",
+                "-b",
+                &buffer,
+                "-t",
+                &self.session,
+            ],
+        ] {
+            let st = Command::new("tmux")
+                .arg("-S")
+                .arg(&self.socket)
+                .args(&args)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+    }
+
     /// What the terminal shows now.
     pub fn screen(&self) -> String {
         let out = Command::new("tmux")
@@ -120,7 +153,33 @@ impl Tmux {
             .args(["capture-pane", "-p", "-t", &self.session])
             .output()
             .unwrap();
+        let s = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut captured = self.captured.lock().unwrap_or_else(|p| p.into_inner());
+        if captured.last() != Some(&s) {
+            captured.push(s.clone());
+        }
+        s
+    }
+
+    /// The pane's whole history: the screen and everything scrolled off it (the shell's
+    /// output after the application left the alternate screen).
+    pub fn scrollback(&self) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["capture-pane", "-p", "-S", "-", "-t", &self.session])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Every screen captured so far (each wait's and [`Tmux::screen`]'s), in order,
+    /// consecutive repeats once.
+    pub fn captured(&self) -> Vec<String> {
+        self.captured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits until the screen shows `text`; panics with the screen after `secs` (×3).

@@ -1,0 +1,426 @@
+//! The vendor-breach runbook live in a real terminal (tmux, 120×40): a person works it from
+//! the screen, from inventory to report, against moto_server and the stateful fakes of
+//! OpenAI, Anthropic, Gemini and Braintrust — the world of tests/vendor_live.rs
+//! (tests/support/vendor_world.rs), played by hand instead of by the autopilot.
+//!
+//! The person ticks the checklists, presses Enter on each step, answers the restart
+//! command's question; makes the Anthropic and the Gemini key in the "console" (the fake)
+//! when the Rotation panel asks (`⌨ p`), presses p and pastes the key — once as a terminal
+//! pastes (bracketed), once typed — never seeing it on the screen; types each old key's word
+//! in its revocation window (a wrong word first, once); for Gemini, which breachbook cannot
+//! revoke by API, reads the console steps in the window, deletes the key "in the console"
+//! and types the word again. Afterwards every exposed key is replaced at the providers and
+//! in Secrets Manager, the old ones are dead, and neither the state folder nor any screen
+//! captured on the way holds a secret.
+//!
+//! scripts/test installs tmux and moto[server]. Set BREACHBOOK_SHOW_SCREENS=1 (with
+//! `--nocapture`) to print the screen at every step.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/fake_ai.rs"]
+mod fake_ai;
+#[path = "support/moto.rs"]
+mod moto;
+#[path = "support/tmux.rs"]
+mod tmux;
+#[path = "support/vendor_world.rs"]
+mod vendor_world;
+
+use std::time::Instant;
+
+use tmux::{MODAL_DRAWN, Tmux, word_on};
+use vendor_world::{EXPOSED, GEMINI_OLD, World};
+
+/// Steps of the vendor-breach runbook.
+const STEPS: usize = 10;
+
+/// Prints a screen when BREACHBOOK_SHOW_SCREENS is set.
+fn show(what: &str, s: &str) {
+    if std::env::var_os("BREACHBOOK_SHOW_SCREENS").is_some() {
+        println!("──── {what}\n{s}");
+    }
+}
+
+/// The inside of the panel titled `title` (`┌ {title} ─…┐`), line by line, as drawn now.
+fn panel(screen: &str, title: &str) -> Vec<String> {
+    let lines: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let marker: Vec<char> = format!("┌ {title} ").chars().collect();
+    let Some((top, left)) = lines.iter().enumerate().find_map(|(i, l)| {
+        l.windows(marker.len())
+            .position(|w| w == marker.as_slice())
+            .map(|c| (i, c))
+    }) else {
+        return Vec::new();
+    };
+    let Some(right) = lines[top][left..].iter().position(|c| *c == '┐') else {
+        return Vec::new();
+    };
+    let right = left + right;
+    lines[top + 1..]
+        .iter()
+        .take_while(|l| l.get(left) != Some(&'└'))
+        .map(|l| {
+            l.get(left + 1..right.min(l.len()))
+                .unwrap_or_default()
+                .iter()
+                .collect()
+        })
+        .collect()
+}
+
+/// The Rotation panel's row of the key named `name` (its first cell holds the name, cut to
+/// the column's width).
+fn rotation_row(screen: &str, name: &str) -> Option<String> {
+    let head: String = name.chars().take(12).collect();
+    panel(screen, "Rotation")
+        .into_iter()
+        .find(|l| l.starts_with(&head))
+}
+
+/// The key a revocation window is about, from its title.
+fn window_name(screen: &str) -> String {
+    let i = screen.find("┌ Revoke ").expect("a revocation window");
+    screen[i + "┌ Revoke ".len()..]
+        .split(" ─")
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Fails when a step or a key failed, or a key would have to be overridden.
+fn no_failure(s: &str) {
+    assert!(!s.contains("✗ failed"), "a step failed:\n{s}");
+    assert!(!s.contains("r retry · x skip"), "a key failed:\n{s}");
+    assert!(
+        !s.contains("Pre-flight failed"),
+        "a pre-flight check failed:\n{s}"
+    );
+}
+
+/// Fails when the screen shows a secret (whole, or the middle a hint never shows).
+fn nothing_secret_on(s: &str, secrets: &[String], when: &str) {
+    if let Some(part) = vendor_world::leaked(s, secrets) {
+        panic!("part of a key value ({part}) is on the screen {when}:\n{s}");
+    }
+}
+
+/// Every secret of the run known so far (the new OpenAI keys once minted).
+fn secrets_now(world: &World) -> Vec<String> {
+    let minted: Vec<String> = world
+        .fake
+        .state()
+        .minted_openai()
+        .iter()
+        .map(|k| k.value.clone())
+        .collect();
+    let minted: Vec<&str> = minted.iter().map(String::as_str).collect();
+    vendor_world::secrets(&minted)
+}
+
+/// A key made by hand: waits until the Rotation panel asks for one (`⌨ p`), presses p,
+/// reads in the hidden input which issuer's console to use, makes the key at the fake (as
+/// in that console), pastes (`bracketed`) or types it, checks it never shows, and sees the
+/// row staged. Returns the issuer ("Anthropic" or "Gemini") and the key's name.
+fn key_made_by_hand(t: &Tmux, world: &World, bracketed: bool) -> (&'static str, String) {
+    let s = t.wait_until("⌨ p in Rotation", 30, |s| {
+        let p = panel(s, "Rotation").join("\n");
+        p.contains("⌨ p") && p.contains("press p to paste it")
+    });
+    show("asks for a key made by hand", &s);
+    let asked = s;
+    t.keys(&["p"]);
+    let s = t.wait_until("the hidden input", 10, |s| {
+        s.contains(", made by hand ─") && s.contains("The key is never shown or written down.")
+    });
+    show("hidden input", &s);
+    let name = s[s.find("┌ New key for ").unwrap() + "┌ New key for ".len()..]
+        .split(", made by hand")
+        .next()
+        .unwrap()
+        .to_string();
+    let row = rotation_row(&asked, &name);
+    assert!(
+        row.as_deref().is_some_and(|r| r.contains("⌨ p")),
+        "{name}'s row did not show ⌨ p: {row:?}\n{asked}"
+    );
+    // The instructions name the console and the old key the new one replaces.
+    let issuer = if s.contains("console.anthropic.com") && s.contains("(sk-…aaA1) by hand") {
+        "Anthropic"
+    } else if s.contains("console.cloud.google.com") && s.contains("(AIz…aaG1) by hand") {
+        "Gemini"
+    } else {
+        panic!("the hidden input names no console this test knows:\n{s}")
+    };
+    let key = {
+        let mut st = world.fake.state();
+        if issuer == "Anthropic" {
+            vendor_world::make_anthropic_key(&mut st)
+        } else {
+            vendor_world::make_gemini_key(&mut st)
+        }
+    };
+    if bracketed {
+        t.paste(key);
+    } else {
+        t.type_text(key);
+    }
+    let count = format!("({} characters)", key.chars().count());
+    let s = t.wait_for(&count, 10);
+    show("key in the hidden input", &s);
+    nothing_secret_on(&s, &secrets_now(world), "in the hidden input");
+    t.keys(&["Enter"]);
+    let s = t.wait_until(&format!("{name} staged"), 20, |s| {
+        !s.contains(", made by hand ─")
+            && rotation_row(s, &name).is_some_and(|r| r.matches('✓').count() >= 2)
+    });
+    show(&format!("{name} staged"), &s);
+    assert!(
+        s.contains(&format!(
+            "the new key for {name} answered and is stored as pending"
+        )),
+        "{s}"
+    );
+    nothing_secret_on(&s, &secrets_now(world), "after the key was stored");
+    (issuer, name)
+}
+
+#[test]
+fn a_person_runs_the_vendor_breach_runbook_live_from_the_screen() {
+    let started = Instant::now();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let world = rt.block_on(World::start());
+    let tmp = tempfile::tempdir().unwrap();
+    let rb = vendor_world::runbook_copy(tmp.path());
+    let state = tmp.path().display().to_string();
+    let env = world.env(tmp.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let t = Tmux::start_with_env(
+        tmp.path(),
+        &vendor_world::UNSET,
+        &env,
+        &[
+            "--state-dir",
+            &state,
+            "run",
+            &rb.display().to_string(),
+            "--endpoint-url",
+            &world.moto.endpoint,
+            "--quiet-period",
+            "2s",
+        ],
+        120,
+        40,
+    );
+    let steps = |n: usize| format!("steps {n}/{STEPS}");
+
+    // LIVE, and who moto says we are. The footer is drawn last: once it shows, the whole
+    // screen is there.
+    let s = t.wait_until("the STS identity in the header", 30, |s| {
+        s.contains("identity arn:aws:sts::") && s.contains("? help")
+    });
+    show("start", &s);
+    let header: String = s.lines().take(2).collect::<Vec<_>>().join("\n");
+    assert!(header.contains(" LIVE "), "{header}");
+    assert!(header.contains(&steps(0)), "{header}");
+
+    // 1. Declare.
+    t.tick_all(3);
+    t.keys(&["Enter"]);
+    t.wait_for(&steps(1), 10);
+    // 2. Inventory: the four exposed keys by their hints, the two stored nowhere not.
+    t.keys(&["Enter"]);
+    t.wait_for(&steps(2), 30);
+    let s = t.wait_for(&format!("keys contained 0/{EXPOSED}"), 10);
+    show("inventory", &s);
+    let inventory = panel(&s, "Inventory");
+    for (hint, exposed) in [
+        ("sk-…aaP1", true),
+        ("sk-…aaA1", true),
+        ("AIz…aaG1", true),
+        ("sk-…aaE1", true),
+        ("sk-…ZZ98", false),
+        ("sk-…ZZ99", false),
+    ] {
+        let row = inventory.iter().find(|l| l.contains(hint));
+        assert!(
+            row.is_some_and(|r| r.contains("EXPOSED") == exposed),
+            "{hint}: exposed should be {exposed}:\n{s}"
+        );
+    }
+    // 3. Review.
+    t.tick_all(3);
+    t.keys(&["Enter"]);
+    t.wait_for(&steps(3), 10);
+    // 4. Rotate: OpenAI mints by API; Anthropic and Gemini ask for a key made by hand.
+    t.keys(&["Enter"]);
+    // One pasted as a terminal pastes, the other typed.
+    let mut by_hand = [
+        key_made_by_hand(&t, &world, true),
+        key_made_by_hand(&t, &world, false),
+    ];
+    by_hand.sort();
+    let [("Anthropic", anthropic), ("Gemini", gemini)] = by_hand else {
+        panic!("one key made by hand for Anthropic, one for Gemini: {by_hand:?}")
+    };
+    let s = t.wait_for(&steps(4), 30);
+    show("rotated", &s);
+    no_failure(&s);
+    // 5–6. Verify, propagate.
+    for n in 5..=6 {
+        t.keys(&["Enter"]);
+        let s = t.wait_for(&steps(n), 30);
+        show(&format!("step {n}"), &s);
+        no_failure(&s);
+    }
+    // 7. The restart command: shown, asked, run.
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Run it? y / n", 10);
+    show("command", &s);
+    assert!(s.contains("$ echo restarted"), "{s}");
+    t.keys(&["y"]);
+    t.wait_for(&steps(7), 30);
+
+    // 8. Revoke, one window per key, each key's word read from its window.
+    let mut revoked = Vec::new();
+    for n in 1..=EXPOSED {
+        t.keys(&["Enter"]);
+        let s = t.wait_for(MODAL_DRAWN, 10);
+        show(&format!("revocation window {n}"), &s);
+        no_failure(&s);
+        let name = window_name(&s);
+        assert!(s.contains("✓ new key verified"), "{s}");
+        let w = word_on(&s);
+        if n == 1 {
+            // A wrong word is refused and changes nothing.
+            t.type_text("zzzz");
+            t.wait_for("word > zzzz", 10);
+            t.keys(&["Enter"]);
+            let s = t.wait_for("is not the confirmation word", 10);
+            show("wrong word", &s);
+            assert!(s.contains(MODAL_DRAWN), "the window closed:\n{s}");
+            assert!(
+                s.contains(&format!("keys contained 0/{EXPOSED}")),
+                "a wrong word revoked:\n{s}"
+            );
+        }
+        t.type_text(&w);
+        t.wait_for(&format!("word > {w}"), 10);
+        t.keys(&["Enter"]);
+        if name == gemini {
+            // Google's API cannot delete the key: the window stays, with the console steps.
+            let s = t.wait_until("the window to say what to do by hand", 20, |s| {
+                s.contains("cannot revoke this key by API")
+                    && s.contains("the old key still works")
+                    && s.contains(MODAL_DRAWN)
+            });
+            show("gemini by hand", &s);
+            assert!(s.contains("console.cloud.google.com"), "{s}");
+            assert!(s.contains("word > ▏"), "the word is not cleared:\n{s}");
+            assert!(
+                s.contains(&format!("keys contained {}/{EXPOSED}", n - 1)),
+                "{s}"
+            );
+            // Deleted in the console; the same word again.
+            assert!(world.fake.state().delete_gemini_key(GEMINI_OLD));
+            t.type_text(&w);
+            t.wait_for(&format!("word > {w}"), 10);
+            t.keys(&["Enter"]);
+        }
+        let s = t.wait_for(&format!("{name}: old key revoked"), 20);
+        show(&format!("revoked {name}"), &s);
+        assert!(!s.contains(MODAL_DRAWN), "the window stayed open:\n{s}");
+        t.wait_for(&format!("keys contained {n}/{EXPOSED}"), 20);
+        revoked.push(name);
+    }
+    revoked.sort();
+    revoked.dedup();
+    assert_eq!(revoked.len(), EXPOSED, "each key once: {revoked:?}");
+    assert!(revoked.contains(&anthropic), "{revoked:?}");
+    let s = t.wait_for(&steps(8), 10);
+    assert!(s.contains(&format!("{EXPOSED}/{EXPOSED} revoked")), "{s}");
+    // 9. Monitor the quiet period (2 s): the old keys are seen dead.
+    t.keys(&["Enter"]);
+    let s = t.wait_for(&steps(9), 60);
+    show("monitored", &s);
+    no_failure(&s);
+    // 10. The report.
+    t.keys(&["Enter"]);
+    t.wait_for(&steps(10), 30);
+    let last = t.wait_for("report written", 10);
+    show("report", &last);
+    assert!(
+        panel(&last, "Timeline")
+            .join("\n")
+            .contains("report written:"),
+        "the Timeline does not say where the report is:\n{last}"
+    );
+    t.keys(&["q"]);
+    let s = t.wait_for("[exited 0]", 20);
+    show("exited", &s);
+    let run_took = started.elapsed();
+
+    // ---- at the providers and in Secrets Manager (AWSCURRENT asked for explicitly)
+    let problems = world.fake.state().problems.clone();
+    assert!(
+        problems.is_empty(),
+        "requests the fakes refused: {problems:#?}"
+    );
+    let (new_prod, new_eval) = vendor_world::check_providers(&world.fake.state(), &world.bt_before);
+    rt.block_on(vendor_world::check_secrets_manager(
+        &world.moto,
+        &new_prod,
+        &new_eval,
+        &last,
+    ));
+
+    // ---- the journal: usage observed, every revoke typed at the screen, one refused word
+    let records = vendor_world::journal_records(tmp.path());
+    let events: Vec<serde_json::Value> = records.iter().map(|r| r["event"].clone()).collect();
+    let usage = vendor_world::check_journal(&events);
+    let given: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "confirmation_given")
+        .collect();
+    assert!(
+        given.iter().all(|e| e["via"] == "tui"),
+        "a confirmation not typed at the screen: {given:#?}"
+    );
+    let refused = events
+        .iter()
+        .filter(|e| e["type"] == "confirmation_refused")
+        .count();
+    assert_eq!(refused, 1, "one wrong word");
+    assert!(
+        events.iter().any(|e| e["type"] == "manual_revoke_needed"
+            && e["credential"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("gemini/"))),
+        "the old Gemini key was never handed to the console"
+    );
+
+    // ---- the report, and nothing secret in the state folder or on any screen
+    let inc = std::fs::read_dir(tmp.path().join("incidents"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let report = std::fs::read_to_string(inc.join("report.md")).expect("the report exists");
+    vendor_world::check_report(&report);
+    let secrets = vendor_world::secrets(&[&new_prod, &new_eval]);
+    if let Some(part) = vendor_world::leaked(&vendor_world::everything_in(tmp.path()), &secrets) {
+        panic!("part of a key value ({part}) was written to the state folder");
+    }
+    let screens = t.captured();
+    for s in &screens {
+        nothing_secret_on(s, &secrets, "(captured during the run)");
+    }
+    nothing_secret_on(&t.scrollback(), &secrets, "(the pane's history)");
+    eprintln!(
+        "vendor_live_tmux: {} journal events, {usage} usage_observed, {} screens captured, {:.1} s",
+        events.len(),
+        screens.len(),
+        run_took.as_secs_f64()
+    );
+}
