@@ -125,7 +125,7 @@ fn secrets_now(world: &World) -> Vec<String> {
 fn key_made_by_hand(t: &Tmux, world: &World, bracketed: bool) -> (&'static str, String) {
     let s = t.wait_until("⌨ p in Rotation", 30, |s| {
         let p = panel(s, "Rotation").join("\n");
-        p.contains("⌨ p") && p.contains("press p to paste it")
+        p.contains("⌨ p") && p.contains("then paste it")
     });
     show("asks for a key made by hand", &s);
     let asked = s;

@@ -362,6 +362,8 @@ fn quit(app: &App, f: &mut Frame) {
 
 /// The last characters of a key id, enough for a person to read the word in context.
 fn id_tail(key_id: &str) -> String {
+    // A short form (`AIz…aaG1`) is shown by its visible end only.
+    let key_id = key_id.rsplit('…').next().unwrap_or(key_id);
     let chars: Vec<char> = key_id.chars().collect();
     chars[chars.len().saturating_sub(8)..].iter().collect()
 }

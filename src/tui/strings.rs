@@ -353,7 +353,12 @@ pub fn revoke_heading(verb_caps: &str, name: &str) -> String {
     }
 }
 pub fn revoke_identity(issuer: &str, hint: &str, key_id: &str) -> String {
-    format!("issuer {issuer} · key {hint} · key id {key_id}")
+    if key_id == hint {
+        // Keys known only by value (Gemini): the id is the short form of the key.
+        format!("issuer {issuer} · key {hint}")
+    } else {
+        format!("issuer {issuer} · key {hint} · key id {key_id}")
+    }
 }
 pub fn lives_in_heading(n: usize) -> String {
     format!("lives in {n} location(s):")
@@ -367,12 +372,18 @@ pub const PREFLIGHT: &str = "pre-flight checks:";
 pub const CHECK_REVOKED: &str = "old key revoked";
 pub const CHECK_DEAD: &str = "old key confirmed dead after the quiet period";
 pub fn last_use(when: &str, from: &str, after_promotion: bool) -> String {
+    // Usage reports by key do not always say where calls came from.
+    let from = if from.trim().is_empty() {
+        " (source not reported)".to_string()
+    } else {
+        format!(" from {from}")
+    };
     if after_promotion {
         format!(
-            "last use of the old key: {when} from {from} — AFTER its replacement was promoted: is it the attacker, or a service still on the old key?"
+            "last use of the old key: {when}{from} — AFTER its replacement was promoted: is it the attacker, or a service still on the old key?"
         )
     } else {
-        format!("last use of the old key: {when} from {from}")
+        format!("last use of the old key: {when}{from}")
     }
 }
 pub const LAST_USE_NONE: &str = "last use of the old key: none seen";
@@ -454,11 +465,13 @@ pub fn paste_waiting(n: usize) -> String {
     format!("{n} key(s) need a key made by hand: press p")
 }
 
-pub fn manual_row(how: &str, read_only: bool) -> String {
+/// One line per key waiting for a key made by hand, so no row is pushed out of view: the
+/// console steps are in the paste window (p) and on the Timeline.
+pub fn manual_row(read_only: bool) -> String {
     if read_only {
-        format!("needs a key made by hand: {how}")
+        "needs a key made by hand (the Timeline says where)".to_string()
     } else {
-        format!("needs a key made by hand — press p to paste it: {how}")
+        "needs a key made by hand — press p to see where, then paste it".to_string()
     }
 }
 

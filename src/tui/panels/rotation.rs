@@ -202,11 +202,11 @@ fn row(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
                     width,
                 ));
             }
-            if let Some(how) = &c.manual_needed {
+            if c.manual_needed.is_some() {
                 lines.extend(text::wrapped(
                     indent,
                     t.text(),
-                    &strings::manual_row(how, app.read_only),
+                    &strings::manual_row(app.read_only),
                     t.warn(),
                     width,
                 ));
