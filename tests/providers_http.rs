@@ -994,12 +994,13 @@ async fn gemini_minting_and_deleting_are_manual() {
         );
     }
     let since = Utc.with_ymd_and_hms(2026, 5, 13, 9, 0, 0).unwrap();
-    assert!(
-        iss.usage(&old, KeyGeneration::Old, None, since)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    // No per-key usage at Gemini: said as such, never an empty "no calls".
+    let err = iss
+        .usage(&old, KeyGeneration::Old, None, since)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Unsupported { .. }), "{err:?}");
+    assert!(err.to_string().contains("Cloud Monitoring"), "{err}");
 }
 
 // ---------------------------------------------------------------- Braintrust

@@ -141,7 +141,7 @@ impl KeyIssuer for GeminiIssuer {
         Err(manual(old))
     }
 
-    /// Always empty: the Generative Language API has no per-key usage report; per-key
+    /// Unsupported: the Generative Language API has no per-key usage report; per-key
     /// metrics live in Google Cloud Monitoring, which needs Google Cloud credentials.
     async fn usage(
         &self,
@@ -150,6 +150,10 @@ impl KeyIssuer for GeminiIssuer {
         _new_key_id: Option<&str>,
         _since: DateTime<Utc>,
     ) -> ProviderResult<Vec<UsageSample>> {
-        Ok(Vec::new())
+        // Said, not shown as "no calls": an empty Usage panel must not read as a quiet key.
+        Err(ProviderError::Unsupported {
+            provider: PROVIDER.into(),
+            message: "Gemini has no per-key usage API; per-key traffic is in Google Cloud Monitoring (console.cloud.google.com → APIs & Services → Generative Language API → Metrics, by credential)".into(),
+        })
     }
 }
