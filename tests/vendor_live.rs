@@ -296,6 +296,25 @@ async fn the_vendor_breach_runbook_runs_live_end_to_end() {
     let report = summary["report"].as_str().expect("a report path");
     let report = std::fs::read_to_string(report).expect("the report exists");
     vendor_world::check_report(&report);
+    // Its times are the store's own: each scoped secret's LastChangedDate at moto is in it.
+    for (region, name) in [
+        ("us-east-1", "prod/ai/providers"),
+        ("us-east-1", "legacy/billing/openai"),
+        ("us-east-1", "prod/ai/eval"),
+        ("eu-west-1", "prod/ai/gemini"),
+    ] {
+        let sm = world.moto.sm_client(region).await;
+        let described = sm.describe_secret().secret_id(name).send().await.unwrap();
+        let changed = described.last_changed_date().unwrap();
+        let stamp = chrono::DateTime::from_timestamp(changed.secs(), 0)
+            .unwrap()
+            .format("%H:%M:%S")
+            .to_string();
+        assert!(
+            report.contains(&stamp),
+            "the report lacks moto's LastChangedDate {stamp} of {name}:\n{report}"
+        );
+    }
     let secrets = vendor_world::secrets(&[&new_prod, &new_eval]);
     if let Some(part) = vendor_world::leaked(&vendor_world::everything_in(&state_dir), &secrets) {
         panic!("part of a key value ({part}) was written to the state folder");
