@@ -735,7 +735,12 @@ impl IncidentState {
                     at,
                     Tone::Warn,
                     format!(
-                        "{n}: {action} it by hand, then confirm again (the old key still works): {instructions}"
+                        "{n}: {action} it by hand, then confirm again{}: {instructions}",
+                        if *tested {
+                            " (the old key still works)"
+                        } else {
+                            ""
+                        }
                     ),
                 );
             }
