@@ -104,13 +104,12 @@ fn breachbook(state: &Path, moto: &Moto) -> Command {
     c
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_iam_runbook_runs_live_against_moto_to_the_report() {
-    let moto = Moto::start();
-    let cfg = moto.config();
-    let iam = aws_sdk_iam::Client::new(&cfg);
-    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
-    // Two users of the runbook's scope, each with one key stored in its secret.
+/// The runbook's two IAM users, each with one access key stored in `prod/iam/<user>`.
+/// Returns (user, key id) pairs.
+async fn seed_iam_users(
+    iam: &aws_sdk_iam::Client,
+    sm: &aws_sdk_secretsmanager::Client,
+) -> Vec<(&'static str, String)> {
     let mut old_keys = Vec::new();
     for user in ["ci-deployer", "reporting-bot"] {
         iam.create_user().user_name(user).send().await.unwrap();
@@ -134,6 +133,17 @@ async fn the_iam_runbook_runs_live_against_moto_to_the_report() {
             .await
             .unwrap();
     }
+    old_keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_iam_runbook_runs_live_against_moto_to_the_report() {
+    let moto = Moto::start();
+    let cfg = moto.config();
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    // Two users of the runbook's scope, each with one key stored in its secret.
+    let old_keys = seed_iam_users(&iam, &sm).await;
     let tmp = tempfile::tempdir().unwrap();
     let rb = runbook_copy(tmp.path(), "aws-iam-access-key-leak");
     let out = tokio::task::spawn_blocking({
@@ -232,30 +242,8 @@ async fn at_the_two_key_limit_the_inactive_key_is_deleted_after_its_word() {
     let cfg = moto.config();
     let iam = aws_sdk_iam::Client::new(&cfg);
     let sm = aws_sdk_secretsmanager::Client::new(&cfg);
-    let mut old_keys = Vec::new();
+    let old_keys = seed_iam_users(&iam, &sm).await;
     let mut spare = String::new();
-    for user in ["ci-deployer", "reporting-bot"] {
-        iam.create_user().user_name(user).send().await.unwrap();
-        let k = iam
-            .create_access_key()
-            .user_name(user)
-            .send()
-            .await
-            .unwrap();
-        let k = k.access_key().unwrap();
-        old_keys.push((user, k.access_key_id().to_string()));
-        let value = serde_json::json!({
-            "AccessKeyId": k.access_key_id(),
-            "SecretAccessKey": k.secret_access_key(),
-        })
-        .to_string();
-        sm.create_secret()
-            .name(format!("prod/iam/{user}"))
-            .secret_string(value)
-            .send()
-            .await
-            .unwrap();
-    }
     // ci-deployer already holds a second, inactive key: no room for a new one.
     let extra = iam
         .create_access_key()
