@@ -528,14 +528,14 @@ fn view_read_only(
     runtime.block_on(async move {
         let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
         let (up_tx, up_rx) = mpsc::unbounded_channel();
-        let _ = up_tx.send(crate::incident::engine::Update::Refused {
+        let _ = up_tx.send(crate::incident::command::Update::Refused {
             message: format!(
                 "read-only view: this incident is open in another breachbook ({holder})"
             ),
         });
         tokio::spawn(async move {
             while let Some(_c) = cmd_rx.recv().await {
-                let _ = up_tx.send(crate::incident::engine::Update::Refused {
+                let _ = up_tx.send(crate::incident::command::Update::Refused {
                     message: "read-only view: another breachbook holds this incident".into(),
                 });
             }
@@ -580,7 +580,7 @@ fn load_script(path: &Path) -> anyhow::Result<Vec<ScriptAction>> {
 
 async fn drive(
     engine: Engine,
-    updates: mpsc::UnboundedReceiver<crate::incident::engine::Update>,
+    updates: mpsc::UnboundedReceiver<crate::incident::command::Update>,
     headless: bool,
     autopilot: bool,
     script: Option<Vec<ScriptAction>>,
@@ -601,7 +601,7 @@ async fn drive(
             journal_dir,
         })
         .await?;
-        let _ = cmd_tx.send(crate::incident::engine::Command::Shutdown);
+        let _ = cmd_tx.send(crate::incident::command::Command::Shutdown);
         let _ = engine_task.await;
         return Ok(ExitCode::SUCCESS);
     }
@@ -646,7 +646,7 @@ pub fn summary_line(state: &IncidentState) -> String {
         "attacker_calls_after_revoke": score.attacker_calls_after_revoke,
         "time_to_contain_secs": score.time_to_contain_secs,
         "skipped_checks": score.skipped_checks,
-        "overrides": state.confirmations.iter().filter(|c| c.action == "override").count(),
+        "overrides": state.confirmations.iter().filter(|c| c.action.is_override()).count(),
         "refused_confirmations": state.refusals,
         "mistakes": score.mistakes,
         "report": state.report_path,

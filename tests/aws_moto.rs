@@ -21,12 +21,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use aws_sdk_iam::types::StatusType;
+use breachbook::incident::model::fingerprint;
 use breachbook::incident::model::{Credential, Location, LocationKind};
+use breachbook::incident::ports::{Inventory, KeyIssuer, Liveness, ProviderError, SecretStore};
 use breachbook::providers::aws::iam::{IamInventory, IamIssuer};
 use breachbook::providers::aws::secrets::{SecretsManagerInventory, SecretsManagerStore};
-use breachbook::providers::{
-    Inventory, KeyIssuer, Liveness, ProviderError, SecretStore, fingerprint,
-};
 use breachbook::runbook::schema::{ExposureWindow, IamScope, Scope, SecretsManagerScope};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures::stream::{self, StreamExt};

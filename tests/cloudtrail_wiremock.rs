@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use breachbook::incident::model::KeyGeneration;
-use breachbook::providers::ProviderError;
+use breachbook::incident::ports::ProviderError;
 use breachbook::providers::aws::cloudtrail::CloudTrailUsage;
 use breachbook::providers::aws::{Aws, AwsOptions};
 use chrono::{DateTime, TimeZone, Utc};

@@ -10,16 +10,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use breachbook::incident::autopilot::{DriveError, Driver, ScriptAction};
-use breachbook::incident::engine::{Command, Dangerous, Engine, EngineConfig};
-use breachbook::incident::event::{Event, Mode, Operator};
+use breachbook::incident::command::{Command, Dangerous};
+use breachbook::incident::engine::{Engine, EngineConfig};
+use breachbook::incident::event::{DangerKind, Event, Mode, Operator, Via};
 use breachbook::incident::journal::Journal;
 use breachbook::incident::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
-use breachbook::incident::rotation::Stage;
-use breachbook::incident::state::IncidentState;
-use breachbook::providers::sim::SimWorld;
-use breachbook::providers::{
+use breachbook::incident::ports::{
     KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult, SecretStore,
 };
+use breachbook::incident::rotation::Stage;
+use breachbook::incident::state::{Confirmed, IncidentState};
+use breachbook::providers::sim::SimWorld;
 use breachbook::runbook::schema::{Issuer, Runbook};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -281,7 +282,9 @@ async fn a_pasted_key_is_staged_and_a_key_revoked_by_hand_is_tested_dead_first()
     let revokes = state
         .confirmations
         .iter()
-        .filter(|c| c.credential == g.credential.id && c.action == "revoke")
+        .filter(|c| {
+            c.credential == g.credential.id && c.action == Confirmed::Word(DangerKind::Revoke)
+        })
         .count();
     assert_eq!(revokes, 3, "each try is its own typed confirmation");
     let journal = journal_text(r.dir.path());
@@ -314,6 +317,13 @@ async fn an_old_key_that_cannot_be_tested_is_revoked_on_the_operators_second_wor
         matches!(&err, DriveError::Stuck(m) if m.contains("resume")),
         "{err}"
     );
+    // breachbook cannot test this old key, and the hand-over says so.
+    assert!(
+        gemini(r.driver.state())
+            .manual_revoke
+            .as_ref()
+            .is_some_and(|h| !h.tested)
+    );
     // A person confirms on the screen, having done it: recorded, on their word, and says so.
     let word = gemini(r.driver.state()).credential.confirmation_word();
     r.commands
@@ -323,7 +333,7 @@ async fn an_old_key_that_cannot_be_tested_is_revoked_on_the_operators_second_wor
             },
             word,
             override_phrase: None,
-            via: "tui".into(),
+            via: Via::Tui,
         })
         .unwrap();
     r.driver
@@ -333,7 +343,7 @@ async fn an_old_key_that_cannot_be_tested_is_revoked_on_the_operators_second_wor
     let state = r.driver.shutdown().await;
     let g = gemini(&state);
     assert!(g.rotation.reached() >= Stage::Revoked, "{:?}", g.rotation);
-    assert!(!g.manual_revoke_tested);
+    assert!(g.manual_revoke.is_none());
     let journal = journal_text(r.dir.path());
     assert!(journal.contains("on the operator's word"), "{journal}");
     assert!(journal.contains("\"tested\":false"));

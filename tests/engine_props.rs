@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use breachbook::incident::engine::{Command, Dangerous, Engine, EngineConfig, Update};
-use breachbook::incident::event::{Event, Mode, Operator};
+use breachbook::incident::command::{Command, Dangerous, Update};
+use breachbook::incident::engine::{Engine, EngineConfig};
+use breachbook::incident::event::{Event, Mode, Operator, Via};
 use breachbook::incident::journal::Journal;
 use breachbook::providers::sim::SimWorld;
 use breachbook::runbook::schema::Runbook;
@@ -124,8 +125,8 @@ fn play(ops: Vec<Op>) -> Vec<Event> {
                         },
                         word,
                         override_phrase: with_override
-                            .then(|| breachbook::incident::engine::override_phrase(&right)),
-                        via: "prop".into(),
+                            .then(|| breachbook::incident::command::override_phrase(&right)),
+                        via: Via::Script,
                     }
                 }
                 Op::Retry(c) | Op::SkipCred(c) => {

@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use breachbook::incident::model::{Credential, KeyGeneration, Location, LocationKind};
+use breachbook::incident::ports::{Inventory, KeyIssuer, Liveness, ProviderError, SecretStore};
 use breachbook::providers::anthropic::{AnthropicInventory, AnthropicIssuer};
 use breachbook::providers::braintrust::{BraintrustInventory, BraintrustStore};
 use breachbook::providers::gemini::GeminiIssuer;
 use breachbook::providers::http::{self, AdminKeys, Endpoints};
 use breachbook::providers::openai::{OpenAiInventory, OpenAiIssuer};
-use breachbook::providers::{Inventory, KeyIssuer, Liveness, ProviderError, SecretStore};
 use breachbook::runbook::schema::{
     AnthropicScope, BraintrustScope, ExposureWindow, Issuer, OpenAiScope, Scope,
 };

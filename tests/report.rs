@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use breachbook::incident::event::{Event, Mode, Score};
+use breachbook::incident::event::{DangerKind, Event, Mode, Score, Via};
 use breachbook::incident::journal::{Journal, list};
 use breachbook::incident::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
 use breachbook::incident::report;
@@ -274,8 +274,8 @@ fn revoke(c: &str, m: i64) -> Vec<Event> {
     vec![
         Event::ConfirmationGiven {
             credential: c.into(),
-            action: "revoke".into(),
-            via: "tui".into(),
+            action: DangerKind::Revoke,
+            via: Via::Tui,
         },
         Event::RevokeRequested {
             credential: c.into(),
@@ -344,7 +344,7 @@ fn careful() -> Vec<Event> {
     });
     v.push(Event::ConfirmationRefused {
         credential: OPENAI.into(),
-        action: "revoke".into(),
+        action: DangerKind::Revoke,
         why: "`ce97` is not the confirmation word for openai-prod".into(),
     });
     v.extend(revoke(OPENAI, 6));
@@ -420,7 +420,7 @@ fn hurried() -> Vec<Event> {
             "new key promoted to current".into(),
             "every location updated (0 of 2)".into(),
         ],
-        via: "tui".into(),
+        via: Via::Tui,
     });
     v.extend(revoke(OPENAI, 2));
     v.push(Event::ConsumerFailed {

@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use breachbook::incident::event::{Event, Mode};
+use breachbook::incident::event::{Event, Mode, Via};
 use breachbook::incident::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
+use breachbook::incident::ports::{Liveness, NewKey, ProviderError, ProviderSet, WorldFeed};
 use breachbook::incident::state::IncidentState;
 use breachbook::providers::sim::{SimError, SimWorld};
-use breachbook::providers::{Liveness, NewKey, ProviderError, ProviderSet, WorldFeed};
 use breachbook::runbook::schema::{Fault, FaultTarget, Issuer, Runbook};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -665,7 +665,7 @@ async fn revoking_before_propagation_breaks_a_consumer() {
         Event::OverrideGiven {
             credential: "openai/openai-prod".into(),
             failed_checks: vec!["the new key is not in every location".into()],
-            via: "script".into(),
+            via: Via::Script,
         },
         revoked_at,
     );

@@ -7,8 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use breachbook::incident::engine::{Command, Dangerous, Update};
-use breachbook::incident::event::{Event, Mode, Operator, Score};
+use breachbook::incident::command::{Command, Dangerous, Update};
+use breachbook::incident::event::{DangerKind, Event, Mode, Operator, Score, Via};
 use breachbook::incident::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
 use breachbook::incident::state::IncidentState;
 use breachbook::runbook::schema::{Issuer, Runbook};
@@ -505,8 +505,8 @@ impl Story {
     fn revoked(self, id: &str, t: DateTime<Utc>) -> Story {
         self.push(Event::ConfirmationGiven {
             credential: id.into(),
-            action: "revoke".into(),
-            via: "tui".into(),
+            action: DangerKind::Revoke,
+            via: Via::Tui,
         })
         .push(Event::RevokeRequested {
             credential: id.into(),
@@ -811,7 +811,7 @@ fn revoke_modal_with_failed_preflight_asks_for_the_override() {
             },
             word: "0504".into(),
             override_phrase: Some("override 0504".into()),
-            via: "tui".into(),
+            via: Via::Tui,
         }]
     );
 }
@@ -1130,7 +1130,7 @@ fn revocation_one_key_at_a_time_with_typed_words() {
             },
             word: "zzzz".into(),
             override_phrase: None,
-            via: "tui".into(),
+            via: Via::Tui,
         }]
     );
     assert!(revoke_of(&app).unwrap().pending);
@@ -1152,8 +1152,8 @@ fn revocation_one_key_at_a_time_with_typed_words() {
         },
         Event::ConfirmationGiven {
             credential: OPENAI.into(),
-            action: "revoke".into(),
-            via: "tui".into(),
+            action: DangerKind::Revoke,
+            via: Via::Tui,
         },
         Event::RevokeRequested {
             credential: OPENAI.into(),
@@ -1412,7 +1412,7 @@ fn the_deletion_window_asks_for_the_override_until_the_old_key_is_dead() {
             },
             word: "0504".into(),
             override_phrase: Some("override 0504".into()),
-            via: "tui".into(),
+            via: Via::Tui,
         }]
     );
     app.on_update(event(Event::Deleted {
@@ -1475,7 +1475,7 @@ fn a_key_made_by_hand_is_pasted_into_a_hidden_input() {
             assert_eq!(credential, ANTHROPIC);
             assert_eq!(
                 key,
-                &breachbook::incident::engine::PastedKey::new("sk-ant-test-pasted-0000wxyz")
+                &breachbook::incident::command::PastedKey::new("sk-ant-test-pasted-0000wxyz")
             );
             assert!(!format!("{key:?}").contains("sk-ant"));
         }
@@ -1534,7 +1534,7 @@ fn at_the_key_limit_r_asks_to_delete_the_inactive_key_with_its_own_word() {
             },
             word: "beef".into(),
             override_phrase: None,
-            via: "tui".into(),
+            via: Via::Tui,
         }]
     );
     app.on_update(event(Event::RoomMade {
@@ -1560,15 +1560,15 @@ fn a_key_revoked_by_hand_keeps_its_window_with_the_console_steps() {
         },
         Event::ConfirmationGiven {
             credential: OPENAI.into(),
-            action: "revoke".into(),
-            via: "tui".into(),
+            action: DangerKind::Revoke,
+            via: Via::Tui,
         },
         Event::RevokeRequested {
             credential: OPENAI.into(),
         },
         Event::ManualRevokeNeeded {
             credential: OPENAI.into(),
-            action: "revoke".into(),
+            action: DangerKind::Revoke,
             instructions: "console.example → API keys → the key → Delete".into(),
             tested: true,
         },

@@ -10,7 +10,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::engine::{Command, Dangerous, Update};
+use super::command::{Command, Dangerous, Update};
+use super::event::Via;
 use super::rotation::{RotationState, Stage};
 use super::state::{IncidentState, StepStatus};
 use crate::runbook::schema::Action;
@@ -95,7 +96,7 @@ pub struct Driver {
     refused: Vec<String>,
     in_flight: usize,
     print: bool,
-    via: String,
+    via: Via,
     /// How long the autopilot "reads" before each step and each confirmation (incident
     /// clock), so drills unfold at a human pace.
     think: Duration,
@@ -125,7 +126,7 @@ impl Driver {
             refused: Vec::new(),
             in_flight: 0,
             print,
-            via: "autopilot".into(),
+            via: Via::Autopilot,
             think: Duration::from_secs(90),
             pastes: None,
             pasted: BTreeSet::new(),
@@ -185,7 +186,8 @@ impl Driver {
         let Some((key_id, plan)) = self
             .state
             .credential(id)
-            .and_then(|c| c.room_needed.clone())
+            .and_then(|c| c.room_needed.as_ref())
+            .map(|r| (r.key_id.clone(), r.plan.clone()))
         else {
             return Err(DriveError::Script(format!(
                 "`{id}` needs no room for a new key"
@@ -206,9 +208,9 @@ impl Driver {
             target: Dangerous::MakeRoom {
                 credential: id.to_string(),
             },
-            word: word.unwrap_or_else(|| super::engine::key_tail(&key_id)),
+            word: word.unwrap_or_else(|| super::model::confirmation_word(&key_id)),
             override_phrase: None,
-            via: self.via.clone(),
+            via: self.via,
         })?;
         // Not `wait`: it calls here.
         loop {
@@ -245,7 +247,7 @@ impl Driver {
         self.pasted.insert(id.clone());
         self.send(Command::PasteKey {
             credential: id,
-            key: super::engine::PastedKey(key),
+            key: super::command::PastedKey(key),
         })
     }
 
@@ -342,7 +344,7 @@ impl Driver {
                 continue;
             }
             if let Some(id) = self.needs_room() {
-                if self.via != "autopilot" {
+                if self.via != Via::Autopilot {
                     // A script answers with its own `make_room`; stop waiting here.
                     return Ok(false);
                 }
@@ -436,9 +438,10 @@ impl Driver {
         // tests the old key. Each try is the same typed word; the wait is real time.
         for _ in 0..MANUAL_REVOKE_TRIES {
             if let Some(c) = self.state.credential(id)
-                && let Some(how) = &c.manual_revoke
-                && !c.manual_revoke_tested
+                && let Some(hand) = &c.manual_revoke
+                && !hand.tested
             {
+                let how = &hand.instructions;
                 // Only a person can vouch for what breachbook cannot test.
                 return Err(DriveError::Stuck(format!(
                     "{} must be revoked by hand and breachbook cannot test it: {how}; open the incident on the screen (breachbook resume {}) and confirm it there",
@@ -456,8 +459,12 @@ impl Driver {
                 return Ok(done);
             }
             let name = c.credential.name.clone();
-            let how = c.manual_revoke.clone().unwrap_or_default();
-            if !c.manual_revoke_tested {
+            let (how, tested) = c
+                .manual_revoke
+                .as_ref()
+                .map(|h| (h.instructions.clone(), h.tested))
+                .unwrap_or_default();
+            if !tested {
                 return Err(DriveError::Stuck(format!(
                     "{name} must be revoked by hand and breachbook cannot test it: {how}; open the incident on the screen (breachbook resume {}) and confirm it there",
                     self.state.id
@@ -511,8 +518,8 @@ impl Driver {
         self.send(Command::Confirm {
             target,
             word,
-            override_phrase: override_checks.then(|| super::engine::override_phrase(right)),
-            via: self.via.clone(),
+            override_phrase: override_checks.then(|| super::command::override_phrase(right)),
+            via: self.via,
         })?;
         let id2 = id.to_string();
         self.wait(move |s| {
@@ -540,7 +547,7 @@ impl Driver {
 
     /// Plays a script, then (if it says so) the autopilot.
     pub async fn script(&mut self, actions: Vec<ScriptAction>) -> Result<(), DriveError> {
-        self.via = "script".into();
+        self.via = Via::Script;
         for a in actions {
             match a {
                 ScriptAction::Run(step) => {
@@ -595,7 +602,7 @@ impl Driver {
                     self.wait_for(d).await?;
                 }
                 ScriptAction::Autopilot => {
-                    self.via = "autopilot".into();
+                    self.via = Via::Autopilot;
                     return self.autopilot().await;
                 }
             }

@@ -6,128 +6,6 @@
 //! exact key, no revoke of a key whose replacement is not verified and propagated without a
 //! typed override, new keys stored as pending before anything else.
 
-use serde::{Deserialize, Serialize};
-
-use super::event::{Event, Operator};
-
-/// The one path for everything destructive (as in gitui): what is about to be destroyed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Dangerous {
-    /// Revoke (deactivate) the old key of a credential.
-    Revoke { credential: String },
-    /// Delete the old key for good.
-    Delete { credential: String },
-    /// Delete another, inactive key of the same owner to make room for the new key (the
-    /// issuer's key limit is reached).
-    MakeRoom { credential: String },
-}
-
-impl Dangerous {
-    pub fn credential(&self) -> &str {
-        match self {
-            Dangerous::Revoke { credential }
-            | Dangerous::Delete { credential }
-            | Dangerous::MakeRoom { credential } => credential,
-        }
-    }
-    pub fn verb(&self) -> &'static str {
-        match self {
-            Dangerous::Revoke { .. } => "revoke",
-            Dangerous::Delete { .. } => "delete",
-            Dangerous::MakeRoom { .. } => super::state::MAKE_ROOM,
-        }
-    }
-}
-
-/// The phrase an operator types to go ahead despite failed pre-flight checks.
-pub fn override_phrase(word: &str) -> String {
-    format!("override {word}")
-}
-
-/// What the operator (or the autopilot, or a script) asks the engine to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "do")]
-pub enum Command {
-    /// Run the step's action (inventory, rotate, verify, propagate, monitor, command, report),
-    /// or, for revoke/delete steps, start the step so keys can be confirmed one by one;
-    /// for manual steps, mark it done once every item is ticked.
-    RunStep { step: String },
-    /// Toggle one checklist item of a manual step.
-    TickItem { step: String, item: usize },
-    /// Pass over a step (journaled, counted as a skipped check when it is critical).
-    SkipStep { step: String, why: String },
-    /// The typed confirmation of a dangerous action. `word` is what the operator typed;
-    /// `override_phrase` is needed when pre-flight checks fail.
-    Confirm {
-        target: Dangerous,
-        word: String,
-        #[serde(default)]
-        override_phrase: Option<String>,
-        /// `tui`, `autopilot` or `script`.
-        via: String,
-    },
-    /// Clear a failed rotation and try its failed move again.
-    Retry { credential: String },
-    /// Leave a credential out of the rotation.
-    SkipCredential { credential: String, why: String },
-    /// A key the operator created by hand in the issuer's console and pasted (hidden
-    /// input). The engine tests it and stores it as pending at once; it is never journaled.
-    /// Not part of scripts: a key never goes through a file.
-    #[serde(skip)]
-    PasteKey { credential: String, key: PastedKey },
-    /// Free text for the timeline.
-    Note { text: String },
-    /// Stop after in-flight work is journaled.
-    Shutdown,
-}
-
-/// A pasted key: held in a secret type, zeroized on drop, never printed.
-#[derive(Clone)]
-pub struct PastedKey(pub SecretString);
-
-impl PastedKey {
-    /// Wraps a pasted value, trimming the whitespace a paste brings along.
-    pub fn new(value: &str) -> PastedKey {
-        PastedKey(SecretString::from(value.trim().to_string()))
-    }
-}
-
-impl std::fmt::Debug for PastedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PastedKey(…)")
-    }
-}
-
-impl PartialEq for PastedKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.expose_secret() == other.0.expose_secret()
-    }
-}
-
-/// What the engine tells its watchers.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)] // events dominate the traffic; boxing them buys nothing
-pub enum Update {
-    /// A journaled event, in journal order.
-    Event {
-        seq: u64,
-        wall: chrono::DateTime<chrono::Utc>,
-        operator: Operator,
-        event: Event,
-    },
-    /// A command was refused; the text says why and what to do.
-    Refused { message: String },
-    /// Work in flight changed: (step, provider calls in flight, credentials being worked on).
-    Busy {
-        step: Option<String>,
-        in_flight: usize,
-        credentials: Vec<String>,
-    },
-    /// The engine stopped (after Shutdown, or a journal error it cannot go on after).
-    Stopped { why: Option<String> },
-}
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,11 +14,13 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Semaphore, mpsc};
 
+use super::command::{Command, Dangerous, PastedKey, Update, override_phrase};
+use super::event::{DangerKind, Event, Via};
 use super::journal::{Journal, JournalError, Record};
 use super::model::{Credential, KeyGeneration, LocationKind};
+use super::ports::{Liveness, ProviderError, ProviderSet, WorldFeed};
 use super::rotation::{RotationState, Stage};
-use super::state::{IncidentState, MAKE_ROOM, StepStatus};
-use crate::providers::{Liveness, ProviderError, ProviderSet, WorldFeed};
+use super::state::{IncidentState, StepStatus};
 use crate::runbook::schema::{Action, KeyPassing, OnFailure};
 
 /// Settings of one engine run.
@@ -396,14 +276,15 @@ impl Engine {
                         .credentials
                         .iter()
                         .filter(|c| {
-                            (c.revoke_requested && c.rotation.reached() < Stage::Revoked)
-                                || (c.delete_requested && c.deleted.is_none())
+                            (c.requested(DangerKind::Revoke)
+                                && c.rotation.reached() < Stage::Revoked)
+                                || (c.requested(DangerKind::Delete) && c.deleted.is_none())
                         })
-                        .map(|c| (c.credential.id.clone(), c.delete_requested))
+                        .map(|c| (c.credential.id.clone(), c.requested(DangerKind::Delete)))
                         .collect();
                     for (cred, delete) in pending {
                         // Resumed work is nobody's new word.
-                        self.spawn_dangerous(&step, &cred, delete, "resume");
+                        self.spawn_dangerous(&step, &cred, delete, Via::Resume);
                     }
                     self.maybe_complete(&step)?;
                 }
@@ -1053,11 +934,11 @@ impl Engine {
         target: Dangerous,
         word: String,
         typed_override: Option<String>,
-        via: String,
+        via: Via,
     ) -> Result<(), EngineError> {
         let id = target.credential().to_string();
-        let verb = target.verb();
-        let via_used = via.clone();
+        let kind = target.kind();
+        let verb = kind.word();
         if self.cfg.read_only {
             self.refuse(format!("read-only mode: {verb} is disabled"));
             return Ok(());
@@ -1089,7 +970,7 @@ impl Engine {
                     ));
                     return Ok(());
                 }
-                if c.revoke_requested {
+                if c.requested(DangerKind::Revoke) {
                     self.refuse(format!("{name} is being revoked already"));
                     return Ok(());
                 }
@@ -1104,7 +985,7 @@ impl Engine {
                     self.refuse(format!("{name} is already deleted"));
                     return Ok(());
                 }
-                if c.delete_requested {
+                if c.requested(DangerKind::Delete) {
                     self.refuse(format!("{name} is being deleted already"));
                     return Ok(());
                 }
@@ -1114,7 +995,7 @@ impl Engine {
         if typed.is_empty() {
             self.record(Event::ConfirmationRefused {
                 credential: id.clone(),
-                action: verb.into(),
+                action: kind,
                 why: "no confirmation word typed".into(),
             })?;
             self.refuse(format!(
@@ -1125,7 +1006,7 @@ impl Engine {
         if typed != expected {
             self.record(Event::ConfirmationRefused {
                 credential: id.clone(),
-                action: verb.into(),
+                action: kind,
                 why: "wrong confirmation word".into(),
             })?;
             self.refuse(format!(
@@ -1172,19 +1053,19 @@ impl Engine {
             }
             self.record(Event::ConfirmationGiven {
                 credential: id.clone(),
-                action: verb.into(),
-                via: via.clone(),
+                action: kind,
+                via,
             })?;
             self.record(Event::OverrideGiven {
                 credential: id.clone(),
                 failed_checks: failed,
-                via: via.clone(),
+                via,
             })?;
         }
         if preflight_passed {
             self.record(Event::ConfirmationGiven {
                 credential: id.clone(),
-                action: verb.into(),
+                action: kind,
                 via,
             })?;
         }
@@ -1194,12 +1075,7 @@ impl Engine {
             return Ok(());
         };
         let delete = matches!(target, Dangerous::Delete { .. });
-        let confirmed = if delete {
-            c.delete_confirmed
-        } else {
-            c.revoke_confirmed
-        };
-        if !confirmed {
+        if !c.confirmed(kind) {
             self.refuse("no confirmation recorded for this key; nothing was revoked");
             return Ok(());
         }
@@ -1231,19 +1107,19 @@ impl Engine {
                 credential: id.clone(),
             })?;
         }
-        self.spawn_dangerous(&step, &id, delete, &via_used);
+        self.spawn_dangerous(&step, &id, delete, via);
         Ok(())
     }
 
     /// The typed confirmation to delete the inactive key a [`Event::RoomNeeded`] named: its
     /// own word (the last 4 characters of *that* key's id), then the deletion and, once
     /// there is room, the new key.
-    fn confirm_room(&mut self, id: &str, word: String, via: String) -> Result<(), EngineError> {
+    fn confirm_room(&mut self, id: &str, word: String, via: Via) -> Result<(), EngineError> {
         let Some(c) = self.state.credential(id) else {
             return Ok(());
         };
         let name = c.credential.name.clone();
-        let Some((key_id, _)) = c.room_needed.clone() else {
+        let Some(key_id) = c.room_needed.as_ref().map(|r| r.key_id.clone()) else {
             self.refuse(format!("{name} needs no room for a new key"));
             return Ok(());
         };
@@ -1276,7 +1152,7 @@ impl Engine {
             self.refuse(format!("{name} is busy; wait for it to finish"));
             return Ok(());
         }
-        let expected = key_tail(&key_id);
+        let expected = super::model::confirmation_word(&key_id);
         let typed = word.trim().to_lowercase();
         if typed != expected {
             let why = if typed.is_empty() {
@@ -1286,7 +1162,7 @@ impl Engine {
             };
             self.record(Event::ConfirmationRefused {
                 credential: id.to_string(),
-                action: MAKE_ROOM.into(),
+                action: DangerKind::MakeRoom,
                 why: why.into(),
             })?;
             self.refuse(format!(
@@ -1296,7 +1172,7 @@ impl Engine {
         }
         self.record(Event::ConfirmationGiven {
             credential: id.to_string(),
-            action: MAKE_ROOM.into(),
+            action: DangerKind::MakeRoom,
             via,
         })?;
         if failed {
@@ -1306,7 +1182,12 @@ impl Engine {
                 credential: id.to_string(),
             })?;
         }
-        if !self.state.credential(id).is_some_and(|c| c.room_confirmed) {
+        if !self
+            .state
+            .credential(id)
+            .and_then(|c| c.room_needed.as_ref())
+            .is_some_and(|r| r.confirmed)
+        {
             self.refuse("no confirmation recorded; nothing was deleted");
             return Ok(());
         }
@@ -1352,7 +1233,7 @@ impl Engine {
         Ok(())
     }
 
-    fn spawn_dangerous(&mut self, step: &str, id: &str, delete: bool, via: &str) {
+    fn spawn_dangerous(&mut self, step: &str, id: &str, delete: bool, via: Via) {
         let Some(cs) = self.state.credential(id) else {
             return;
         };
@@ -1360,13 +1241,13 @@ impl Engine {
         let new_version = cs.staged_version.clone();
         // A person's second confirmation after a hand-over that breachbook cannot test: the
         // operator's word that it is done. Never a script's or the autopilot's.
-        let asked_before = cs.manual_revoke.is_some() && !cs.manual_revoke_tested && via == "tui";
+        let asked_before = cs.manual_revoke.as_ref().is_some_and(|h| !h.tested) && via == Via::Tui;
         self.start_unit(step, Some(id));
         let ctx = self.op_ctx(step);
         tokio::spawn(async move {
-            let (verb, done) = if delete {
+            let (kind, done) = if delete {
                 (
-                    "delete",
+                    DangerKind::Delete,
                     Event::Deleted {
                         credential: cred.id.clone(),
                         at: ctx.providers.clock.now(),
@@ -1374,7 +1255,7 @@ impl Engine {
                 )
             } else {
                 (
-                    "revoke",
+                    DangerKind::Revoke,
                     Event::Revoked {
                         credential: cred.id.clone(),
                         at: ctx.providers.clock.now(),
@@ -1382,7 +1263,7 @@ impl Engine {
                 )
             };
             let result = ctx
-                .attempt(Some(&cred.id), verb, || async {
+                .attempt(Some(&cred.id), kind.word(), || async {
                     let issuer = ctx.providers.issuer(cred.issuer)?;
                     if delete {
                         issuer.delete(&cred).await
@@ -1398,7 +1279,7 @@ impl Engine {
                         &ctx,
                         &cred,
                         new_version.as_deref(),
-                        verb,
+                        kind,
                         instructions,
                         asked_before,
                         done,
@@ -1407,7 +1288,7 @@ impl Engine {
                 }
                 Err(e) => vec![Event::RotationFailed {
                     credential: cred.id.clone(),
-                    why: format!("{verb} failed: {e}"),
+                    why: format!("{kind} failed: {e}"),
                 }],
             };
             ctx.finish(events, Some(cred.id));
@@ -1592,7 +1473,7 @@ impl Engine {
         let Ok(len) = crate::runbook::duration::parse(&drill.duration) else {
             return Ok(());
         };
-        let end = world.drill_start() + chrono::Duration::seconds(len.as_secs() as i64);
+        let end = world.started_at() + chrono::Duration::seconds(len.as_secs() as i64);
         if self.now() >= end {
             self.record(Event::Note {
                 text: "the drill's time is up".into(),
@@ -1630,13 +1511,6 @@ fn override_phrase_matches(typed: Option<&str>, phrase: &str) -> bool {
 
 /// The idempotency token for minting a credential's replacement: stable per incident and
 /// credential, so a retry after a crash finds the same key.
-/// The confirmation word for a key id: its last 4 characters, lower case.
-pub fn key_tail(key_id: &str) -> String {
-    let chars: Vec<char> = key_id.chars().collect();
-    let start = chars.len().saturating_sub(4);
-    chars[start..].iter().collect::<String>().to_lowercase()
-}
-
 pub fn issue_token(incident: &str, credential: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -1687,30 +1561,6 @@ fn shell_quote_all(items: &[String]) -> String {
         .map(|s| shell_quote(s))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Masks anything that looks like a key in command output.
-pub fn redact(line: &str) -> String {
-    line.split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '=')
-        .map(|tok| {
-            let core = tok
-                .trim_end_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '=');
-            let tail = &tok[core.len()..];
-            let looks_secret = core.starts_with("sk-")
-                || core.starts_with("AKIA")
-                || core.starts_with("ASIA")
-                || core.starts_with("AIza")
-                || (core.len() >= 32
-                    && core
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+/_-".contains(c)));
-            if looks_secret && core.len() >= 12 {
-                format!("{}{tail}", super::model::mask(core))
-            } else {
-                tok.to_string()
-            }
-        })
-        .collect()
 }
 
 /// What a background operation needs.
@@ -1790,7 +1640,7 @@ impl OpCtx {
                     let delay = e
                         .retry_after()
                         .unwrap_or_else(|| backoff(self.backoff_base, attempt, credential));
-                    tokio::time::sleep(self.providers.clock.real(delay)).await;
+                    self.providers.clock.sleep(delay).await;
                     attempt += 1;
                 }
             }
@@ -2129,7 +1979,7 @@ async fn monitor_one(
     let now = ctx.providers.clock.now();
     if until > now {
         let left = (until - now).to_std().unwrap_or_default();
-        tokio::time::sleep(ctx.providers.clock.real(left)).await;
+        ctx.providers.clock.sleep(left).await;
     }
     match old_key_check(ctx, cred, new_version).await {
         Ok(Liveness::Dead) => vec![Event::ConfirmedDead {
@@ -2172,18 +2022,18 @@ async fn manual_revoke(
     ctx: &OpCtx,
     cred: &Credential,
     new_version: Option<&str>,
-    verb: &str,
+    kind: DangerKind,
     instructions: String,
     asked_before: bool,
     done: Event,
 ) -> Vec<Event> {
     let ask = |instructions: String, tested: bool| Event::ManualRevokeNeeded {
         credential: cred.id.clone(),
-        action: verb.to_string(),
+        action: kind,
         instructions,
         tested,
     };
-    if verb == "delete" {
+    if kind == DangerKind::Delete {
         // A dead old key says nothing about a deletion (revoking already killed it): the
         // console steps first, then a person's word.
         if asked_before {
@@ -2208,7 +2058,7 @@ async fn manual_revoke(
         Ok(Liveness::Dead) => vec![
             Event::Note {
                 text: format!(
-                    "{}: {verb} done by hand; the old key is no longer accepted",
+                    "{}: {kind} done by hand; the old key is no longer accepted",
                     cred.name
                 ),
             },
@@ -2218,7 +2068,7 @@ async fn manual_revoke(
         Err(e) if asked_before => vec![
             Event::Note {
                 text: format!(
-                    "{}: {verb} done by hand, on the operator's word: breachbook could not test the old key ({e})",
+                    "{}: {kind} done by hand, on the operator's word: breachbook could not test the old key ({e})",
                     cred.name
                 ),
             },
@@ -2337,7 +2187,7 @@ async fn run_shell(ctx: &OpCtx, cmd: &str, passing: &KeyPassing, key: Option<Sec
                 while let Ok(Some(line)) = lines.next_line().await {
                     ctx.send(vec![Event::CommandOutput {
                         step: ctx.step.clone(),
-                        line: redact(&line),
+                        line: super::redact::redact(&line),
                     }]);
                 }
             }
@@ -2355,15 +2205,6 @@ async fn run_shell(ctx: &OpCtx, cmd: &str, passing: &KeyPassing, key: Option<Sec
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction_masks_key_shaped_tokens() {
-        let line = "export KEY=sk-test-0123456789abcdefghij and AKIAEXAMPLE123456789 ok";
-        let r = redact(line);
-        assert!(!r.contains("0123456789abcdefghij"), "{r}");
-        assert!(!r.contains("AKIAEXAMPLE123456789"), "{r}");
-        assert!(r.contains("ok"));
-    }
 
     #[test]
     fn tokens_are_stable_and_in_length() {

@@ -27,6 +27,68 @@ impl Mode {
     }
 }
 
+/// What a typed confirmation is for. Journaled as the words journals have always held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DangerKind {
+    /// Revoke (deactivate) the old key.
+    #[serde(rename = "revoke")]
+    Revoke,
+    /// Delete the old key for good.
+    #[serde(rename = "delete")]
+    Delete,
+    /// Delete another, inactive key of the same owner to make room for the new key.
+    #[serde(rename = "delete inactive key")]
+    MakeRoom,
+}
+
+impl DangerKind {
+    /// The word for it, as journaled and shown: `revoke`, `delete`, `delete inactive key`.
+    pub fn word(self) -> &'static str {
+        match self {
+            DangerKind::Revoke => "revoke",
+            DangerKind::Delete => "delete",
+            DangerKind::MakeRoom => "delete inactive key",
+        }
+    }
+}
+
+impl std::fmt::Display for DangerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// Who typed a confirmation (or resumed work on one). Journaled as a lower-case word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// A person, on the screen.
+    Tui,
+    /// The headless autopilot (emulators and drills only).
+    Autopilot,
+    /// A script of operator actions.
+    Script,
+    /// Work a crash interrupted, finished on resume: nobody's new word.
+    Resume,
+}
+
+impl Via {
+    pub fn word(self) -> &'static str {
+        match self {
+            Via::Tui => "tui",
+            Via::Autopilot => "autopilot",
+            Via::Script => "script",
+            Via::Resume => "resume",
+        }
+    }
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
 /// The drill's final score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Score {
@@ -161,32 +223,31 @@ pub enum Event {
     /// The operator typed the right confirmation word for this exact key.
     ConfirmationGiven {
         credential: String,
-        /// What is confirmed: `revoke` or `delete`.
-        action: String,
-        /// `tui`, `autopilot` or `script`.
-        via: String,
+        /// What is confirmed.
+        action: DangerKind,
+        via: Via,
     },
     /// A confirmation was refused (empty or wrong word).
     ConfirmationRefused {
         credential: String,
-        action: String,
+        action: DangerKind,
         why: String,
     },
     /// The operator typed the override phrase to revoke despite failed pre-flight checks.
     OverrideGiven {
         credential: String,
         failed_checks: Vec<String>,
-        via: String,
+        via: Via,
     },
     RevokeRequested {
         credential: String,
     },
     /// The issuer cannot revoke (or delete) this key by API and the old key still works: a
-    /// person does it in the provider's console, then confirms again. `action` is `revoke` or
-    /// `delete`.
+    /// person does it in the provider's console, then confirms again. `action` is a revoke or
+    /// a delete.
     ManualRevokeNeeded {
         credential: String,
-        action: String,
+        action: DangerKind,
         instructions: String,
         /// Whether breachbook could test the old key (and found it still working). When it
         /// cannot, the next confirmation is taken as the operator's word.
@@ -363,4 +424,44 @@ fn user_from_passwd() -> Option<String> {
         let _ = f.next();
         (f.next()?.parse::<u32>().ok()? == uid).then(|| name.to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn danger_kinds_and_vias_are_journaled_as_the_old_words() {
+        for (kind, word) in [
+            (DangerKind::Revoke, "revoke"),
+            (DangerKind::Delete, "delete"),
+            (DangerKind::MakeRoom, "delete inactive key"),
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), word);
+            assert_eq!(kind.word(), word);
+            let back: DangerKind = serde_json::from_value(word.into()).unwrap();
+            assert_eq!(back, kind);
+        }
+        for (via, word) in [
+            (Via::Tui, "tui"),
+            (Via::Autopilot, "autopilot"),
+            (Via::Script, "script"),
+            (Via::Resume, "resume"),
+        ] {
+            assert_eq!(serde_json::to_value(via).unwrap(), word);
+            assert_eq!(via.to_string(), word);
+        }
+        let old = r#"{"type":"confirmation_given","credential":"iam/x","action":"delete inactive key","via":"autopilot"}"#;
+        let e: Event = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            e,
+            Event::ConfirmationGiven {
+                credential: "iam/x".into(),
+                action: DangerKind::MakeRoom,
+                via: Via::Autopilot,
+            }
+        );
+        assert_eq!(serde_json::to_string(&e).unwrap(), old);
+    }
 }

@@ -41,9 +41,7 @@ impl Credential {
     /// The word the operator types to confirm revoking this key: the last 4 characters
     /// of its key id, lower-cased.
     pub fn confirmation_word(&self) -> String {
-        let chars: Vec<char> = self.key_id.chars().collect();
-        let start = chars.len().saturating_sub(4);
-        chars[start..].iter().collect::<String>().to_lowercase()
+        confirmation_word(&self.key_id)
     }
 
     /// The location where a new key is staged first (the first secrets-manager copy).
@@ -128,6 +126,14 @@ pub struct UsageSample {
     pub sources: Vec<String>,
 }
 
+/// The word that confirms destroying the key `key_id` (this credential's old key, or another
+/// key of the same owner deleted to make room): its last 4 characters, lower-cased.
+pub fn confirmation_word(key_id: &str) -> String {
+    let chars: Vec<char> = key_id.chars().collect();
+    let start = chars.len().saturating_sub(4);
+    chars[start..].iter().collect::<String>().to_lowercase()
+}
+
 /// Masks a secret value to a hint: the first 3 characters, an ellipsis and the last 4.
 /// Short values are masked entirely.
 pub fn mask(value: &str) -> String {
@@ -175,6 +181,17 @@ pub fn hints_match(a: &str, b: &str) -> bool {
         (&tb, &ta)
     };
     ha == hb && short.chars().count() >= 3 && long.ends_with(short.as_str())
+}
+
+/// Keyed fingerprint of a secret value (HMAC-SHA256, first 12 hex characters): correlates
+/// copies of one key across stores without keeping the value. `key` is per incident.
+pub fn fingerprint(key: &[u8], value: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(value.as_bytes());
+    hex::encode(mac.finalize().into_bytes())[..12].to_string()
 }
 
 #[cfg(test)]

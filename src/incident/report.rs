@@ -220,12 +220,12 @@ fn counts(state: &IncidentState) -> Counts {
         typed: state
             .confirmations
             .iter()
-            .filter(|r| r.action != "override")
+            .filter(|r| !r.action.is_override())
             .count(),
         overrides: state
             .confirmations
             .iter()
-            .filter(|r| r.action == "override")
+            .filter(|r| r.action.is_override())
             .count(),
         attempts_failed: state.failures.len(),
         attempts_retried: state.failures.iter().filter(|f| f.retryable).count(),
@@ -240,7 +240,7 @@ pub fn mistakes(state: &IncidentState) -> Vec<String> {
     for r in state
         .confirmations
         .iter()
-        .filter(|r| r.action == "override")
+        .filter(|r| r.action.is_override())
     {
         out.push(format!(
             "{} typed the override for {} at {} (via {}), passing over failed pre-flight checks: {}",
@@ -555,13 +555,13 @@ fn confirmations(o: &mut String, state: &IncidentState) {
                 "| {} | {} | {} | {} | {} | {} |",
                 ts(&r.at),
                 cell(&r.operator),
-                if r.action == "override" {
+                if r.action.is_override() {
                     "**OVERRIDE**".to_string()
                 } else {
-                    cell(&r.action)
+                    cell(r.action.label())
                 },
                 cell(&name_of(state, &r.credential)),
-                cell(&r.via),
+                cell(r.via.word()),
                 if r.override_of.is_empty() {
                     "—".to_string()
                 } else {
@@ -834,10 +834,10 @@ pub fn json(state: &IncidentState) -> Value {
             json!({
                 "at": ts(&r.at),
                 "operator": r.operator,
-                "action": r.action,
+                "action": r.action.label(),
                 "credential": r.credential,
                 "name": name_of(state, &r.credential),
-                "via": r.via,
+                "via": r.via.word(),
                 "override_of": r.override_of,
             })
         })

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::event::{Event, Mode, Score};
+use super::event::{DangerKind, Event, Mode, Score, Via};
 use super::model::{Credential, KeyGeneration, UsageSample};
 use super::rotation::{RotationState, Stage, Transition};
 use crate::runbook::schema::{Action, Runbook};
@@ -37,8 +37,37 @@ impl StepState {
     }
 }
 
-/// The action journaled with the confirmation to delete an inactive key to make room.
-pub const MAKE_ROOM: &str = "delete inactive key";
+/// A revoke or delete of the old key that the operator confirmed and that is not done yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pending {
+    /// [`DangerKind::Revoke`] or [`DangerKind::Delete`].
+    pub kind: DangerKind,
+    /// The override phrase was typed with the word: failed pre-flight checks passed over.
+    pub overridden: bool,
+    /// The engine asked the issuer (journaled before the call, so a resume finishes it).
+    pub requested: bool,
+}
+
+/// The issuer cannot revoke (or delete) the old key by API: a person does it in its console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ByHand {
+    /// What to do in the console.
+    pub instructions: String,
+    /// Whether breachbook can test the old key itself (false: the next confirmation is the
+    /// operator's word that it is gone).
+    pub tested: bool,
+}
+
+/// The issuer holds as many keys for the owner as it allows: one must go first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomNeeded {
+    /// The inactive key to delete (never the exposed one).
+    pub key_id: String,
+    /// The plan, in words.
+    pub plan: String,
+    /// The operator typed that key's word; the deletion is not done yet.
+    pub confirmed: bool,
+}
 
 /// One credential and where its rotation is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,13 +82,9 @@ pub struct CredentialState {
     pub staged_version: Option<String>,
     /// Location label → the location's own updated-at after it got the new key.
     pub updated_locations: BTreeMap<String, DateTime<Utc>>,
-    /// An unused revoke confirmation naming this key.
-    pub revoke_confirmed: bool,
-    /// An unused override for this key.
-    pub override_given: bool,
-    pub revoke_requested: bool,
-    pub delete_confirmed: bool,
-    pub delete_requested: bool,
+    /// The old key's revoke or delete, from its typed confirmation until it is done or
+    /// handed to a person.
+    pub pending: Option<Pending>,
     pub deleted: Option<DateTime<Utc>>,
     /// Failed attempts so far (all operations).
     pub failed_attempts: u32,
@@ -68,19 +93,13 @@ pub struct CredentialState {
     /// key is staged.
     pub manual_needed: Option<String>,
     /// The issuer cannot revoke (or delete) this key by API: what to do in its console,
-    /// until the old key is seen dead.
-    pub manual_revoke: Option<String>,
+    /// until the old key is seen dead (or deleted).
+    pub manual_revoke: Option<ByHand>,
     /// How many times breachbook asked for that (a new ask after each confirmation that
     /// found the old key still working).
     pub manual_revoke_asks: u32,
-    /// Whether breachbook can test the old key itself (false: the next confirmation is the
-    /// operator's word that it is gone).
-    pub manual_revoke_tested: bool,
-    /// The issuer has no room for a new key: the key to delete first and the plan, until
-    /// room is made.
-    pub room_needed: Option<(String, String)>,
-    /// An unused confirmation to delete that key.
-    pub room_confirmed: bool,
+    /// The issuer has no room for a new key: the key to delete first, until room is made.
+    pub room_needed: Option<RoomNeeded>,
 }
 
 impl CredentialState {
@@ -94,20 +113,46 @@ impl CredentialState {
             issue_token: None,
             staged_version: None,
             updated_locations: BTreeMap::new(),
-            revoke_confirmed: false,
-            override_given: false,
-            revoke_requested: false,
-            delete_confirmed: false,
-            delete_requested: false,
+            pending: None,
             deleted: None,
             failed_attempts: 0,
             last_error: None,
             manual_needed: None,
             manual_revoke: None,
             manual_revoke_asks: 0,
-            manual_revoke_tested: false,
             room_needed: None,
-            room_confirmed: false,
+        }
+    }
+
+    /// Whether a confirmed `kind` (revoke or delete) of the old key is journaled and not
+    /// used up yet.
+    pub fn confirmed(&self, kind: DangerKind) -> bool {
+        self.pending.as_ref().is_some_and(|p| p.kind == kind)
+    }
+
+    /// Whether the engine asked the issuer for `kind` and the answer is not journaled yet.
+    pub fn requested(&self, kind: DangerKind) -> bool {
+        self.pending
+            .as_ref()
+            .is_some_and(|p| p.kind == kind && p.requested)
+    }
+
+    /// The pending `kind`, made if there is none of that kind.
+    fn pending_mut(&mut self, kind: DangerKind) -> &mut Pending {
+        if !self.confirmed(kind) {
+            self.pending = None;
+        }
+        self.pending.get_or_insert(Pending {
+            kind,
+            overridden: false,
+            requested: false,
+        })
+    }
+
+    /// Ends a pending `kind` (done, or handed to a person who confirms again).
+    fn clear_pending(&mut self, kind: DangerKind) {
+        if self.confirmed(kind) {
+            self.pending = None;
         }
     }
 
@@ -179,12 +224,46 @@ pub struct TimelineEntry {
     pub text: String,
 }
 
+/// What a confirmation record is: the typed word for a dangerous action, or the override
+/// phrase typed with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmed {
+    Word(DangerKind),
+    Override,
+}
+
+impl Confirmed {
+    pub fn is_override(self) -> bool {
+        self == Confirmed::Override
+    }
+
+    /// As the report names it: `revoke`, `delete`, `delete inactive key`, `override`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Confirmed::Word(kind) => kind.word(),
+            Confirmed::Override => "override",
+        }
+    }
+}
+
+impl std::fmt::Display for Confirmed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl Serialize for Confirmed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
 /// A typed confirmation or override, for the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConfirmationRecord {
     pub credential: String,
-    pub action: String,
-    pub via: String,
+    pub action: Confirmed,
+    pub via: Via,
     pub operator: String,
     pub at: DateTime<Utc>,
     pub override_of: Vec<String>,
@@ -517,8 +596,11 @@ impl IncidentState {
                 plan,
             } => {
                 if let Some(c) = self.credential_mut(credential) {
-                    c.room_needed = Some((key_id.clone(), plan.clone()));
-                    c.room_confirmed = false;
+                    c.room_needed = Some(RoomNeeded {
+                        key_id: key_id.clone(),
+                        plan: plan.clone(),
+                        confirmed: false,
+                    });
                 }
                 let n = self.name_of(credential);
                 let at = self.clock;
@@ -536,7 +618,6 @@ impl IncidentState {
                 self.see(*at);
                 if let Some(c) = self.credential_mut(credential) {
                     c.room_needed = None;
-                    c.room_confirmed = false;
                 }
                 let n = self.name_of(credential);
                 self.note(
@@ -555,7 +636,6 @@ impl IncidentState {
                 if let Some(c) = self.credential_mut(credential) {
                     c.manual_needed = None;
                     c.room_needed = None;
-                    c.room_confirmed = false;
                 }
                 self.transition(credential, Transition::Advance(Stage::Issued), Some(*at));
                 if let Some(c) = self.credential_mut(credential) {
@@ -644,18 +724,21 @@ impl IncidentState {
             } => {
                 let at = self.clock;
                 if let Some(c) = self.credential_mut(credential) {
-                    if action == "delete" {
-                        c.delete_confirmed = true;
-                    } else if action == MAKE_ROOM {
-                        c.room_confirmed = true;
-                    } else {
-                        c.revoke_confirmed = true;
+                    match action {
+                        DangerKind::MakeRoom => {
+                            if let Some(room) = &mut c.room_needed {
+                                room.confirmed = true;
+                            }
+                        }
+                        kind => {
+                            c.pending_mut(*kind);
+                        }
                     }
                 }
                 self.confirmations.push(ConfirmationRecord {
                     credential: credential.clone(),
-                    action: action.clone(),
-                    via: via.clone(),
+                    action: Confirmed::Word(*action),
+                    via: *via,
                     operator: operator.to_string(),
                     at,
                     override_of: Vec::new(),
@@ -683,13 +766,16 @@ impl IncidentState {
                 via,
             } => {
                 let at = self.clock;
-                if let Some(c) = self.credential_mut(credential) {
-                    c.override_given = true;
+                if let Some(p) = self
+                    .credential_mut(credential)
+                    .and_then(|c| c.pending.as_mut())
+                {
+                    p.overridden = true;
                 }
                 self.confirmations.push(ConfirmationRecord {
                     credential: credential.clone(),
-                    action: "override".to_string(),
-                    via: via.clone(),
+                    action: Confirmed::Override,
+                    via: *via,
                     operator: operator.to_string(),
                     at,
                     override_of: failed_checks.clone(),
@@ -706,7 +792,7 @@ impl IncidentState {
             }
             Event::RevokeRequested { credential } => {
                 if let Some(c) = self.credential_mut(credential) {
-                    c.revoke_requested = true;
+                    c.pending_mut(DangerKind::Revoke).requested = true;
                 }
             }
             Event::ManualRevokeNeeded {
@@ -716,18 +802,13 @@ impl IncidentState {
                 tested,
             } => {
                 if let Some(c) = self.credential_mut(credential) {
-                    c.manual_revoke = Some(instructions.clone());
+                    c.manual_revoke = Some(ByHand {
+                        instructions: instructions.clone(),
+                        tested: *tested,
+                    });
                     c.manual_revoke_asks += 1;
-                    c.manual_revoke_tested = *tested;
                     // The confirmation was used: the next one is typed after the console.
-                    if action == "delete" {
-                        c.delete_requested = false;
-                        c.delete_confirmed = false;
-                    } else {
-                        c.revoke_requested = false;
-                        c.revoke_confirmed = false;
-                        c.override_given = false;
-                    }
+                    c.clear_pending(*action);
                 }
                 let n = self.name_of(credential);
                 let at = self.clock;
@@ -768,9 +849,7 @@ impl IncidentState {
                 };
                 self.transition(credential, t, Some(*at));
                 if let Some(c) = self.credential_mut(credential) {
-                    c.revoke_confirmed = false;
-                    c.override_given = false;
-                    c.revoke_requested = false;
+                    c.clear_pending(DangerKind::Revoke);
                     c.manual_revoke = None;
                 }
                 let n = self.name_of(credential);
@@ -788,15 +867,14 @@ impl IncidentState {
             }
             Event::DeleteRequested { credential } => {
                 if let Some(c) = self.credential_mut(credential) {
-                    c.delete_requested = true;
+                    c.pending_mut(DangerKind::Delete).requested = true;
                 }
             }
             Event::Deleted { credential, at } => {
                 self.see(*at);
                 if let Some(c) = self.credential_mut(credential) {
                     c.deleted = Some(*at);
-                    c.delete_confirmed = false;
-                    c.delete_requested = false;
+                    c.clear_pending(DangerKind::Delete);
                     c.manual_revoke = None;
                 }
                 let n = self.name_of(credential);
@@ -856,7 +934,6 @@ impl IncidentState {
                 let at = self.clock;
                 if let Some(c) = self.credential_mut(credential) {
                     c.room_needed = None;
-                    c.room_confirmed = false;
                     c.manual_needed = None;
                 }
                 self.transition(credential, Transition::Skip(why.clone()), None);
@@ -1160,6 +1237,88 @@ mod tests {
         );
         let checks = st.credential("openai/k").unwrap().preflight();
         assert!(checks.iter().all(|(_, ok)| !*ok), "{checks:?}");
+    }
+
+    #[test]
+    fn a_confirmation_is_pending_until_done_or_handed_to_a_person() {
+        let mut st = opened();
+        to_propagated(&mut st);
+        let c = "openai/k".to_string();
+        let given = Event::ConfirmationGiven {
+            credential: c.clone(),
+            action: DangerKind::Revoke,
+            via: Via::Tui,
+        };
+        let requested = Event::RevokeRequested {
+            credential: c.clone(),
+        };
+        st.apply(&given, at(4), "op");
+        let cs = st.credential(&c).unwrap();
+        assert!(cs.confirmed(DangerKind::Revoke) && !cs.requested(DangerKind::Revoke));
+        assert!(!cs.confirmed(DangerKind::Delete));
+        st.apply(&requested, at(4), "op");
+        assert!(st.credential(&c).unwrap().requested(DangerKind::Revoke));
+        st.apply(
+            &Event::ManualRevokeNeeded {
+                credential: c.clone(),
+                action: DangerKind::Revoke,
+                instructions: "revoke it in the console".into(),
+                tested: true,
+            },
+            at(5),
+            "op",
+        );
+        let cs = st.credential(&c).unwrap();
+        assert_eq!(cs.pending, None, "the word was used: a new one is typed");
+        assert!(cs.manual_revoke.as_ref().is_some_and(|h| h.tested));
+        st.apply(&given, at(6), "op");
+        st.apply(&requested, at(6), "op");
+        st.apply(
+            &Event::Revoked {
+                credential: c.clone(),
+                at: at(6),
+            },
+            at(6),
+            "op",
+        );
+        let cs = st.credential(&c).unwrap();
+        assert_eq!(cs.pending, None);
+        assert_eq!(cs.manual_revoke, None);
+        assert_eq!(cs.manual_revoke_asks, 1);
+        assert_eq!(st.confirmations.len(), 2);
+        assert_eq!(st.confirmations[0].action.label(), "revoke");
+    }
+
+    #[test]
+    fn the_make_room_word_belongs_to_the_room_question() {
+        let mut st = opened();
+        st.apply(
+            &Event::CredentialDiscovered { credential: cred() },
+            at(0),
+            "op",
+        );
+        let c = "openai/k".to_string();
+        let given = Event::ConfirmationGiven {
+            credential: c.clone(),
+            action: DangerKind::MakeRoom,
+            via: Via::Autopilot,
+        };
+        st.apply(&given, at(1), "op");
+        assert_eq!(st.credential(&c).unwrap().room_needed, None);
+        st.apply(
+            &Event::RoomNeeded {
+                credential: c.clone(),
+                key_id: "key_old2".into(),
+                plan: "delete key_old2".into(),
+            },
+            at(1),
+            "op",
+        );
+        st.apply(&given, at(2), "op");
+        let cs = st.credential(&c).unwrap();
+        assert!(cs.room_needed.as_ref().is_some_and(|r| r.confirmed));
+        assert_eq!(cs.pending, None);
+        assert_eq!(st.confirmations[1].action.label(), "delete inactive key");
     }
 
     #[test]

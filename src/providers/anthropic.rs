@@ -19,9 +19,11 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::http::{self, ANTHROPIC_ADMIN_KEY_VAR, Api, HttpConfig};
-use super::{Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult};
 use crate::incident::model::{
     Credential, KeyGeneration, UsageSample, hint_from_redacted, hints_match,
+};
+use crate::incident::ports::{
+    Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult,
 };
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope};
 

@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 use zeroize::Zeroize;
 
 use super::http::{self, Api, BRAINTRUST_API_KEY_VAR, HttpConfig};
-use super::{Inventory, ProviderError, ProviderResult, SecretStore};
 use crate::incident::model::{Credential, Location, LocationKind, hint_from_redacted};
+use crate::incident::ports::{Inventory, ProviderError, ProviderResult, SecretStore};
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope};
 
 const PROVIDER: &str = "Braintrust";

@@ -12,8 +12,8 @@ use reqwest::{Client, Method, StatusCode};
 use secrecy::SecretString;
 
 use super::http::{self, Api, HttpConfig};
-use super::{KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult};
 use crate::incident::model::{Credential, KeyGeneration, UsageSample};
+use crate::incident::ports::{KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult};
 
 const PROVIDER: &str = "Gemini";
 

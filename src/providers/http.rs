@@ -2,9 +2,10 @@
 //! reqwest client, the base URLs and admin keys read from the environment once, and the
 //! mapping of a failed response to a [`ProviderError`] that says what to do.
 //!
-//! May depend on the provider traits' error type and the engine's redactor only. Secrets
-//! stay in [`SecretString`]; nothing here logs or formats a header value, and every message
-//! taken from a provider's error body is scrubbed of key-shaped text before it is kept.
+//! May depend on the ports' error type and the domain's redactor (`incident::redact`) only.
+//! Secrets stay in [`SecretString`]; nothing here logs or formats a header value, and every
+//! message taken from a provider's error body is scrubbed of key-shaped text before it is
+//! kept.
 
 use std::fmt;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use super::{ProviderError, ProviderResult};
+use crate::incident::ports::{ProviderError, ProviderResult};
 
 /// `User-Agent` of every request: `breachbook/<version>`.
 pub const USER_AGENT: &str = concat!("breachbook/", env!("CARGO_PKG_VERSION"));
@@ -196,7 +197,7 @@ pub fn scrub(text: &str, secrets: &[&SecretString]) -> String {
             out = out.replace(v, &crate::incident::model::mask(v));
         }
     }
-    crate::incident::engine::redact(&out)
+    crate::incident::redact::redact(&out)
 }
 
 /// The provider's own message from an error body: `error.message` (OpenAI, Anthropic,

@@ -19,9 +19,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use super::{Inventory, KeyIssuer, ProviderResult, WorldFeed};
 use crate::incident::event::Event;
 use crate::incident::model::{Credential, KeyGeneration, hints_match};
+use crate::incident::ports::{Inventory, KeyIssuer, ProviderResult, WorldFeed};
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope};
 
 /// Runs every inventory source concurrently and merges their pages.
@@ -496,7 +496,7 @@ pub fn table_row(c: &Credential) -> String {
 
 /// The live provider set of one runbook, its usage feed, and who we are at AWS.
 pub struct LiveSet {
-    pub providers: super::ProviderSet,
+    pub providers: crate::incident::ports::ProviderSet,
     pub feed: WorldFeed,
     /// Credential id → the id of its new key, for usage polling. Filled as keys are minted;
     /// a resumed incident adds the ones its journal knows.
@@ -515,7 +515,11 @@ struct Watched {
 
 #[async_trait::async_trait]
 impl KeyIssuer for Watched {
-    async fn issue(&self, old: &Credential, token: &str) -> ProviderResult<super::NewKey> {
+    async fn issue(
+        &self,
+        old: &Credential,
+        token: &str,
+    ) -> ProviderResult<crate::incident::ports::NewKey> {
         let key = self.inner.issue(old, token).await?;
         if let Ok(mut m) = self.new_keys.lock() {
             m.insert(old.id.clone(), key.key_id.clone());
@@ -526,10 +530,13 @@ impl KeyIssuer for Watched {
         &self,
         cred: &Credential,
         key: &secrecy::SecretString,
-    ) -> ProviderResult<super::Liveness> {
+    ) -> ProviderResult<crate::incident::ports::Liveness> {
         self.inner.verify(cred, key).await
     }
-    async fn old_key_liveness(&self, old: &Credential) -> ProviderResult<super::Liveness> {
+    async fn old_key_liveness(
+        &self,
+        old: &Credential,
+    ) -> ProviderResult<crate::incident::ports::Liveness> {
         self.inner.old_key_liveness(old).await
     }
     async fn revoke(&self, old: &Credential) -> ProviderResult<()> {
@@ -574,7 +581,8 @@ pub async fn connect(
     };
     let mut sources: Vec<(String, Arc<dyn Inventory>)> = Vec::new();
     let mut issuers: HashMap<Issuer, Arc<dyn KeyIssuer>> = HashMap::new();
-    let mut stores: HashMap<LocationKind, Arc<dyn super::SecretStore>> = HashMap::new();
+    let mut stores: HashMap<LocationKind, Arc<dyn crate::incident::ports::SecretStore>> =
+        HashMap::new();
     let mut identity = None;
 
     let uses_aws = scope.secrets_manager.is_some() || scope.iam.is_some();
@@ -699,11 +707,11 @@ pub async fn connect(
         lookback: chrono::Duration::minutes(60),
     }
     .spawn();
-    let providers = super::ProviderSet {
+    let providers = crate::incident::ports::ProviderSet {
         inventory: Arc::new(merged),
         issuers,
         stores,
-        clock: Arc::new(super::WallClock),
+        clock: Arc::new(crate::incident::ports::WallClock),
         identity,
         drill: None,
     };

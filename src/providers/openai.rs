@@ -21,9 +21,11 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::http::{self, Api, HttpConfig, OPENAI_ADMIN_KEY_VAR};
-use super::{Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult};
 use crate::incident::model::{
     Credential, KeyGeneration, UsageSample, hint_from_redacted, hints_match, mask,
+};
+use crate::incident::ports::{
+    Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult,
 };
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope};
 

@@ -4,7 +4,7 @@
 //!
 //! Depends on the engine's `Update` type only.
 
-use crate::incident::engine::Update;
+use crate::incident::command::Update;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {

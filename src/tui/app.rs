@@ -19,8 +19,8 @@ use super::modal::{Ask, Field, KeyOutcome, Modal, PasteModal, Reason, RevokeModa
 use super::panels::Panel;
 use super::strings;
 use super::theme::Theme;
-use crate::incident::engine::{Command, Dangerous, Update, override_phrase};
-use crate::incident::event::{Event, Mode};
+use crate::incident::command::{Command, Dangerous, Update, override_phrase};
+use crate::incident::event::{DangerKind, Event, Mode, Via};
 use crate::incident::rotation::{RotationState, Stage};
 use crate::incident::state::{CredentialState, IncidentState, StepStatus};
 use crate::runbook::schema::{Action as StepAction, Confirm};
@@ -855,7 +855,7 @@ impl App {
         }
         m.pending = true;
         m.error = None;
-        let key = crate::incident::engine::PastedKey::new(&m.input);
+        let key = crate::incident::command::PastedKey::new(&m.input);
         // The modal's copy goes at once; the engine holds the only one now.
         m.input = zeroize::Zeroizing::new(String::new());
         vec![Command::PasteKey {
@@ -959,7 +959,7 @@ impl App {
             target: m.target,
             word: m.word,
             override_phrase: needs_override.then_some(m.override_text),
-            via: "tui".to_string(),
+            via: Via::Tui,
         }]
     }
 
@@ -1175,12 +1175,12 @@ impl App {
             .awaiting_confirmation(delete)
             .into_iter()
             .filter(|c| {
-                let requested = if delete {
-                    c.delete_requested
+                let kind = if delete {
+                    DangerKind::Delete
                 } else {
-                    c.revoke_requested
+                    DangerKind::Revoke
                 };
-                !requested && !self.busy.credentials.contains(&c.credential.id)
+                !c.requested(kind) && !self.busy.credentials.contains(&c.credential.id)
             })
             .map(|c| c.credential.id.clone())
             .next()

@@ -26,7 +26,7 @@ use super::action::Action;
 use super::app::App;
 use super::layout::render;
 use super::strings;
-use crate::incident::engine::Update;
+use crate::incident::command::Update;
 
 /// How often spinners and the header clock move.
 const TICK: Duration = Duration::from_millis(250);

@@ -27,7 +27,7 @@ pub mod theme;
 
 use tokio::sync::mpsc;
 
-use crate::incident::engine::{Command, Update};
+use crate::incident::command::{Command, Update};
 use crate::incident::state::IncidentState;
 
 pub use action::Action;

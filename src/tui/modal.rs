@@ -18,7 +18,7 @@ use super::action::Action;
 use super::app::App;
 use super::panels::Panel;
 use super::{help, score, strings, text};
-use crate::incident::engine::{Command, Dangerous};
+use crate::incident::command::{Command, Dangerous};
 use crate::incident::model::LocationKind;
 use crate::incident::rotation::Stage;
 
@@ -386,7 +386,7 @@ fn make_room(app: &App, m: &RevokeModal, f: &mut Frame) {
         t.bad(),
         iw,
     ));
-    let Some((key_id, plan)) = &c.room_needed else {
+    let Some(crate::incident::state::RoomNeeded { key_id, plan, .. }) = &c.room_needed else {
         lines.extend(text::wrapped("", t.dim(), strings::ROOM_STALE, t.dim(), iw));
         let h = u16::try_from(lines.len())
             .unwrap_or(u16::MAX)
@@ -518,7 +518,13 @@ fn revoke(app: &App, m: &RevokeModal, f: &mut Frame) {
             t.warn(),
             iw,
         ));
-        ev.extend(text::wrapped("  ", t.warn(), how, t.text(), iw));
+        ev.extend(text::wrapped(
+            "  ",
+            t.warn(),
+            &how.instructions,
+            t.text(),
+            iw,
+        ));
         ev.extend(text::wrapped(
             "  ",
             t.warn(),

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::{Aws, CLOUDTRAIL, from_chrono, is_auth_code, map_sdk_error, to_chrono, with_context};
 use crate::incident::model::{KeyGeneration, UsageSample};
-use crate::providers::{ProviderError, ProviderResult};
+use crate::incident::ports::{ProviderError, ProviderResult};
 
 /// LookupEvents requests per second per region (CloudTrail's documented limit).
 const DEFAULT_RATE: u32 = 2;

@@ -24,7 +24,9 @@ use super::{Aws, IAM, SECRETS_MANAGER, STS, map_sdk_error, to_chrono, with_conte
 use crate::incident::model::{
     Credential, KeyGeneration, Location, LocationKind, UsageSample, mask,
 };
-use crate::providers::{Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult};
+use crate::incident::ports::{
+    Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult,
+};
 use crate::runbook::schema::{ExposureWindow, IamScope, Scope};
 
 /// Users whose keys are read at once.

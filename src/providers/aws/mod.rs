@@ -21,7 +21,7 @@ use aws_sdk_sts::config::Credentials;
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use chrono::{DateTime, Utc};
 
-use crate::providers::{ProviderError, ProviderResult};
+use crate::incident::ports::{ProviderError, ProviderResult};
 
 /// Provider name of Secrets Manager in errors.
 pub(crate) const SECRETS_MANAGER: &str = "AWS Secrets Manager";

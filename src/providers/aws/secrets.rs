@@ -22,10 +22,10 @@ use tokio::sync::mpsc;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{Aws, SECRETS_MANAGER, map_sdk_error, to_chrono, with_context};
-use crate::incident::model::{Credential, Location, LocationKind, mask};
-use crate::providers::{
-    Inventory, ProviderError, ProviderResult, SecretStore, fingerprint as keyed_fingerprint,
+use crate::incident::model::{
+    Credential, Location, LocationKind, fingerprint as keyed_fingerprint, mask,
 };
+use crate::incident::ports::{Inventory, ProviderError, ProviderResult, SecretStore};
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope, SecretsManagerScope};
 
 /// Staging label of the version in use.
@@ -81,7 +81,7 @@ pub struct SecretsManagerInventory {
 
 impl SecretsManagerInventory {
     /// An inventory over `aws`'s regions; `fingerprint_key` is the incident's key for
-    /// [`crate::providers::fingerprint`].
+    /// [`crate::incident::model::fingerprint`].
     pub fn new(aws: &Aws, fingerprint_key: &[u8]) -> Self {
         SecretsManagerInventory {
             aws: aws.clone(),

@@ -8,9 +8,10 @@
 //! so a crashed drill resumes where it was.
 //!
 //! Here: the world's state, its clock, the actors' minute-by-minute simulation, latency and
-//! faults, persistence. `providers` implements the provider traits over it; `score` scores a
-//! drill. Depends on the provider traits, the incident model, events and state, and the
-//! runbook schema; only launch, the engine (through `ProviderSet::drill`) and tests use it.
+//! faults, persistence. `providers` implements the incident ports over it (the world itself is
+//! the engine's `Drill`); `score` scores a drill. Depends on the incident ports, model, events
+//! and state, and the runbook schema; only launch and tests name it (the engine sees it as
+//! `ProviderSet::drill`).
 
 mod providers;
 mod score;
@@ -26,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
-use super::{ProviderError, ProviderResult, WorldFeed};
 use crate::incident::event::Event;
 use crate::incident::model::{KeyGeneration, UsageSample};
+use crate::incident::ports::{ProviderError, ProviderResult, WorldFeed};
 use crate::runbook::duration;
 use crate::runbook::schema::{ActorKind, Fault, FaultTarget, Issuer, Runbook, SimLocation};
 

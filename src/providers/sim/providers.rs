@@ -1,9 +1,10 @@
 //! The drill world's providers: the inventory, an issuer per issuer, the Secrets Manager and
-//! Braintrust stores, and the drill clock, all reading and changing the world of `super`.
+//! Braintrust stores, the drill clock, and the world as a [`Drill`], all reading and changing
+//! the world of `super`.
 //!
 //! Every call takes a drill latency and may meet a fault (`SimWorld::call`); a call that
-//! changes the world saves it. May depend on `super`, the provider traits and the incident
-//! model only.
+//! changes the world saves it. May depend on `super`, the incident ports and the incident
+//! model, events and state only.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,13 +16,15 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
 use super::{Key, SecretState, SimWorld, Version, fault_target, key_id, target_name};
+use crate::incident::event::Score;
 use crate::incident::model::{
     Credential, KeyGeneration, Location, LocationKind, UsageSample, mask,
 };
-use crate::providers::{
-    Clock, Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult, ProviderSet,
-    SecretStore,
+use crate::incident::ports::{
+    Clock, Drill, Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult,
+    ProviderSet, SecretStore,
 };
+use crate::incident::state::IncidentState;
 use crate::runbook::schema::{ExposureWindow, FaultTarget, Issuer, Scope, SimLocation};
 
 impl SimWorld {
@@ -74,6 +77,19 @@ impl SimWorld {
             )),
             drill: Some(self.clone()),
         }
+    }
+}
+
+/// The world as the engine sees a drill.
+impl Drill for SimWorld {
+    fn started_at(&self) -> DateTime<Utc> {
+        self.drill_start()
+    }
+    fn restart_consumers(&self, names: &[String]) {
+        SimWorld::restart_consumers(self, names);
+    }
+    fn score(&self, state: &IncidentState) -> Score {
+        SimWorld::score(self, state)
     }
 }
 

@@ -36,7 +36,7 @@ impl SimWorld {
         let overrides: Vec<_> = state
             .confirmations
             .iter()
-            .filter(|c| c.action == "override")
+            .filter(|c| c.action.is_override())
             .collect();
         let skipped_steps: Vec<&str> = state
             .steps

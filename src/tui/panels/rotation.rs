@@ -10,7 +10,7 @@ use ratatui::widgets::{Gauge, Paragraph, Widget, Wrap};
 use super::{Panel, block};
 use crate::incident::model::LocationKind;
 use crate::incident::rotation::{RotationState, Stage};
-use crate::incident::state::CredentialState;
+use crate::incident::state::{CredentialState, RoomNeeded};
 use crate::tui::app::App;
 use crate::tui::strings;
 use crate::tui::text;
@@ -188,12 +188,12 @@ fn row(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
                 lines.extend(text::wrapped(
                     indent,
                     t.text(),
-                    &strings::manual_revoke_row(verb, how),
+                    &strings::manual_revoke_row(verb, &how.instructions),
                     t.warn(),
                     width,
                 ));
             }
-            if let Some((_, plan)) = &c.room_needed {
+            if let Some(RoomNeeded { plan, .. }) = &c.room_needed {
                 lines.extend(text::wrapped(
                     indent,
                     t.text(),

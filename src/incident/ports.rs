@@ -1,0 +1,278 @@
+//! The domain's ports: the traits every provider implements (the inventory, key issuers,
+//! secret stores, the clock, the drill), the error they answer with, and [`ProviderSet`], all
+//! the engine can call.
+//!
+//! The engine only sees these. `providers/` implements them for real systems and for the drill
+//! world; this module depends on the incident model, events and state and on the runbook
+//! schema, never on a provider, the terminal, an SDK or an HTTP client.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+
+use super::event::{Event, Score};
+use super::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
+use super::state::IncidentState;
+use crate::runbook::schema::{ExposureWindow, Issuer, Scope};
+
+/// A provider call that failed. Retryable failures are worth trying again with backoff;
+/// permanent ones need a human.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{provider} is throttling requests: {message}")]
+    Throttled {
+        provider: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{provider} had a server error ({status}): {message}")]
+    Server {
+        provider: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{provider} did not answer in time")]
+    Timeout { provider: String },
+    #[error("could not reach {provider}: {message}")]
+    Network { provider: String, message: String },
+    #[error(
+        "{provider} refused the credentials: {message} — check the role or admin key you run with"
+    )]
+    Auth { provider: String, message: String },
+    #[error("{provider}: {what} not found")]
+    NotFound { provider: String, what: String },
+    #[error("{provider}: limit reached: {message}")]
+    LimitExceeded { provider: String, message: String },
+    #[error("{provider} rejected the request: {message}")]
+    Validation { provider: String, message: String },
+    #[error("{provider} cannot do this by API: {message}")]
+    Unsupported { provider: String, message: String },
+    /// The issuer cannot mint this key by API: a person creates it in the provider's
+    /// console (`instructions` says exactly where) and pastes it into breachbook.
+    #[error("{provider} cannot mint this key by API: {instructions}")]
+    ManualIssue {
+        provider: String,
+        instructions: String,
+    },
+    /// The issuer cannot revoke (or delete) this key by API: a person does it in the
+    /// provider's console (`instructions` says exactly where); breachbook then checks that
+    /// the old key is no longer accepted.
+    #[error("{provider} cannot revoke this key by API: {instructions}")]
+    ManualRevoke {
+        provider: String,
+        instructions: String,
+    },
+    /// The issuer holds as many keys for this owner as it allows; deleting `key_id` (an
+    /// inactive key that is not the exposed one) makes room. `plan` says so in words. The
+    /// engine asks the operator before calling [`KeyIssuer::make_room`].
+    #[error("{provider}: no room for a new key: {plan}")]
+    NeedsRoom {
+        provider: String,
+        key_id: String,
+        plan: String,
+    },
+}
+
+impl ProviderError {
+    /// Throttling, 5xx, timeouts and resets are retryable; the rest are permanent.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::Throttled { .. }
+                | ProviderError::Server { .. }
+                | ProviderError::Timeout { .. }
+                | ProviderError::Network { .. }
+        )
+    }
+
+    /// How long the provider asked us to wait, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// A freshly minted key. The value lives only in memory, zeroized on drop.
+pub struct NewKey {
+    pub key_id: String,
+    pub hint: String,
+    pub secret: SecretString,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("key_id", &self.key_id)
+            .field("hint", &self.hint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a key is accepted by its issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Dead,
+}
+
+/// Lists the credentials in scope.
+#[async_trait]
+pub trait Inventory: Send + Sync {
+    /// Sends credentials page by page as they are found; returns when every source is done.
+    async fn discover(
+        &self,
+        scope: &Scope,
+        exposure: &ExposureWindow,
+        pages: mpsc::UnboundedSender<Vec<Credential>>,
+    ) -> ProviderResult<()>;
+}
+
+/// Mints, checks and kills keys at one issuer.
+#[async_trait]
+pub trait KeyIssuer: Send + Sync {
+    /// Mints a replacement for `old`. `token` is stable per incident and credential, so a
+    /// retry after a crash finds (or returns) the same key rather than minting another.
+    async fn issue(&self, old: &Credential, token: &str) -> ProviderResult<NewKey>;
+    /// Calls the issuer with `key`: alive if it answers 200.
+    async fn verify(&self, cred: &Credential, key: &SecretString) -> ProviderResult<Liveness>;
+    /// Checks whether the old key (by id) is still accepted, without its value.
+    async fn old_key_liveness(&self, old: &Credential) -> ProviderResult<Liveness>;
+    /// Revokes the old key (deactivates it where the issuer allows undoing).
+    async fn revoke(&self, old: &Credential) -> ProviderResult<()>;
+    /// Deletes the old key for good.
+    async fn delete(&self, old: &Credential) -> ProviderResult<()>;
+    /// Deletes `key_id`, named by a [`ProviderError::NeedsRoom`] answer, to make room for a
+    /// new key. Called only after the operator's typed confirmation.
+    async fn make_room(&self, old: &Credential, key_id: &str) -> ProviderResult<()> {
+        let _ = (old, key_id);
+        Err(ProviderError::Unsupported {
+            provider: old.issuer.label().to_string(),
+            message: "this issuer has no key limit to make room in".to_string(),
+        })
+    }
+    /// Calls per minute since `since` for the old key or the new one.
+    async fn usage(
+        &self,
+        cred: &Credential,
+        generation: KeyGeneration,
+        new_key_id: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> ProviderResult<Vec<UsageSample>>;
+}
+
+/// Where copies of keys live.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Stores `value` as the pending version at `loc` (AWSPENDING); idempotent on `token`.
+    /// Returns the version id.
+    async fn stage(
+        &self,
+        loc: &Location,
+        value: &SecretString,
+        token: &str,
+    ) -> ProviderResult<String>;
+    /// Reads back a staged version.
+    async fn read_version(&self, loc: &Location, version: &str) -> ProviderResult<SecretString>;
+    /// Makes `version` current (AWSCURRENT; the old one becomes AWSPREVIOUS).
+    /// Returns the store's last-changed time.
+    async fn promote(&self, loc: &Location, version: &str) -> ProviderResult<DateTime<Utc>>;
+    /// Reads the value `loc` held before breachbook's rotation: the version that was current
+    /// before `new_version` (AWSPREVIOUS once `new_version` is promoted, AWSCURRENT before).
+    /// Used only to test, in memory, whether an old key still works where its issuer cannot
+    /// tell by id. Stores without versions say Unsupported.
+    async fn read_old(&self, loc: &Location, new_version: &str) -> ProviderResult<SecretString> {
+        let _ = new_version;
+        Err(ProviderError::Unsupported {
+            provider: loc.kind.short().to_string(),
+            message: "this store keeps no earlier versions".to_string(),
+        })
+    }
+    /// Writes `value` where there is no staging (Braintrust AI secret, Kubernetes…).
+    /// Returns the location's own updated-at.
+    async fn replace(&self, loc: &Location, value: &SecretString) -> ProviderResult<DateTime<Utc>>;
+}
+
+/// The clock of the incident: wall time live, the drill clock in drills. All waiting goes
+/// through it, so a drill's faster clock shortens every wait alike.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    /// Converts an incident-clock duration to real time (drills run faster).
+    fn real(&self, incident: Duration) -> Duration;
+    /// Waits `incident` on this clock (tokio time, so paused-time tests and headless drills
+    /// need no real waiting).
+    fn sleep(&self, incident: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(self.real(incident)))
+    }
+}
+
+/// Wall-clock time.
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+    fn real(&self, incident: Duration) -> Duration {
+        incident
+    }
+    fn sleep(&self, incident: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(incident))
+    }
+}
+
+/// What the domain needs of a drill's simulated world (the simulator implements it).
+pub trait Drill: Send + Sync {
+    /// When the drill clock started (the scenario's time limit counts from here).
+    fn started_at(&self) -> DateTime<Utc>;
+    /// A command step's drill effect: these consumers reload their key now.
+    fn restart_consumers(&self, names: &[String]);
+    /// The drill's score from the world and the incident state.
+    fn score(&self, state: &IncidentState) -> Score;
+}
+
+/// Everything the engine can call.
+#[derive(Clone)]
+pub struct ProviderSet {
+    pub inventory: Arc<dyn Inventory>,
+    pub issuers: HashMap<Issuer, Arc<dyn KeyIssuer>>,
+    pub stores: HashMap<LocationKind, Arc<dyn SecretStore>>,
+    pub clock: Arc<dyn Clock>,
+    /// Cloud identity of the operator, when known.
+    pub identity: Option<String>,
+    /// The simulated world, in drills (commands' drill effects, the time limit and the score
+    /// need it).
+    pub drill: Option<Arc<dyn Drill>>,
+}
+
+impl ProviderSet {
+    pub fn issuer(&self, issuer: Issuer) -> ProviderResult<&Arc<dyn KeyIssuer>> {
+        self.issuers
+            .get(&issuer)
+            .ok_or_else(|| ProviderError::Unsupported {
+                provider: issuer.label().to_string(),
+                message: "no provider is configured for this issuer".to_string(),
+            })
+    }
+
+    pub fn store(&self, kind: LocationKind) -> ProviderResult<&Arc<dyn SecretStore>> {
+        self.stores
+            .get(&kind)
+            .ok_or_else(|| ProviderError::Unsupported {
+                provider: kind.short().to_string(),
+                message: "no secret store is configured for this kind of location".to_string(),
+            })
+    }
+}
+
+/// Things the world reports without being asked (drill injects, simulated usage and outages).
+pub type WorldFeed = mpsc::UnboundedReceiver<Event>;
