@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::command::{Command, Dangerous, Update};
 use super::event::Via;
+use super::refusal::Refusal;
 use super::rotation::{RotationState, Stage};
 use super::state::{IncidentState, StepStatus};
 use crate::runbook::schema::Action;
@@ -679,6 +680,22 @@ impl Driver {
                     for id in todo {
                         // Reads the pre-flight evidence before typing the word.
                         self.wait_for(self.think / 3).await?;
+                        let target = if delete {
+                            Dangerous::Delete {
+                                credential: id.clone(),
+                            }
+                        } else {
+                            Dangerous::Revoke {
+                                credential: id.clone(),
+                            }
+                        };
+                        if let Some(failed) = target.preflight_failure(&self.state) {
+                            // A careful operator never overrides: stop and ask for help.
+                            let why = Refusal::PreflightFailed(failed);
+                            return Err(DriveError::Stuck(format!(
+                                "the autopilot will not force this: {why}"
+                            )));
+                        }
                         let done = self.confirm(&id, delete, None, false).await?;
                         if !done && let Some(why) = self.refused.last() {
                             // A careful operator never overrides: stop and ask for help.

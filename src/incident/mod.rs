@@ -14,6 +14,8 @@ pub mod journal;
 pub mod model;
 pub mod ports;
 pub mod redact;
+pub mod refusal;
 pub mod report;
 pub mod rotation;
+pub mod rules;
 pub mod state;

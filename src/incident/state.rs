@@ -160,37 +160,6 @@ impl CredentialState {
     pub fn in_rotation(&self) -> bool {
         self.credential.exposed && !matches!(self.rotation, RotationState::Skipped { .. })
     }
-
-    /// Pre-flight checks for revoking the old key: (label, passed).
-    pub fn preflight(&self) -> Vec<(String, bool)> {
-        let reached = self.rotation.reached();
-        let verified = reached >= Stage::Verified;
-        let promoted = reached >= Stage::Promoted;
-        let all_locations = self.credential.locations.iter().all(|l| {
-            self.updated_locations.contains_key(&l.label())
-                || l.kind == super::model::LocationKind::IamUser
-        });
-        let propagated = reached >= Stage::Propagated && all_locations;
-        vec![
-            (
-                "new key verified (provider answered 200)".to_string(),
-                verified,
-            ),
-            ("new key promoted to current".to_string(), promoted),
-            (
-                format!(
-                    "every location updated ({} of {})",
-                    self.updated_locations.len(),
-                    self.credential
-                        .locations
-                        .iter()
-                        .filter(|l| l.kind != super::model::LocationKind::IamUser)
-                        .count()
-                ),
-                propagated,
-            ),
-        ]
-    }
 }
 
 /// Calls per minute for one credential.
@@ -1224,22 +1193,6 @@ mod tests {
     }
 
     #[test]
-    fn preflight_passes_only_when_every_location_has_the_new_key() {
-        let mut st = opened();
-        to_propagated(&mut st);
-        let checks = st.credential("openai/k").unwrap().preflight();
-        assert!(checks.iter().all(|(_, ok)| *ok), "{checks:?}");
-        let mut st = opened();
-        st.apply(
-            &Event::CredentialDiscovered { credential: cred() },
-            at(0),
-            "op",
-        );
-        let checks = st.credential("openai/k").unwrap().preflight();
-        assert!(checks.iter().all(|(_, ok)| !*ok), "{checks:?}");
-    }
-
-    #[test]
     fn a_confirmation_is_pending_until_done_or_handed_to_a_person() {
         let mut st = opened();
         to_propagated(&mut st);
@@ -1319,6 +1272,37 @@ mod tests {
         assert!(cs.room_needed.as_ref().is_some_and(|r| r.confirmed));
         assert_eq!(cs.pending, None);
         assert_eq!(st.confirmations[1].action.label(), "delete inactive key");
+    }
+
+    #[test]
+    fn preflight_passes_only_when_every_location_has_the_new_key() {
+        let mut st = opened();
+        to_propagated(&mut st);
+        let revoke = crate::incident::command::Dangerous::Revoke {
+            credential: "openai/k".into(),
+        };
+        let checks = revoke.preflight(&st);
+        assert_eq!(checks.len(), 3);
+        assert!(checks.iter().all(|p| p.passed), "{checks:?}");
+        assert_eq!(revoke.preflight_failure(&st), None);
+        let mut st = opened();
+        st.apply(
+            &Event::CredentialDiscovered { credential: cred() },
+            at(0),
+            "op",
+        );
+        let checks = revoke.preflight(&st);
+        assert!(checks.iter().all(|p| !p.passed), "{checks:?}");
+        let failure = revoke.preflight_failure(&st).unwrap();
+        assert_eq!(
+            failure.failed,
+            [
+                "new key verified (provider answered 200)",
+                "new key promoted to current",
+                "every location updated (0 of 1)"
+            ]
+        );
+        assert_eq!(failure.phrase, "override abcd");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::strings;
 use super::theme::Theme;
 use crate::incident::command::{Command, Dangerous, Update, override_phrase};
 use crate::incident::event::{DangerKind, Event, Mode, Via};
-use crate::incident::rotation::{RotationState, Stage};
+use crate::incident::rotation::RotationState;
 use crate::incident::state::{CredentialState, IncidentState, StepStatus};
 use crate::runbook::schema::{Action as StepAction, Confirm};
 
@@ -1186,25 +1186,13 @@ impl App {
             .next()
     }
 
-    /// The pre-flight checks of a dangerous action: (what, passed).
+    /// The pre-flight checks of a dangerous action, the engine's own: (what, passed).
     pub fn dangerous_checks(&self, target: &Dangerous) -> Vec<(String, bool)> {
-        let Some(c) = self.state.credential(target.credential()) else {
-            return Vec::new();
-        };
-        match target {
-            Dangerous::MakeRoom { .. } => Vec::new(),
-            Dangerous::Revoke { .. } => c.preflight(),
-            Dangerous::Delete { .. } => vec![
-                (
-                    strings::CHECK_REVOKED.to_string(),
-                    c.rotation.reached() >= Stage::Revoked,
-                ),
-                (
-                    strings::CHECK_DEAD.to_string(),
-                    c.rotation.reached() >= Stage::ConfirmedDead,
-                ),
-            ],
-        }
+        target
+            .preflight(&self.state)
+            .into_iter()
+            .map(|p| (p.check.to_string(), p.passed))
+            .collect()
     }
 
     /// Whether going ahead needs the typed override phrase (a pre-flight check failed).

@@ -369,8 +369,6 @@ pub fn location_updated(at: &str) -> String {
 pub const LOCATION_NOT_UPDATED: &str = "still the old key";
 pub const LOCATION_IAM: &str = "the key itself";
 pub const PREFLIGHT: &str = "pre-flight checks:";
-pub const CHECK_REVOKED: &str = "old key revoked";
-pub const CHECK_DEAD: &str = "old key confirmed dead after the quiet period";
 pub fn last_use(when: &str, from: &str, after_promotion: bool) -> String {
     // Usage reports by key do not always say where calls came from.
     let from = if from.trim().is_empty() {

@@ -1,0 +1,774 @@
+//! The engine: takes commands, checks them against the rules ([`rules::check`]), journals
+//! every event before applying it, runs the work of steps in tokio tasks through the ports,
+//! and sends every journaled event to its watchers (the TUI, the headless driver).
+//!
+//! Here: the loop, [`Engine::record`] (journal first, then state, then watchers), the work in
+//! flight (units per step, busy keys) and how it starts, what follows a checked command,
+//! recovery after a resume, step completion, alarms and the end of a drill. `work` holds the
+//! operations in tasks with their attempts and backoff, `old_key` the revoke, delete and
+//! monitoring of old keys, `shell` the command steps.
+//!
+//! The safety rules are in `rules`; the engine keeps its own gate besides: nothing is
+//! revoked or deleted without a journaled confirmation naming that exact key. Depends on
+//! the domain (rules, state, journal, ports, commands) and the runbook schema; sees providers
+//! only through the ports.
+
+mod old_key;
+mod shell;
+mod work;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Semaphore, mpsc};
+
+use self::work::{Job, OpCtx, OpMsg};
+use super::command::{Command, PastedKey, Update};
+use super::event::{DangerKind, Event, Via};
+use super::journal::{Journal, JournalError, Record};
+use super::model::Credential;
+use super::ports::{ProviderSet, WorldFeed};
+use super::refusal::Refusal;
+use super::rotation::Stage;
+use super::rules::{self, KeyOp, Next, Runs, Work};
+use super::state::{IncidentState, StepStatus};
+use crate::runbook::schema::Action;
+
+/// Settings of one engine run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Provider calls in flight at once.
+    pub concurrency: usize,
+    /// Attempts per operation for retryable failures.
+    pub max_attempts: u32,
+    /// First backoff delay (incident clock); doubles per attempt, with jitter.
+    pub backoff_base: Duration,
+    /// How long to watch revoked keys (incident clock).
+    pub quiet_period: Duration,
+    /// Refuse everything that changes the outside world.
+    pub read_only: bool,
+    /// Test hook for crash tests: after this many journal records, stop dead (the test
+    /// then kills the process).
+    pub pause_after_records: Option<u64>,
+}
+
+impl EngineConfig {
+    /// Settings from the runbook, with defaults where it is silent.
+    pub fn from_runbook(rb: &crate::runbook::schema::Runbook, read_only: bool) -> EngineConfig {
+        EngineConfig {
+            concurrency: rb.settings.concurrency.max(1),
+            max_attempts: rb.settings.max_attempts.max(1),
+            backoff_base: Duration::from_secs(2),
+            quiet_period: crate::runbook::duration::parse(&rb.settings.quiet_period)
+                .unwrap_or(Duration::from_secs(900)),
+            read_only,
+            pause_after_records: None,
+        }
+    }
+}
+
+/// The running engine. Owns the journal (the single writer) and the authoritative state.
+pub struct Engine {
+    journal: Journal,
+    state: IncidentState,
+    providers: ProviderSet,
+    cfg: EngineConfig,
+    updates: mpsc::UnboundedSender<Update>,
+    ops_tx: mpsc::UnboundedSender<OpMsg>,
+    ops_rx: mpsc::UnboundedReceiver<OpMsg>,
+    feed: Option<WorldFeed>,
+    permits: Arc<Semaphore>,
+    /// Units of work in flight per step.
+    in_flight: BTreeMap<String, usize>,
+    /// Credentials being worked on.
+    busy_creds: HashSet<String>,
+    /// Credentials already alarmed about old-key use after promotion.
+    alarmed: HashSet<String>,
+}
+
+/// Errors that stop the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("the journal does not start with an incident-opened record; it cannot be resumed")]
+    NotAnIncident,
+}
+
+impl Engine {
+    /// Starts an engine on a journal. `records` are the journal's existing records (empty
+    /// for a new incident, then `opening` is journaled first).
+    pub fn start(
+        mut journal: Journal,
+        records: Vec<Record>,
+        opening: Option<Event>,
+        providers: ProviderSet,
+        feed: Option<WorldFeed>,
+        cfg: EngineConfig,
+        updates: mpsc::UnboundedSender<Update>,
+    ) -> Result<Engine, EngineError> {
+        let mut records = records;
+        if let Some(open) = opening {
+            journal.set_cloud_identity(providers.identity.clone());
+            records.push(journal.append(&open)?);
+        }
+        let state = IncidentState::fold(
+            records
+                .iter()
+                .map(|r| (&r.event, r.time, r.operator.user.as_str())),
+        )
+        .ok_or(EngineError::NotAnIncident)?;
+        let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+        let mut engine = Engine {
+            journal,
+            state,
+            providers,
+            permits: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
+            cfg,
+            updates,
+            ops_tx,
+            ops_rx,
+            feed,
+            in_flight: BTreeMap::new(),
+            busy_creds: HashSet::new(),
+            alarmed: HashSet::new(),
+        };
+        if let Some(id) = engine.providers.identity.clone()
+            && engine.state.cloud_identity.as_deref() != Some(id.as_str())
+        {
+            // Journaled and applied, not sent: watchers start from `state()`.
+            engine.journal.set_cloud_identity(Some(id.clone()));
+            let rec = engine
+                .journal
+                .append(&Event::CloudIdentity { identity: id })?;
+            engine
+                .state
+                .apply(&rec.event, rec.time, rec.operator.user.as_str());
+        }
+        Ok(engine)
+    }
+
+    /// The state so far; watchers start from a clone of it and apply every later update.
+    pub fn state(&self) -> &IncidentState {
+        &self.state
+    }
+
+    /// The incident folder.
+    pub fn dir(&self) -> &std::path::Path {
+        self.journal.dir()
+    }
+
+    fn send_record(&self, r: &Record) {
+        let _ = self.updates.send(Update::Event {
+            seq: r.seq,
+            wall: r.time,
+            operator: r.operator.clone(),
+            event: r.event.clone(),
+        });
+    }
+
+    /// Journals an event, then applies it, then tells the watchers. Journal first, always.
+    fn record(&mut self, event: Event) -> Result<(), EngineError> {
+        let rec = self.journal.append(&event)?;
+        self.state
+            .apply(&rec.event, rec.time, rec.operator.user.as_str());
+        self.send_record(&rec);
+        if self.cfg.pause_after_records.is_some_and(|n| rec.seq >= n) {
+            // Crash-test hook: freeze the whole process right after this record is on disk.
+            eprintln!("paused after record {}", rec.seq);
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse(&self, refusal: &Refusal) {
+        let _ = self.updates.send(Update::Refused {
+            message: refusal.to_string(),
+        });
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.providers.clock.now()
+    }
+
+    fn send_busy(&self) {
+        let step = self
+            .in_flight
+            .iter()
+            .find(|(_, n)| **n > 0)
+            .map(|(s, _)| s.clone());
+        let _ = self.updates.send(Update::Busy {
+            step,
+            in_flight: self.in_flight.values().sum(),
+            credentials: self.busy_creds.iter().cloned().collect(),
+        });
+    }
+
+    /// Runs until `Shutdown` or until the command channel closes.
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        if let Err(e) = self.recover() {
+            let _ = self.updates.send(Update::Stopped {
+                why: Some(e.to_string()),
+            });
+            return;
+        }
+        let mut feed = self.feed.take();
+        let why = loop {
+            tokio::select! {
+                cmd = commands.recv() => {
+                    match cmd {
+                        None | Some(Command::Shutdown) => break None,
+                        Some(cmd) => {
+                            if let Err(e) = self.handle(cmd) {
+                                break Some(e.to_string());
+                            }
+                        }
+                    }
+                }
+                Some(msg) = self.ops_rx.recv() => {
+                    if let Err(e) = self.handle_op(msg) {
+                        break Some(e.to_string());
+                    }
+                }
+                Some(ev) = async {
+                    match feed.as_mut() {
+                        Some(f) => f.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Err(e) = self.handle_feed(ev) {
+                        break Some(e.to_string());
+                    }
+                }
+            }
+        };
+        let _ = self.updates.send(Update::Stopped { why });
+    }
+
+    /// After a resume: finish what a crash interrupted. Every operation is idempotent.
+    fn recover(&mut self) -> Result<(), EngineError> {
+        let running: Vec<(String, Action)> = self
+            .state
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Running)
+            .filter_map(|s| Some((s.id.clone(), self.state.step_def(&s.id)?.action)))
+            .collect();
+        for (step, action) in running {
+            let rule = rules::rule(action);
+            if rule.is_bulk() {
+                self.run_bulk(&step)?;
+            } else if let Runs::KeyByKey(_) = rule.runs {
+                // A revoke or delete that was asked for, confirmed and not yet journaled as
+                // done.
+                let asked: Vec<(String, DangerKind)> = self
+                    .state
+                    .credentials
+                    .iter()
+                    .filter_map(|c| {
+                        let id = c.credential.id.clone();
+                        if c.requested(DangerKind::Delete) && c.deleted.is_none() {
+                            Some((id, DangerKind::Delete))
+                        } else if c.requested(DangerKind::Revoke)
+                            && c.rotation.reached() < Stage::Revoked
+                        {
+                            Some((id, DangerKind::Revoke))
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                for (cred, kind) in asked {
+                    // Resumed work is nobody's new word.
+                    self.start_destroy(&step, &cred, kind, Via::Resume);
+                }
+                self.maybe_complete(&step)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A command: checked against the rules, its events journaled, then what follows.
+    fn handle(&mut self, cmd: Command) -> Result<(), EngineError> {
+        let work = Work {
+            read_only: self.cfg.read_only,
+            now: self.now(),
+            in_flight: &self.in_flight,
+            busy: &self.busy_creds,
+        };
+        match rules::check(&self.state, &work, &cmd) {
+            Err(rejected) => {
+                for e in rejected.record {
+                    self.record(e)?;
+                }
+                self.refuse(&rejected.refusal);
+                Ok(())
+            }
+            Ok(plan) => {
+                for e in plan.events {
+                    self.record(e)?;
+                }
+                self.follow(plan.next, cmd)
+            }
+        }
+    }
+
+    /// The engine's part of a checked command, once its events are journaled.
+    fn follow(&mut self, next: Next, cmd: Command) -> Result<(), EngineError> {
+        match next {
+            Next::Nothing => Ok(()),
+            Next::EndDrillIfComplete => self.maybe_end_drill(),
+            Next::CompleteFinishedSteps => self.complete_finished_steps(),
+            Next::CompleteStep { step } => self.maybe_complete(&step),
+            Next::RunBulk { step } => self.run_bulk(&step),
+            Next::RunCommand { step } => self.run_command(&step),
+            Next::WriteReport { step } => self.report(&step),
+            Next::Destroy {
+                credential,
+                kind,
+                via,
+            } => self.destroy(&credential, kind, via),
+            Next::MakeRoom { credential, key_id } => {
+                self.make_room(&credential, key_id);
+                Ok(())
+            }
+            Next::Paste { credential, step } => {
+                if let Command::PasteKey { key, .. } = cmd {
+                    self.paste(&step, &credential, key);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Completes every running step whose work is now done (after a skip or a retry).
+    fn complete_finished_steps(&mut self) -> Result<(), EngineError> {
+        let running: Vec<String> = self
+            .state
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Running | StepStatus::Failed { .. }))
+            .map(|s| s.id.clone())
+            .collect();
+        for s in running {
+            if self.units(&s) == 0 {
+                self.maybe_complete(&s)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks a step done (or failed) when none of its work is left.
+    fn maybe_complete(&mut self, step: &str) -> Result<(), EngineError> {
+        let events = rules::completion(&self.state, step, self.now());
+        let done = matches!(events.last(), Some(Event::StepCompleted { .. }));
+        for e in events {
+            self.record(e)?;
+        }
+        if done {
+            self.maybe_end_drill()?;
+        }
+        Ok(())
+    }
+
+    /// Units of work of `step` in flight.
+    fn units(&self, step: &str) -> usize {
+        self.in_flight.get(step).copied().unwrap_or(0)
+    }
+
+    fn start_unit(&mut self, step: &str, cred: Option<&str>) {
+        *self.in_flight.entry(step.to_string()).or_insert(0) += 1;
+        if let Some(c) = cred {
+            self.busy_creds.insert(c.to_string());
+        }
+        self.send_busy();
+    }
+
+    fn op_ctx(&self, step: &str) -> OpCtx {
+        OpCtx {
+            step: step.to_string(),
+            providers: self.providers.clone(),
+            tx: self.ops_tx.clone(),
+            permits: self.permits.clone(),
+            max_attempts: self.cfg.max_attempts,
+            backoff_base: self.cfg.backoff_base,
+        }
+    }
+
+    /// Starts a bulk step's work: the inventory, or one operation per key it works on.
+    fn run_bulk(&mut self, step: &str) -> Result<(), EngineError> {
+        let Some(action) = self.state.step_def(step).map(|d| d.action) else {
+            return Ok(());
+        };
+        match rules::rule(action).runs {
+            Runs::Inventory => {
+                self.start_unit(step, None);
+                let ctx = self.op_ctx(step);
+                let scope = self.state.runbook.scope.clone();
+                let window = self.state.runbook.exposure_window.clone();
+                tokio::spawn(async move {
+                    work::list(&ctx, scope, window).await;
+                    ctx.done(None);
+                });
+            }
+            Runs::EachKey(op) => {
+                for cred in self.eligible(action) {
+                    self.start_job(step, op, cred)?;
+                }
+            }
+            _ => {}
+        }
+        if self.units(step) == 0 {
+            self.maybe_complete(step)?;
+        }
+        Ok(())
+    }
+
+    /// Keys a bulk step works on now: in the rotation, at a stage it works on, not busy.
+    fn eligible(&self, action: Action) -> Vec<Credential> {
+        let rule = rules::rule(action);
+        self.state
+            .credentials
+            .iter()
+            .filter(|c| !self.busy_creds.contains(&c.credential.id) && rule.works_on_key(c))
+            .map(|c| c.credential.clone())
+            .collect()
+    }
+
+    /// Starts one key's operation of a bulk step, with what it needs from the state.
+    fn start_job(&mut self, step: &str, op: KeyOp, cred: Credential) -> Result<(), EngineError> {
+        let Some(cs) = self.state.credential(&cred.id) else {
+            return Ok(());
+        };
+        let version = cs.staged_version.clone();
+        let job = match op {
+            KeyOp::Rotate => {
+                let token = issue_token(&self.state.id, &cred.id);
+                if cs.issue_token.as_deref() != Some(token.as_str()) {
+                    self.record(Event::IssueRequested {
+                        credential: cred.id.clone(),
+                        token: token.clone(),
+                    })?;
+                }
+                Job::Rotate { token }
+            }
+            KeyOp::Verify => Job::Verify {
+                version: version.unwrap_or_default(),
+            },
+            KeyOp::Propagate => Job::Propagate {
+                version: version.unwrap_or_default(),
+                promoted: cs.stamps.get(&Stage::Promoted).copied(),
+                done: cs.updated_locations.keys().cloned().collect(),
+            },
+            KeyOp::Monitor => Job::Monitor {
+                version,
+                revoked_at: cs
+                    .stamps
+                    .get(&Stage::Revoked)
+                    .copied()
+                    .unwrap_or_else(|| self.now()),
+                quiet: self.cfg.quiet_period,
+            },
+        };
+        self.start_unit(step, Some(&cred.id));
+        let ctx = self.op_ctx(step);
+        tokio::spawn(async move {
+            let events = job.run(&ctx, &cred).await;
+            ctx.finish(events, Some(cred.id));
+        });
+        Ok(())
+    }
+
+    /// A confirmed revoke or delete: the engine's own gate (a journaled confirmation naming
+    /// this key), the step started if need be, the request journaled, then the call.
+    fn destroy(&mut self, id: &str, kind: DangerKind, via: Via) -> Result<(), EngineError> {
+        let Some(c) = self.state.credential(id) else {
+            return Ok(());
+        };
+        if !c.confirmed(kind) {
+            self.refuse(&Refusal::NoConfirmation);
+            return Ok(());
+        }
+        let action = if kind == DangerKind::Delete {
+            Action::Delete
+        } else {
+            Action::Revoke
+        };
+        let step = self
+            .state
+            .steps_with(action)
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| kind.word().to_string());
+        if self
+            .state
+            .step(&step)
+            .is_some_and(|s| s.status == StepStatus::Pending)
+        {
+            let at = self.now();
+            self.record(Event::StepStarted {
+                step: step.clone(),
+                at,
+            })?;
+        }
+        let credential = id.to_string();
+        self.record(if kind == DangerKind::Delete {
+            Event::DeleteRequested { credential }
+        } else {
+            Event::RevokeRequested { credential }
+        })?;
+        self.start_destroy(&step, id, kind, via);
+        Ok(())
+    }
+
+    /// Calls the issuer to revoke or delete a key's old key, as work of `step`.
+    fn start_destroy(&mut self, step: &str, id: &str, kind: DangerKind, via: Via) {
+        let Some(cs) = self.state.credential(id) else {
+            return;
+        };
+        let cred = cs.credential.clone();
+        let new_version = cs.staged_version.clone();
+        // A person's second confirmation after a hand-over that breachbook cannot test: the
+        // operator's word that it is done. Never a script's or the autopilot's.
+        let asked_before = cs.manual_revoke.as_ref().is_some_and(|h| !h.tested) && via == Via::Tui;
+        self.start_unit(step, Some(id));
+        let ctx = self.op_ctx(step);
+        tokio::spawn(async move {
+            let events =
+                old_key::destroy(&ctx, &cred, kind, new_version.as_deref(), asked_before).await;
+            ctx.finish(events, Some(cred.id));
+        });
+    }
+
+    /// The confirmed deletion of another key to make room, then the new key, as work of the
+    /// rotate step; after the engine's own gate.
+    fn make_room(&mut self, id: &str, key_id: String) {
+        let confirmed = self
+            .state
+            .credential(id)
+            .and_then(|c| c.room_needed.as_ref())
+            .is_some_and(|r| r.confirmed);
+        if !confirmed {
+            self.refuse(&Refusal::NoRoomConfirmation);
+            return;
+        }
+        let step = self
+            .state
+            .steps_with(Action::Rotate)
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "rotate".to_string());
+        let Some(cred) = self.state.credential(id).map(|c| c.credential.clone()) else {
+            return;
+        };
+        let token = issue_token(&self.state.id, id);
+        self.start_unit(&step, Some(id));
+        let ctx = self.op_ctx(&step);
+        tokio::spawn(async move {
+            let events = work::make_room(&ctx, &cred, &key_id, &token).await;
+            ctx.finish(events, Some(cred.id));
+        });
+    }
+
+    /// A key made by hand arrived: tested at the issuer, then staged as pending.
+    fn paste(&mut self, step: &str, id: &str, key: PastedKey) {
+        let Some(cred) = self.state.credential(id).map(|c| c.credential.clone()) else {
+            return;
+        };
+        let token = issue_token(&self.state.id, &cred.id);
+        self.start_unit(step, Some(&cred.id));
+        let ctx = self.op_ctx(step);
+        tokio::spawn(async move {
+            let events = work::paste_one(&ctx, &cred, key.0, &token).await;
+            ctx.finish(events, Some(cred.id));
+        });
+    }
+
+    fn handle_op(&mut self, msg: OpMsg) -> Result<(), EngineError> {
+        match msg {
+            OpMsg::Events(events) => self.record_op_events(events),
+            OpMsg::Done {
+                step,
+                credential,
+                events,
+            } => {
+                self.record_op_events(events)?;
+                if let Some(n) = self.in_flight.get_mut(&step) {
+                    *n = n.saturating_sub(1);
+                }
+                if let Some(c) = credential {
+                    self.busy_creds.remove(&c);
+                }
+                self.send_busy();
+                if self.in_flight.get(&step).copied().unwrap_or(0) == 0 {
+                    self.maybe_complete(&step)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn record_op_events(&mut self, events: Vec<Event>) -> Result<(), EngineError> {
+        for e in events {
+            // A rediscovered credential is news only if something changed.
+            if let Event::CredentialDiscovered { credential } = &e
+                && self
+                    .state
+                    .credential(&credential.id)
+                    .is_some_and(|c| &c.credential == credential)
+            {
+                continue;
+            }
+            // A re-issue after a crash returns the same key (same token): not news.
+            if let Event::Issued {
+                credential,
+                new_key_id,
+                ..
+            } = &e
+                && self.state.credential(credential).is_some_and(|c| {
+                    c.rotation.reached() >= Stage::Issued
+                        && c.new_key_id.as_deref() == Some(new_key_id.as_str())
+                })
+            {
+                continue;
+            }
+            self.record(e)?;
+        }
+        Ok(())
+    }
+
+    /// What the world reports (usage, injects, outages): journaled, with an alarm for an
+    /// old key still used after its replacement was promoted.
+    fn handle_feed(&mut self, ev: Event) -> Result<(), EngineError> {
+        if self.state.score.is_some() {
+            // The drill is over; the world may still tick but nothing more is recorded.
+            return Ok(());
+        }
+        let alarm = rules::old_key_alarm(&self.state, &ev, &self.alarmed);
+        self.record(ev)?;
+        if let Some(alarm) = alarm {
+            if let Event::Alarm {
+                credential: Some(c),
+                ..
+            } = &alarm
+            {
+                self.alarmed.insert(c.clone());
+            }
+            self.record(alarm)?;
+        }
+        self.maybe_time_up()
+    }
+
+    /// The report step: the drill's score first (the report shows it), then the files.
+    fn report(&mut self, step: &str) -> Result<(), EngineError> {
+        self.end_drill_if_drill()?;
+        match self.write_report() {
+            Ok(path) => {
+                self.record(Event::ReportWritten { path })?;
+                let at = self.now();
+                self.record(Event::StepCompleted {
+                    step: step.to_string(),
+                    at,
+                })?;
+                self.maybe_end_drill()
+            }
+            Err(why) => {
+                let at = self.now();
+                self.record(Event::StepFailed {
+                    step: step.to_string(),
+                    why,
+                    at,
+                })
+            }
+        }
+    }
+
+    /// Writes report.md and report.json into the incident folder; returns the md path.
+    fn write_report(&self) -> Result<String, String> {
+        let dir = self.journal.dir().to_path_buf();
+        let md = super::report::markdown(&self.state);
+        let json = super::report::json(&self.state);
+        let md_path = dir.join("report.md");
+        super::fsutil::write_private(&md_path, md.as_bytes())
+            .map_err(|e| format!("could not write {}: {e}", md_path.display()))?;
+        let json_path = dir.join("report.json");
+        let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        super::fsutil::write_private(&json_path, text.as_bytes())
+            .map_err(|e| format!("could not write {}: {e}", json_path.display()))?;
+        Ok(md_path.display().to_string())
+    }
+
+    /// Ends the drill when its clock runs past the scenario's duration.
+    fn maybe_time_up(&mut self) -> Result<(), EngineError> {
+        let Some(world) = self.providers.drill.clone() else {
+            return Ok(());
+        };
+        if self.state.score.is_some() {
+            return Ok(());
+        }
+        let Some(drill) = &self.state.runbook.drill else {
+            return Ok(());
+        };
+        let Ok(len) = crate::runbook::duration::parse(&drill.duration) else {
+            return Ok(());
+        };
+        let end = world.started_at() + chrono::Duration::seconds(len.as_secs() as i64);
+        if self.now() >= end {
+            self.record(Event::Note {
+                text: "the drill's time is up".into(),
+            })?;
+            self.end_drill_if_drill()?;
+        }
+        Ok(())
+    }
+
+    fn end_drill_if_drill(&mut self) -> Result<(), EngineError> {
+        let Some(world) = self.providers.drill.clone() else {
+            return Ok(());
+        };
+        if self.state.score.is_some() {
+            return Ok(());
+        }
+        let score = world.score(&self.state);
+        let at = self.now();
+        self.record(Event::DrillEnded { score, at })
+    }
+
+    /// In drills, once every step is finished, the score is recorded.
+    fn maybe_end_drill(&mut self) -> Result<(), EngineError> {
+        if self.state.is_complete() {
+            self.end_drill_if_drill()?;
+        }
+        Ok(())
+    }
+}
+
+/// The idempotency token for minting a credential's replacement: stable per incident and
+/// credential, so a retry after a crash finds the same key.
+pub fn issue_token(incident: &str, credential: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(incident.as_bytes());
+    h.update([0]);
+    h.update(credential.as_bytes());
+    let hex = hex::encode(h.finalize());
+    // ClientRequestToken must be 32–64 characters.
+    format!("breachbook-{}", &hex[..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_stable_and_in_length() {
+        let a = issue_token("inc-1", "openai/prod");
+        assert_eq!(a, issue_token("inc-1", "openai/prod"));
+        assert_ne!(a, issue_token("inc-2", "openai/prod"));
+        assert!((32..=64).contains(&a.len()));
+    }
+}
