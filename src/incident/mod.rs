@@ -19,3 +19,4 @@ pub mod report;
 pub mod rotation;
 pub mod rules;
 pub mod state;
+pub mod timeline;

@@ -8,319 +8,25 @@
 //! Depends on the incident's state, events, commands, model and rotation and on the runbook
 //! schema.
 
+mod preflight;
+mod progress;
+mod table;
+
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 
 use chrono::{DateTime, Utc};
-
-use super::command::{Command, Dangerous, override_phrase};
 use secrecy::ExposeSecret;
 
+pub use self::preflight::{Check, Preflight, WordRefused, check_word, override_phrase_matches};
+pub use self::progress::{completion, old_key_alarm};
+pub use self::table::{ACTIONS, ActionRule, DoneWhen, KeyOp, OnKeyFailure, Runs, owner_of, rule};
+use super::command::{Command, Dangerous};
 use super::event::{DangerKind, Event, Via};
-use super::model::{KeyGeneration, LocationKind, confirmation_word};
-use super::refusal::{PreflightFailure, Refusal};
+use super::model::confirmation_word;
+use super::refusal::Refusal;
 use super::rotation::{RotationState, Stage};
 use super::state::{CredentialState, IncidentState, StepStatus};
-use crate::runbook::schema::{Action, OnFailure};
-
-/// How a step of an action runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runs {
-    /// A person ticks its checklist; running it marks it done.
-    Checklist,
-    /// Lists every key in scope.
-    Inventory,
-    /// One operation for every key it works on, all at once.
-    EachKey(KeyOp),
-    /// Each key is confirmed by its own typed word, one at a time.
-    KeyByKey(DangerKind),
-    /// A shell command (simulated in drills).
-    Command,
-    /// Writes the report.
-    Report,
-}
-
-/// The per-key operation of a bulk step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyOp {
-    /// Mint a new key and store it as pending.
-    Rotate,
-    /// Read the pending key back and call the issuer with it.
-    Verify,
-    /// Promote the new key and copy it to every location.
-    Propagate,
-    /// Watch the revoked key for the quiet period, then check it is refused.
-    Monitor,
-}
-
-/// What a failed key does to a step that waits for every key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnKeyFailure {
-    /// The step fails once every key has either made it or failed.
-    FailStep,
-    /// As `FailStep`, unless the runbook says `onFailure: continue`: then the step is done
-    /// and the failed keys stay for a retry or a skip.
-    FailUnlessContinue,
-    /// The step stays open (keys are confirmed one by one; a failed one is tried again).
-    KeepOpen,
-}
-
-/// When a running step is complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DoneWhen {
-    /// When its own run says so (checklist, command, report).
-    ItSaysSo,
-    /// When the inventory has run (failed only if it failed for good and found nothing).
-    Listed,
-    /// When every key in the rotation has reached `stage`.
-    EveryKeyAt { stage: Stage, failed: OnKeyFailure },
-    /// When every revoked key in the rotation is deleted.
-    EveryRevokedKeyDeleted,
-}
-
-/// One row of the table: what a step action does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ActionRule {
-    pub runs: Runs,
-    /// The stages of the keys it works on.
-    pub works_on: &'static [Stage],
-    /// It also rolls out the replacement of a key revoked early (with an override).
-    pub late_rollout: bool,
-    pub done_when: DoneWhen,
-}
-
-impl ActionRule {
-    /// Whether the engine starts its work over every key at once (and again on resume).
-    pub fn is_bulk(&self) -> bool {
-        matches!(self.runs, Runs::Inventory | Runs::EachKey(_))
-    }
-
-    /// Whether this action works on `c` now (busy keys aside).
-    pub fn works_on_key(&self, c: &CredentialState) -> bool {
-        let RotationState::At { stage } = c.rotation else {
-            return false;
-        };
-        c.in_rotation()
-            && (self.works_on.contains(&stage)
-                || (self.late_rollout && IncidentState::needs_late_rollout(c)))
-    }
-}
-
-/// The table: one row per step action.
-pub const fn rule(action: Action) -> ActionRule {
-    const fn row(runs: Runs, works_on: &'static [Stage], done_when: DoneWhen) -> ActionRule {
-        ActionRule {
-            runs,
-            works_on,
-            late_rollout: false,
-            done_when,
-        }
-    }
-    const fn every(stage: Stage, failed: OnKeyFailure) -> DoneWhen {
-        DoneWhen::EveryKeyAt { stage, failed }
-    }
-    use OnKeyFailure::*;
-    match action {
-        Action::Manual => row(Runs::Checklist, &[], DoneWhen::ItSaysSo),
-        Action::Inventory => row(Runs::Inventory, &[], DoneWhen::Listed),
-        Action::Rotate => row(
-            Runs::EachKey(KeyOp::Rotate),
-            &[Stage::Exposed, Stage::Issued],
-            every(Stage::Staged, FailUnlessContinue),
-        ),
-        Action::Verify => row(
-            Runs::EachKey(KeyOp::Verify),
-            &[Stage::Staged],
-            every(Stage::Verified, FailStep),
-        ),
-        Action::Propagate => ActionRule {
-            late_rollout: true,
-            ..row(
-                Runs::EachKey(KeyOp::Propagate),
-                &[Stage::Verified, Stage::Promoted],
-                every(Stage::Propagated, FailStep),
-            )
-        },
-        Action::Revoke => row(
-            Runs::KeyByKey(DangerKind::Revoke),
-            &[],
-            every(Stage::Revoked, KeepOpen),
-        ),
-        Action::Monitor => row(
-            Runs::EachKey(KeyOp::Monitor),
-            &[Stage::Revoked],
-            every(Stage::ConfirmedDead, FailStep),
-        ),
-        Action::Delete => row(
-            Runs::KeyByKey(DangerKind::Delete),
-            &[],
-            DoneWhen::EveryRevokedKeyDeleted,
-        ),
-        Action::Command => row(Runs::Command, &[], DoneWhen::ItSaysSo),
-        Action::Report => row(Runs::Report, &[], DoneWhen::ItSaysSo),
-    }
-}
-
-/// Every step action, in the table's order.
-pub const ACTIONS: [Action; 10] = [
-    Action::Manual,
-    Action::Inventory,
-    Action::Rotate,
-    Action::Verify,
-    Action::Propagate,
-    Action::Revoke,
-    Action::Monitor,
-    Action::Delete,
-    Action::Command,
-    Action::Report,
-];
-
-/// The action whose step moves a key on from `stage` (what a retry runs again).
-pub fn owner_of(stage: Stage) -> Option<Action> {
-    ACTIONS
-        .into_iter()
-        .find(|a| rule(*a).works_on.contains(&stage))
-}
-
-/// One pre-flight check of a dangerous action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
-    NewKeyVerified,
-    NewKeyPromoted,
-    EveryLocationUpdated { updated: usize, of: usize },
-    OldKeyRevoked,
-    OldKeyDead,
-}
-
-impl fmt::Display for Check {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Check::NewKeyVerified => f.write_str("new key verified (provider answered 200)"),
-            Check::NewKeyPromoted => f.write_str("new key promoted to current"),
-            Check::EveryLocationUpdated { updated, of } => {
-                write!(f, "every location updated ({updated} of {of})")
-            }
-            Check::OldKeyRevoked => f.write_str("old key revoked"),
-            Check::OldKeyDead => f.write_str("old key confirmed dead after the quiet period"),
-        }
-    }
-}
-
-/// A pre-flight check and whether it passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Preflight {
-    pub check: Check,
-    pub passed: bool,
-}
-
-impl Dangerous {
-    /// The evidence shown before the typed word, and checked again by the engine: a failed
-    /// check needs the override phrase. Empty for an unknown key and for making room.
-    pub fn preflight(&self, state: &IncidentState) -> Vec<Preflight> {
-        let Some(c) = state.credential(self.credential()) else {
-            return Vec::new();
-        };
-        match self {
-            Dangerous::Revoke { .. } => revoke_preflight(c),
-            Dangerous::Delete { .. } => {
-                let reached = c.rotation.reached();
-                vec![
-                    Preflight {
-                        check: Check::OldKeyRevoked,
-                        passed: reached >= Stage::Revoked,
-                    },
-                    Preflight {
-                        check: Check::OldKeyDead,
-                        passed: reached >= Stage::ConfirmedDead,
-                    },
-                ]
-            }
-            Dangerous::MakeRoom { .. } => Vec::new(),
-        }
-    }
-
-    /// The failed pre-flight checks and the override phrase, when going ahead needs it.
-    pub fn preflight_failure(&self, state: &IncidentState) -> Option<PreflightFailure> {
-        let failed: Vec<String> = self
-            .preflight(state)
-            .iter()
-            .filter(|p| !p.passed)
-            .map(|p| p.check.to_string())
-            .collect();
-        let c = state.credential(self.credential())?;
-        (!failed.is_empty()).then(|| PreflightFailure {
-            failed,
-            verb: self.verb(),
-            phrase: override_phrase(&c.credential.confirmation_word()),
-        })
-    }
-}
-
-/// Revoking the old key: the new one is verified, promoted and in every location (an IAM
-/// user holds the key itself, so it counts as updated).
-fn revoke_preflight(c: &CredentialState) -> Vec<Preflight> {
-    let reached = c.rotation.reached();
-    let stores = || {
-        c.credential
-            .locations
-            .iter()
-            .filter(|l| l.kind != LocationKind::IamUser)
-    };
-    let all_locations = stores().all(|l| c.updated_locations.contains_key(&l.label()));
-    vec![
-        Preflight {
-            check: Check::NewKeyVerified,
-            passed: reached >= Stage::Verified,
-        },
-        Preflight {
-            check: Check::NewKeyPromoted,
-            passed: reached >= Stage::Promoted,
-        },
-        Preflight {
-            check: Check::EveryLocationUpdated {
-                updated: c.updated_locations.len(),
-                of: stores().count(),
-            },
-            passed: reached >= Stage::Propagated && all_locations,
-        },
-    ]
-}
-
-/// What is wrong with a typed confirmation word.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WordRefused {
-    Empty,
-    /// The word as typed (trimmed, lower case).
-    Wrong(String),
-}
-
-impl WordRefused {
-    /// Why, as journaled with the refused confirmation.
-    pub fn why(&self) -> &'static str {
-        match self {
-            WordRefused::Empty => "no confirmation word typed",
-            WordRefused::Wrong(_) => "wrong confirmation word",
-        }
-    }
-}
-
-/// The typed-word check of every dangerous action: `typed`, trimmed and in any case, must
-/// be `expected`.
-pub fn check_word(typed: &str, expected: &str) -> Result<(), WordRefused> {
-    let typed = typed.trim().to_lowercase();
-    if typed.is_empty() {
-        Err(WordRefused::Empty)
-    } else if typed != expected {
-        Err(WordRefused::Wrong(typed))
-    } else {
-        Ok(())
-    }
-}
-
-/// Whether the typed override phrase matches (case and surrounding space ignored).
-pub fn override_phrase_matches(typed: Option<&str>, phrase: &str) -> bool {
-    typed.is_some_and(|t| t.trim().eq_ignore_ascii_case(phrase))
-}
+use crate::runbook::schema::Action;
 
 /// What the engine has in hand when it checks a command.
 #[derive(Debug, Clone, Copy)]
@@ -803,127 +509,185 @@ fn check_paste(
     Plan::then(Vec::new(), next)
 }
 
-/// The events that end a running step now that none of its work is in flight: done,
-/// failed, or (empty) not yet.
-pub fn completion(state: &IncidentState, step: &str, now: DateTime<Utc>) -> Vec<Event> {
-    let (Some(def), Some(st)) = (state.step_def(step), state.step(step)) else {
-        return Vec::new();
-    };
-    if st.is_finished() || st.status == StepStatus::Pending {
-        return Vec::new();
-    }
-    let step = step.to_string();
-    let done = || {
-        vec![Event::StepCompleted {
-            step: step.clone(),
-            at: now,
-        }]
-    };
-    let failed = |why: String| {
-        vec![Event::StepFailed {
-            step: step.clone(),
-            why,
-            at: now,
-        }]
-    };
-    let in_rotation = || state.credentials.iter().filter(|c| c.in_rotation());
-    match rule(def.action).done_when {
-        DoneWhen::ItSaysSo => Vec::new(),
-        DoneWhen::Listed => {
-            let listing_failed = state
-                .failures
-                .iter()
-                .any(|f| f.step == step && f.operation == "inventory" && !f.retryable)
-                && state.credentials.is_empty();
-            if listing_failed {
-                failed("the inventory failed and found no key; see the timeline, fix access and run it again".into())
-            } else {
-                done()
-            }
-        }
-        DoneWhen::EveryRevokedKeyDeleted => {
-            let left = in_rotation()
-                .filter(|c| c.rotation.is_contained() && c.deleted.is_none())
-                .count();
-            if left == 0 { done() } else { Vec::new() }
-        }
-        DoneWhen::EveryKeyAt {
-            stage,
-            failed: on_failure,
-        } => {
-            let keys: Vec<&CredentialState> = in_rotation().collect();
-            let reached = keys
-                .iter()
-                .filter(|c| c.rotation.reached() >= stage)
-                .count();
-            let broken: Vec<String> = keys
-                .iter()
-                .filter(|c| matches!(c.rotation, RotationState::Failed { .. }))
-                .map(|c| c.credential.name.clone())
-                .collect();
-            if reached == keys.len() {
-                return done();
-            }
-            if on_failure == OnKeyFailure::KeepOpen
-                || broken.is_empty()
-                || broken.len() + reached != keys.len()
-            {
-                return Vec::new();
-            }
-            if on_failure == OnKeyFailure::FailUnlessContinue
-                && def.on_failure == OnFailure::Continue
-            {
-                // Go on with the keys that worked; failed rows stay for retry or skip.
-                let text = format!(
-                    "{} key(s) failed and were left for retry or skip: {}",
-                    broken.len(),
-                    broken.join(", ")
-                );
-                let mut events = vec![Event::Note { text }];
-                events.extend(done());
-                return events;
-            }
-            failed(format!(
-                "{} of {} key(s) failed ({}): retry each failed key or skip it",
-                broken.len(),
-                keys.len(),
-                broken.join(", ")
-            ))
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::incident::event::Mode;
+    use crate::incident::model::{Credential, Location, LocationKind};
 
-/// The alarm an event from the world raises: the old key still used after its replacement
-/// was promoted, once per key (`alarmed` holds the keys alarmed about already).
-pub fn old_key_alarm(
-    state: &IncidentState,
-    ev: &Event,
-    alarmed: &HashSet<String>,
-) -> Option<Event> {
-    let Event::UsageObserved { sample } = ev else {
-        return None;
-    };
-    if sample.generation != KeyGeneration::Old || sample.ok == 0 {
-        return None;
+    fn at(m: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_800_000_000 + m * 60, 0).unwrap()
     }
-    let c = state.credential(&sample.credential)?;
-    let promoted = c.stamps.get(&Stage::Promoted)?;
-    let fresh = c.rotation.reached() < Stage::Revoked
-        && sample.minute >= *promoted
-        && !alarmed.contains(&sample.credential);
-    fresh.then(|| Event::Alarm {
-        credential: Some(sample.credential.clone()),
-        generation: Some(KeyGeneration::Old),
-        message: format!(
-            "ALARM: old key of {} still used after its replacement was promoted ({} calls from {})",
-            c.credential.name,
-            sample.ok,
-            sample
-                .sources
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "unknown".into())
-        ),
-        at: sample.minute,
-    })
+
+    /// The onboarding runbook with one exposed OpenAI key found.
+    fn found() -> IncidentState {
+        let rb = serde_saphyr::from_str(include_str!(
+            "../../../runbooks/onboarding-walkthrough.yaml"
+        ))
+        .unwrap();
+        let open = Event::IncidentOpened {
+            id: "t".into(),
+            mode: Mode::Drill,
+            runbook: Box::new(rb),
+            runbook_digest: String::new(),
+            seed: None,
+            speed: None,
+            at: at(0),
+            read_only: false,
+        };
+        let mut st = IncidentState::open(&open, at(0), "op").unwrap();
+        let credential = Credential {
+            id: "openai/k".into(),
+            issuer: crate::runbook::schema::Issuer::Openai,
+            key_id: "key_AbCd".into(),
+            name: "k".into(),
+            hint: "sk-…abcd".into(),
+            created: None,
+            last_used: None,
+            locations: vec![Location {
+                kind: LocationKind::SecretsManager,
+                name: "prod/k".into(),
+                field: None,
+                region: None,
+                changed: None,
+            }],
+            exposed: true,
+            exposure_reason: String::new(),
+            fingerprint: None,
+            meta: Default::default(),
+        };
+        st.apply(&Event::CredentialDiscovered { credential }, at(0), "op");
+        st
+    }
+
+    fn check_now(st: &IncidentState, read_only: bool, cmd: Command) -> Result<Plan, Rejection> {
+        let (in_flight, busy) = (BTreeMap::new(), HashSet::new());
+        let work = Work {
+            read_only,
+            now: at(1),
+            in_flight: &in_flight,
+            busy: &busy,
+        };
+        check(st, &work, &cmd)
+    }
+
+    fn revoke(word: &str, phrase: Option<&str>) -> Command {
+        Command::Confirm {
+            target: Dangerous::Revoke {
+                credential: "openai/k".into(),
+            },
+            word: word.into(),
+            override_phrase: phrase.map(str::to_string),
+            via: Via::Script,
+        }
+    }
+
+    #[test]
+    fn each_failed_stage_is_retried_by_the_step_that_moves_it_on() {
+        for (stage, owner) in [
+            (Stage::Exposed, Some(Action::Rotate)),
+            (Stage::Issued, Some(Action::Rotate)),
+            (Stage::Staged, Some(Action::Verify)),
+            (Stage::Verified, Some(Action::Propagate)),
+            (Stage::Promoted, Some(Action::Propagate)),
+            (Stage::Propagated, None),
+            (Stage::Revoked, Some(Action::Monitor)),
+            (Stage::ConfirmedDead, None),
+        ] {
+            assert_eq!(owner_of(stage), owner, "{stage:?}");
+        }
+        let bulk: Vec<Action> = ACTIONS.into_iter().filter(|a| rule(*a).is_bulk()).collect();
+        assert_eq!(
+            bulk,
+            [
+                Action::Inventory,
+                Action::Rotate,
+                Action::Verify,
+                Action::Propagate,
+                Action::Monitor
+            ]
+        );
+    }
+
+    #[test]
+    fn the_typed_word_is_trimmed_and_in_any_case() {
+        assert_eq!(check_word(" ABCD ", "abcd"), Ok(()));
+        assert_eq!(check_word("  ", "abcd"), Err(WordRefused::Empty));
+        assert_eq!(
+            check_word("AbCe", "abcd"),
+            Err(WordRefused::Wrong("abce".into()))
+        );
+        assert!(override_phrase_matches(
+            Some(" Override abcd "),
+            "override abcd"
+        ));
+        assert!(!override_phrase_matches(Some("override"), "override abcd"));
+        assert!(!override_phrase_matches(None, "override abcd"));
+    }
+
+    #[test]
+    fn a_wrong_word_is_journaled_and_refused_and_a_right_one_needs_the_override_here() {
+        let st = found();
+        let wrong = check_now(&st, false, revoke("zzzz", None)).unwrap_err();
+        assert_eq!(
+            wrong.refusal.to_string(),
+            "`zzzz` is not the confirmation word for k: type the last 4 characters of its key id"
+        );
+        assert!(matches!(
+            &wrong.record[..],
+            [Event::ConfirmationRefused { why, .. }] if why == "wrong confirmation word"
+        ));
+        // Nothing is propagated yet: the right word alone is not enough, and not journaled.
+        let early = check_now(&st, false, revoke("abcd", None)).unwrap_err();
+        assert!(matches!(early.refusal, Refusal::PreflightFailed(_)));
+        assert!(early.record.is_empty());
+        let forced = check_now(&st, false, revoke("abcd", Some("override abcd"))).unwrap();
+        assert!(matches!(
+            &forced.events[..],
+            [Event::ConfirmationGiven { .. }, Event::OverrideGiven { .. }]
+        ));
+        assert!(matches!(
+            forced.next,
+            Next::Destroy {
+                kind: DangerKind::Revoke,
+                ..
+            }
+        ));
+        let read_only = check_now(&st, true, revoke("abcd", None)).unwrap_err();
+        assert_eq!(
+            read_only.refusal.to_string(),
+            "read-only mode: revoke is disabled"
+        );
+    }
+
+    #[test]
+    fn a_manual_step_is_done_only_when_ticked_and_its_refusal_names_no_key() {
+        let st = found();
+        let first = st.steps[0].id.clone();
+        let refused = check_now(
+            &st,
+            false,
+            Command::RunStep {
+                step: first.clone(),
+            },
+        )
+        .unwrap_err();
+        let words = refused.refusal.to_string();
+        assert!(words.starts_with("tick every item first (0 of "), "{words}");
+        assert!(!words.contains("Space"), "{words}");
+        let tick = check_now(
+            &st,
+            false,
+            Command::TickItem {
+                step: first,
+                item: 0,
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            &tick.events[..],
+            [Event::ChecklistTicked { checked: true, .. }]
+        ));
+    }
 }

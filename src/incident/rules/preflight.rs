@@ -1,0 +1,151 @@
+//! What is checked before a dangerous action: the pre-flight evidence of a revoke or delete,
+//! and the typed confirmation word. Pure; the engine, the TUI's revoke window and the
+//! autopilot all read these.
+
+use std::fmt;
+
+use crate::incident::command::{Dangerous, override_phrase};
+use crate::incident::model::LocationKind;
+use crate::incident::refusal::PreflightFailure;
+use crate::incident::rotation::Stage;
+use crate::incident::state::{CredentialState, IncidentState};
+
+/// One pre-flight check of a dangerous action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    NewKeyVerified,
+    NewKeyPromoted,
+    EveryLocationUpdated { updated: usize, of: usize },
+    OldKeyRevoked,
+    OldKeyDead,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Check::NewKeyVerified => f.write_str("new key verified (provider answered 200)"),
+            Check::NewKeyPromoted => f.write_str("new key promoted to current"),
+            Check::EveryLocationUpdated { updated, of } => {
+                write!(f, "every location updated ({updated} of {of})")
+            }
+            Check::OldKeyRevoked => f.write_str("old key revoked"),
+            Check::OldKeyDead => f.write_str("old key confirmed dead after the quiet period"),
+        }
+    }
+}
+
+/// A pre-flight check and whether it passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preflight {
+    pub check: Check,
+    pub passed: bool,
+}
+
+impl Dangerous {
+    /// The evidence shown before the typed word, and checked again by the engine: a failed
+    /// check needs the override phrase. Empty for an unknown key and for making room.
+    pub fn preflight(&self, state: &IncidentState) -> Vec<Preflight> {
+        let Some(c) = state.credential(self.credential()) else {
+            return Vec::new();
+        };
+        match self {
+            Dangerous::Revoke { .. } => revoke_preflight(c),
+            Dangerous::Delete { .. } => {
+                let reached = c.rotation.reached();
+                vec![
+                    Preflight {
+                        check: Check::OldKeyRevoked,
+                        passed: reached >= Stage::Revoked,
+                    },
+                    Preflight {
+                        check: Check::OldKeyDead,
+                        passed: reached >= Stage::ConfirmedDead,
+                    },
+                ]
+            }
+            Dangerous::MakeRoom { .. } => Vec::new(),
+        }
+    }
+
+    /// The failed pre-flight checks and the override phrase, when going ahead needs it.
+    pub fn preflight_failure(&self, state: &IncidentState) -> Option<PreflightFailure> {
+        let failed: Vec<String> = self
+            .preflight(state)
+            .iter()
+            .filter(|p| !p.passed)
+            .map(|p| p.check.to_string())
+            .collect();
+        let c = state.credential(self.credential())?;
+        (!failed.is_empty()).then(|| PreflightFailure {
+            failed,
+            verb: self.verb(),
+            phrase: override_phrase(&c.credential.confirmation_word()),
+        })
+    }
+}
+
+/// Revoking the old key: the new one is verified, promoted and in every location (an IAM
+/// user holds the key itself, so it counts as updated).
+fn revoke_preflight(c: &CredentialState) -> Vec<Preflight> {
+    let reached = c.rotation.reached();
+    let stores = || {
+        c.credential
+            .locations
+            .iter()
+            .filter(|l| l.kind != LocationKind::IamUser)
+    };
+    let all_locations = stores().all(|l| c.updated_locations.contains_key(&l.label()));
+    vec![
+        Preflight {
+            check: Check::NewKeyVerified,
+            passed: reached >= Stage::Verified,
+        },
+        Preflight {
+            check: Check::NewKeyPromoted,
+            passed: reached >= Stage::Promoted,
+        },
+        Preflight {
+            check: Check::EveryLocationUpdated {
+                updated: c.updated_locations.len(),
+                of: stores().count(),
+            },
+            passed: reached >= Stage::Propagated && all_locations,
+        },
+    ]
+}
+
+/// What is wrong with a typed confirmation word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WordRefused {
+    Empty,
+    /// The word as typed (trimmed, lower case).
+    Wrong(String),
+}
+
+impl WordRefused {
+    /// Why, as journaled with the refused confirmation.
+    pub fn why(&self) -> &'static str {
+        match self {
+            WordRefused::Empty => "no confirmation word typed",
+            WordRefused::Wrong(_) => "wrong confirmation word",
+        }
+    }
+}
+
+/// The typed-word check of every dangerous action: `typed`, trimmed and in any case, must
+/// be `expected`.
+pub fn check_word(typed: &str, expected: &str) -> Result<(), WordRefused> {
+    let typed = typed.trim().to_lowercase();
+    if typed.is_empty() {
+        Err(WordRefused::Empty)
+    } else if typed != expected {
+        Err(WordRefused::Wrong(typed))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether the typed override phrase matches (case and surrounding space ignored).
+pub fn override_phrase_matches(typed: Option<&str>, phrase: &str) -> bool {
+    typed.is_some_and(|t| t.trim().eq_ignore_ascii_case(phrase))
+}
