@@ -1,7 +1,9 @@
-//! Masking key-shaped text: command output, provider error messages. Pure.
+//! Masking key-shaped text: command output and provider error messages ([`redact`], before
+//! they are journaled or logged) and a report's free text ([`scrub`], which never should
+//! have held a key). Pure.
 //!
-//! Used by the engine (command output goes into the journal) and by the HTTP providers
-//! (error bodies go into events and logs). Depends on `model` (the hint shape) only.
+//! Used by the engine, the report and the HTTP providers. Depends on `model` (the hint
+//! shape) only.
 
 /// Masks anything that looks like a key in command output.
 pub fn redact(line: &str) -> String {
@@ -27,6 +29,56 @@ pub fn redact(line: &str) -> String {
         .collect()
 }
 
+/// Masks key-shaped tokens in free text (provider error messages, command lines) that
+/// should never have held one. Hints (`sk-…a1b2`), ids and hex digests pass unchanged.
+pub fn scrub(text: &str) -> String {
+    let is_sep = |c: char| c.is_whitespace() || "\"'`=,;()[]{}<>".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        out.push_str(&scrub_token(token));
+        token.clear();
+    };
+    for c in text.chars() {
+        if is_sep(c) {
+            flush(&mut token, &mut out);
+            out.push(c);
+        } else {
+            token.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
+fn scrub_token(tok: &str) -> String {
+    if tok.contains('…') {
+        return tok.to_string();
+    }
+    // `AKIA…:secret` — an access key id with its secret glued on.
+    if let Some((id, secret)) = tok.split_once(':')
+        && (id.starts_with("AKIA") || id.starts_with("ASIA"))
+        && secret.len() >= 16
+    {
+        return format!("{id}:{}", super::model::mask(secret));
+    }
+    let prefixed = ["sk-", "sk_", "AIza", "xai-", "ghp_"]
+        .iter()
+        .any(|p| tok.starts_with(p));
+    let base64ish = tok.len() >= 32
+        && tok
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+/_-".contains(c))
+        && tok.chars().any(|c| c.is_ascii_uppercase())
+        && tok.chars().any(|c| c.is_ascii_lowercase())
+        && tok.chars().any(|c| c.is_ascii_digit());
+    if (prefixed && tok.len() >= 16) || base64ish {
+        super::model::mask(tok)
+    } else {
+        tok.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +90,24 @@ mod tests {
         assert!(!r.contains("0123456789abcdefghij"), "{r}");
         assert!(!r.contains("AKIAEXAMPLE123456789"), "{r}");
         assert!(r.contains("ok"));
+    }
+
+    #[test]
+    fn scrub_masks_keys_and_keeps_hints_ids_and_digests() {
+        let s = scrub(
+            "401 Incorrect API key provided: sk-test-0123456789abcdef0123 (hint sk-…a1b2), id AKIAEXAMPLEABCDEFGHI, sha 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        );
+        assert!(!s.contains("0123456789abcdef0123"), "{s}");
+        assert!(
+            s.contains("sk-…a1b2") && s.contains("AKIAEXAMPLEABCDEFGHI"),
+            "{s}"
+        );
+        assert!(s.contains("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
+        let s = scrub(
+            "secret=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY and AKIAEXAMPLEABCD:0123456789abcdef0123",
+        );
+        assert!(!s.contains("wJalrXUtnFEMI"), "{s}");
+        assert!(!s.contains("0123456789abcdef0123"), "{s}");
+        assert!(s.contains("AKIAEXAMPLEABCD:"), "{s}");
     }
 }

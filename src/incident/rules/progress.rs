@@ -60,45 +60,70 @@ pub fn completion(state: &IncidentState, step: &str, now: DateTime<Utc>) -> Vec<
             failed: on_failure,
         } => {
             let keys: Vec<&CredentialState> = in_rotation().collect();
-            let reached = keys
-                .iter()
-                .filter(|c| c.rotation.reached() >= stage)
-                .count();
-            let broken: Vec<String> = keys
-                .iter()
-                .filter(|c| matches!(c.rotation, RotationState::Failed { .. }))
-                .map(|c| c.credential.name.clone())
-                .collect();
-            if reached == keys.len() {
-                return done();
+            let continues = on_failure == OnKeyFailure::FailUnlessContinue
+                && def.on_failure == OnFailure::Continue;
+            match every_key_at(&keys, stage, on_failure, continues) {
+                KeysAt::NotYet => Vec::new(),
+                KeysAt::All => done(),
+                KeysAt::Continue(text) => {
+                    let mut events = vec![Event::Note { text }];
+                    events.extend(done());
+                    events
+                }
+                KeysAt::Failed(why) => failed(why),
             }
-            if on_failure == OnKeyFailure::KeepOpen
-                || broken.is_empty()
-                || broken.len() + reached != keys.len()
-            {
-                return Vec::new();
-            }
-            if on_failure == OnKeyFailure::FailUnlessContinue
-                && def.on_failure == OnFailure::Continue
-            {
-                // Go on with the keys that worked; failed rows stay for retry or skip.
-                let text = format!(
-                    "{} key(s) failed and were left for retry or skip: {}",
-                    broken.len(),
-                    broken.join(", ")
-                );
-                let mut events = vec![Event::Note { text }];
-                events.extend(done());
-                return events;
-            }
-            failed(format!(
-                "{} of {} key(s) failed ({}): retry each failed key or skip it",
-                broken.len(),
-                keys.len(),
-                broken.join(", ")
-            ))
         }
     }
+}
+
+/// Where the keys of a step that waits for every key stand.
+enum KeysAt {
+    NotYet,
+    All,
+    /// Done with the keys that worked; the note says which failed.
+    Continue(String),
+    /// Failed; why.
+    Failed(String),
+}
+
+fn every_key_at(
+    keys: &[&CredentialState],
+    stage: Stage,
+    on_failure: OnKeyFailure,
+    continues: bool,
+) -> KeysAt {
+    let reached = keys
+        .iter()
+        .filter(|c| c.rotation.reached() >= stage)
+        .count();
+    let broken: Vec<String> = keys
+        .iter()
+        .filter(|c| matches!(c.rotation, RotationState::Failed { .. }))
+        .map(|c| c.credential.name.clone())
+        .collect();
+    if reached == keys.len() {
+        return KeysAt::All;
+    }
+    if on_failure == OnKeyFailure::KeepOpen
+        || broken.is_empty()
+        || broken.len() + reached != keys.len()
+    {
+        return KeysAt::NotYet;
+    }
+    if continues {
+        // Go on with the keys that worked; failed rows stay for retry or skip.
+        return KeysAt::Continue(format!(
+            "{} key(s) failed and were left for retry or skip: {}",
+            broken.len(),
+            broken.join(", ")
+        ));
+    }
+    KeysAt::Failed(format!(
+        "{} of {} key(s) failed ({}): retry each failed key or skip it",
+        broken.len(),
+        keys.len(),
+        broken.join(", ")
+    ))
 }
 
 /// The alarm an event from the world raises: the old key still used after its replacement

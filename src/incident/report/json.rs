@@ -1,0 +1,173 @@
+//! The report as JSON: the same content as the Markdown, for machines.
+
+use serde_json::{Value, json};
+
+use super::{
+    between, counts, exposure_duration, mistakes, mode_label, name_of, revoked_before_propagation,
+    severity, status, time_to_contain, ts,
+};
+use crate::incident::event::Mode;
+use crate::incident::redact::scrub;
+use crate::incident::rotation::Stage;
+use crate::incident::state::{CredentialState, IncidentState, StepState, StepStatus};
+
+/// The report as JSON: the same content as the Markdown, for machines. Times are RFC 3339
+/// strings in UTC with whole seconds; durations are whole seconds.
+pub fn json(state: &IncidentState) -> Value {
+    let rb = &state.runbook;
+    json!({
+        "report_version": 1,
+        "incident": state.id,
+        "title": rb.title,
+        "mode": mode_label(state.mode),
+        "read_only": state.read_only,
+        "runbook": { "name": rb.name, "sha256": state.runbook_digest },
+        "severity": severity(rb.severity),
+        "exposure_window": {
+            "start": ts(&rb.exposure_window.start),
+            "end": rb.exposure_window.end.as_ref().map(ts),
+        },
+        "opened": ts(&state.opened_at),
+        "as_of": ts(&state.clock),
+        "operator": state.operator,
+        "cloud_identity": state.cloud_identity,
+        "drill": (state.mode == Mode::Drill).then(|| json!({"seed": state.seed, "speed": state.speed})),
+        "summary": summary(state),
+        "steps": state.steps.iter().map(step).collect::<Vec<_>>(),
+        "credentials": state.credentials.iter().map(|c| credential(state, c)).collect::<Vec<_>>(),
+        "confirmations": confirmations(state),
+        "failures": failures(state),
+        "mistakes": mistakes(state),
+        "score": state.score.as_ref().map(|s| json!({
+            "points": s.points,
+            "time_to_contain_secs": s.time_to_contain_secs,
+            "exposed": s.exposed,
+            "revoked": s.revoked,
+            "attacker_calls_after_revoke": s.attacker_calls_after_revoke,
+            "consumer_errors": s.consumer_errors,
+            "skipped_checks": s.skipped_checks,
+            "mistakes": s.mistakes.iter().map(|m| scrub(m)).collect::<Vec<_>>(),
+        })),
+        "timeline": state.timeline.iter()
+            .map(|e| json!({"at": ts(&e.at), "tone": e.tone, "text": scrub(&e.text)}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+fn summary(state: &IncidentState) -> Value {
+    let n = counts(state);
+    let (done, total) = state.progress();
+    json!({
+        "steps_done": done,
+        "steps": total,
+        "time_to_contain_secs": time_to_contain(state).map(|d| d.as_secs()),
+        "exposure_secs": exposure_duration(state).map(|d| d.as_secs()),
+        "keys_found": n.found,
+        "exposed": n.exposed,
+        "rotated": n.rotated,
+        "revoked": n.revoked,
+        "confirmed_dead": n.confirmed_dead,
+        "skipped": n.skipped,
+        "failed": n.failed,
+        "confirmations": n.typed,
+        "overrides": n.overrides,
+        "refused_confirmations": state.refusals,
+        "failed_attempts": n.attempts_failed,
+        "retried_attempts": n.attempts_retried,
+        "consumer_errors": state.consumer_errors,
+    })
+}
+
+fn step(s: &StepState) -> Value {
+    let (status, why) = match &s.status {
+        StepStatus::Pending => ("pending", None),
+        StepStatus::Running => ("running", None),
+        StepStatus::Done => ("done", None),
+        StepStatus::Failed { why } => ("failed", Some(scrub(why))),
+        StepStatus::Skipped { why } => ("skipped", Some(scrub(why))),
+    };
+    json!({
+        "id": s.id,
+        "status": status,
+        "why": why,
+        "started": s.started.as_ref().map(ts),
+        "completed": s.completed.as_ref().map(ts),
+    })
+}
+
+fn credential(state: &IncidentState, c: &CredentialState) -> Value {
+    let start = state.runbook.exposure_window.start;
+    let stamp = |s: Stage| c.stamps.get(&s).map(ts);
+    let revoked = c.stamps.get(&Stage::Revoked);
+    let usage = state.usage.get(&c.credential.id);
+    json!({
+        "id": c.credential.id,
+        "issuer": c.credential.issuer,
+        "name": c.credential.name,
+        "exposed": c.credential.exposed,
+        "exposure_reason": scrub(&c.credential.exposure_reason),
+        "locations": c.credential.locations.iter().map(|l| l.label()).collect::<Vec<_>>(),
+        "old_hint": c.credential.hint,
+        "new_hint": c.new_hint,
+        "status": scrub(&status(c)),
+        "stage": c.rotation.reached().label(),
+        "issued": stamp(Stage::Issued),
+        "staged": stamp(Stage::Staged),
+        "verified": stamp(Stage::Verified),
+        "promoted": stamp(Stage::Promoted),
+        "propagated": stamp(Stage::Propagated),
+        "revoked": stamp(Stage::Revoked),
+        "confirmed_dead": stamp(Stage::ConfirmedDead),
+        "deleted": c.deleted.as_ref().map(ts),
+        "exposed_to_revoked_secs": revoked.and_then(|r| between(start, *r)).map(|d| d.as_secs()),
+        "revoked_before_propagation": revoked_before_propagation(c),
+        "locations_updated": c.updated_locations.iter()
+            .map(|(k, v)| (k.clone(), json!(ts(v))))
+            .collect::<serde_json::Map<_, _>>(),
+        "failed_attempts": c.failed_attempts,
+        "old_key_after_revoke": usage.map(|u| json!({
+            "ok": u.old_after_revoke.0,
+            "denied": u.old_after_revoke.1,
+        })),
+        "old_key_last_accepted": usage.and_then(|u| u.last_old_use.as_ref()).map(|(t, from)| json!({
+            "at": ts(t),
+            "from": scrub(from),
+        })),
+    })
+}
+
+fn confirmations(state: &IncidentState) -> Vec<Value> {
+    state
+        .confirmations
+        .iter()
+        .map(|r| {
+            json!({
+                "at": ts(&r.at),
+                "operator": r.operator,
+                "action": r.action.label(),
+                "credential": r.credential,
+                "name": name_of(state, &r.credential),
+                "via": r.via.word(),
+                "override_of": r.override_of,
+            })
+        })
+        .collect()
+}
+
+fn failures(state: &IncidentState) -> Vec<Value> {
+    state
+        .failures
+        .iter()
+        .map(|f| {
+            json!({
+                "at": ts(&f.at),
+                "step": f.step,
+                "operation": f.operation,
+                "credential": f.credential,
+                "attempt": f.attempt,
+                "why": scrub(&f.why),
+                "retryable": f.retryable,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,482 @@
+//! The report as Markdown, section by section.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::{
+    after_revoke_verdict, between, cell, counts, dur, exposure_duration, mistakes, name_of, ots,
+    severity, status, time_to_contain, ts,
+};
+use crate::incident::event::Mode;
+use crate::incident::redact::scrub;
+use crate::incident::rotation::{RotationState, Stage};
+use crate::incident::state::{CredentialState, IncidentState, StepStatus, Tone};
+use crate::runbook::duration;
+
+/// The report as Markdown.
+pub fn markdown(state: &IncidentState) -> String {
+    let mut o = String::new();
+    header(&mut o, state);
+    summary(&mut o, state);
+    credentials(&mut o, state);
+    confirmations(&mut o, state);
+    failures(&mut o, state);
+    old_keys(&mut o, state);
+    outages(&mut o, state);
+    mistakes_section(&mut o, state);
+    score(&mut o, state);
+    timeline(&mut o, state);
+    o
+}
+
+fn header(o: &mut String, state: &IncidentState) {
+    let rb = &state.runbook;
+    let _ = writeln!(o, "# Post-incident report: {}", rb.title);
+    let _ = writeln!(o);
+    let _ = writeln!(o, "| | |\n|---|---|");
+    let _ = writeln!(o, "| Incident | `{}` |", state.id);
+    let _ = writeln!(
+        o,
+        "| Mode | {}{} |",
+        state.mode.badge(),
+        if state.read_only { " (read-only)" } else { "" }
+    );
+    let _ = writeln!(
+        o,
+        "| Runbook | `{}` (sha256 `{}`) |",
+        rb.name,
+        state
+            .runbook_digest
+            .get(..12)
+            .unwrap_or(&state.runbook_digest)
+    );
+    let _ = writeln!(o, "| Severity | {} |", severity(rb.severity));
+    let _ = writeln!(
+        o,
+        "| Exposure window | {} → {} |",
+        ts(&rb.exposure_window.start),
+        rb.exposure_window
+            .end
+            .as_ref()
+            .map(ts)
+            .unwrap_or_else(|| "open".into())
+    );
+    let _ = writeln!(
+        o,
+        "| Opened | {} by {} |",
+        ts(&state.opened_at),
+        state.operator
+    );
+    if let Some(id) = &state.cloud_identity {
+        let _ = writeln!(o, "| Cloud identity | `{id}` |");
+    }
+    let (done, steps) = state.progress();
+    let _ = writeln!(o, "| Steps | {done} of {steps} finished |");
+    let _ = writeln!(o, "| As of | {} |", ts(&state.clock));
+    if state.mode == Mode::Drill {
+        let mut clock = "times are the drill's simulated clock".to_string();
+        if let Some(s) = state.speed {
+            let _ = write!(clock, ", running ×{s}");
+        }
+        if let Some(seed) = state.seed {
+            let _ = write!(clock, ", seed {seed}");
+        }
+        let _ = writeln!(o, "| Clock | {clock} |");
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "All times are UTC. Keys appear only as hints (`sk-…a1b2`)."
+    );
+    let _ = writeln!(o);
+}
+
+fn summary(o: &mut String, state: &IncidentState) {
+    let rb = &state.runbook;
+    let n = counts(state);
+    let _ = writeln!(o, "## Summary");
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "- Exposure window began: {}",
+        ts(&rb.exposure_window.start)
+    );
+    let _ = writeln!(
+        o,
+        "- Incident opened: {} ({} after the window began)",
+        ts(&state.opened_at),
+        dur(between(rb.exposure_window.start, state.opened_at))
+    );
+    containment(o, state, n.exposed);
+    let _ = writeln!(
+        o,
+        "- Keys found: {}; exposed: {}; rotated (new key everywhere): {}; revoked: {} (confirmed dead: {}); skipped: {}; failed: {}",
+        n.found, n.exposed, n.rotated, n.revoked, n.confirmed_dead, n.skipped, n.failed
+    );
+    let _ = writeln!(
+        o,
+        "- Confirmations: {} typed, {} override(s), {} refused (empty or wrong word)",
+        n.typed, n.overrides, state.refusals
+    );
+    let _ = writeln!(
+        o,
+        "- Failed provider calls: {} ({} retried)",
+        n.attempts_failed, n.attempts_retried
+    );
+    let _ = writeln!(
+        o,
+        "- Consumer errors (calls that failed because their key died): {}",
+        state.consumer_errors
+    );
+    let m = mistakes(state).len();
+    let _ = writeln!(
+        o,
+        "- Mistakes: {}",
+        if m == 0 {
+            "none recorded".to_string()
+        } else {
+            format!("{m} (see Mistakes)")
+        }
+    );
+    if let Some(s) = &state.score {
+        let _ = writeln!(o, "- Drill score: {}/100", s.points);
+    }
+    let _ = writeln!(o);
+}
+
+/// How long containment took, or which exposed keys still are not revoked.
+fn containment(o: &mut String, state: &IncidentState, exposed: usize) {
+    match time_to_contain(state) {
+        Some(d) => {
+            let _ = writeln!(
+                o,
+                "- Time to contain (opened → last exposed key revoked): **{}**",
+                duration::format(d)
+            );
+            let _ = writeln!(
+                o,
+                "- Exposure (window start → last exposed key revoked): {}",
+                dur(exposure_duration(state))
+            );
+        }
+        None if exposed == 0 => {
+            let _ = writeln!(o, "- Time to contain: — (no exposed key found)");
+        }
+        None => {
+            let open: Vec<&str> = state
+                .credentials
+                .iter()
+                .filter(|c| c.credential.exposed && !c.rotation.is_contained())
+                .map(|c| c.credential.name.as_str())
+                .collect();
+            let _ = writeln!(
+                o,
+                "- Time to contain: **not contained**: {} exposed key(s) not revoked: {}",
+                open.len(),
+                open.join(", ")
+            );
+        }
+    }
+}
+
+fn credentials(o: &mut String, state: &IncidentState) {
+    let start = state.runbook.exposure_window.start;
+    let _ = writeln!(o, "## Credentials");
+    let _ = writeln!(o);
+    if state.credentials.is_empty() {
+        let _ = writeln!(o, "No credential was found (the inventory did not run).");
+        let _ = writeln!(o);
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "| Issuer | Name | Exposed | Locations | Old key | New key | Issued | Promoted | Revoked | Exposed → revoked | Status |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for c in &state.credentials {
+        let locs: Vec<String> = c.credential.locations.iter().map(|l| l.label()).collect();
+        let revoked = c.stamps.get(&Stage::Revoked);
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | `{}` | {} | {} | {} | {} | {} | {} |",
+            c.credential.issuer.label(),
+            cell(&c.credential.name),
+            if c.credential.exposed { "yes" } else { "no" },
+            cell(&locs.join("<br>")),
+            cell(&c.credential.hint),
+            c.new_hint
+                .as_deref()
+                .map(|h| format!("`{}`", cell(h)))
+                .unwrap_or_else(|| "—".into()),
+            ots(c.stamps.get(&Stage::Issued)),
+            ots(c.stamps.get(&Stage::Promoted)),
+            ots(revoked),
+            dur(revoked.and_then(|r| between(start, *r))),
+            cell(&status(c)),
+        );
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "Exposed → revoked runs from the start of the exposure window ({}) to the revocation.",
+        ts(&start)
+    );
+    let _ = writeln!(o);
+    let updated: Vec<_> = state
+        .credentials
+        .iter()
+        .flat_map(|c| {
+            c.updated_locations
+                .iter()
+                .map(move |(l, t)| (c.credential.name.as_str(), l.as_str(), t))
+        })
+        .collect();
+    if !updated.is_empty() {
+        let _ = writeln!(o, "### Locations updated (each store's own timestamp)");
+        let _ = writeln!(o);
+        let _ = writeln!(o, "| Credential | Location | Updated at |\n|---|---|---|");
+        for (n, l, t) in updated {
+            let _ = writeln!(o, "| {} | {} | {} |", cell(n), cell(l), ts(t));
+        }
+        let _ = writeln!(o);
+    }
+}
+
+fn confirmations(o: &mut String, state: &IncidentState) {
+    let _ = writeln!(o, "## Confirmations and overrides");
+    let _ = writeln!(o);
+    if state.confirmations.is_empty() {
+        let _ = writeln!(o, "None given.");
+    } else {
+        let _ = writeln!(
+            o,
+            "| Time | Operator | Action | Credential | Via | Failed checks passed over |\n|---|---|---|---|---|---|"
+        );
+        for r in &state.confirmations {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                ts(&r.at),
+                cell(&r.operator),
+                if r.action.is_override() {
+                    "**OVERRIDE**".to_string()
+                } else {
+                    cell(r.action.label())
+                },
+                cell(&name_of(state, &r.credential)),
+                cell(r.via.word()),
+                if r.override_of.is_empty() {
+                    "—".to_string()
+                } else {
+                    cell(&r.override_of.join("; "))
+                }
+            );
+        }
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "Refused confirmations (empty or wrong word): {}",
+        state.refusals
+    );
+    let _ = writeln!(o);
+}
+
+fn failures(o: &mut String, state: &IncidentState) {
+    let _ = writeln!(o, "## Failures and retries");
+    let _ = writeln!(o);
+    let mut any = false;
+    for c in &state.credentials {
+        if let RotationState::Failed { reached, why } = &c.rotation {
+            any = true;
+            let _ = writeln!(
+                o,
+                "- Rotation of {} **failed** after {}: {}",
+                c.credential.name,
+                reached.label(),
+                scrub(why)
+            );
+        }
+    }
+    for s in &state.steps {
+        if let StepStatus::Failed { why } = &s.status {
+            any = true;
+            let _ = writeln!(o, "- Step `{}` **failed**: {}", s.id, scrub(why));
+        }
+    }
+    if any {
+        let _ = writeln!(o);
+    }
+    if state.failures.is_empty() {
+        if !any {
+            let _ = writeln!(o, "None.");
+            let _ = writeln!(o);
+        }
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "| Time | Step | Operation | Credential | Attempt | Error | Retried |\n|---|---|---|---|---|---|---|"
+    );
+    for f in &state.failures {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            ts(&f.at),
+            cell(&f.step),
+            cell(&f.operation),
+            f.credential
+                .as_deref()
+                .map(|c| cell(&name_of(state, c)))
+                .unwrap_or_else(|| "—".into()),
+            f.attempt,
+            cell(&f.why),
+            if f.retryable { "yes" } else { "no" }
+        );
+    }
+    let _ = writeln!(o);
+}
+
+fn old_keys(o: &mut String, state: &IncidentState) {
+    let _ = writeln!(o, "## Old keys after revocation");
+    let _ = writeln!(o);
+    let revoked: Vec<&CredentialState> = state
+        .credentials
+        .iter()
+        .filter(|c| c.rotation.is_contained())
+        .collect();
+    if revoked.is_empty() {
+        let _ = writeln!(o, "No key was revoked.");
+        let _ = writeln!(o);
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "| Credential | Revoked | Calls refused after | Calls accepted after | Last accepted call | Verdict |\n|---|---|---|---|---|---|"
+    );
+    for c in revoked {
+        let usage = state.usage.get(&c.credential.id);
+        let (ok, denied) = usage.map(|u| u.old_after_revoke).unwrap_or((0, 0));
+        let last = usage
+            .and_then(|u| u.last_old_use.as_ref())
+            .map(|(t, from)| {
+                if from.is_empty() {
+                    ts(t)
+                } else {
+                    format!("{} from {}", ts(t), cell(from))
+                }
+            })
+            .unwrap_or_else(|| "—".into());
+        let _ = writeln!(
+            o,
+            "| {} | {} | {denied} | {ok} | {last} | {} |",
+            cell(&c.credential.name),
+            ots(c.stamps.get(&Stage::Revoked)),
+            if usage.is_none() {
+                "no usage data"
+            } else {
+                after_revoke_verdict(ok, denied)
+            }
+        );
+    }
+    let _ = writeln!(o);
+}
+
+fn outages(o: &mut String, state: &IncidentState) {
+    let _ = writeln!(o, "## Consumer errors");
+    let _ = writeln!(o);
+    if state.consumer_errors == 0 {
+        let _ = writeln!(
+            o,
+            "None: no legitimate service lost access during the rotation."
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "{} call(s) by legitimate services failed because the key they used was revoked under them. The OUTAGE lines of the timeline name each service and minute.",
+            state.consumer_errors
+        );
+    }
+    let _ = writeln!(o);
+}
+
+fn mistakes_section(o: &mut String, state: &IncidentState) {
+    let _ = writeln!(o, "## Mistakes");
+    let _ = writeln!(o);
+    let all = mistakes(state);
+    if all.is_empty() {
+        let _ = writeln!(
+            o,
+            "None recorded: no override, no revocation before propagation, no exposed key left out, no step skipped, no outage."
+        );
+    } else {
+        for m in &all {
+            let _ = writeln!(o, "- {m}");
+        }
+    }
+    let _ = writeln!(o);
+}
+
+fn score(o: &mut String, state: &IncidentState) {
+    let Some(s) = &state.score else {
+        return;
+    };
+    let _ = writeln!(o, "## Drill score: {}/100", s.points);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "- Time to contain (drill start → last exposed key revoked): {}",
+        s.time_to_contain_secs
+            .map(|x| duration::format(Duration::from_secs(x)))
+            .unwrap_or_else(|| "not contained".into())
+    );
+    let _ = writeln!(o, "- Exposed keys revoked: {} of {}", s.revoked, s.exposed);
+    let _ = writeln!(
+        o,
+        "- Attacker calls that succeeded after the first revocation: {}",
+        s.attacker_calls_after_revoke
+    );
+    let _ = writeln!(o, "- Consumer errors caused: {}", s.consumer_errors);
+    let _ = writeln!(
+        o,
+        "- Safety checks passed over (overrides, skipped critical steps or keys): {}",
+        s.skipped_checks
+    );
+    if !s.mistakes.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(o, "The drill's referee noted:");
+        let _ = writeln!(o);
+        for m in &s.mistakes {
+            let _ = writeln!(o, "- {}", scrub(m));
+        }
+    }
+    let _ = writeln!(o);
+}
+
+fn tone_mark(t: Tone) -> &'static str {
+    match t {
+        Tone::Alarm => "**!** ",
+        Tone::Warn => "! ",
+        Tone::Inject => "» ",
+        Tone::Info | Tone::Good => "",
+    }
+}
+
+fn timeline(o: &mut String, state: &IncidentState) {
+    let _ = writeln!(o, "## Timeline");
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "In the order it was recorded. **!** alarm, ! warning, » scenario inject."
+    );
+    let _ = writeln!(o);
+    for e in &state.timeline {
+        let _ = writeln!(
+            o,
+            "- `{}` {}{}",
+            ts(&e.at),
+            tone_mark(e.tone),
+            scrub(&e.text)
+        );
+    }
+}
