@@ -1,6 +1,9 @@
 //! Everything that happens in an incident, as journaled events.
 //!
-//! No variant carries a secret value: keys appear only as ids, hints and fingerprints.
+//! No variant carries a secret value: keys appear only as ids, hints and fingerprints. The
+//! journal's vocabulary is typed ([`DangerKind`], [`Via`]) and serialized as the words
+//! journals have always held, so old journals read. Depends on the model and the runbook
+//! schema.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -169,7 +172,6 @@ pub enum Event {
         credential: String,
         instructions: String,
     },
-    /// The issuer minted a replacement.
     /// The issuer holds as many keys for this owner as it allows; deleting `key_id` (an
     /// inactive key, not the exposed one) makes room. Nothing happens until the operator
     /// confirms that with its typed word.
@@ -184,6 +186,7 @@ pub enum Event {
         key_id: String,
         at: DateTime<Utc>,
     },
+    /// The issuer minted a replacement.
     Issued {
         credential: String,
         new_key_id: String,

@@ -1,4 +1,5 @@
-//! Small file helpers shared by the journal, the report and the drill world.
+//! Small file helpers shared by the journal, the report and the drill world. Depends on std
+//! only.
 
 /// Writes a file readable by its owner only.
 pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -1,9 +1,20 @@
-//! The incident domain: credentials, the rotation state machine, events, state as a fold
-//! of events, the journal, the engine that drives rotations, and the report.
+//! The incident domain: what breachbook knows and decides about an incident.
 //!
-//! Depends on `runbook` (the schema) only. Its ports (`ports`) are the traits the providers
-//! implement; it never names a provider, the terminal UI, the CLI, a cloud SDK or an HTTP
-//! client.
+//! - `model`: credentials, their locations, usage samples, masking and fingerprints.
+//! - `rotation`: the rotation state machine of one credential.
+//! - `event`: everything that happens, as journaled events (`DangerKind`, `Via`).
+//! - `state` (with `timeline`): incident state as a pure fold of events, and what the
+//!   timeline says about each.
+//! - `command` and `refusal`: what the TUI, the autopilot and scripts ask, what the engine
+//!   answers, and why it refuses.
+//! - `rules`: pure checks: the action table, pre-flight, typed words, step completion.
+//! - `ports`: the traits providers implement, their errors, the clock, the drill.
+//! - `engine`: the loop that checks commands, journals, and runs work through the ports.
+//! - `autopilot`: drives an engine without a terminal (the autopilot, scripts).
+//! - `journal`, `fsutil`: the hash-chained journal on disk; `report`, `redact`.
+//!
+//! Depends on `runbook` (the schema) only. It never names a provider, the terminal UI, the
+//! CLI, a cloud SDK or an HTTP client: providers come in through `ports`.
 
 pub mod autopilot;
 pub mod command;

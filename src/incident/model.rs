@@ -1,4 +1,7 @@
-//! Credentials, where their copies live, and usage observations.
+//! Credentials, where their copies live, and usage observations; masking a value to a hint,
+//! matching hints, the keyed fingerprint that correlates copies, and the confirmation word.
+//!
+//! Pure. Depends on the runbook schema (issuers) only.
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,8 @@
 //! The rotation state machine of one credential.
 //!
 //! `exposed → issued → staged → verified → promoted → propagated → revoked →
-//! confirmed-dead`, plus `failed(at, why)` and `skipped(why)`. Pure: no IO.
+//! confirmed-dead`, plus `failed(at, why)` and `skipped(why)`. Pure: no IO, no
+//! dependencies inside the crate.
 
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! every event before applying it, runs the work of steps in tokio tasks through the ports,
 //! and sends every journaled event to its watchers (the TUI, the headless driver).
 //!
-//! Here: the loop, [`Engine::record`] (journal first, then state, then watchers), the work in
+//! Here: the loop, `Engine::record` (journal first, then state, then watchers), the work in
 //! flight (units per step, busy keys) and how it starts, what follows a checked command,
 //! recovery after a resume, step completion, alarms and the end of a drill. `work` holds the
 //! operations in tasks with their attempts and backoff, `old_key` the revoke, delete and
@@ -493,16 +493,8 @@ impl Engine {
             self.refuse(&Refusal::NoConfirmation);
             return Ok(());
         }
-        let action = if kind == DangerKind::Delete {
-            Action::Delete
-        } else {
-            Action::Revoke
-        };
-        let step = self
-            .state
-            .steps_with(action)
-            .first()
-            .map(|s| s.to_string())
+        let step = rules::confirmed_by(kind)
+            .and_then(|action| self.state.steps_with(action).first().map(|s| s.to_string()))
             .unwrap_or_else(|| kind.word().to_string());
         if self
             .state

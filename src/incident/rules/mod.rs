@@ -19,7 +19,9 @@ use secrecy::ExposeSecret;
 
 pub use self::preflight::{Check, Preflight, WordRefused, check_word, override_phrase_matches};
 pub use self::progress::{completion, old_key_alarm};
-pub use self::table::{ACTIONS, ActionRule, DoneWhen, KeyOp, OnKeyFailure, Runs, owner_of, rule};
+pub use self::table::{
+    ACTIONS, ActionRule, DoneWhen, KeyOp, OnKeyFailure, Runs, confirmed_by, owner_of, rule,
+};
 use super::command::{Command, Dangerous};
 use super::event::{DangerKind, Event, Via};
 use super::model::confirmation_word;
@@ -597,6 +599,9 @@ mod tests {
         ] {
             assert_eq!(owner_of(stage), owner, "{stage:?}");
         }
+        assert_eq!(confirmed_by(DangerKind::Revoke), Some(Action::Revoke));
+        assert_eq!(confirmed_by(DangerKind::Delete), Some(Action::Delete));
+        assert_eq!(confirmed_by(DangerKind::MakeRoom), None);
         let bulk: Vec<Action> = ACTIONS.into_iter().filter(|a| rule(*a).is_bulk()).collect();
         assert_eq!(
             bulk,

@@ -160,6 +160,13 @@ pub const ACTIONS: [Action; 10] = [
     Action::Report,
 ];
 
+/// The action whose step confirms `kind` key by key (revoke, delete).
+pub fn confirmed_by(kind: DangerKind) -> Option<Action> {
+    ACTIONS
+        .into_iter()
+        .find(|a| rule(*a).runs == Runs::KeyByKey(kind))
+}
+
 /// The action whose step moves a key on from `stage` (what a retry runs again).
 pub fn owner_of(stage: Stage) -> Option<Action> {
     ACTIONS
