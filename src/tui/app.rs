@@ -16,7 +16,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::action::Action;
 use super::keymap;
 use super::modal::{Ask, Field, KeyOutcome, Modal, PasteModal, Reason, RevokeModal, SkipTarget};
-use super::panels::Panel;
+use super::panel::Panel;
 use super::strings;
 use super::theme::Theme;
 use crate::incident::command::{Command, Dangerous, Update, override_phrase};

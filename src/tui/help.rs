@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 use super::app::App;
 use super::keymap::{self, Group};
 use super::modal::{centered, frame_box, overlay_width};
-use super::panels::Panel;
+use super::panel::Panel;
 use super::{strings, text};
 
 /// The help lines: every registered binding, by group; `notes` adds the revocation keys.

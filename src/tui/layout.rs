@@ -11,7 +11,8 @@ use ratatui::widgets::{Paragraph, Tabs};
 
 use super::app::App;
 use super::modal::Modal;
-use super::panels::{Panel, PanelView};
+use super::panel::Panel;
+use super::panels::PanelView;
 use super::{keymap, modal, strings, text};
 
 /// Below this many columns or rows the panels collapse to tabs.

@@ -19,6 +19,7 @@ pub mod help;
 pub mod keymap;
 pub mod layout;
 pub mod modal;
+pub mod panel;
 pub mod panels;
 pub mod score;
 pub mod strings;
@@ -35,7 +36,7 @@ pub use app::App;
 pub use event_loop::restore_terminal;
 pub use layout::render;
 pub use modal::Modal;
-pub use panels::Panel;
+pub use panel::Panel;
 
 /// What the screen needs to run.
 pub struct TuiConfig {

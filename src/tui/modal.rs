@@ -16,7 +16,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::action::Action;
 use super::app::App;
-use super::panels::Panel;
+use super::panel::Panel;
 use super::{help, score, strings, text};
 use crate::incident::command::{Command, Dangerous};
 use crate::incident::model::LocationKind;

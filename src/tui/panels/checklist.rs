@@ -7,9 +7,10 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::{Panel, block, status};
+use super::frame::{block, status};
 use crate::incident::state::StepStatus;
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::strings;
 
 pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {

@@ -7,11 +7,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Widget, Wrap};
 
-use super::{Panel, block};
+use super::frame::block;
 use crate::incident::model::LocationKind;
 use crate::incident::rotation::{RotationState, Stage};
 use crate::incident::state::{CredentialState, RoomNeeded};
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::strings;
 use crate::tui::text;
 

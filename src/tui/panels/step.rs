@@ -7,10 +7,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use super::{Panel, block, status};
+use super::frame::{block, status};
 use crate::incident::state::StepStatus;
 use crate::runbook::schema::Action;
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::{strings, text};
 
 pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {

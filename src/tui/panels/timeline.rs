@@ -6,9 +6,10 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::{Panel, block, status};
+use super::frame::{block, status};
 use crate::incident::state::Tone;
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::strings;
 use crate::tui::text;
 

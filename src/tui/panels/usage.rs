@@ -11,10 +11,11 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline, SparklineBar, Widget, Wrap};
 
-use super::{Panel, block, status};
+use super::frame::{block, status};
 use crate::incident::rotation::Stage;
 use crate::incident::state::{CredentialState, UsageSeries};
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::strings;
 use crate::tui::text;
 
