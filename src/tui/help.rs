@@ -1,7 +1,7 @@
 //! The `?` overlay, generated from the keymap table grouped by purpose (as k9s does), and the
 //! onboarding explanation of a panel.
 //!
-//! Depends on `keymap`, `modal` (box helpers), `strings`, `text`.
+//! Depends on `keymap`, `overlay` (box helpers), `strings`, `text`.
 
 use ratatui::Frame;
 use ratatui::text::{Line, Span};
@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::app::App;
 use super::keymap::{self, Group};
-use super::modal::{centered, frame_box, overlay_width};
+use super::overlay::{self, centered, frame_box};
 use super::panel::Panel;
 use super::{strings, text};
 
@@ -60,7 +60,7 @@ pub fn lines(app: &App, width: usize, notes: bool) -> Vec<Line<'static>> {
 
 pub fn render(app: &App, f: &mut Frame) {
     let area = f.area();
-    let w = overlay_width(area, 84);
+    let w = overlay::width(area, 84);
     let iw = w.saturating_sub(2) as usize;
     let mut lines = lines(app, iw, true);
     if lines.len() + 2 > area.height as usize {
@@ -83,7 +83,7 @@ pub fn render(app: &App, f: &mut Frame) {
 pub fn explain(app: &App, p: Panel, f: &mut Frame) {
     let t = app.theme;
     let area = f.area();
-    let w = overlay_width(area, 66);
+    let w = overlay::width(area, 66);
     let mut lines = text::wrapped(
         "",
         t.text(),

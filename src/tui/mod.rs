@@ -5,7 +5,8 @@
 //! - `action` — what keys, the tick and engine updates ask for;
 //! - `app` — screen state and `App::update(Action)`, the only place it changes;
 //! - `keymap` — the one binding table, feeding keys, footer hints and help;
-//! - `modal` — overlays on a stack, the revocation window; `help`, `score`;
+//! - `modal` — overlays on a stack, the revocation window; `help`, `score`; `overlay` — the
+//!   box helpers they are drawn with;
 //! - `layout` and `panels` — drawing, which reads `App` only;
 //! - `theme` (NO_COLOR), `strings` (every user-facing sentence), `text` (wrapping, times).
 //!
@@ -19,6 +20,7 @@ pub mod help;
 pub mod keymap;
 pub mod layout;
 pub mod modal;
+pub mod overlay;
 pub mod panel;
 pub mod panels;
 pub mod score;

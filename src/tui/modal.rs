@@ -4,20 +4,20 @@
 //! confirmation path for everything destructive (`Dangerous`): the evidence, no default, a
 //! typed word, an extra typed override when a pre-flight check fails.
 //!
-//! Depends on `action`, `app` (read only, for drawing), `strings`, `text`, `theme` and the
-//! engine's command types.
+//! Depends on `action`, `app` (read only, for drawing), `overlay` (the box helpers),
+//! `strings`, `text`, `theme` and the engine's command types.
 
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::action::Action;
 use super::app::App;
+use super::overlay::{centered, frame_box};
 use super::panel::Panel;
-use super::{help, score, strings, text};
+use super::{help, overlay, score, strings, text};
 use crate::incident::command::{Command, Dangerous};
 use crate::incident::model::LocationKind;
 use crate::incident::rotation::Stage;
@@ -228,7 +228,7 @@ pub fn render(app: &App, modal: &Modal, f: &mut Frame) {
 fn paste(app: &App, m: &PasteModal, f: &mut Frame) {
     let t = app.theme;
     let area = f.area();
-    let w = overlay_width(area, 90);
+    let w = overlay::width(area, 90);
     let inner_w = w.saturating_sub(2) as usize;
     let mut lines = text::wrapped("", t.text(), &m.instructions, t.text(), inner_w);
     lines.push(Line::from(""));
@@ -263,38 +263,10 @@ fn paste(app: &App, m: &PasteModal, f: &mut Frame) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-/// A rectangle of `w`×`h` in the middle of `area`.
-pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
-}
-
-/// The width of an overlay on this screen: at most `max`, leaving a margin.
-pub fn overlay_width(area: Rect, max: u16) -> u16 {
-    area.width.saturating_sub(4).clamp(20, max).min(area.width)
-}
-
-/// Clears the rectangle and draws a bordered box with a title; returns the inside.
-pub fn frame_box(f: &mut Frame, r: Rect, title: &str, border: Style) -> Rect {
-    f.render_widget(Clear, r);
-    let b = Block::bordered()
-        .border_style(border)
-        .title(Line::from(format!(" {title} ")).style(border));
-    let inner = b.inner(r);
-    f.render_widget(b, r);
-    inner
-}
-
 fn ask(app: &App, a: &Ask, f: &mut Frame) {
     let t = app.theme;
     let area = f.area();
-    let w = overlay_width(area, 96);
+    let w = overlay::width(area, 96);
     let inner_w = w.saturating_sub(2) as usize;
     let mut lines = Vec::new();
     for l in &a.lines {
@@ -314,7 +286,7 @@ fn ask(app: &App, a: &Ask, f: &mut Frame) {
 fn reason(app: &App, r: &Reason, f: &mut Frame) {
     let t = app.theme;
     let area = f.area();
-    let w = overlay_width(area, 80);
+    let w = overlay::width(area, 80);
     let inner_w = w.saturating_sub(2) as usize;
     let mut lines = text::wrapped("", t.text(), &r.question, t.text(), inner_w);
     if r.critical {
@@ -345,7 +317,7 @@ fn reason(app: &App, r: &Reason, f: &mut Frame) {
 fn quit(app: &App, f: &mut Frame) {
     let t = app.theme;
     let area = f.area();
-    let w = overlay_width(area, 72);
+    let w = overlay::width(area, 72);
     let lines = text::wrapped(
         "",
         t.text(),
@@ -376,7 +348,7 @@ fn make_room(app: &App, m: &RevokeModal, f: &mut Frame) {
     let Some(c) = app.state.credential(m.target.credential()) else {
         return;
     };
-    let w = overlay_width(area, 100);
+    let w = overlay::width(area, 100);
     let iw = w.saturating_sub(2) as usize;
     let mut lines: Vec<Line> = Vec::new();
     lines.extend(text::wrapped(
@@ -453,7 +425,7 @@ fn revoke(app: &App, m: &RevokeModal, f: &mut Frame) {
     let cr = &c.credential;
     let delete = matches!(m.target, Dangerous::Delete { .. });
     let verb = m.target.verb();
-    let w = overlay_width(area, 100);
+    let w = overlay::width(area, 100);
     let iw = w.saturating_sub(2) as usize;
 
     // The evidence.

@@ -1,7 +1,7 @@
 //! The drill's final score: points, time to contain, keys revoked, attacker calls after the
 //! first revocation, consumer errors, skipped checks and the mistakes in words.
 //!
-//! Depends on `modal` (box helpers), `strings`, `text`.
+//! Depends on `overlay` (box helpers), `strings`, `text`.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph};
 
 use super::app::App;
-use super::modal::{centered, frame_box, overlay_width};
+use super::overlay::{self, centered, frame_box};
 use super::{strings, text};
 
 pub fn render(app: &App, f: &mut Frame) {
@@ -18,7 +18,7 @@ pub fn render(app: &App, f: &mut Frame) {
         return;
     };
     let area = f.area();
-    let w = overlay_width(area, 84);
+    let w = overlay::width(area, 84);
     let iw = w.saturating_sub(2) as usize;
     let facts: [(&str, String, bool); 5] = [
         (
