@@ -1,24 +1,22 @@
-//! The `?` overlay, generated from the keymap table grouped by purpose (as k9s does), and the
-//! onboarding explanation of a panel.
+//! The `?` window, generated from the keymap table grouped by purpose (as k9s does), and the
+//! onboarding tip: what a panel is for.
 //!
-//! Depends on `keymap`, `overlay` (box helpers), `strings`, `text`.
+//! Depends on `keymap`, `overlay`, `panel`, `strings`, `text`.
 
 use ratatui::Frame;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
-use super::app::App;
-use super::keymap::{self, Group};
-use super::overlay::{self, centered, frame_box};
-use super::panel::Panel;
-use super::{strings, text};
+use super::window::Ctx;
+use crate::tui::keymap::{self, Group};
+use crate::tui::panel::Panel;
+use crate::tui::{overlay, strings, text};
 
 /// The help lines: every registered binding, by group; `notes` adds the revocation keys.
-pub fn lines(app: &App, width: usize, notes: bool) -> Vec<Line<'static>> {
-    let t = app.theme;
+pub fn lines(ctx: &Ctx, width: usize, notes: bool) -> Vec<Line<'static>> {
+    let t = ctx.theme;
     let mut lines = vec![Line::from(Span::styled(strings::HELP_HEADING, t.bold()))];
     for g in Group::ALL {
-        let bindings: Vec<_> = keymap::active(app.read_only)
+        let bindings: Vec<_> = keymap::active(ctx.read_only)
             .filter(|b| b.group == g)
             .collect();
         if bindings.is_empty() {
@@ -35,7 +33,7 @@ pub fn lines(app: &App, width: usize, notes: bool) -> Vec<Line<'static>> {
             ));
         }
     }
-    if app.read_only {
+    if ctx.read_only {
         lines.extend(text::wrapped(
             "",
             t.warn(),
@@ -58,32 +56,23 @@ pub fn lines(app: &App, width: usize, notes: bool) -> Vec<Line<'static>> {
     lines
 }
 
-pub fn render(app: &App, f: &mut Frame) {
+/// Draws the `?` window.
+pub fn draw(f: &mut Frame, ctx: &Ctx) {
     let area = f.area();
     let w = overlay::width(area, 84);
     let iw = w.saturating_sub(2) as usize;
-    let mut lines = lines(app, iw, true);
-    if lines.len() + 2 > area.height as usize {
+    let mut lines = lines(ctx, iw, true);
+    if usize::from(overlay::height(lines.len())) > area.height as usize {
         // A small terminal: the keys matter more than the notes.
-        lines = self::lines(app, iw, false);
+        lines = self::lines(ctx, iw, false);
     }
-    let h = u16::try_from(lines.len())
-        .unwrap_or(u16::MAX)
-        .saturating_add(2);
-    let inner = frame_box(
-        f,
-        centered(area, w, h),
-        strings::HELP_TITLE,
-        app.theme.accent(),
-    );
-    f.render_widget(Paragraph::new(lines), inner);
+    overlay::boxed(f, w, strings::HELP_TITLE, ctx.theme.accent(), lines);
 }
 
 /// Onboarding: what a panel is for.
-pub fn explain(app: &App, p: Panel, f: &mut Frame) {
-    let t = app.theme;
-    let area = f.area();
-    let w = overlay::width(area, 66);
+pub fn explain(f: &mut Frame, p: Panel, ctx: &Ctx) {
+    let t = ctx.theme;
+    let w = overlay::width(f.area(), 66);
     let mut lines = text::wrapped(
         "",
         t.text(),
@@ -93,9 +82,5 @@ pub fn explain(app: &App, p: Panel, f: &mut Frame) {
     );
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(strings::ANY_KEY, t.dim())));
-    let h = u16::try_from(lines.len())
-        .unwrap_or(u16::MAX)
-        .saturating_add(2);
-    let inner = frame_box(f, centered(area, w, h), p.title(), t.accent());
-    f.render_widget(Paragraph::new(lines), inner);
+    overlay::boxed(f, w, p.title(), t.accent(), lines);
 }
