@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::Action;
-use super::keymap;
-use super::modal::{self, Ctx, KeyOutcome, Modal, ModalOutcome, RevokeModal, Then};
+use super::keymap::{self, KeyOutcome};
+use super::modal::{self, Ctx, Modal, ModalOutcome, RevokeModal, Then};
 use super::panel::Panel;
 use super::strings;
 use super::theme::Theme;

@@ -1,4 +1,5 @@
-//! Windows over the screen, on a stack (as gitui's popups). The top one gets each key first,
+//! Windows over the screen, on a stack (as gitui's popups). The top one gets each key first
+//! (its group of `keymap::BINDINGS` decides, so help and its footer list the same keys),
 //! then each action and engine update, and says what came of it (`ModalOutcome`): not for
 //! it, it stays, it sends a command, or it closes. Each window owns its input and its
 //! drawing:
@@ -14,7 +15,7 @@
 //!
 //! `window` holds what they share: `Ctx` (what a window may read of the screen, never `App`),
 //! `ModalOutcome` and `Then` (what it answers), its text fields. Windows depend on `action`,
-//! `keymap` (help lists it), `overlay`, `panel`, `strings`, `text`, `theme` and the
+//! `keymap`, `overlay`, `panel`, `strings`, `text`, `theme` and the
 //! incident's state and commands — never on `app`, `layout` or `panels`.
 
 mod help;
@@ -25,10 +26,11 @@ mod score;
 mod window;
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::text::{Line, Span};
 
 use super::action::Action;
+use super::keymap::{self, Group, KeyOutcome};
 use super::panel::Panel;
 use super::strings;
 use crate::incident::command::Update;
@@ -65,46 +67,24 @@ pub enum Modal {
 }
 
 impl Modal {
-    /// What this window does with a key when it is on top.
-    pub fn on_key(&self, key: &KeyEvent) -> KeyOutcome {
+    /// The group of `keymap::BINDINGS` this window reads its keys from.
+    pub fn group(&self) -> Group {
         match self {
-            Modal::Explain(_) if is_ctrl_c(key) => Ignored,
-            // Onboarding explanations go away with any key.
-            Modal::Explain(_) => Consumed(Some(Action::Close)),
-            Modal::Help => match key.code {
-                _ if is_ctrl_c(key) => Ignored,
-                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => {
-                    Consumed(Some(Action::Close))
-                }
-                _ => Consumed(None),
-            },
-            Modal::Score => match key.code {
-                _ if is_ctrl_c(key) => Ignored,
-                KeyCode::Char('q') => Consumed(Some(Action::Quit)),
-                KeyCode::Char('r') => Consumed(Some(Action::ReportPath)),
-                KeyCode::Esc | KeyCode::Enter => Consumed(Some(Action::Close)),
-                _ => Consumed(None),
-            },
-            // A second Ctrl-C while asked means it.
-            Modal::Quit => match key.code {
-                _ if is_ctrl_c(key) => Consumed(Some(Action::Answer(true))),
-                KeyCode::Char('y') | KeyCode::Char('Y') => Consumed(Some(Action::Answer(true))),
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                    Consumed(Some(Action::Answer(false)))
-                }
-                _ => Consumed(None),
-            },
-            Modal::Ask(_) => match key.code {
-                _ if is_ctrl_c(key) => Ignored,
-                KeyCode::Char('y') | KeyCode::Char('Y') => Consumed(Some(Action::Answer(true))),
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                    Consumed(Some(Action::Answer(false)))
-                }
-                _ => Consumed(None),
-            },
-            Modal::Revoke(_) => text_input(key, true),
-            Modal::Reason(_) | Modal::Filter | Modal::Paste(_) => text_input(key, false),
+            Modal::Help => Group::Help,
+            Modal::Explain(_) => Group::Tip,
+            Modal::Ask(_) => Group::Question,
+            Modal::Revoke(_) => Group::Revoke,
+            Modal::Reason(_) => Group::Skip,
+            Modal::Quit => Group::Quit,
+            Modal::Score => Group::Score,
+            Modal::Filter => Group::Filter,
+            Modal::Paste(_) => Group::Paste,
         }
+    }
+
+    /// What this window does with a key when it is on top: its bindings decide.
+    pub fn on_key(&self, key: &KeyEvent) -> KeyOutcome {
+        keymap::in_window(self.group(), key)
     }
 
     /// An action, while this window is on top.
@@ -147,62 +127,32 @@ impl Modal {
         }
     }
 
-    /// The footer while this window is on top: its keys.
+    /// The footer while this window is on top: its keys, from the keymap.
     pub fn footer(&self, ctx: &Ctx) -> Line<'static> {
         let t = ctx.theme;
-        let keys = match self {
-            Modal::Revoke(_) => strings::KEYS_REVOKE,
-            Modal::Ask(_) => strings::KEYS_ASK,
-            Modal::Reason(_) => strings::KEYS_REASON,
-            Modal::Help => strings::KEYS_HELP,
-            Modal::Explain(_) => strings::KEYS_EXPLAIN,
-            Modal::Score => strings::KEYS_SCORE,
-            Modal::Quit => strings::KEYS_QUIT,
-            Modal::Paste(_) => strings::KEYS_PASTE,
+        let keys = keymap::window_hints(self.group())
+            .into_iter()
+            .map(|(label, help)| format!("{label} {help}"))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        let prompt = match self {
             Modal::Filter => {
                 return Line::from(vec![
                     Span::styled(format!(" {}", strings::FILTER_PROMPT), t.accent()),
                     Span::raw(format!("{}▏", ctx.filter)),
-                    Span::styled(strings::FILTER_KEYS, t.dim()),
+                    Span::styled(format!("  {keys}"), t.dim()),
                 ]);
             }
+            Modal::Revoke(_) => Some(strings::PROMPT_WORD),
+            Modal::Paste(_) => Some(strings::PROMPT_PASTE),
+            Modal::Reason(_) => Some(strings::PROMPT_REASON),
+            _ => None,
         };
-        Line::from(Span::styled(format!(" {keys}"), t.accent()))
-    }
-}
-
-/// What the top window did with a key.
-#[derive(Debug, Clone, PartialEq)]
-pub enum KeyOutcome {
-    /// The window took the key (and maybe asks for an action).
-    Consumed(Option<Action>),
-    /// Not for this window: the screen below gets it.
-    Ignored,
-}
-
-use KeyOutcome::{Consumed, Ignored};
-
-fn is_ctrl_c(key: &KeyEvent) -> bool {
-    key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c')
-}
-
-/// Keys of a text input: characters type, Backspace erases, Enter submits, Esc closes.
-fn text_input(key: &KeyEvent, fields: bool) -> KeyOutcome {
-    if is_ctrl_c(key) {
-        return Ignored;
-    }
-    let modified = key
-        .modifiers
-        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
-    match key.code {
-        KeyCode::Esc => Consumed(Some(Action::Close)),
-        KeyCode::Enter => Consumed(Some(Action::Submit)),
-        KeyCode::Backspace => Consumed(Some(Action::Erase)),
-        KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down if fields => {
-            Consumed(Some(Action::SwitchField))
-        }
-        KeyCode::Char(c) if !modified => Consumed(Some(Action::Type(c))),
-        _ => Consumed(None),
+        let text = match prompt {
+            Some(p) => format!(" {p} · {keys}"),
+            None => format!(" {keys}"),
+        };
+        Line::from(Span::styled(text, t.accent()))
     }
 }
 
