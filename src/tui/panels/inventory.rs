@@ -75,8 +75,17 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     ])
     .areas(inner);
 
-    // The key's age only when there is room; the details line always has the dates.
-    let with_age = inner.width >= 84;
+    let mut state = TableState::default().with_selected(selected);
+    StatefulWidget::render(table(app, &creds, inner.width), table_area, buf, &mut state);
+    Paragraph::new(detail).render(detail_area, buf);
+}
+
+/// The table of keys: the key's age only when there is room (the details line always has
+/// the dates).
+fn table<'a>(app: &App, creds: &[&CredentialState], width: u16) -> Table<'a> {
+    let t = app.theme;
+    let focused = app.focus == Panel::Inventory;
+    let with_age = width >= 84;
     let rows: Vec<Row> = creds.iter().map(|c| row(app, c, with_age)).collect();
     let mut headers = vec![
         strings::COL_ISSUER,
@@ -96,13 +105,10 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     headers.extend([strings::COL_USED, strings::COL_EXPOSED]);
     widths.extend([Constraint::Length(8), Constraint::Length(7)]);
-    let table = Table::new(rows, widths)
+    Table::new(rows, widths)
         .column_spacing(1)
         .header(Row::new(headers).style(t.dim()))
-        .row_highlight_style(if focused { t.selected() } else { t.text() });
-    let mut state = TableState::default().with_selected(selected);
-    StatefulWidget::render(table, table_area, buf, &mut state);
-    Paragraph::new(detail).render(detail_area, buf);
+        .row_highlight_style(if focused { t.selected() } else { t.text() })
 }
 
 fn row<'a>(app: &App, c: &CredentialState, with_age: bool) -> Row<'a> {
