@@ -17,7 +17,7 @@ use super::strings;
 /// One key of a binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
-    /// This key without Ctrl (Shift is part of the code: `?`, `BackTab`).
+    /// This key; on the screen without Ctrl or Alt (Shift is part of the code: `?`, `BackTab`).
     Plain(KeyCode),
     /// Ctrl and this character.
     Ctrl(char),

@@ -14,9 +14,10 @@
 //! The `/` prompt has no box: its text is the screen's filter, drawn in the footer.
 //!
 //! `window` holds what they share: `Ctx` (what a window may read of the screen, never `App`),
-//! `ModalOutcome` and `Then` (what it answers), its text fields. Windows depend on `action`,
-//! `keymap`, `overlay`, `panel`, `strings`, `text`, `theme` and the
-//! incident's state and commands — never on `app`, `layout` or `panels`.
+//! `ModalOutcome` and `Then` (what it answers), its text fields.
+//!
+//! Windows depend on `action`, `keymap`, `overlay`, `panel`, `strings`, `text`, `theme` and
+//! the incident's state and commands — never on `app`, `layout` or `panels`.
 
 mod help;
 mod paste;

@@ -7,7 +7,8 @@
 //!
 //! Here too: `dangerous_checks`, the pre-flight the window shows, and the queries around it.
 //!
-//! Depends on `action`, `overlay`, `strings`, `text` and the incident's state and commands.
+//! Depends on `action`, `overlay`, `strings`, `text`, `theme` and the incident's state and
+//! commands.
 
 use std::collections::HashSet;
 

@@ -1,5 +1,7 @@
 //! Checklist: the runbook's steps with status icons; the step to do now marked ▶, blocked
 //! steps dimmed with what they wait for.
+//!
+//! Depends on `app` (read only), `panel`, `strings` and the incident state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;

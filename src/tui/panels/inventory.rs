@@ -1,6 +1,8 @@
 //! Inventory: every credential found — issuer, name, key hint, locations, age, last use, the
 //! exposed mark and `shared ×N` when one key lives in several places — sortable and
 //! filterable, with the selected key's details (every location, dates, why it is exposed).
+//!
+//! Depends on `app` (read only), `panel`, `strings`, `text` and the incident state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};

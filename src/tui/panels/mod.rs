@@ -1,7 +1,8 @@
 //! The six panels. Each is drawn from `&App` into a buffer area; nothing here changes state.
-//! `PanelView` is the widget the layout places.
+//! `PanelView` is the widget the layout places; `frame` the box every panel is drawn in.
 //!
-//! Depends on `app` (read only), `theme`, `strings`, `text` and the incident state.
+//! Depends on `app` (read only), `panel`, `strings`, `text`, `theme` and the incident state;
+//! nothing depends on the panels but `layout`.
 
 mod checklist;
 mod frame;

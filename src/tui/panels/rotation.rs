@@ -1,6 +1,8 @@
 //! Rotation: a matrix of exposed credentials × stages with ✓ and the time each stage was
 //! reached, a spinner where work is in flight, failed rows with why and `r retry`, and a gauge
 //! of overall progress.
+//!
+//! Depends on `app` (read only), `panel`, `strings`, `text` and the incident state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};

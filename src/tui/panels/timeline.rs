@@ -1,5 +1,7 @@
 //! Timeline: journal events and drill injects as they happen, newest at the bottom and always
 //! in view unless the operator scrolls back (j/k in this panel).
+//!
+//! Depends on `app` (read only), `panel`, `strings`, `text` and the incident state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;

@@ -1,6 +1,8 @@
 //! Usage: per exposed credential, sparklines of calls per minute on the old and the new key,
 //! denied calls on their own line in another colour, spike minutes highlighted, and an alarm
 //! line when the old key is used after its replacement was promoted.
+//!
+//! Depends on `app` (read only), `panel`, `strings`, `text`, `theme` and the incident state.
 
 use std::collections::BTreeMap;
 
