@@ -183,6 +183,7 @@ pub const DO_COMMAND: &str = "▶ Enter: show the command, then confirm to run i
 pub const DO_REPORT: &str = "▶ Enter: write the post-incident report";
 pub const VERB_REVOKE: &str = "revoke";
 pub const VERB_DELETE: &str = "delete";
+pub const VERB_DELETING: &str = "deleting";
 pub fn keys_left(verb: &str, names: &[String]) -> String {
     format!("Keys left to {verb}: {}", names.join(", "))
 }

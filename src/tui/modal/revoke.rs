@@ -462,7 +462,7 @@ impl RevokeModal {
             Span::raw(strings::WORD_INPUT),
             Span::styled(format!("{}▏", self.word), t.accent()),
         ]));
-        lines.extend(self.status("deleting", ctx, iw));
+        lines.extend(self.status(strings::VERB_DELETING, ctx, iw));
         lines.extend(text::wrapped(
             "",
             t.dim(),

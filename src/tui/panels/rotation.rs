@@ -183,9 +183,9 @@ fn notes(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
             }
             if let Some(how) = &c.manual_revoke {
                 let verb = if reached >= Stage::Revoked {
-                    "delete"
+                    strings::VERB_DELETE
                 } else {
-                    "revoke"
+                    strings::VERB_REVOKE
                 };
                 notes.push((
                     strings::manual_revoke_row(verb, &how.instructions),
