@@ -1,6 +1,6 @@
-//! What the screen is asked to do. Keys (through the keymap or the top overlay), the tick and
-//! engine updates all become an `Action`; only `App::update` changes state (the ratatui
-//! component-template pattern).
+//! What the screen is asked to do. Keys (through the top window's bindings or the screen's),
+//! the tick and engine updates all become an `Action`; only `App::update` changes state (the
+//! ratatui component-template pattern), offering each to the top window first.
 //!
 //! Depends on the engine's `Update` type only.
 

@@ -1,6 +1,11 @@
-//! The one table of key bindings (as gitui keeps its key list): it turns keys into actions,
-//! and it feeds the footer hints and the `?` help overlay, so help never drifts from the keys.
-//! Read-only mode does not register mutating bindings at all (as k9s does).
+//! The one table of key bindings (as gitui keeps its key list): the screen's keys and every
+//! window's, each row in a group. It turns keys into actions, and it feeds the footer hints
+//! and the `?` help, so neither drifts from the keys. Read-only mode does not register
+//! mutating bindings at all (as k9s does).
+//!
+//! On the screen a key matches exactly (Ctrl and Alt held or not). In a window the modifiers
+//! do not matter (Ctrl+Enter still confirms), except that Ctrl-C always reaches the screen's
+//! quit unless the window binds it, and only plain characters type.
 //!
 //! Depends on `action` and `strings`.
 
@@ -9,49 +14,145 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::action::Action;
 use super::strings;
 
-/// One key: a code and whether Ctrl is held.
+/// One key of a binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key {
-    pub code: KeyCode,
-    pub ctrl: bool,
+pub enum Key {
+    /// This key; on the screen without Ctrl or Alt (Shift is part of the code: `?`, `BackTab`).
+    Plain(KeyCode),
+    /// Ctrl and this character.
+    Ctrl(char),
+    /// Any character typed without Ctrl or Alt: text for a window's field.
+    Text,
+    /// Any key but Ctrl-C.
+    Any,
 }
 
 const fn plain(code: KeyCode) -> Key {
-    Key { code, ctrl: false }
+    Key::Plain(code)
 }
 
 const fn ctrl(c: char) -> Key {
-    Key {
-        code: KeyCode::Char(c),
-        ctrl: true,
-    }
+    Key::Ctrl(c)
+}
+
+/// Ctrl-C (with or without other modifiers): quit, wherever it is pressed.
+pub fn is_ctrl_c(ev: &KeyEvent) -> bool {
+    ev.modifiers.contains(KeyModifiers::CONTROL) && ev.code == KeyCode::Char('c')
 }
 
 impl Key {
-    /// Whether a pressed key is this one (Shift is part of the code: `?`, `BackTab`).
+    /// Whether a key pressed on the screen is this one.
     pub fn matches(&self, ev: &KeyEvent) -> bool {
         let held_ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
         let held_alt = ev.modifiers.contains(KeyModifiers::ALT);
-        ev.code == self.code && held_ctrl == self.ctrl && !held_alt
+        match *self {
+            Key::Plain(code) => ev.code == code && !held_ctrl && !held_alt,
+            Key::Ctrl(c) => ev.code == KeyCode::Char(c) && held_ctrl && !held_alt,
+            Key::Text => matches!(ev.code, KeyCode::Char(_)) && !held_ctrl && !held_alt,
+            Key::Any => !is_ctrl_c(ev),
+        }
+    }
+
+    /// Whether a key pressed in a window is this one: there, modifiers do not matter.
+    pub fn matches_in_window(&self, ev: &KeyEvent) -> bool {
+        match *self {
+            Key::Plain(code) => ev.code == code,
+            Key::Ctrl(c) => {
+                ev.code == KeyCode::Char(c) && ev.modifiers.contains(KeyModifiers::CONTROL)
+            }
+            Key::Text | Key::Any => self.matches(ev),
+        }
     }
 }
 
-/// What a binding is for, as help groups it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a binding is for: the screen's groups as help lists them, then one group per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Group {
     Incident,
     Move,
     View,
+    /// The revocation window (revoke, delete, make room).
+    Revoke,
+    /// The hidden input for a key made by hand.
+    Paste,
+    /// The reason of a skip.
+    Skip,
+    /// The `/` prompt.
+    Filter,
+    /// The keys of every window with a text field.
+    Typing,
+    /// A y/n question before a step runs.
+    Question,
+    /// Quit while work is in flight?
+    Quit,
+    /// The drill's score.
+    Score,
+    /// Onboarding: what a panel is for.
+    Tip,
+    /// The `?` window itself.
+    Help,
 }
 
 impl Group {
-    pub const ALL: [Group; 3] = [Group::Incident, Group::Move, Group::View];
+    pub const ALL: [Group; 13] = [
+        Group::Incident,
+        Group::Move,
+        Group::View,
+        Group::Revoke,
+        Group::Paste,
+        Group::Skip,
+        Group::Filter,
+        Group::Typing,
+        Group::Question,
+        Group::Quit,
+        Group::Score,
+        Group::Tip,
+        Group::Help,
+    ];
+
+    /// The groups whose keys work on the screen (no window open).
+    pub const SCREEN: [Group; 3] = [Group::Incident, Group::Move, Group::View];
 
     pub fn label(self) -> &'static str {
         match self {
             Group::Incident => strings::GROUP_INCIDENT,
             Group::Move => strings::GROUP_MOVE,
             Group::View => strings::GROUP_VIEW,
+            Group::Revoke => strings::GROUP_REVOKE,
+            Group::Paste => strings::GROUP_PASTE,
+            Group::Skip => strings::GROUP_SKIP,
+            Group::Filter => strings::GROUP_FILTER,
+            Group::Typing => strings::GROUP_TYPING,
+            Group::Question => strings::GROUP_QUESTION,
+            Group::Quit => strings::GROUP_QUIT,
+            Group::Score => strings::GROUP_SCORE,
+            Group::Tip => strings::GROUP_TIP,
+            Group::Help => strings::GROUP_HELP,
+        }
+    }
+
+    /// Whether these keys work on the screen, not in a window.
+    pub fn on_screen(self) -> bool {
+        Group::SCREEN.contains(&self)
+    }
+
+    /// The groups a window of this group reads keys from, in order: its own, then the
+    /// typing keys when it has a text field.
+    pub fn layers(self) -> &'static [Group] {
+        match self {
+            Group::Revoke => &[Group::Revoke, Group::Typing],
+            Group::Paste => &[Group::Paste, Group::Typing],
+            Group::Skip => &[Group::Skip, Group::Typing],
+            Group::Filter => &[Group::Filter, Group::Typing],
+            Group::Incident => &[Group::Incident],
+            Group::Move => &[Group::Move],
+            Group::View => &[Group::View],
+            Group::Typing => &[Group::Typing],
+            Group::Question => &[Group::Question],
+            Group::Quit => &[Group::Quit],
+            Group::Score => &[Group::Score],
+            Group::Tip => &[Group::Tip],
+            Group::Help => &[Group::Help],
         }
     }
 }
@@ -64,14 +165,27 @@ pub struct Binding {
     /// How the keys are written in hints and help.
     pub label: &'static str,
     pub group: Group,
+    /// What it does. A window's bindings are short: help and the window's footer show them
+    /// as `label help`.
     pub help: &'static str,
-    /// Shown in the footer.
+    /// Shown in the screen's footer (screen bindings only).
     pub hint: Option<&'static str>,
     /// Changes keys or systems: not registered in read-only mode.
     pub mutating: bool,
 }
 
+impl Binding {
+    /// The action of this binding for the key pressed: a typed character is carried along.
+    pub fn action_for(&self, ev: &KeyEvent) -> Action {
+        match (&self.action, ev.code) {
+            (Action::Type(_), KeyCode::Char(c)) => Action::Type(c),
+            (a, _) => a.clone(),
+        }
+    }
+}
+
 pub const BINDINGS: &[Binding] = &[
+    // ── The screen ───────────────────────────────────────────────────────────────────────
     Binding {
         action: Action::Run,
         keys: &[plain(KeyCode::Enter)],
@@ -207,6 +321,212 @@ pub const BINDINGS: &[Binding] = &[
         hint: None,
         mutating: false,
     },
+    // ── Windows: the top one reads its own group (then the typing keys, if it has a field).
+    Binding {
+        action: Action::Submit,
+        keys: &[plain(KeyCode::Enter)],
+        label: "Enter",
+        group: Group::Revoke,
+        help: strings::WINDOW_CONFIRM,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::SwitchField,
+        keys: &[
+            plain(KeyCode::Tab),
+            plain(KeyCode::BackTab),
+            plain(KeyCode::Up),
+            plain(KeyCode::Down),
+        ],
+        label: "Tab/↑/↓",
+        group: Group::Revoke,
+        help: strings::WINDOW_SWITCH_FIELD,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Close,
+        keys: &[plain(KeyCode::Esc)],
+        label: "Esc",
+        group: Group::Revoke,
+        help: strings::WINDOW_CANCEL,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Submit,
+        keys: &[plain(KeyCode::Enter)],
+        label: "Enter",
+        group: Group::Paste,
+        help: strings::WINDOW_TEST_AND_STORE,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Close,
+        keys: &[plain(KeyCode::Esc)],
+        label: "Esc",
+        group: Group::Paste,
+        help: strings::WINDOW_CANCEL,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Submit,
+        keys: &[plain(KeyCode::Enter)],
+        label: "Enter",
+        group: Group::Skip,
+        help: strings::WINDOW_SKIP,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Close,
+        keys: &[plain(KeyCode::Esc)],
+        label: "Esc",
+        group: Group::Skip,
+        help: strings::WINDOW_CANCEL,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Submit,
+        keys: &[plain(KeyCode::Enter)],
+        label: "Enter",
+        group: Group::Filter,
+        help: strings::WINDOW_KEEP_FILTER,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Close,
+        keys: &[plain(KeyCode::Esc)],
+        label: "Esc",
+        group: Group::Filter,
+        help: strings::WINDOW_CLEAR_FILTER,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        // The character typed replaces this one (see `Binding::action_for`).
+        action: Action::Type(' '),
+        keys: &[Key::Text],
+        label: strings::LABEL_CHARACTERS,
+        group: Group::Typing,
+        help: strings::WINDOW_TYPE,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Erase,
+        keys: &[plain(KeyCode::Backspace)],
+        label: "Backspace",
+        group: Group::Typing,
+        help: strings::WINDOW_ERASE,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Answer(true),
+        keys: &[plain(KeyCode::Char('y')), plain(KeyCode::Char('Y'))],
+        label: "y",
+        group: Group::Question,
+        help: strings::WINDOW_YES,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Answer(false),
+        keys: &[
+            plain(KeyCode::Char('n')),
+            plain(KeyCode::Char('N')),
+            plain(KeyCode::Esc),
+        ],
+        label: "n/Esc",
+        group: Group::Question,
+        help: strings::WINDOW_NO,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        // A second Ctrl-C while asked means it.
+        action: Action::Answer(true),
+        keys: &[
+            plain(KeyCode::Char('y')),
+            plain(KeyCode::Char('Y')),
+            ctrl('c'),
+        ],
+        label: "y/Ctrl-C",
+        group: Group::Quit,
+        help: strings::WINDOW_QUIT,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Answer(false),
+        keys: &[
+            plain(KeyCode::Char('n')),
+            plain(KeyCode::Char('N')),
+            plain(KeyCode::Esc),
+        ],
+        label: "n/Esc",
+        group: Group::Quit,
+        help: strings::WINDOW_STAY,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Quit,
+        keys: &[plain(KeyCode::Char('q'))],
+        label: "q",
+        group: Group::Score,
+        help: strings::WINDOW_QUIT,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::ReportPath,
+        keys: &[plain(KeyCode::Char('r'))],
+        label: "r",
+        group: Group::Score,
+        help: strings::WINDOW_REPORT_PATH,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Close,
+        keys: &[plain(KeyCode::Esc), plain(KeyCode::Enter)],
+        label: "Esc/Enter",
+        group: Group::Score,
+        help: strings::WINDOW_BACK,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        // Onboarding explanations go away with any key.
+        action: Action::Close,
+        keys: &[Key::Any],
+        label: strings::LABEL_ANY_KEY,
+        group: Group::Tip,
+        help: strings::WINDOW_CONTINUE,
+        hint: None,
+        mutating: false,
+    },
+    Binding {
+        action: Action::Close,
+        keys: &[
+            plain(KeyCode::Esc),
+            plain(KeyCode::Char('?')),
+            plain(KeyCode::Char('q')),
+            plain(KeyCode::Enter),
+        ],
+        label: strings::LABEL_HELP_CLOSE,
+        group: Group::Help,
+        help: strings::WINDOW_CLOSE_HELP,
+        hint: None,
+        mutating: false,
+    },
 ];
 
 /// The bindings in force: read-only mode registers no mutating ones.
@@ -214,28 +534,66 @@ pub fn active(read_only: bool) -> impl Iterator<Item = &'static Binding> {
     BINDINGS.iter().filter(move |b| !(read_only && b.mutating))
 }
 
-/// The binding a key press belongs to, if any is registered.
+/// The bindings of one group, in table order.
+pub fn of_group(group: Group) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS.iter().filter(move |b| b.group == group)
+}
+
+/// The screen's binding a key press belongs to, if any is registered.
 pub fn binding_for(key: &KeyEvent, read_only: bool) -> Option<&'static Binding> {
-    active(read_only).find(|b| b.keys.iter().any(|k| k.matches(key)))
+    active(read_only)
+        .filter(|b| b.group.on_screen())
+        .find(|b| b.keys.iter().any(|k| k.matches(key)))
 }
 
-/// The action a key press asks for, if any binding is registered for it.
+/// The action a key press asks of the screen, if any binding is registered for it.
 pub fn action_for(key: &KeyEvent, read_only: bool) -> Option<Action> {
-    binding_for(key, read_only).map(|b| b.action.clone())
+    binding_for(key, read_only).map(|b| b.action_for(key))
 }
 
-/// Whether the key belongs to a binding that read-only mode leaves out.
+/// Whether the key belongs to a screen binding that read-only mode leaves out.
 pub fn is_disabled_in_read_only(key: &KeyEvent) -> bool {
     BINDINGS
         .iter()
+        .filter(|b| b.group.on_screen())
         .any(|b| b.mutating && b.keys.iter().any(|k| k.matches(key)))
 }
 
-/// The footer: `label hint` pairs of the bindings that have a hint.
+/// The screen's footer: `label hint` pairs of the screen bindings that have a hint.
 pub fn hints(read_only: bool) -> Vec<(&'static str, &'static str)> {
     active(read_only)
+        .filter(|b| b.group.on_screen())
         .filter_map(|b| b.hint.map(|h| (b.label, h)))
         .collect()
+}
+
+/// A window's footer and its row in help: `label help` of its own bindings.
+pub fn window_hints(group: Group) -> Vec<(&'static str, &'static str)> {
+    of_group(group).map(|b| (b.label, b.help)).collect()
+}
+
+/// What the top window does with a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyOutcome {
+    /// The window took the key (and maybe asks for an action).
+    Consumed(Option<Action>),
+    /// Not for this window: the screen below gets it.
+    Ignored,
+}
+
+/// A key pressed in a window of `group`: its bindings first, then those of its other layers.
+/// A window keeps every other key from the screen, except Ctrl-C.
+pub fn in_window(group: Group, key: &KeyEvent) -> KeyOutcome {
+    let found = group
+        .layers()
+        .iter()
+        .flat_map(|g| of_group(*g))
+        .find(|b| b.keys.iter().any(|k| k.matches_in_window(key)));
+    match found {
+        Some(b) => KeyOutcome::Consumed(Some(b.action_for(key))),
+        None if is_ctrl_c(key) => KeyOutcome::Ignored,
+        None => KeyOutcome::Consumed(None),
+    }
 }
 
 #[cfg(test)]
@@ -248,11 +606,21 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice() {
-        let mut seen = Vec::new();
-        for b in BINDINGS {
-            for k in b.keys {
-                assert!(!seen.contains(k), "{k:?} bound twice");
-                seen.push(*k);
+        // Where keys are read: the screen, and each window with its layers.
+        let mut places: Vec<&[Group]> = vec![&Group::SCREEN];
+        places.extend(
+            Group::ALL
+                .iter()
+                .filter(|g| !g.on_screen())
+                .map(|g| g.layers()),
+        );
+        for groups in places {
+            let mut seen = Vec::new();
+            for b in BINDINGS.iter().filter(|b| groups.contains(&b.group)) {
+                for k in b.keys {
+                    assert!(!seen.contains(k), "{k:?} bound twice");
+                    seen.push(*k);
+                }
             }
         }
     }
@@ -303,5 +671,59 @@ mod tests {
         let h = hints(false);
         assert!(h.contains(&("?", strings::HINT_HELP)));
         assert!(h.contains(&("q", strings::HINT_QUIT)));
+    }
+
+    #[test]
+    fn a_window_reads_its_own_keys_and_lets_only_ctrl_c_through() {
+        let enter = press(KeyCode::Enter);
+        let cc = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        let typed = press(KeyCode::Char('z'));
+        assert_eq!(
+            in_window(Group::Revoke, &enter),
+            KeyOutcome::Consumed(Some(Action::Submit))
+        );
+        assert_eq!(
+            in_window(Group::Revoke, &typed),
+            KeyOutcome::Consumed(Some(Action::Type('z')))
+        );
+        // Ctrl held does not type, and does not stop Enter.
+        let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
+        assert_eq!(in_window(Group::Skip, &ctrl_z), KeyOutcome::Consumed(None));
+        let ctrl_enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::CONTROL);
+        assert_eq!(
+            in_window(Group::Skip, &ctrl_enter),
+            KeyOutcome::Consumed(Some(Action::Submit))
+        );
+        // Only the revocation window has a second field.
+        assert_eq!(
+            in_window(Group::Paste, &press(KeyCode::Tab)),
+            KeyOutcome::Consumed(None)
+        );
+        // Ctrl-C reaches the screen's quit, except where the window asks about quitting.
+        assert_eq!(in_window(Group::Revoke, &cc), KeyOutcome::Ignored);
+        assert_eq!(in_window(Group::Tip, &cc), KeyOutcome::Ignored);
+        assert_eq!(
+            in_window(Group::Quit, &cc),
+            KeyOutcome::Consumed(Some(Action::Answer(true)))
+        );
+        // A window's keys are not the screen's.
+        assert_eq!(action_for(&press(KeyCode::Char('y')), false), None);
+    }
+
+    #[test]
+    fn every_window_footer_fits_a_small_terminal() {
+        for g in Group::ALL.iter().filter(|g| !g.on_screen()) {
+            let keys: Vec<String> = window_hints(*g)
+                .iter()
+                .map(|(l, h)| format!("{l} {h}"))
+                .collect();
+            let footer = keys.join(" · ");
+            // Room for the longest prompt before it on an 80-column screen.
+            assert!(footer.chars().count() <= 60, "{g:?}: {footer}");
+            assert!(
+                g.layers().first() == Some(g),
+                "{g:?} reads its own keys first"
+            );
+        }
     }
 }

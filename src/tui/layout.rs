@@ -1,8 +1,9 @@
 //! The whole screen: header, the six panels (or one panel under a tab bar on a small
-//! terminal), the footer with key hints or the latest message, and the overlays on top.
+//! terminal), the footer with key hints or the latest message, and the windows on top.
 //! Drawing only reads `App`.
 //!
-//! Depends on `app`, `panels`, `modal`, `keymap`, `strings`, `text`.
+//! Depends on `app` (read only), `panels`, `modal` (each window draws itself), `keymap`,
+//! `panel`, `strings`, `text`.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -10,9 +11,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Tabs};
 
 use super::app::App;
-use super::modal::Modal;
-use super::panels::{Panel, PanelView};
-use super::{keymap, modal, strings, text};
+use super::panel::Panel;
+use super::panels::PanelView;
+use super::{keymap, strings, text};
 
 /// Below this many columns or rows the panels collapse to tabs.
 pub const MIN_FULL_WIDTH: u16 = 100;
@@ -83,8 +84,9 @@ pub fn render(app: &App, f: &mut Frame) {
         }
     }
     f.render_widget(Paragraph::new(footer), foot);
+    let ctx = app.ctx();
     for m in &app.modals {
-        modal::render(app, m, f);
+        m.draw(f, &ctx);
     }
 }
 
@@ -138,23 +140,9 @@ fn header(app: &App, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(vec![Line::from(first), second]), area);
 }
 
-/// The keys of an overlay, for the footer (the filter prompt has its own line).
-fn overlay_keys(m: &Modal) -> Option<&'static str> {
-    Some(match m {
-        Modal::Revoke(_) => strings::KEYS_REVOKE,
-        Modal::Ask(_) => strings::KEYS_ASK,
-        Modal::Reason(_) => strings::KEYS_REASON,
-        Modal::Help => strings::KEYS_HELP,
-        Modal::Explain(_) => strings::KEYS_EXPLAIN,
-        Modal::Score => strings::KEYS_SCORE,
-        Modal::Quit => strings::KEYS_QUIT,
-        Modal::Paste(_) => strings::KEYS_PASTE,
-        Modal::Filter => return None,
-    })
-}
-
-/// The footer: why the engine stopped (if it did), then the latest message, the filter
-/// prompt or the key hints. A long message wraps (up to three rows) rather than being cut.
+/// The footer: why the engine stopped (if it did), then the latest message, the top
+/// window's keys (the filter prompt is one) or the screen's key hints. A long message wraps
+/// (up to three rows) rather than being cut.
 fn footer_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let t = app.theme;
     let mut lines = Vec::new();
@@ -175,14 +163,8 @@ fn footer_lines(app: &App, width: usize) -> Vec<Line<'static>> {
             t.warn().add_modifier(ratatui::style::Modifier::BOLD),
             width,
         ));
-    } else if let Some(keys) = app.modals.last().and_then(overlay_keys) {
-        lines.push(Line::from(Span::styled(format!(" {keys}"), t.accent())));
-    } else if app.filtering() {
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {}", strings::FILTER_PROMPT), t.accent()),
-            Span::raw(format!("{}▏", app.filter)),
-            Span::styled(strings::FILTER_KEYS, t.dim()),
-        ]));
+    } else if let Some(top) = app.modals.last() {
+        lines.push(top.footer(&app.ctx()));
     } else {
         let mut spans = Vec::new();
         for (label, hint) in keymap::hints(app.read_only) {

@@ -1,13 +1,22 @@
 //! The terminal UI: a ratatui app over the engine's command and update channels.
 //!
-//! Layout of this module (the ratatui component-template shape, gitui's habits):
-//! - `event_loop` — terminal setup and restore, the panic hook, the `select!` loop;
+//! Layout of this module (the ratatui component-template shape, gitui's habits). State:
 //! - `action` — what keys, the tick and engine updates ask for;
-//! - `app` — screen state and `App::update(Action)`, the only place it changes;
-//! - `keymap` — the one binding table, feeding keys, footer hints and help;
-//! - `modal` — overlays on a stack, the revocation window; `help`, `score`;
-//! - `layout` and `panels` — drawing, which reads `App` only;
-//! - `theme` (NO_COLOR), `strings` (every user-facing sentence), `text` (wrapping, times).
+//! - `app` — screen state and `App::update(Action)`, the only place it changes (`act`: what
+//!   the incident keys do; `follow`: how the screen follows the engine);
+//! - `modal` — windows on a stack, each owning its input (`update` → `ModalOutcome`) and its
+//!   drawing: the revocation window, the paste window, the questions, help, the score;
+//! - `panel` — `Panel`, the focus id both state and drawing name;
+//! - `keymap` — the one binding table, feeding keys, footer hints and help.
+//!
+//! Drawing, which only reads: `layout` (the whole screen), `panels` (the six panels),
+//! `overlay` (the box helpers windows are drawn with). And `event_loop` (terminal setup and
+//! restore, the panic hook, the `select!` loop), `theme` (NO_COLOR), `strings` (every
+//! user-facing sentence), `text` (wrapping, times).
+//!
+//! Arrows run one way: `event_loop` → `layout` → `panels` → `app` → `modal` → `keymap`,
+//! `overlay`, `panel` → `action`, `strings`, `text`, `theme`. Windows never see `App`; they
+//! read the screen through `modal::Ctx`.
 //!
 //! Depends on `incident` (state, engine commands and updates) and `runbook` (the schema);
 //! never on providers: all IO happens in the engine.
@@ -15,12 +24,12 @@
 pub mod action;
 pub mod app;
 mod event_loop;
-pub mod help;
 pub mod keymap;
 pub mod layout;
 pub mod modal;
+pub mod overlay;
+pub mod panel;
 pub mod panels;
-pub mod score;
 pub mod strings;
 pub mod text;
 pub mod theme;
@@ -35,7 +44,7 @@ pub use app::App;
 pub use event_loop::restore_terminal;
 pub use layout::render;
 pub use modal::Modal;
-pub use panels::Panel;
+pub use panel::Panel;
 
 /// What the screen needs to run.
 pub struct TuiConfig {

@@ -59,7 +59,6 @@ pub fn no_terminal(e: &str) -> String {
 pub const ENGINE_STOPPED: &str = "the engine stopped";
 pub const ENGINE_GONE: &str = "the engine is gone";
 pub const FILTER_PROMPT: &str = "filter: ";
-pub const FILTER_KEYS: &str = "  Enter keeps · Esc clears";
 
 // ── Key bindings: groups, help and footer hints ──────────────────────────────────────────
 
@@ -91,11 +90,50 @@ pub const HINT_FILTER: &str = "filter";
 pub const HINT_HELP: &str = "help";
 pub const HINT_QUIT: &str = "quit";
 
+// The windows' keys: their groups, and what each key does there (help lists a window's
+// keys as `label what`, and so does its footer, after the prompt).
+pub const GROUP_REVOKE: &str = "Revoke";
+pub const GROUP_PASTE: &str = "Paste";
+pub const GROUP_SKIP: &str = "Skip";
+pub const GROUP_FILTER: &str = "Filter";
+pub const GROUP_TYPING: &str = "Typing";
+pub const GROUP_QUESTION: &str = "Question";
+pub const GROUP_QUIT: &str = "Quit?";
+pub const GROUP_SCORE: &str = "Score";
+pub const GROUP_TIP: &str = "Tip";
+pub const GROUP_HELP: &str = "Help";
+
+pub const WINDOW_CONFIRM: &str = "confirm";
+pub const WINDOW_SWITCH_FIELD: &str = "switch field";
+pub const WINDOW_CANCEL: &str = "cancel";
+pub const WINDOW_TEST_AND_STORE: &str = "test and store";
+pub const WINDOW_SKIP: &str = "skip";
+pub const WINDOW_KEEP_FILTER: &str = "keeps";
+pub const WINDOW_CLEAR_FILTER: &str = "clears";
+pub const WINDOW_TYPE: &str = "type";
+pub const WINDOW_ERASE: &str = "erase";
+pub const WINDOW_YES: &str = "yes";
+pub const WINDOW_NO: &str = "no";
+pub const WINDOW_QUIT: &str = "quit";
+pub const WINDOW_STAY: &str = "stay";
+pub const WINDOW_REPORT_PATH: &str = "report path";
+pub const WINDOW_BACK: &str = "back";
+pub const WINDOW_CONTINUE: &str = "continues";
+pub const LABEL_CHARACTERS: &str = "characters";
+pub const LABEL_ANY_KEY: &str = "any key";
+/// The help window's own keys: its last line, and its footer.
+pub const LABEL_HELP_CLOSE: &str = "Esc or ?";
+pub const WINDOW_CLOSE_HELP: &str = "closes this help.";
+
+// What a window's footer says before its keys.
+pub const PROMPT_WORD: &str = "type the word";
+pub const PROMPT_PASTE: &str = "paste the key";
+pub const PROMPT_REASON: &str = "type why";
+
 pub const HELP_TITLE: &str = "Help";
 pub const HELP_HEADING: &str = "Keys";
+pub const HELP_WINDOWS: &str = "In a window";
 pub const HELP_READ_ONLY: &str = "read-only: keys that change keys or systems are not available";
-pub const HELP_REVOKE_KEYS: &str = "In the revocation window: type the confirmation word, Enter confirms, Tab switches to the override field, Esc cancels.";
-pub const HELP_CLOSE: &str = "Esc or ? closes this help.";
 
 // ── Checklist and Step ───────────────────────────────────────────────────────────────────
 
@@ -145,6 +183,7 @@ pub const DO_COMMAND: &str = "▶ Enter: show the command, then confirm to run i
 pub const DO_REPORT: &str = "▶ Enter: write the post-incident report";
 pub const VERB_REVOKE: &str = "revoke";
 pub const VERB_DELETE: &str = "delete";
+pub const VERB_DELETING: &str = "deleting";
 pub fn keys_left(verb: &str, names: &[String]) -> String {
     format!("Keys left to {verb}: {}", names.join(", "))
 }
@@ -325,14 +364,6 @@ pub const SKIP_NEEDS_REASON: &str = "say why you skip it (it goes in the report)
 
 pub const QUIT_TITLE: &str = "Quit?";
 
-// Footer hints while an overlay is open.
-pub const KEYS_REVOKE: &str = "type the word · Enter confirm · Tab field · Esc cancel";
-pub const KEYS_ASK: &str = "y yes · n no";
-pub const KEYS_REASON: &str = "type why · Enter skip · Esc cancel";
-pub const KEYS_HELP: &str = "Esc close";
-pub const KEYS_EXPLAIN: &str = "any key continues";
-pub const KEYS_SCORE: &str = "q quit · r report path · Esc back";
-pub const KEYS_QUIT: &str = "y quit · n stay";
 pub const QUIT_BUSY: &str = "Work is in flight. Quit anyway? Everything done so far is in the journal; `breachbook resume` goes on from there. (y/n)";
 
 // The revocation window.
@@ -436,7 +467,6 @@ pub fn no_report_step(journal: &str) -> String {
 // ── A key made by hand ───────────────────────────────────────────────────────────────────
 
 pub const PASTE_KEYS: &str = "Paste the new key, then Enter: breachbook tests it and stores it as pending. Esc cancels. The key is never shown or written down.";
-pub const KEYS_PASTE: &str = "paste the key · Enter test and store · Esc cancel";
 pub const PASTE_TESTING: &str = "testing the key and storing it as pending…";
 pub const PASTE_NONE: &str =
     "no key is waiting for a paste: p is for keys the issuer cannot mint by API";

@@ -1,7 +1,7 @@
 //! Colours and emphasis, or no colour at all when `NO_COLOR` is set (<https://no-color.org>):
 //! then only bold, reverse and dim carry meaning, so nothing depends on colour alone.
 //!
-//! Depends on ratatui's `Style` only.
+//! Depends on ratatui's `Style` and the incident's `Mode` (the header badge) only.
 
 use ratatui::style::{Color, Modifier, Style};
 

@@ -1,5 +1,7 @@
 //! Checklist: the runbook's steps with status icons; the step to do now marked ▶, blocked
 //! steps dimmed with what they wait for.
+//!
+//! Depends on `app` (read only), `panel`, `strings` and the incident state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -7,9 +9,10 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::{Panel, block, status};
+use super::frame::{block, status};
 use crate::incident::state::StepStatus;
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::strings;
 
 pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {

@@ -1,16 +1,19 @@
 //! Inventory: every credential found — issuer, name, key hint, locations, age, last use, the
 //! exposed mark and `shared ×N` when one key lives in several places — sortable and
 //! filterable, with the selected key's details (every location, dates, why it is exposed).
+//!
+//! Depends on `app` (read only), `panel`, `strings`, `text` and the incident state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
 
-use super::{Panel, block, status};
+use super::frame::{block, status};
 use crate::incident::state::CredentialState;
 use crate::runbook::schema::Action;
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::strings;
 use crate::tui::text;
 
@@ -74,8 +77,17 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     ])
     .areas(inner);
 
-    // The key's age only when there is room; the details line always has the dates.
-    let with_age = inner.width >= 84;
+    let mut state = TableState::default().with_selected(selected);
+    StatefulWidget::render(table(app, &creds, inner.width), table_area, buf, &mut state);
+    Paragraph::new(detail).render(detail_area, buf);
+}
+
+/// The table of keys: the key's age only when there is room (the details line always has
+/// the dates).
+fn table<'a>(app: &App, creds: &[&CredentialState], width: u16) -> Table<'a> {
+    let t = app.theme;
+    let focused = app.focus == Panel::Inventory;
+    let with_age = width >= 84;
     let rows: Vec<Row> = creds.iter().map(|c| row(app, c, with_age)).collect();
     let mut headers = vec![
         strings::COL_ISSUER,
@@ -95,13 +107,10 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     headers.extend([strings::COL_USED, strings::COL_EXPOSED]);
     widths.extend([Constraint::Length(8), Constraint::Length(7)]);
-    let table = Table::new(rows, widths)
+    Table::new(rows, widths)
         .column_spacing(1)
         .header(Row::new(headers).style(t.dim()))
-        .row_highlight_style(if focused { t.selected() } else { t.text() });
-    let mut state = TableState::default().with_selected(selected);
-    StatefulWidget::render(table, table_area, buf, &mut state);
-    Paragraph::new(detail).render(detail_area, buf);
+        .row_highlight_style(if focused { t.selected() } else { t.text() })
 }
 
 fn row<'a>(app: &App, c: &CredentialState, with_age: bool) -> Row<'a> {

@@ -1,17 +1,21 @@
 //! Rotation: a matrix of exposed credentials × stages with ✓ and the time each stage was
 //! reached, a spinner where work is in flight, failed rows with why and `r retry`, and a gauge
 //! of overall progress.
+//!
+//! Depends on `app` (read only), `panel`, `strings`, `text` and the incident state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Widget, Wrap};
 
-use super::{Panel, block};
+use super::frame::block;
 use crate::incident::model::LocationKind;
 use crate::incident::rotation::{RotationState, Stage};
 use crate::incident::state::{CredentialState, RoomNeeded};
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::strings;
 use crate::tui::text;
 
@@ -97,6 +101,13 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
 
 /// One credential's row, plus a line saying why when it failed or was skipped.
 fn row(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
+    let mut lines = vec![stages(app, c)];
+    lines.extend(notes(app, c, width));
+    lines
+}
+
+/// The name, then a cell per stage: ✓ and the time it was reached, or what it waits for.
+fn stages(app: &App, c: &CredentialState) -> Line<'static> {
     let t = app.theme;
     let busy = app.busy.credentials.contains(&c.credential.id);
     let reached = c.rotation.reached();
@@ -130,8 +141,14 @@ fn row(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
         };
         spans.push(cell);
     }
-    let mut lines = vec![Line::from(spans)];
-    let indent = "  ";
+    Line::from(spans)
+}
+
+/// The lines under a row: Braintrust's timestamps, why it failed or was skipped, and what is
+/// left to do by hand.
+fn notes(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
+    let t = app.theme;
+    let reached = c.rotation.reached();
     // Braintrust's own secret_updated_at for each copy replaced there: the check Braintrust
     // asks its customers to make.
     let braintrust: Vec<String> = c
@@ -145,75 +162,56 @@ fn row(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
                 .map(|at| format!("{} {}", l.name, text::clock(at)))
         })
         .collect();
+    // (text, style), each indented; Braintrust's line is dim all through.
+    let mut notes: Vec<(String, Style)> = Vec::new();
     if !braintrust.is_empty() {
-        lines.extend(text::wrapped(
-            indent,
+        notes.push((
+            strings::braintrust_updated(&braintrust.join(" · ")),
             t.dim(),
-            &strings::braintrust_updated(&braintrust.join(" · ")),
-            t.dim(),
-            width,
         ));
     }
     match &c.rotation {
-        RotationState::Failed { why, .. } => lines.extend(text::wrapped(
-            indent,
-            t.text(),
-            &strings::rotation_failed(why, app.read_only),
-            t.bad(),
-            width,
-        )),
-        RotationState::Skipped { why, .. } => lines.extend(text::wrapped(
-            indent,
-            t.text(),
-            &strings::rotation_skipped(why),
-            t.warn(),
-            width,
-        )),
+        RotationState::Failed { why, .. } => {
+            notes.push((strings::rotation_failed(why, app.read_only), t.bad()));
+        }
+        RotationState::Skipped { why, .. } => {
+            notes.push((strings::rotation_skipped(why), t.warn()));
+        }
         RotationState::At { .. } => {
             if let Some(at) = &c.deleted {
-                lines.extend(text::wrapped(
-                    indent,
-                    t.text(),
-                    &strings::old_key_deleted(&text::clock(at)),
-                    t.good(),
-                    width,
-                ));
+                notes.push((strings::old_key_deleted(&text::clock(at)), t.good()));
             }
             if let Some(how) = &c.manual_revoke {
                 let verb = if reached >= Stage::Revoked {
-                    "delete"
+                    strings::VERB_DELETE
                 } else {
-                    "revoke"
+                    strings::VERB_REVOKE
                 };
-                lines.extend(text::wrapped(
-                    indent,
-                    t.text(),
-                    &strings::manual_revoke_row(verb, &how.instructions),
+                notes.push((
+                    strings::manual_revoke_row(verb, &how.instructions),
                     t.warn(),
-                    width,
                 ));
             }
             if let Some(RoomNeeded { plan, .. }) = &c.room_needed {
-                lines.extend(text::wrapped(
-                    indent,
-                    t.text(),
-                    &strings::room_row(plan, app.read_only),
-                    t.warn(),
-                    width,
-                ));
+                notes.push((strings::room_row(plan, app.read_only), t.warn()));
             }
             if c.manual_needed.is_some() {
-                lines.extend(text::wrapped(
-                    indent,
-                    t.text(),
-                    &strings::manual_row(app.read_only),
-                    t.warn(),
-                    width,
-                ));
+                notes.push((strings::manual_row(app.read_only), t.warn()));
             }
         }
     }
-    lines
+    notes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (note, style))| {
+            let indent = if i == 0 && !braintrust.is_empty() {
+                t.dim()
+            } else {
+                t.text()
+            };
+            text::wrapped("  ", indent, note, *style, width)
+        })
+        .collect()
 }
 
 /// Stages reached over stages to go, and keys contained of keys exposed.

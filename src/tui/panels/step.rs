@@ -1,40 +1,24 @@
 //! Step: the selected step's title, what can be done now and with which key, the
 //! instructions, the `why` in onboarding mode, the items of a manual step and a command's text
 //! and output.
+//!
+//! Depends on `app` (read only), `panel`, `strings`, `text` and the incident state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use super::{Panel, block, status};
-use crate::incident::state::StepStatus;
-use crate::runbook::schema::Action;
+use super::frame::{block, status};
+use crate::incident::state::{StepState, StepStatus};
+use crate::runbook::schema::{Action, Step};
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::{strings, text};
 
 pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let st = &app.state;
-    let t = app.theme;
-    let running = st
-        .steps
-        .get(app.selected_step)
-        .is_some_and(|s| s.status == StepStatus::Running);
-    let right = if running {
-        Line::from(Span::styled(
-            format!(
-                " {} {} · {}/{} ",
-                app.spinner_frame(),
-                strings::STEP_RUNNING,
-                app.selected_step + 1,
-                st.steps.len()
-            ),
-            t.accent(),
-        ))
-    } else {
-        status(app, format!("{}/{}", app.selected_step + 1, st.steps.len()))
-    };
-    let b = block(app, Panel::Step, Some(right));
+    let b = block(app, Panel::Step, Some(position(app)));
     let (Some(s), Some(def)) = (
         st.steps.get(app.selected_step),
         st.steps
@@ -44,8 +28,46 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Paragraph::new("").block(b).render(area, buf);
         return;
     };
-    let mut lines: Vec<Line> = Vec::new();
-    lines.push(Line::from(Span::styled(def.title.clone(), t.bold())));
+    let mut lines = heading(app, s, def);
+    lines.push(Line::from(""));
+    for l in def.instructions.lines() {
+        lines.push(Line::from(l.to_string()));
+    }
+    lines.extend(body(app, s, def, area.width.saturating_sub(2) as usize));
+    Paragraph::new(lines)
+        .block(b)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
+}
+
+/// The panel's status: which step of how many, with a spinner while it runs.
+fn position(app: &App) -> Line<'static> {
+    let st = &app.state;
+    let running = st
+        .steps
+        .get(app.selected_step)
+        .is_some_and(|s| s.status == StepStatus::Running);
+    if running {
+        Line::from(Span::styled(
+            format!(
+                " {} {} · {}/{} ",
+                app.spinner_frame(),
+                strings::STEP_RUNNING,
+                app.selected_step + 1,
+                st.steps.len()
+            ),
+            app.theme.accent(),
+        ))
+    } else {
+        status(app, format!("{}/{}", app.selected_step + 1, st.steps.len()))
+    }
+}
+
+/// The title, how the step ended, and what can be done now — first, so it never scrolls
+/// out of sight.
+fn heading(app: &App, s: &StepState, def: &Step) -> Vec<Line<'static>> {
+    let t = app.theme;
+    let mut lines = vec![Line::from(Span::styled(def.title.clone(), t.bold()))];
     match &s.status {
         StepStatus::Done => {
             lines.push(Line::from(Span::styled(strings::STEP_DONE, t.good())));
@@ -61,47 +83,14 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
         _ => {}
     }
-
-    // What can be done now, first: it must never scroll out of sight.
-    let unmet = st.unmet_needs(&s.id);
-    let next_title = app
-        .current_step_index()
-        .and_then(|i| st.runbook.steps.get(i))
-        .map(|d| d.title.as_str());
-    let action = if s.is_finished() {
-        Span::styled(strings::step_finished_next(next_title), t.dim())
-    } else if !unmet.is_empty() {
-        let titles: Vec<String> = unmet
-            .iter()
-            .map(|n| strings::quoted(st.step_def(n).map(|d| d.title.as_str()).unwrap_or(n)))
-            .collect();
-        Span::styled(strings::waits_for(&titles), t.dim())
-    } else if app.read_only && def.action.is_mutating() {
-        Span::styled(strings::READ_ONLY_STEP, t.warn())
-    } else {
-        let text = match def.action {
-            Action::Manual => {
-                strings::manual_keys(s.checked.iter().filter(|c| **c).count(), s.checked.len())
-            }
-            Action::Inventory => strings::DO_INVENTORY.to_string(),
-            Action::Rotate => strings::DO_ROTATE.to_string(),
-            Action::Verify => strings::DO_VERIFY.to_string(),
-            Action::Propagate => strings::DO_PROPAGATE.to_string(),
-            Action::Revoke => strings::DO_REVOKE.to_string(),
-            Action::Delete => strings::DO_DELETE.to_string(),
-            Action::Monitor => strings::DO_MONITOR.to_string(),
-            Action::Command => strings::DO_COMMAND.to_string(),
-            Action::Report => strings::DO_REPORT.to_string(),
-        };
-        Span::styled(text, t.accent())
-    };
-    lines.push(Line::from(action));
+    lines.push(Line::from(next_action(app, s, def)));
     if matches!(s.status, StepStatus::Failed { .. }) && !app.read_only {
         lines.push(Line::from(Span::styled(strings::FAILED_STEP_KEYS, t.dim())));
     }
     if matches!(def.action, Action::Revoke | Action::Delete) && !s.is_finished() {
         let delete = def.action == Action::Delete;
-        let names: Vec<String> = st
+        let names: Vec<String> = app
+            .state
             .awaiting_confirmation(delete)
             .iter()
             .map(|c| c.credential.name.clone())
@@ -118,11 +107,53 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
             )));
         }
     }
+    lines
+}
 
-    lines.push(Line::from(""));
-    for l in def.instructions.lines() {
-        lines.push(Line::from(l.to_string()));
+/// What can be done now, and with which key.
+fn next_action(app: &App, s: &StepState, def: &Step) -> Span<'static> {
+    let st = &app.state;
+    let t = app.theme;
+    let unmet = st.unmet_needs(&s.id);
+    let next_title = app
+        .current_step_index()
+        .and_then(|i| st.runbook.steps.get(i))
+        .map(|d| d.title.as_str());
+    if s.is_finished() {
+        return Span::styled(strings::step_finished_next(next_title), t.dim());
     }
+    if !unmet.is_empty() {
+        let titles: Vec<String> = unmet
+            .iter()
+            .map(|n| strings::quoted(st.step_def(n).map(|d| d.title.as_str()).unwrap_or(n)))
+            .collect();
+        return Span::styled(strings::waits_for(&titles), t.dim());
+    }
+    if app.read_only && def.action.is_mutating() {
+        return Span::styled(strings::READ_ONLY_STEP, t.warn());
+    }
+    let text = match def.action {
+        Action::Manual => {
+            strings::manual_keys(s.checked.iter().filter(|c| **c).count(), s.checked.len())
+        }
+        Action::Inventory => strings::DO_INVENTORY.to_string(),
+        Action::Rotate => strings::DO_ROTATE.to_string(),
+        Action::Verify => strings::DO_VERIFY.to_string(),
+        Action::Propagate => strings::DO_PROPAGATE.to_string(),
+        Action::Revoke => strings::DO_REVOKE.to_string(),
+        Action::Delete => strings::DO_DELETE.to_string(),
+        Action::Monitor => strings::DO_MONITOR.to_string(),
+        Action::Command => strings::DO_COMMAND.to_string(),
+        Action::Report => strings::DO_REPORT.to_string(),
+    };
+    Span::styled(text, t.accent())
+}
+
+/// After the instructions: the why (onboarding), the items to tick, a command and its
+/// output.
+fn body(app: &App, s: &StepState, def: &Step, width: usize) -> Vec<Line<'static>> {
+    let t = app.theme;
+    let mut lines = Vec::new();
     if app.onboarding && !def.why.trim().is_empty() {
         lines.push(Line::from(""));
         lines.push(Line::from(vec![
@@ -140,7 +171,7 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 if on { t.good() } else { t.text() },
                 item,
                 t.text(),
-                area.width.saturating_sub(2) as usize,
+                width,
                 5,
             );
             let selected = i == app.selected_item && !s.is_finished();
@@ -155,13 +186,10 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
         lines.push(Line::from(""));
         lines.push(Line::from(Span::styled(format!("$ {}", c.run), t.bold())));
     }
-    if let Some(out) = st.command_output.get(&s.id) {
+    if let Some(out) = app.state.command_output.get(&s.id) {
         for l in out.iter().rev().take(6).rev() {
             lines.push(Line::from(Span::styled(l.clone(), t.dim())));
         }
     }
-    Paragraph::new(lines)
-        .block(b)
-        .wrap(Wrap { trim: false })
-        .render(area, buf);
+    lines
 }

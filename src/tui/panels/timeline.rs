@@ -1,14 +1,17 @@
 //! Timeline: journal events and drill injects as they happen, newest at the bottom and always
 //! in view unless the operator scrolls back (j/k in this panel).
+//!
+//! Depends on `app` (read only), `panel`, `strings`, `text` and the incident state.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::{Panel, block, status};
+use super::frame::{block, status};
 use crate::incident::state::Tone;
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::strings;
 use crate::tui::text;
 

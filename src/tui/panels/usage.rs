@@ -1,6 +1,8 @@
 //! Usage: per exposed credential, sparklines of calls per minute on the old and the new key,
 //! denied calls on their own line in another colour, spike minutes highlighted, and an alarm
 //! line when the old key is used after its replacement was promoted.
+//!
+//! Depends on `app` (read only), `panel`, `strings`, `text`, `theme` and the incident state.
 
 use std::collections::BTreeMap;
 
@@ -11,12 +13,14 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline, SparklineBar, Widget, Wrap};
 
-use super::{Panel, block, status};
+use super::frame::{block, status};
 use crate::incident::rotation::Stage;
 use crate::incident::state::{CredentialState, UsageSeries};
 use crate::tui::app::App;
+use crate::tui::panel::Panel;
 use crate::tui::strings;
 use crate::tui::text;
+use crate::tui::theme::Theme;
 
 const LABEL_W: u16 = 5;
 const NUMBER_W: u16 = 8;
@@ -152,7 +156,31 @@ impl Section {
     }
 
     fn render(&self, app: &App, area: Rect, spark_w: u16, buf: &mut Buffer) {
-        let t = app.theme;
+        let mut y = area.y;
+        self.title
+            .clone()
+            .render(Rect::new(area.x, y, area.width, 1), buf);
+        y += 1;
+        for (label, bars, style, number) in self.series(app.theme) {
+            Span::styled(format!(" {label}"), style).render(Rect::new(area.x, y, LABEL_W, 1), buf);
+            Sparkline::default()
+                .data(bars)
+                .max(8)
+                .style(style)
+                .render(Rect::new(area.x + LABEL_W, y, spark_w, 1), buf);
+            Span::styled(number, style)
+                .render(Rect::new(area.x + LABEL_W + spark_w, y, NUMBER_W, 1), buf);
+            y += 1;
+        }
+        for n in &self.notes {
+            n.clone().render(Rect::new(area.x, y, area.width, 1), buf);
+            y += 1;
+        }
+    }
+
+    /// The sparkline rows: old key (spike minutes marked), denied calls when there are any,
+    /// new key; each with its label, style and the calls in the minute shown.
+    fn series(&self, t: Theme) -> Vec<(&'static str, Vec<SparklineBar>, Style, String)> {
         let w = &self.window;
         let max = w
             .old_ok
@@ -172,11 +200,9 @@ impl Section {
                 (v * 8).div_ceil(max).clamp(1, 8)
             }
         };
-        let mut y = area.y;
-        self.title
-            .clone()
-            .render(Rect::new(area.x, y, area.width, 1), buf);
-        y += 1;
+        let bars = |v: &[u64]| -> Vec<SparklineBar> {
+            v.iter().map(|v| SparklineBar::from(level(*v))).collect()
+        };
         let old_bars: Vec<SparklineBar> = w
             .old_ok
             .iter()
@@ -194,7 +220,7 @@ impl Section {
             .iter()
             .any(|v| v.last().is_some_and(|x| *x > 0));
         let last = |v: &[u64]| shown(v, current);
-        let mut series: Vec<(&str, Vec<SparklineBar>, Style, String)> = vec![(
+        let mut series = vec![(
             strings::OLD,
             old_bars,
             t.old_key(),
@@ -203,38 +229,18 @@ impl Section {
         if self.show_denied {
             series.push((
                 strings::DENIED,
-                w.old_denied
-                    .iter()
-                    .map(|v| SparklineBar::from(level(*v)))
-                    .collect(),
+                bars(&w.old_denied),
                 t.denied(),
                 strings::denied_per_min(last(&w.old_denied)),
             ));
         }
         series.push((
             strings::NEW,
-            w.new_ok
-                .iter()
-                .map(|v| SparklineBar::from(level(*v)))
-                .collect(),
+            bars(&w.new_ok),
             t.new_key(),
             strings::per_min(last(&w.new_ok)),
         ));
-        for (label, bars, style, number) in series {
-            Span::styled(format!(" {label}"), style).render(Rect::new(area.x, y, LABEL_W, 1), buf);
-            Sparkline::default()
-                .data(bars)
-                .max(8)
-                .style(style)
-                .render(Rect::new(area.x + LABEL_W, y, spark_w, 1), buf);
-            Span::styled(number, style)
-                .render(Rect::new(area.x + LABEL_W + spark_w, y, NUMBER_W, 1), buf);
-            y += 1;
-        }
-        for n in &self.notes {
-            n.clone().render(Rect::new(area.x, y, area.width, 1), buf);
-            y += 1;
-        }
+        series
     }
 }
 

@@ -1,0 +1,542 @@
+//! THE REVOCATION WINDOW: the typed confirmation of one dangerous action (`Dangerous`: revoke,
+//! delete, make room at an issuer's key limit). It shows the evidence — the key, its
+//! replacement, every location, the pre-flight checks, the last use of the old key — has no
+//! default, takes a typed word, and an extra typed override when a pre-flight check fails.
+//! The engine checks the word and the pre-flight again; this window only spares it sure
+//! refusals.
+//!
+//! Here too: `dangerous_checks`, the pre-flight the window shows, and the queries around it.
+//!
+//! Depends on `action`, `overlay`, `strings`, `text`, `theme` and the incident's state and
+//! commands.
+
+use std::collections::HashSet;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::window::{Ctx, MAX_INPUT, ModalOutcome, Then, pasted_chars, push_char};
+use crate::incident::command::{Command, Dangerous, Update, override_phrase};
+use crate::incident::event::{DangerKind, Event, Via};
+use crate::incident::model::LocationKind;
+use crate::incident::rotation::Stage;
+use crate::incident::state::{CredentialState, IncidentState, RoomNeeded};
+use crate::tui::action::Action;
+use crate::tui::theme::Theme;
+use crate::tui::{overlay, strings, text};
+
+/// Which input of the revocation window has the cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Word,
+    Override,
+}
+
+/// The revocation (or deletion) window of one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevokeModal {
+    pub target: Dangerous,
+    /// What the operator typed; never pre-filled.
+    pub word: String,
+    pub override_text: String,
+    pub field: Field,
+    /// The last refusal, shown in red.
+    pub error: Option<String>,
+    /// Sent; waiting for the engine.
+    pub pending: bool,
+}
+
+/// The pre-flight checks of a dangerous action, the engine's own: (what, passed).
+pub fn dangerous_checks(state: &IncidentState, target: &Dangerous) -> Vec<(String, bool)> {
+    target
+        .preflight(state)
+        .into_iter()
+        .map(|p| (p.check.to_string(), p.passed))
+        .collect()
+}
+
+/// Whether going ahead needs the typed override phrase (a pre-flight check failed).
+pub fn needs_override(state: &IncidentState, target: &Dangerous) -> bool {
+    dangerous_checks(state, target).iter().any(|(_, ok)| !ok)
+}
+
+/// The override phrase for a key (shown to the operator, who must type it).
+pub fn override_phrase_for(state: &IncidentState, id: &str) -> String {
+    state
+        .credential(id)
+        .map(|c| override_phrase(&c.credential.confirmation_word()))
+        .unwrap_or_default()
+}
+
+/// The next key a revoke (or delete) step has to confirm, skipping keys already on their way.
+pub fn next_dangerous(
+    state: &IncidentState,
+    busy: &HashSet<String>,
+    delete: bool,
+) -> Option<String> {
+    let kind = if delete {
+        DangerKind::Delete
+    } else {
+        DangerKind::Revoke
+    };
+    state
+        .awaiting_confirmation(delete)
+        .into_iter()
+        .filter(|c| !c.requested(kind) && !busy.contains(&c.credential.id))
+        .map(|c| c.credential.id.clone())
+        .next()
+}
+
+/// A credential's name, or its id when it is not (or no longer) known.
+fn name_of(state: &IncidentState, credential: &str) -> String {
+    state
+        .credential(credential)
+        .map(|c| c.credential.name.clone())
+        .unwrap_or_else(|| credential.to_string())
+}
+
+impl RevokeModal {
+    pub fn new(target: Dangerous) -> RevokeModal {
+        RevokeModal {
+            target,
+            word: String::new(),
+            override_text: String::new(),
+            field: Field::Word,
+            error: None,
+            pending: false,
+        }
+    }
+
+    fn active_field(&mut self) -> &mut String {
+        match self.field {
+            Field::Word => &mut self.word,
+            Field::Override => &mut self.override_text,
+        }
+    }
+
+    /// A refusal: say why, clear what was typed, back to the word.
+    fn refused(&mut self, why: String) {
+        self.error = Some(why);
+        self.pending = false;
+        self.word.clear();
+        self.override_text.clear();
+        self.field = Field::Word;
+    }
+
+    /// Keys typed, erased, pasted; Tab; Enter; Esc.
+    pub fn update(&mut self, action: &Action, ctx: &Ctx) -> ModalOutcome {
+        match action {
+            Action::Type(c) => {
+                push_char(self.active_field(), *c, MAX_INPUT);
+            }
+            Action::PasteText(text) => {
+                for c in pasted_chars(text) {
+                    push_char(self.active_field(), c, MAX_INPUT);
+                }
+            }
+            Action::Erase => {
+                self.active_field().pop();
+            }
+            Action::SwitchField => {
+                if needs_override(ctx.state, &self.target) {
+                    self.field = match self.field {
+                        Field::Word => Field::Override,
+                        Field::Override => Field::Word,
+                    };
+                }
+            }
+            Action::Submit => return self.submit(ctx),
+            Action::Close => return ModalOutcome::Close(Then::Nothing),
+            _ => return ModalOutcome::Ignored,
+        }
+        ModalOutcome::Stay
+    }
+
+    /// Enter: refuse an empty word here; send the rest to the engine, which checks the word
+    /// (and pre-flight) again and journals the outcome.
+    fn submit(&mut self, ctx: &Ctx) -> ModalOutcome {
+        if self.pending {
+            return ModalOutcome::Stay;
+        }
+        let needs_override = needs_override(ctx.state, &self.target);
+        if let Some(why) = ctx.stopped {
+            self.error = Some(strings::engine_stopped(why));
+            return ModalOutcome::Stay;
+        }
+        if self.word.trim().is_empty() {
+            self.error = Some(strings::TYPE_WORD_FIRST.to_string());
+            self.field = Field::Word;
+            return ModalOutcome::Stay;
+        }
+        if needs_override && self.override_text.trim().is_empty() {
+            // A sure refusal would only journal noise: ask for the override phrase first.
+            self.field = Field::Override;
+            self.error = Some(strings::TYPE_OVERRIDE.to_string());
+            return ModalOutcome::Stay;
+        }
+        self.pending = true;
+        self.error = None;
+        ModalOutcome::Send(Command::Confirm {
+            target: self.target.clone(),
+            word: self.word.clone(),
+            override_phrase: needs_override.then(|| self.override_text.clone()),
+            via: Via::Tui,
+        })
+    }
+
+    /// The engine's answer: done (the window closes and says what is next), refused or
+    /// failed (it says why and stays), or to be done by hand (it says how and stays).
+    pub fn on_engine(&mut self, update: &Update, ctx: &Ctx) -> ModalOutcome {
+        let event = match update {
+            Update::Refused { message } => {
+                self.refused(message.clone());
+                return ModalOutcome::Stay;
+            }
+            Update::Stopped { why } => {
+                let why = why.as_deref().unwrap_or(strings::ENGINE_STOPPED);
+                self.pending = false;
+                self.error = Some(strings::engine_stopped(why));
+                return ModalOutcome::Stay;
+            }
+            Update::Event { event, .. } => event,
+            Update::Busy { .. } => return ModalOutcome::Ignored,
+        };
+        let mine = |credential: &String| self.target.credential() == credential;
+        match event {
+            Event::Revoked { credential, .. } | Event::Deleted { credential, .. }
+                if mine(credential)
+                    && matches!(self.target, Dangerous::Delete { .. })
+                        == matches!(event, Event::Deleted { .. }) =>
+            {
+                let delete = matches!(event, Event::Deleted { .. });
+                let more = next_dangerous(ctx.state, ctx.busy, delete).is_some();
+                let name = name_of(ctx.state, credential);
+                ModalOutcome::Close(Then::Say(strings::revoked_next(
+                    self.target.verb(),
+                    &name,
+                    more,
+                )))
+            }
+            Event::RoomMade { credential, .. }
+                if mine(credential) && matches!(self.target, Dangerous::MakeRoom { .. }) =>
+            {
+                let name = name_of(ctx.state, credential);
+                ModalOutcome::Close(Then::Say(strings::room_made(&name)))
+            }
+            // The window stays: its evidence now says what to do by hand; the word is typed
+            // again once that is done.
+            Event::ManualRevokeNeeded {
+                credential, tested, ..
+            } if mine(credential) => {
+                self.refused(strings::manual_revoke_error(*tested));
+                ModalOutcome::Stay
+            }
+            Event::RotationFailed { credential, why } if mine(credential) => {
+                self.error = Some(why.clone());
+                self.pending = false;
+                ModalOutcome::Stay
+            }
+            _ => ModalOutcome::Ignored,
+        }
+    }
+
+    /// Draws the window. Reads only.
+    pub fn draw(&self, f: &mut Frame, ctx: &Ctx) {
+        if matches!(self.target, Dangerous::MakeRoom { .. }) {
+            return self.draw_make_room(f, ctx);
+        }
+        let Some(c) = ctx.state.credential(self.target.credential()) else {
+            return;
+        };
+        let area = f.area();
+        let w = overlay::width(area, 100);
+        let iw = w.saturating_sub(2) as usize;
+        let checks = dangerous_checks(ctx.state, &self.target);
+        let ev = self.evidence(c, &checks, ctx, iw);
+        let needs_override = checks.iter().any(|(_, ok)| !ok);
+        let pr = self.prompt(c, needs_override, ctx, iw);
+
+        let ev_h = u16::try_from(ev.len()).unwrap_or(u16::MAX);
+        let pr_h = u16::try_from(pr.len()).unwrap_or(u16::MAX);
+        let h = ev_h.saturating_add(pr_h).saturating_add(3);
+        let delete = matches!(self.target, Dangerous::Delete { .. });
+        let title = strings::revoke_title(delete, &c.credential.name);
+        let inner = overlay::frame_box(f, overlay::centered(area, w, h), &title, ctx.theme.bad());
+        // The prompt keeps its rows; the evidence gives way on a small screen.
+        let [ev_area, _, pr_area] = Layout::vertical([
+            Constraint::Min(1),
+            Constraint::Length(1),
+            Constraint::Length(pr_h),
+        ])
+        .areas(inner);
+        f.render_widget(Paragraph::new(ev), ev_area);
+        f.render_widget(Paragraph::new(pr), pr_area);
+    }
+
+    /// The evidence: what the key is, what replaces it, where it lives, what to do by hand,
+    /// the pre-flight checks and the last use of the old key.
+    fn evidence(
+        &self,
+        c: &CredentialState,
+        checks: &[(String, bool)],
+        ctx: &Ctx,
+        iw: usize,
+    ) -> Vec<Line<'static>> {
+        let t = ctx.theme;
+        let cr = &c.credential;
+        let verb = self.target.verb();
+        let mut ev: Vec<Line> = Vec::new();
+        ev.extend(text::wrapped(
+            "",
+            t.bad(),
+            &strings::revoke_heading(&verb.to_uppercase(), &cr.name),
+            t.bad(),
+            iw,
+        ));
+        ev.extend(text::wrapped(
+            "",
+            t.text(),
+            &strings::revoke_identity(cr.issuer.label(), &cr.hint, &cr.key_id),
+            t.text(),
+            iw,
+        ));
+        if let Some(new_hint) = &c.new_hint {
+            let verified = c.stamps.get(&Stage::Verified).map(text::clock);
+            ev.extend(text::wrapped(
+                "",
+                t.text(),
+                &strings::replacement(new_hint, verified.as_deref()),
+                t.text(),
+                iw,
+            ));
+        }
+        let delete = matches!(self.target, Dangerous::Delete { .. });
+        ev.extend(locations(c, delete, t, iw));
+        if let Some(how) = &c.manual_revoke {
+            for (prefix, line, style) in [
+                ("", strings::manual_revoke_heading(verb), t.warn()),
+                ("  ", how.instructions.clone(), t.text()),
+                ("  ", strings::MANUAL_REVOKE_THEN.to_string(), t.text()),
+            ] {
+                ev.extend(text::wrapped(prefix, t.warn(), &line, style, iw));
+            }
+        }
+        ev.push(Line::from(Span::styled(strings::PREFLIGHT, t.dim())));
+        for (label, ok) in checks {
+            let (mark, style) = if *ok {
+                ("  ✓ ", t.good())
+            } else {
+                ("  ✗ ", t.bad())
+            };
+            ev.extend(text::wrapped(mark, style, label, t.text(), iw));
+        }
+        ev.extend(last_use(c, delete, ctx, iw));
+        ev
+    }
+
+    /// The confirmation: never pre-filled, no default.
+    fn prompt(
+        &self,
+        c: &CredentialState,
+        needs_override: bool,
+        ctx: &Ctx,
+        iw: usize,
+    ) -> Vec<Line<'static>> {
+        let t = ctx.theme;
+        let cr = &c.credential;
+        let verb = self.target.verb();
+        let mut pr: Vec<Line> = Vec::new();
+        pr.extend(text::wrapped(
+            "",
+            t.bold(),
+            &strings::type_word(&id_tail(&cr.key_id)),
+            t.bold(),
+            iw,
+        ));
+        let input = |prefix: &str, value: &str, active: bool| {
+            Line::from(vec![
+                Span::raw(prefix.to_string()),
+                Span::styled(
+                    format!("{value}{}", if active { "▏" } else { "" }),
+                    if active { t.accent() } else { t.text() },
+                ),
+            ])
+        };
+        pr.push(input(
+            strings::WORD_INPUT,
+            &self.word,
+            self.field == Field::Word,
+        ));
+        if needs_override {
+            pr.extend(text::wrapped(
+                "",
+                t.warn(),
+                &strings::override_prompt(verb, &override_phrase_for(ctx.state, &cr.id)),
+                t.warn(),
+                iw,
+            ));
+            pr.push(input(
+                strings::OVERRIDE_INPUT,
+                &self.override_text,
+                self.field == Field::Override,
+            ));
+        }
+        pr.extend(self.status(verb, ctx, iw));
+        pr.extend(text::wrapped(
+            "",
+            t.dim(),
+            strings::REVOKE_KEYS,
+            t.dim(),
+            iw,
+        ));
+        pr
+    }
+
+    /// The last refusal in red, or a spinner while the engine works on it.
+    fn status(&self, verb: &str, ctx: &Ctx, iw: usize) -> Vec<Line<'static>> {
+        let t = ctx.theme;
+        if let Some(e) = &self.error {
+            text::wrapped("✗ ", t.bad(), e, t.bad(), iw)
+        } else if self.pending {
+            vec![Line::from(Span::styled(
+                format!("{} {}", ctx.spinner, strings::confirming(verb)),
+                t.accent(),
+            ))]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The question at an issuer's key limit: delete this inactive key (not the exposed one)
+    /// to make room, typed like every other deletion.
+    fn draw_make_room(&self, f: &mut Frame, ctx: &Ctx) {
+        let t = ctx.theme;
+        let Some(c) = ctx.state.credential(self.target.credential()) else {
+            return;
+        };
+        let w = overlay::width(f.area(), 100);
+        let iw = w.saturating_sub(2) as usize;
+        let mut lines: Vec<Line> = Vec::new();
+        lines.extend(text::wrapped(
+            "",
+            t.bad(),
+            &strings::room_heading(&c.credential.name),
+            t.bad(),
+            iw,
+        ));
+        let Some(RoomNeeded { key_id, plan, .. }) = &c.room_needed else {
+            lines.extend(text::wrapped("", t.dim(), strings::ROOM_STALE, t.dim(), iw));
+            return overlay::boxed(f, w, strings::MAKE_ROOM_TITLE, t.bad(), lines);
+        };
+        lines.extend(text::wrapped("", t.text(), plan, t.text(), iw));
+        lines.extend(text::wrapped(
+            "",
+            t.bold(),
+            &strings::room_key(key_id),
+            t.bold(),
+            iw,
+        ));
+        lines.push(Line::from(""));
+        lines.extend(text::wrapped(
+            "",
+            t.bold(),
+            &strings::type_word(&id_tail(key_id)),
+            t.bold(),
+            iw,
+        ));
+        lines.push(Line::from(vec![
+            Span::raw(strings::WORD_INPUT),
+            Span::styled(format!("{}▏", self.word), t.accent()),
+        ]));
+        lines.extend(self.status(strings::VERB_DELETING, ctx, iw));
+        lines.extend(text::wrapped(
+            "",
+            t.dim(),
+            strings::REVOKE_KEYS,
+            t.dim(),
+            iw,
+        ));
+        overlay::boxed(f, w, strings::MAKE_ROOM_TITLE, t.bad(), lines);
+    }
+}
+
+/// Every location of the key, and (for a revocation) whether it has the new key yet.
+fn locations(c: &CredentialState, delete: bool, t: Theme, iw: usize) -> Vec<Line<'static>> {
+    let cr = &c.credential;
+    let mut lines = vec![Line::from(Span::styled(
+        strings::lives_in_heading(cr.locations.len()),
+        t.dim(),
+    ))];
+    let label_w = cr
+        .locations
+        .iter()
+        .map(|l| text::width(&l.label()))
+        .max()
+        .unwrap_or(0)
+        .min(iw.saturating_sub(30));
+    for l in &cr.locations {
+        let label = l.label();
+        let mut spans = vec![Span::raw(format!("  • {}  ", text::fit(&label, label_w)))];
+        if !delete {
+            spans.push(if l.kind == LocationKind::IamUser {
+                Span::styled(strings::LOCATION_IAM, t.dim())
+            } else if let Some(at) = c.updated_locations.get(&label) {
+                Span::styled(
+                    format!("✓ {}", strings::location_updated(&text::clock(at))),
+                    t.good(),
+                )
+            } else {
+                Span::styled(format!("✗ {}", strings::LOCATION_NOT_UPDATED), t.bad())
+            });
+        }
+        lines.push(Line::from(spans));
+    }
+    lines
+}
+
+/// The last use of the old key, flagged when it came after the replacement was promoted.
+fn last_use(c: &CredentialState, delete: bool, ctx: &Ctx, iw: usize) -> Vec<Line<'static>> {
+    let t = ctx.theme;
+    let id = &c.credential.id;
+    let u = ctx.state.usage.get(id);
+    let promoted = c.stamps.get(&Stage::Promoted);
+    match u.and_then(|u| u.last_old_use.as_ref()) {
+        Some((when, from)) => {
+            let after = promoted.is_some_and(|p| when >= p) && !delete;
+            let mut line = strings::last_use(&text::clock(when), from, after);
+            let recent = recent_old_calls(ctx.state, id);
+            if recent > 0 {
+                line.push_str(&strings::recent_old_calls(recent));
+            }
+            let (mark, style) = if after {
+                ("  ⚠ ", t.warn())
+            } else {
+                ("  • ", t.text())
+            };
+            text::wrapped(mark, style, &line, style, iw)
+        }
+        None => vec![Line::from(format!("  • {}", strings::LAST_USE_NONE))],
+    }
+}
+
+/// The last characters of a key id, enough for a person to read the word in context.
+fn id_tail(key_id: &str) -> String {
+    // A short form (`AIz…aaG1`) is shown by its visible end only.
+    let key_id = key_id.rsplit('…').next().unwrap_or(key_id);
+    let chars: Vec<char> = key_id.chars().collect();
+    chars[chars.len().saturating_sub(8)..].iter().collect()
+}
+
+/// Old-key calls (ok and denied) in the five minutes up to the incident clock.
+fn recent_old_calls(state: &IncidentState, id: &str) -> u32 {
+    let Some(u) = state.usage.get(id) else {
+        return 0;
+    };
+    let since = state.clock - chrono::Duration::minutes(5);
+    u.old
+        .range(since..)
+        .map(|(_, (ok, denied))| ok + denied)
+        .sum()
+}
