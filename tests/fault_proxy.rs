@@ -8,7 +8,8 @@
 //! `amz-sdk-request: attempt=N`; a connection reset after the upstream answered is an IO
 //! error, retried too, even for `CreateAccessKey`, which has no idempotency token: with
 //! retries on, one call can mint two keys. That is why breachbook journals the intent and
-//! reconciles by listing (DESIGN.md, "intent → reconcile").
+//! reconciles by listing (DESIGN.md, "intent → reconcile"). A bare 429 (no AWS error
+//! code) is not retried at all; a 503 is.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -177,6 +178,50 @@ async fn secrets_manager_throttling_past_the_attempt_limit_surfaces_as_throttlin
             .iter()
             .all(|c| c.upstream_status.is_none())
     );
+}
+
+#[tokio::test]
+async fn a_bare_429_is_not_retried_by_the_sdk_but_a_503_is() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.add(Rule::operation(
+        "ListSecrets",
+        When::Always,
+        Fault::TooManyRequests {
+            retry_after: Some(1),
+        },
+    ));
+    proxy.add(Rule::operation(
+        "DescribeSecret",
+        When::Nth(1),
+        Fault::Unavailable,
+    ));
+    let sm = sm_via(&proxy.endpoint, quick_retries(3), None);
+
+    // No AWS error code and a status outside 500/502/503/504: one attempt, then the error.
+    let err = sm.list_secrets().send().await.expect_err("429 every time");
+    assert_eq!(
+        err.raw_response().map(|r| r.status().as_u16()),
+        Some(429),
+        "{err:?}"
+    );
+    assert_eq!(
+        proxy.requests_for("ListSecrets").len(),
+        1,
+        "{}",
+        proxy.describe()
+    );
+
+    // A 503 is transient: retried, and the second attempt reaches moto.
+    let err = sm
+        .describe_secret()
+        .secret_id("absent")
+        .send()
+        .await
+        .expect_err("moto: no such secret");
+    let code = err.as_service_error().and_then(|e| e.meta().code());
+    assert_eq!(code, Some("ResourceNotFoundException"), "{err:?}");
+    assert_eq!(proxy.requests_for("DescribeSecret").len(), 2);
 }
 
 #[tokio::test]
