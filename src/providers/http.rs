@@ -1,6 +1,9 @@
 //! Shared plumbing of the HTTP providers (OpenAI, Anthropic, Gemini, Braintrust): one
-//! reqwest client, the base URLs and admin keys read from the environment once, and the
-//! mapping of a failed response to a [`ProviderError`] that says what to do.
+//! reqwest client, the base URLs and admin keys read from the environment once, one
+//! [`AdminApi`] (a provider's API with its admin key: construction, auth headers, calls) and
+//! the mapping of a failed response to a [`ProviderError`] that says what to do. What sets
+//! one provider apart — its name, how it takes a key, a version header, where its admin key
+//! comes from — is its [`Vendor`], declared in the provider's own file.
 //!
 //! May depend on the ports' error type and the domain's redactor (`incident::redact`) only.
 //! Secrets stay in [`SecretString`]; nothing here logs or formats a header value, and every
@@ -11,7 +14,7 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -176,6 +179,63 @@ impl HttpConfig {
             endpoints: Endpoints::from_env(),
             keys: AdminKeys::from_env(),
         })
+    }
+}
+
+/// Which row of the shared configuration ([`Endpoints`], [`AdminKeys`]) a provider reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Openai,
+    Anthropic,
+    Gemini,
+    Braintrust,
+}
+
+impl Slot {
+    /// The variable holding this provider's admin key, if it takes one.
+    pub fn admin_key_var(self) -> Option<&'static str> {
+        match self {
+            Slot::Openai => Some(OPENAI_ADMIN_KEY_VAR),
+            Slot::Anthropic => Some(ANTHROPIC_ADMIN_KEY_VAR),
+            Slot::Braintrust => Some(BRAINTRUST_API_KEY_VAR),
+            Slot::Gemini => None,
+        }
+    }
+}
+
+impl Endpoints {
+    /// The base URL of one provider.
+    pub fn base(&self, slot: Slot) -> &str {
+        match slot {
+            Slot::Openai => &self.openai,
+            Slot::Anthropic => &self.anthropic,
+            Slot::Gemini => &self.gemini,
+            Slot::Braintrust => &self.braintrust,
+        }
+    }
+}
+
+impl AdminKeys {
+    /// The admin key of one provider, when set.
+    pub fn get(&self, slot: Slot) -> Option<&SecretString> {
+        match slot {
+            Slot::Openai => self.openai.as_ref(),
+            Slot::Anthropic => self.anthropic.as_ref(),
+            Slot::Braintrust => self.braintrust.as_ref(),
+            Slot::Gemini => None,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The API of `vendor` with its base URL and admin key from this configuration.
+    pub(crate) fn admin_api(&self, vendor: &'static Vendor) -> AdminApi {
+        AdminApi::new(
+            vendor,
+            self.client.clone(),
+            self.endpoints.base(vendor.slot),
+            self.keys.get(vendor.slot).cloned(),
+        )
     }
 }
 
@@ -592,6 +652,167 @@ impl Api {
             message: format!("unexpected answer for {what}: {e}"),
         })
     }
+}
+
+/// How a provider takes a key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyHeader {
+    /// `Authorization: Bearer <key>` (OpenAI, Braintrust).
+    Bearer,
+    /// The key alone in a header of its own (`x-api-key`, `x-goog-api-key`).
+    Named(&'static str),
+}
+
+/// What sets one HTTP provider apart; each provider's file declares its own.
+#[derive(Debug)]
+pub(crate) struct Vendor {
+    /// Its name in messages and logs.
+    pub name: &'static str,
+    /// Its row of the shared configuration (base URL, admin key).
+    pub slot: Slot,
+    /// How it takes a key (the admin key and a key under test alike).
+    pub key_header: KeyHeader,
+    /// A header every request carries (`anthropic-version`).
+    pub version: Option<(&'static str, &'static str)>,
+    /// Where an operator gets the admin key, for the "no admin key" error.
+    pub where_admin_key: &'static str,
+}
+
+/// One provider's API with its admin key: what every HTTP provider's inventory, issuer and
+/// store is built on. `Debug` never shows the key.
+#[derive(Debug, Clone)]
+pub(crate) struct AdminApi {
+    pub api: Api,
+    vendor: &'static Vendor,
+    key: Option<SecretString>,
+}
+
+impl AdminApi {
+    /// `vendor`'s API at `base_url`, acting with `admin_key` (none: admin calls fail with
+    /// `Auth` naming the variable to set).
+    pub fn new(
+        vendor: &'static Vendor,
+        client: Client,
+        base_url: &str,
+        admin_key: Option<SecretString>,
+    ) -> Self {
+        AdminApi {
+            api: Api::new(vendor.name, client, base_url),
+            vendor,
+            key: admin_key,
+        }
+    }
+
+    /// The admin key, or the error that says which variable to set.
+    pub fn key(&self) -> ProviderResult<&SecretString> {
+        self.key.as_ref().ok_or_else(|| {
+            missing_admin_key(
+                self.vendor.name,
+                self.vendor.slot.admin_key_var().unwrap_or("its admin key"),
+                self.vendor.where_admin_key,
+            )
+        })
+    }
+
+    /// Adds `key` (marked sensitive) the way this provider takes it, and its version header.
+    pub fn with_key(
+        &self,
+        req: RequestBuilder,
+        key: &SecretString,
+    ) -> ProviderResult<RequestBuilder> {
+        let name = self.vendor.name;
+        let req = match self.vendor.key_header {
+            KeyHeader::Bearer => req.header(AUTHORIZATION, bearer(name, key)?),
+            KeyHeader::Named(header) => req.header(header, sensitive_header(name, key)?),
+        };
+        Ok(match self.vendor.version {
+            Some((header, value)) => req.header(header, HeaderValue::from_static(value)),
+            None => req,
+        })
+    }
+
+    /// A request to `path` (with `query`) carrying `key`.
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        key: &SecretString,
+    ) -> ProviderResult<RequestBuilder> {
+        self.with_key(self.api.request(method, self.api.url(path, query)?), key)
+    }
+
+    /// An admin call: the admin key, an optional JSON body; a non-2xx status is an error
+    /// naming `what`.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+        what: &str,
+    ) -> ProviderResult<Raw> {
+        let key = self.key()?;
+        let mut req = self.request(method, path, query, key)?;
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.api.send(req, what, &[key]).await
+    }
+}
+
+/// A page of a usage report, the shape OpenAI's and Anthropic's share: the next page's
+/// cursor in `next_page` while `has_more`.
+#[derive(serde::Deserialize)]
+struct ReportPage<T> {
+    data: Vec<T>,
+    #[serde(default)]
+    has_more: bool,
+    #[serde(default)]
+    next_page: Option<String>,
+}
+
+impl AdminApi {
+    /// Reads a usage report at `path` page by page (`page` = the cursor the previous page
+    /// gave), at most `max_pages`, handing each page's buckets to `each_page`.
+    pub async fn report<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        what: &str,
+        max_pages: usize,
+        mut each_page: impl FnMut(Vec<T>),
+    ) -> ProviderResult<()> {
+        let mut page: Option<String> = None;
+        for _ in 0..max_pages {
+            let mut q = query.to_vec();
+            if let Some(p) = page.as_deref() {
+                q.push(("page", p));
+            }
+            let raw = self.call(Method::GET, path, &q, None, what).await?;
+            let report: ReportPage<T> = self.api.parse(&raw, what)?;
+            each_page(report.data);
+            match report.next_page {
+                Some(n) if report.has_more && page.as_deref() != Some(n.as_str()) => page = Some(n),
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One path segment, percent-encoded (ids come from the provider, but never trust them to
+/// be URL-safe).
+pub(crate) fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Largest response body read (a list page of 1,000 keys is far smaller).
