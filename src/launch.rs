@@ -221,7 +221,7 @@ fn live(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         live_script_is_typed(actions, &rb.scope, &args.aws)?;
     }
     if args.autopilot {
-        crate::providers::live::only_local_endpoints(&rb.scope, &args.aws)
+        crate::providers::live::only_local_endpoints(&rb.scope, &aws_options(&args.aws))
             .map_err(|why| anyhow!("--autopilot types confirmations itself, so it only runs against emulators and test servers on this machine: {why}"))?;
     }
     let read_only = args.ui.read_only;
@@ -231,7 +231,8 @@ fn live(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     let ui = args.ui.clone();
     let headless = args.headless;
     runtime.block_on(async move {
-        let live = crate::providers::live::connect(&rb, &args.aws, &id, Vec::new()).await?;
+        let live =
+            crate::providers::live::connect(&rb, &aws_options(&args.aws), &id, Vec::new()).await?;
         let operator = Operator {
             cloud: live.providers.identity.clone(),
             ..Operator::local()
@@ -290,7 +291,7 @@ fn live_script_is_typed(
                 ));
             }
             ScriptAction::Autopilot => {
-                crate::providers::live::only_local_endpoints(scope, aws).map_err(|why| {
+                crate::providers::live::only_local_endpoints(scope, &aws_options(aws)).map_err(|why| {
                     anyhow!("the script hands over to the autopilot, which only runs against emulators and test servers on this machine: {why}")
                 })?;
             }
@@ -339,7 +340,9 @@ fn inventory_cmd(args: crate::cli::InventoryArgs) -> anyhow::Result<ExitCode> {
     let (rb, _) = load_runbook(Some(&args.runbook))?;
     let runtime = build_runtime(false)?;
     runtime.block_on(async move {
-        let live = crate::providers::live::connect(&rb, &args.aws, "inventory", Vec::new()).await?;
+        let live =
+            crate::providers::live::connect(&rb, &aws_options(&args.aws), "inventory", Vec::new())
+                .await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let inv = live.providers.inventory.clone();
         let scope = rb.scope.clone();
@@ -350,7 +353,7 @@ fn inventory_cmd(args: crate::cli::InventoryArgs) -> anyhow::Result<ExitCode> {
             eprintln!("as {who}");
         }
         if !args.json {
-            let _ = writeln!(out, "{}", crate::providers::live::table_header());
+            let _ = writeln!(out, "{}", table_header());
         }
         let mut found = 0usize;
         let mut exposed = 0usize;
@@ -361,7 +364,7 @@ fn inventory_cmd(args: crate::cli::InventoryArgs) -> anyhow::Result<ExitCode> {
                 let line = if args.json {
                     serde_json::to_string(&c).unwrap_or_default()
                 } else {
-                    crate::providers::live::table_row(&c)
+                    table_row(&c)
                 };
                 // A closed pipe (`| head`) ends the listing quietly.
                 if writeln!(out, "{line}").is_err() {
@@ -382,6 +385,44 @@ fn inventory_cmd(args: crate::cli::InventoryArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// The header of `breachbook inventory`'s table.
+fn table_header() -> String {
+    format!(
+        "{:<8} {:<10} {:<28} {:<12} {:<22} {:<17} LOCATIONS",
+        "STATUS", "ISSUER", "NAME", "HINT", "KEY ID", "LAST USED"
+    )
+}
+
+/// One row of `breachbook inventory`'s table (no secret: ids, hints, places).
+fn table_row(c: &crate::incident::model::Credential) -> String {
+    let cut = |s: &str, n: usize| -> String {
+        if s.chars().count() <= n {
+            s.to_string()
+        } else {
+            let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+            t.push('…');
+            t
+        }
+    };
+    let locations: Vec<String> = c.locations.iter().map(|l| l.label()).collect();
+    format!(
+        "{:<8} {:<10} {:<28} {:<12} {:<22} {:<17} {}",
+        if c.exposed { "EXPOSED" } else { "ok" },
+        c.issuer.label(),
+        cut(&c.name, 28),
+        cut(&c.hint, 12),
+        cut(&c.key_id, 22),
+        c.last_used
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "never/unknown".into()),
+        if locations.is_empty() {
+            "(issuer only)".to_string()
+        } else {
+            locations.join(", ")
+        }
+    )
 }
 
 /// `breachbook iam-policy`: the least-privilege policy this runbook needs.
@@ -464,7 +505,7 @@ fn resume_live(
         ));
     }
     if args.autopilot {
-        crate::providers::live::only_local_endpoints(&rb.scope, &args.aws)
+        crate::providers::live::only_local_endpoints(&rb.scope, &aws_options(&args.aws))
             .map_err(|why| anyhow!("--autopilot types confirmations itself, so it only runs against emulators and test servers on this machine: {why}"))?;
     }
     let read_only = args.ui.read_only || state.read_only;
@@ -486,7 +527,8 @@ fn resume_live(
     let runtime = build_runtime(false)?;
     let ui = args.ui.clone();
     runtime.block_on(async move {
-        let live = crate::providers::live::connect(&rb, &args.aws, &state.id, known).await?;
+        let live =
+            crate::providers::live::connect(&rb, &aws_options(&args.aws), &state.id, known).await?;
         if let Ok(mut m) = live.new_keys.lock() {
             m.extend(minted);
         }
@@ -552,6 +594,16 @@ fn view_read_only(
         .await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Where the AWS calls go and as whom, from the command line's flags.
+fn aws_options(args: &crate::cli::AwsArgs) -> crate::providers::aws::AwsOptions {
+    crate::providers::aws::AwsOptions {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        static_credentials: None,
+    }
 }
 
 fn build_runtime(headless: bool) -> anyhow::Result<tokio::runtime::Runtime> {

@@ -1,9 +1,9 @@
 //! Shared plumbing of the HTTP providers (OpenAI, Anthropic, Gemini, Braintrust): one
 //! reqwest client, the base URLs and admin keys read from the environment once, one
-//! [`AdminApi`] (a provider's API with its admin key: construction, auth headers, calls) and
+//! `AdminApi` (a provider's API with its admin key: construction, auth headers, calls) and
 //! the mapping of a failed response to a [`ProviderError`] that says what to do. What sets
 //! one provider apart — its name, how it takes a key, a version header, where its admin key
-//! comes from — is its [`Vendor`], declared in the provider's own file.
+//! comes from — is its `Vendor`, declared in the provider's own file.
 //!
 //! May depend on the ports' error type and the domain's redactor (`incident::redact`) only.
 //! Secrets stay in [`SecretString`]; nothing here logs or formats a header value, and every
