@@ -6,6 +6,7 @@
 //! [`SecretString`]; logs carry user names and access key ids only.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +26,7 @@ use crate::incident::model::{
     Credential, KeyGeneration, Location, LocationKind, UsageSample, mask,
 };
 use crate::incident::ports::{
-    Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult,
+    Clock, Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult, WallClock,
 };
 use crate::runbook::schema::{ExposureWindow, IamScope, Scope};
 
@@ -397,6 +398,8 @@ pub struct IamIssuer {
     cloudtrail: Option<CloudTrailUsage>,
     verify_attempts: u32,
     verify_delay: Duration,
+    /// Waits between verify attempts go through it.
+    clock: Arc<dyn Clock>,
 }
 
 impl IamIssuer {
@@ -408,7 +411,14 @@ impl IamIssuer {
             cloudtrail: None,
             verify_attempts: DEFAULT_VERIFY_ATTEMPTS,
             verify_delay: DEFAULT_VERIFY_DELAY,
+            clock: Arc::new(WallClock),
         }
+    }
+
+    /// Waits on `clock` (the incident's; the wall clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Adds CloudTrail event history to [`KeyIssuer::usage`].
@@ -594,7 +604,7 @@ impl KeyIssuer for IamIssuer {
                             return Ok(Liveness::Dead);
                         }
                         tracing::debug!(key = %key_id, attempt, "new key refused, may be propagating: {message}");
-                        tokio::time::sleep(self.verify_delay).await;
+                        self.clock.sleep(self.verify_delay).await;
                         attempt += 1;
                     }
                     e => return Err(e),

@@ -74,7 +74,7 @@ pub async fn connect(
     let mut parts = Parts::default();
     let clock: Arc<dyn Clock> = Arc::new(WallClock);
     if scope.secrets_manager.is_some() || scope.iam.is_some() {
-        add_aws(&mut parts, scope, aws, &fingerprint_key(incident)).await?;
+        add_aws(&mut parts, scope, aws, &fingerprint_key(incident), &clock).await?;
     }
     let http = HttpConfig::from_env().map_err(ConnectError::Http)?;
     add_http(&mut parts, scope, &http);
@@ -147,6 +147,7 @@ async fn add_aws(
     scope: &Scope,
     opts: &AwsOptions,
     fp_key: &[u8],
+    clock: &Arc<dyn Clock>,
 ) -> Result<(), ConnectError> {
     let regions: Vec<String> = scope
         .secrets_manager
@@ -172,7 +173,7 @@ async fn add_aws(
         ));
         parts.issuers.insert(
             Issuer::AwsIam,
-            Arc::new(super::aws::iam::IamIssuer::new(&aws)),
+            Arc::new(super::aws::iam::IamIssuer::new(&aws).with_clock(clock.clone())),
         );
     }
     parts.stores.insert(

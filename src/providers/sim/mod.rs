@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::incident::event::Event;
 use crate::incident::model::{KeyGeneration, UsageSample};
-use crate::incident::ports::{ProviderError, ProviderResult, WorldFeed};
+use crate::incident::ports::{Clock, ProviderError, ProviderResult, WorldFeed};
 use crate::runbook::duration;
 use crate::runbook::schema::{ActorKind, Fault, FaultTarget, Issuer, Runbook, SimLocation};
 
@@ -698,7 +698,7 @@ impl SimWorld {
         };
         let tname = format!("{target:?}");
         let latency = 0.2 + 1.8 * unit(self.seed, &["latency", &tname], n);
-        tokio::time::sleep(Duration::from_secs_f64(latency / self.speed)).await;
+        Clock::sleep(self, Duration::from_secs_f64(latency)).await;
         let Some(drill) = &self.runbook.drill else {
             return Ok(());
         };
