@@ -8,7 +8,9 @@
 //! /v1/ai_secret/{id}`, `PUT /v1/ai_secret` (create or replace by name). An AI secret
 //! carries `updated_at`, `created` and `preview_secret`; a `secret_updated_at`, when present,
 //! is preferred as the time the value changed.
-//! May depend on `http`, the provider traits and the incident model only.
+//! Only what sets this provider apart lives here (its `http::Vendor`, its endpoints and
+//! answers); construction, auth and errors are `http`'s. May depend on `http`, the incident
+//! ports and model and the runbook schema only.
 
 use std::collections::BTreeMap;
 
@@ -214,6 +216,22 @@ fn credential(org: &str, s: AiSecret, exposure: &ExposureWindow) -> Credential {
     }
 }
 
+/// Whether the secret's preview already ends with the last four characters of `value` (a
+/// retry of a replace that took).
+fn shows_tail_of(s: &AiSecret, value: &SecretString) -> bool {
+    let secret = value.expose_secret();
+    let tail = secret
+        .char_indices()
+        .rev()
+        .nth(3)
+        .map(|(i, _)| &secret[i..]);
+    tail.is_some_and(|t| {
+        s.preview_secret
+            .as_deref()
+            .is_some_and(|p| p.trim_end().ends_with(t))
+    })
+}
+
 /// Lists the AI secrets of `scope.braintrust.organization` (only those named in
 /// `scope.braintrust.secrets`, when any): Braintrust was the breached vendor, so a secret
 /// whose value has not changed since the exposure began is exposed.
@@ -334,6 +352,36 @@ impl BraintrustStore {
         }
     }
 
+    /// The body of `PUT /v1/ai_secret` writing `value` into `before` (PUT replaces the whole
+    /// object: name, organization, type and metadata are kept). Every copy of the value but
+    /// the returned text is zeroized; the HTTP client owns (and frees) that one.
+    fn put_body(&self, before: &AiSecret, value: &SecretString) -> ProviderResult<String> {
+        let mut body = serde_json::Map::new();
+        body.insert("name".into(), before.name.clone().into());
+        body.insert("org_name".into(), self.org_name.clone().into());
+        if let Some(k) = &before.kind {
+            body.insert("type".into(), k.clone().into());
+        }
+        // PUT replaces the whole object: keep what it had.
+        if let Some(m) = before.metadata.clone().filter(|m| !m.is_null()) {
+            body.insert("metadata".into(), m);
+        }
+        body.insert(
+            "secret".into(),
+            serde_json::Value::String(value.expose_secret().to_string()),
+        );
+        let mut doc = serde_json::Value::Object(body);
+        let serialized = serde_json::to_string(&doc);
+        if let Some(serde_json::Value::String(s)) = doc.get_mut("secret") {
+            s.zeroize();
+        }
+        drop(doc);
+        serialized.map_err(|e| ProviderError::Validation {
+            provider: PROVIDER.into(),
+            message: format!("could not encode the request: {e}"),
+        })
+    }
+
     fn unsupported(what: &str) -> ProviderError {
         ProviderError::Unsupported {
             provider: PROVIDER.into(),
@@ -379,31 +427,7 @@ impl SecretStore for BraintrustStore {
             .await?
             .ok_or_else(|| self.not_found(&loc.name))?;
         let previous = before.changed().map(|(t, _)| t);
-
-        let mut body = serde_json::Map::new();
-        body.insert("name".into(), before.name.clone().into());
-        body.insert("org_name".into(), self.org_name.clone().into());
-        if let Some(k) = &before.kind {
-            body.insert("type".into(), k.clone().into());
-        }
-        // PUT replaces the whole object: keep what it had.
-        if let Some(m) = before.metadata.clone().filter(|m| !m.is_null()) {
-            body.insert("metadata".into(), m);
-        }
-        body.insert(
-            "secret".into(),
-            serde_json::Value::String(value.expose_secret().to_string()),
-        );
-        let mut doc = serde_json::Value::Object(body);
-        let serialized = serde_json::to_string(&doc);
-        if let Some(serde_json::Value::String(s)) = doc.get_mut("secret") {
-            s.zeroize();
-        }
-        drop(doc);
-        let serialized = serialized.map_err(|e| ProviderError::Validation {
-            provider: PROVIDER.into(),
-            message: format!("could not encode the request: {e}"),
-        })?;
+        let serialized = self.put_body(&before, value)?;
         let req = self
             .api
             .request(Method::PUT, "/v1/ai_secret", &[], key)?
@@ -432,19 +456,7 @@ impl SecretStore for BraintrustStore {
             tracing::info!(provider = PROVIDER, secret = %loc.name, changed = %now, "AI secret replaced");
             return Ok(now);
         }
-        let secret = value.expose_secret();
-        let tail = secret
-            .char_indices()
-            .rev()
-            .nth(3)
-            .map(|(i, _)| &secret[i..]);
-        let already = tail.is_some_and(|t| {
-            after
-                .preview_secret
-                .as_deref()
-                .is_some_and(|p| p.trim_end().ends_with(t))
-        });
-        if already {
+        if shows_tail_of(&after, value) {
             tracing::info!(provider = PROVIDER, secret = %loc.name, "AI secret already held the new key");
             return Ok(now);
         }
