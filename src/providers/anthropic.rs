@@ -6,7 +6,9 @@
 //! `after_id`/`has_more`/`last_id`), `POST /v1/organizations/api_keys/{id}` (`status`:
 //! `active`, `inactive` or `archived`), `GET /v1/organizations/usage_report/messages`; and
 //! `GET /v1/models` with the key under test. The Admin API cannot create keys.
-//! May depend on `http`, the provider traits and the incident model only.
+//! Only what sets this provider apart lives here (its `http::Vendor`, its endpoints and
+//! answers); construction, auth and errors are `http`'s. May depend on `http`, the incident
+//! ports and model and the runbook schema only.
 
 use std::collections::BTreeMap;
 

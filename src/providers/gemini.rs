@@ -4,7 +4,8 @@
 //! inventory here — Gemini keys are found where they are stored.
 //!
 //! Endpoint: `GET /v1beta/models` on `https://generativelanguage.googleapis.com` with the key
-//! in `x-goog-api-key`. May depend on `http`, the provider traits and the incident model only.
+//! in `x-goog-api-key` (its `http::Vendor`). May depend on `http`, the incident ports and
+//! model and the runbook schema only.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -6,7 +6,9 @@
 //! `POST /v1/organization/projects/{p}/service_accounts/{sa}/api_keys` (mints a key for a
 //! service account; user-owned keys cannot be created by API),
 //! `GET /v1/organization/usage/completions`; and `GET /v1/models` with the key under test.
-//! May depend on `http`, the provider traits and the incident model only.
+//! Only what sets this provider apart lives here (its `http::Vendor`, its endpoints and
+//! answers); construction, auth and errors are `http`'s. May depend on `http`, the incident
+//! ports and model and the runbook schema only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
