@@ -25,10 +25,7 @@ pub(super) fn drill(dir: &Path, args: DrillArgs) -> anyhow::Result<ExitCode> {
             rb.name
         ));
     };
-    let script = match &args.script {
-        Some(path) => Some(load_script(path)?),
-        None => None,
-    };
+    let script = args.script.as_deref().map(load_script).transpose()?;
     if args.headless && !args.autopilot && script.is_none() {
         return Err(anyhow!(
             "--headless needs --autopilot or --script FILE: nobody would be at the keyboard"

@@ -23,10 +23,7 @@ use crate::runbook::schema::Scope;
 /// `breachbook run`: the runbook against the real account and providers.
 pub(super) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     let (rb, source) = load_runbook(Some(&args.runbook))?;
-    let script = match &args.script {
-        Some(path) => Some(load_script(path)?),
-        None => None,
-    };
+    let script = args.script.as_deref().map(load_script).transpose()?;
     if args.headless && !args.autopilot && script.is_none() {
         return Err(anyhow!(
             "--headless needs --script FILE (your actions, with the typed confirmation words): nobody would be at the keyboard"
