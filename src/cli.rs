@@ -1,4 +1,7 @@
 //! Command-line definitions (clap derive): one subcommand per job.
+//!
+//! Depends on clap and the runbook's duration parser only: `launch` turns these flags into
+//! the options of each layer (e.g. [`AwsArgs`] into `providers::aws::AwsOptions`).
 
 use std::path::PathBuf;
 

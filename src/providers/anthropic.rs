@@ -6,19 +6,20 @@
 //! `after_id`/`has_more`/`last_id`), `POST /v1/organizations/api_keys/{id}` (`status`:
 //! `active`, `inactive` or `archived`), `GET /v1/organizations/usage_report/messages`; and
 //! `GET /v1/models` with the key under test. The Admin API cannot create keys.
-//! May depend on `http`, the provider traits and the incident model only.
+//! Only what sets this provider apart lives here (its `http::Vendor`, its endpoints and
+//! answers); construction, auth and errors are `http`'s. May depend on `http`, the incident
+//! ports and model and the runbook schema only.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use reqwest::header::HeaderValue;
-use reqwest::{Client, Method, RequestBuilder, StatusCode};
+use reqwest::{Client, Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::http::{self, ANTHROPIC_ADMIN_KEY_VAR, Api, HttpConfig};
+use super::http::{AdminApi, HttpConfig, KeyHeader, Slot, Vendor, seg};
 use crate::incident::model::{
     Credential, KeyGeneration, UsageSample, hint_from_redacted, hints_match,
 };
@@ -64,15 +65,6 @@ struct ApiKey {
 }
 
 #[derive(Deserialize)]
-struct UsagePage {
-    data: Vec<UsageBucket>,
-    #[serde(default)]
-    has_more: bool,
-    #[serde(default)]
-    next_page: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct UsageBucket {
     starting_at: DateTime<Utc>,
     #[serde(default)]
@@ -112,104 +104,64 @@ impl UsageResult {
     }
 }
 
-/// Adds `x-api-key` (sensitive) and `anthropic-version`.
-fn with_key(req: RequestBuilder, key: &SecretString) -> ProviderResult<RequestBuilder> {
-    Ok(req
-        .header("x-api-key", http::sensitive_header(PROVIDER, key)?)
-        .header(
-            "anthropic-version",
-            HeaderValue::from_static(ANTHROPIC_VERSION),
-        ))
-}
+/// Anthropic's Admin API: the key as `x-api-key`, every request naming
+/// `anthropic-version`.
+pub(crate) const VENDOR: Vendor = Vendor {
+    name: PROVIDER,
+    slot: Slot::Anthropic,
+    key_header: KeyHeader::Named("x-api-key"),
+    version: Some(("anthropic-version", ANTHROPIC_VERSION)),
+    where_admin_key: WHERE_ADMIN_KEY,
+};
 
-fn seg(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-#[derive(Debug, Clone)]
-struct Admin {
-    api: Api,
-    key: Option<SecretString>,
-}
-
-impl Admin {
-    fn key(&self) -> ProviderResult<&SecretString> {
-        self.key.as_ref().ok_or_else(|| {
-            http::missing_admin_key(PROVIDER, ANTHROPIC_ADMIN_KEY_VAR, WHERE_ADMIN_KEY)
-        })
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<serde_json::Value>,
-        what: &str,
-    ) -> ProviderResult<http::Raw> {
-        let key = self.key()?;
-        let mut req = with_key(self.api.request(method, self.api.url(path, query)?), key)?;
-        if let Some(b) = body {
-            req = req.json(&b);
+/// Every key (all statuses), optionally of one workspace.
+async fn list_keys(admin: &AdminApi, workspace: Option<&str>) -> ProviderResult<Vec<ApiKey>> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query = vec![("limit", PAGE)];
+        if let Some(w) = workspace {
+            query.push(("workspace_id", w));
         }
-        self.api.send(req, what, &[key]).await
-    }
-
-    /// Every key (all statuses), optionally of one workspace.
-    async fn keys(&self, workspace: Option<&str>) -> ProviderResult<Vec<ApiKey>> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![("limit", PAGE)];
-            if let Some(w) = workspace {
-                query.push(("workspace_id", w));
-            }
-            if let Some(a) = after.as_deref() {
-                query.push(("after_id", a));
-            }
-            let raw = self
-                .call(
-                    Method::GET,
-                    "/v1/organizations/api_keys",
-                    &query,
-                    None,
-                    "API keys",
-                )
-                .await?;
-            let page: KeyList = self.api.parse(&raw, "API keys")?;
-            out.extend(page.data);
-            match page.last_id {
-                Some(n) if page.has_more && after.as_deref() != Some(n.as_str()) => after = Some(n),
-                _ => break,
-            }
+        if let Some(a) = after.as_deref() {
+            query.push(("after_id", a));
         }
-        Ok(out)
-    }
-
-    async fn key_status(&self, key_id: &str) -> ProviderResult<Option<String>> {
-        let raw = self
+        let raw = admin
             .call(
                 Method::GET,
-                &format!("/v1/organizations/api_keys/{}", seg(key_id)),
-                &[],
+                "/v1/organizations/api_keys",
+                &query,
                 None,
-                &format!("API key {key_id}"),
+                "API keys",
             )
             .await?;
-        let k: ApiKey = self.api.parse(&raw, "API key")?;
-        Ok(k.status)
+        let page: KeyList = admin.api.parse(&raw, "API keys")?;
+        out.extend(page.data);
+        match page.last_id {
+            Some(n) if page.has_more && after.as_deref() != Some(n.as_str()) => after = Some(n),
+            _ => break,
+        }
     }
+    Ok(out)
+}
 
-    async fn set_status(&self, key_id: &str, status: &str) -> ProviderResult<()> {
-        self.call(
+async fn key_status(admin: &AdminApi, key_id: &str) -> ProviderResult<Option<String>> {
+    let raw = admin
+        .call(
+            Method::GET,
+            &format!("/v1/organizations/api_keys/{}", seg(key_id)),
+            &[],
+            None,
+            &format!("API key {key_id}"),
+        )
+        .await?;
+    let k: ApiKey = admin.api.parse(&raw, "API key")?;
+    Ok(k.status)
+}
+
+async fn set_status(admin: &AdminApi, key_id: &str, status: &str) -> ProviderResult<()> {
+    admin
+        .call(
             Method::POST,
             &format!("/v1/organizations/api_keys/{}", seg(key_id)),
             &[],
@@ -218,7 +170,6 @@ impl Admin {
         )
         .await
         .map(|_| ())
-    }
 }
 
 fn credential(key: ApiKey) -> Credential {
@@ -262,7 +213,7 @@ fn credential(key: ApiKey) -> Credential {
 /// `scope.anthropic.workspaces`, one page of credentials per page of the Admin API list.
 #[derive(Debug, Clone)]
 pub struct AnthropicInventory {
-    admin: Admin,
+    admin: AdminApi,
 }
 
 impl AnthropicInventory {
@@ -270,20 +221,15 @@ impl AnthropicInventory {
     /// Without a key, `discover` fails with `Auth` naming `ANTHROPIC_ADMIN_KEY`.
     pub fn new(client: Client, base_url: &str, admin_key: Option<SecretString>) -> Self {
         AnthropicInventory {
-            admin: Admin {
-                api: Api::new(PROVIDER, client, base_url),
-                key: admin_key,
-            },
+            admin: AdminApi::new(&VENDOR, client, base_url, admin_key),
         }
     }
 
     /// From the shared configuration ([`HttpConfig::from_env`]).
     pub fn from_config(cfg: &HttpConfig) -> Self {
-        Self::new(
-            cfg.client.clone(),
-            &cfg.endpoints.anthropic,
-            cfg.keys.anthropic.clone(),
-        )
+        AnthropicInventory {
+            admin: cfg.admin_api(&VENDOR),
+        }
     }
 }
 
@@ -309,7 +255,7 @@ impl Inventory for AnthropicInventory {
                 .collect()
         };
         for w in workspaces {
-            let keys = self.admin.keys(w).await?;
+            let keys = list_keys(&self.admin, w).await?;
             let page: Vec<Credential> = keys
                 .into_iter()
                 // The filter is the API's; keep only matches in case it is ignored.
@@ -332,7 +278,7 @@ impl Inventory for AnthropicInventory {
 /// its final state.
 #[derive(Debug, Clone)]
 pub struct AnthropicIssuer {
-    admin: Admin,
+    admin: AdminApi,
 }
 
 impl AnthropicIssuer {
@@ -340,20 +286,15 @@ impl AnthropicIssuer {
     /// everything but `verify` and `issue` fails with `Auth` naming `ANTHROPIC_ADMIN_KEY`.
     pub fn new(client: Client, base_url: &str, admin_key: Option<SecretString>) -> Self {
         AnthropicIssuer {
-            admin: Admin {
-                api: Api::new(PROVIDER, client, base_url),
-                key: admin_key,
-            },
+            admin: AdminApi::new(&VENDOR, client, base_url, admin_key),
         }
     }
 
     /// From the shared configuration ([`HttpConfig::from_env`]).
     pub fn from_config(cfg: &HttpConfig) -> Self {
-        Self::new(
-            cfg.client.clone(),
-            &cfg.endpoints.anthropic,
-            cfg.keys.anthropic.clone(),
-        )
+        AnthropicIssuer {
+            admin: cfg.admin_api(&VENDOR),
+        }
     }
 
     fn key_id<'a>(&self, cred: &'a Credential) -> ProviderResult<&'a str> {
@@ -372,12 +313,12 @@ impl AnthropicIssuer {
     /// that is no longer active counts as done.
     async fn retire(&self, old: &Credential, status: &str) -> ProviderResult<()> {
         let id = self.key_id(old)?;
-        match self.admin.set_status(id, status).await {
+        match set_status(&self.admin, id, status).await {
             Ok(()) => {
                 tracing::info!(provider = PROVIDER, key_id = %id, status, "changed API key status");
                 Ok(())
             }
-            Err(e @ ProviderError::Validation { .. }) => match self.admin.key_status(id).await {
+            Err(e @ ProviderError::Validation { .. }) => match key_status(&self.admin, id).await {
                 Ok(Some(s)) if s == status || s == "archived" => Ok(()),
                 _ => Err(e),
             },
@@ -391,7 +332,7 @@ impl AnthropicIssuer {
         let Some(hint) = new_key_id.strip_prefix("pasted ") else {
             return Some(new_key_id.to_string());
         };
-        let keys = self.admin.keys(None).await.ok()?;
+        let keys = list_keys(&self.admin, None).await.ok()?;
         let mut matches = keys.iter().filter(|k| {
             k.id != old.key_id
                 && k.partial_key_hint
@@ -446,7 +387,7 @@ impl KeyIssuer for AnthropicIssuer {
     /// `GET /v1/models` with the key: 200 → alive, 401 → dead.
     async fn verify(&self, _cred: &Credential, key: &SecretString) -> ProviderResult<Liveness> {
         let api = &self.admin.api;
-        let req = with_key(api.request(Method::GET, api.url("/v1/models", &[])?), key)?;
+        let req = self.admin.request(Method::GET, "/v1/models", &[], key)?;
         let raw = api.send_raw(req, &[key]).await?;
         match raw.status {
             s if s.is_success() => Ok(Liveness::Alive),
@@ -466,7 +407,7 @@ impl KeyIssuer for AnthropicIssuer {
             });
         }
         let id = self.key_id(old)?;
-        match self.admin.key_status(id).await {
+        match key_status(&self.admin, id).await {
             Ok(Some(s)) if s == "active" => Ok(Liveness::Alive),
             Ok(_) | Err(ProviderError::NotFound { .. }) => Ok(Liveness::Dead),
             Err(e) => Err(e),
@@ -517,43 +458,32 @@ impl KeyIssuer for AnthropicIssuer {
             .format("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
         let mut minutes: BTreeMap<DateTime<Utc>, u64> = BTreeMap::new();
-        let mut page: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![
-                ("starting_at", start.as_str()),
-                ("bucket_width", "1m"),
-                ("group_by[]", "api_key_id"),
-                ("api_key_ids[]", key_id.as_str()),
-                ("limit", "1440"),
-            ];
-            if let Some(p) = page.as_deref() {
-                query.push(("page", p));
-            }
-            let raw = self
-                .admin
-                .call(
-                    Method::GET,
-                    "/v1/organizations/usage_report/messages",
-                    &query,
-                    None,
-                    "messages usage report",
-                )
-                .await?;
-            let report: UsagePage = self.admin.api.parse(&raw, "messages usage report")?;
-            for b in report.data {
-                let tokens: u64 = b
-                    .results
-                    .iter()
-                    .filter(|r| r.api_key_id.as_deref().is_none_or(|k| k == key_id))
-                    .map(UsageResult::tokens)
-                    .sum();
-                *minutes.entry(b.starting_at).or_default() += tokens;
-            }
-            match report.next_page {
-                Some(n) if report.has_more && page.as_deref() != Some(n.as_str()) => page = Some(n),
-                _ => break,
-            }
-        }
+        let query = [
+            ("starting_at", start.as_str()),
+            ("bucket_width", "1m"),
+            ("group_by[]", "api_key_id"),
+            ("api_key_ids[]", key_id.as_str()),
+            ("limit", "1440"),
+        ];
+        self.admin
+            .report(
+                "/v1/organizations/usage_report/messages",
+                &query,
+                "messages usage report",
+                MAX_PAGES,
+                |buckets: Vec<UsageBucket>| {
+                    for b in buckets {
+                        let tokens: u64 = b
+                            .results
+                            .iter()
+                            .filter(|r| r.api_key_id.as_deref().is_none_or(|k| k == key_id))
+                            .map(UsageResult::tokens)
+                            .sum();
+                        *minutes.entry(b.starting_at).or_default() += tokens;
+                    }
+                },
+            )
+            .await?;
         Ok(minutes
             .into_iter()
             .filter(|(_, tokens)| *tokens > 0)

@@ -8,20 +8,22 @@
 //! /v1/ai_secret/{id}`, `PUT /v1/ai_secret` (create or replace by name). An AI secret
 //! carries `updated_at`, `created` and `preview_secret`; a `secret_updated_at`, when present,
 //! is preferred as the time the value changed.
-//! May depend on `http`, the provider traits and the incident model only.
+//! Only what sets this provider apart lives here (its `http::Vendor`, its endpoints and
+//! answers); construction, auth and errors are `http`'s. May depend on `http`, the incident
+//! ports and model and the runbook schema only.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, Method};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use tokio::sync::mpsc;
 use zeroize::Zeroize;
 
-use super::http::{self, Api, BRAINTRUST_API_KEY_VAR, HttpConfig};
+use super::http::{AdminApi, HttpConfig, KeyHeader, Slot, Vendor, seg};
 use crate::incident::model::{Credential, Location, LocationKind, hint_from_redacted};
 use crate::incident::ports::{Inventory, ProviderError, ProviderResult, SecretStore};
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope};
@@ -89,101 +91,70 @@ pub fn issuer_of_type(kind: Option<&str>) -> Issuer {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Org {
-    api: Api,
-    key: Option<SecretString>,
-}
+/// Braintrust's API: the API key as `Authorization: Bearer`, no version header.
+pub(crate) const VENDOR: Vendor = Vendor {
+    name: PROVIDER,
+    slot: Slot::Braintrust,
+    key_header: KeyHeader::Bearer,
+    version: None,
+    where_admin_key: WHERE_KEY,
+};
 
-impl Org {
-    fn key(&self) -> ProviderResult<&SecretString> {
-        self.key
-            .as_ref()
-            .ok_or_else(|| http::missing_admin_key(PROVIDER, BRAINTRUST_API_KEY_VAR, WHERE_KEY))
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        what: &str,
-    ) -> ProviderResult<http::Raw> {
-        let key = self.key()?;
-        let req = self
-            .api
-            .request(method, self.api.url(path, query)?)
-            .header(AUTHORIZATION, http::bearer(PROVIDER, key)?);
-        self.api.send(req, what, &[key]).await
-    }
-
-    /// Every AI secret of `org` (optionally only the one named `name`), newest first, page
-    /// by page (`starting_after` = the last id of a full page).
-    async fn secrets(
-        &self,
-        org: &str,
-        name: Option<&str>,
-        mut each_page: impl FnMut(Vec<AiSecret>),
-    ) -> ProviderResult<()> {
-        let limit = PAGE.to_string();
-        let mut after: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![("org_name", org), ("limit", limit.as_str())];
-            if let Some(n) = name {
-                query.push(("ai_secret_name", n));
-            }
-            if let Some(a) = after.as_deref() {
-                query.push(("starting_after", a));
-            }
-            let raw = self
-                .call(Method::GET, "/v1/ai_secret", &query, "AI secrets")
-                .await?;
-            let page: Objects = self.api.parse(&raw, "AI secrets")?;
-            let full = page.objects.len() >= PAGE;
-            let last = page.objects.last().map(|s| s.id.clone());
-            each_page(page.objects);
-            match last {
-                Some(l) if full && after.as_deref() != Some(l.as_str()) => after = Some(l),
-                _ => return Ok(()),
-            }
+/// Every AI secret of `org` (optionally only the one named `name`), newest first, page by
+/// page (`starting_after` = the last id of a full page).
+async fn secrets(
+    api: &AdminApi,
+    org: &str,
+    name: Option<&str>,
+    mut each_page: impl FnMut(Vec<AiSecret>),
+) -> ProviderResult<()> {
+    let limit = PAGE.to_string();
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query = vec![("org_name", org), ("limit", limit.as_str())];
+        if let Some(n) = name {
+            query.push(("ai_secret_name", n));
         }
-        Ok(())
-    }
-
-    async fn find(&self, org: &str, name: &str) -> ProviderResult<Option<AiSecret>> {
-        let mut found = None;
-        self.secrets(org, Some(name), |page| {
-            if found.is_none() {
-                found = page.into_iter().find(|s| s.name == name);
-            }
-        })
-        .await?;
-        Ok(found)
-    }
-
-    async fn get(&self, id: &str) -> ProviderResult<AiSecret> {
-        let raw = self
-            .call(
-                Method::GET,
-                &format!("/v1/ai_secret/{}", seg(id)),
-                &[],
-                &format!("AI secret {id}"),
-            )
+        if let Some(a) = after.as_deref() {
+            query.push(("starting_after", a));
+        }
+        let raw = api
+            .call(Method::GET, "/v1/ai_secret", &query, None, "AI secrets")
             .await?;
-        self.api.parse(&raw, "AI secret")
+        let page: Objects = api.api.parse(&raw, "AI secrets")?;
+        let full = page.objects.len() >= PAGE;
+        let last = page.objects.last().map(|s| s.id.clone());
+        each_page(page.objects);
+        match last {
+            Some(l) if full && after.as_deref() != Some(l.as_str()) => after = Some(l),
+            _ => return Ok(()),
+        }
     }
+    Ok(())
 }
 
-fn seg(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+async fn find(api: &AdminApi, org: &str, name: &str) -> ProviderResult<Option<AiSecret>> {
+    let mut found = None;
+    secrets(api, org, Some(name), |page| {
+        if found.is_none() {
+            found = page.into_iter().find(|s| s.name == name);
+        }
+    })
+    .await?;
+    Ok(found)
+}
+
+async fn get(api: &AdminApi, id: &str) -> ProviderResult<AiSecret> {
+    let raw = api
+        .call(
+            Method::GET,
+            &format!("/v1/ai_secret/{}", seg(id)),
+            &[],
+            None,
+            &format!("AI secret {id}"),
+        )
+        .await?;
+    api.api.parse(&raw, "AI secret")
 }
 
 fn credential(org: &str, s: AiSecret, exposure: &ExposureWindow) -> Credential {
@@ -245,12 +216,28 @@ fn credential(org: &str, s: AiSecret, exposure: &ExposureWindow) -> Credential {
     }
 }
 
+/// Whether the secret's preview already ends with the last four characters of `value` (a
+/// retry of a replace that took).
+fn shows_tail_of(s: &AiSecret, value: &SecretString) -> bool {
+    let secret = value.expose_secret();
+    let tail = secret
+        .char_indices()
+        .rev()
+        .nth(3)
+        .map(|(i, _)| &secret[i..]);
+    tail.is_some_and(|t| {
+        s.preview_secret
+            .as_deref()
+            .is_some_and(|p| p.trim_end().ends_with(t))
+    })
+}
+
 /// Lists the AI secrets of `scope.braintrust.organization` (only those named in
 /// `scope.braintrust.secrets`, when any): Braintrust was the breached vendor, so a secret
 /// whose value has not changed since the exposure began is exposed.
 #[derive(Debug, Clone)]
 pub struct BraintrustInventory {
-    org: Org,
+    api: AdminApi,
 }
 
 impl BraintrustInventory {
@@ -258,20 +245,15 @@ impl BraintrustInventory {
     /// Without a key, `discover` fails with `Auth` naming `BRAINTRUST_API_KEY`.
     pub fn new(client: Client, base_url: &str, api_key: Option<SecretString>) -> Self {
         BraintrustInventory {
-            org: Org {
-                api: Api::new(PROVIDER, client, base_url),
-                key: api_key,
-            },
+            api: AdminApi::new(&VENDOR, client, base_url, api_key),
         }
     }
 
     /// From the shared configuration ([`HttpConfig::from_env`]).
     pub fn from_config(cfg: &HttpConfig) -> Self {
-        Self::new(
-            cfg.client.clone(),
-            &cfg.endpoints.braintrust,
-            cfg.keys.braintrust.clone(),
-        )
+        BraintrustInventory {
+            api: cfg.admin_api(&VENDOR),
+        }
     }
 }
 
@@ -286,22 +268,21 @@ impl Inventory for BraintrustInventory {
         let Some(bt) = &scope.braintrust else {
             return Ok(());
         };
-        self.org.key()?;
+        self.api.key()?;
         let org = bt.organization.as_str();
         let mut seen: Vec<String> = Vec::new();
-        self.org
-            .secrets(org, None, |page| {
-                let creds: Vec<Credential> = page
-                    .into_iter()
-                    .filter(|s| bt.secrets.is_empty() || bt.secrets.contains(&s.name))
-                    .map(|s| credential(org, s, exposure))
-                    .collect();
-                seen.extend(creds.iter().map(|c| c.name.clone()));
-                if !creds.is_empty() {
-                    let _ = pages.send(creds);
-                }
-            })
-            .await?;
+        secrets(&self.api, org, None, |page| {
+            let creds: Vec<Credential> = page
+                .into_iter()
+                .filter(|s| bt.secrets.is_empty() || bt.secrets.contains(&s.name))
+                .map(|s| credential(org, s, exposure))
+                .collect();
+            seen.extend(creds.iter().map(|c| c.name.clone()));
+            if !creds.is_empty() {
+                let _ = pages.send(creds);
+            }
+        })
+        .await?;
         // A mistyped name must not look like a secret that is not there to rotate.
         if let Some(missing) = bt.secrets.iter().find(|n| !seen.contains(n)) {
             return Err(ProviderError::NotFound {
@@ -320,7 +301,7 @@ impl Inventory for BraintrustInventory {
 /// [`SecretStore::replace`]; `stage`, `read_version` and `promote` are unsupported.
 #[derive(Debug, Clone)]
 pub struct BraintrustStore {
-    org: Org,
+    api: AdminApi,
     org_name: String,
 }
 
@@ -333,10 +314,7 @@ impl BraintrustStore {
         org_name: impl Into<String>,
     ) -> Self {
         BraintrustStore {
-            org: Org {
-                api: Api::new(PROVIDER, client, base_url),
-                key: api_key,
-            },
+            api: AdminApi::new(&VENDOR, client, base_url, api_key),
             org_name: org_name.into(),
         }
     }
@@ -344,25 +322,24 @@ impl BraintrustStore {
     /// From the shared configuration ([`HttpConfig::from_env`]) and the runbook's
     /// `scope.braintrust.organization`.
     pub fn from_config(cfg: &HttpConfig, org_name: impl Into<String>) -> Self {
-        Self::new(
-            cfg.client.clone(),
-            &cfg.endpoints.braintrust,
-            cfg.keys.braintrust.clone(),
-            org_name,
-        )
+        BraintrustStore {
+            api: cfg.admin_api(&VENDOR),
+            org_name: org_name.into(),
+        }
     }
 
     /// Deletes the AI secret `name` (`DELETE /v1/ai_secret/{id}`); one already gone is Ok.
     pub async fn delete_secret(&self, name: &str) -> ProviderResult<()> {
-        let Some(s) = self.org.find(&self.org_name, name).await? else {
+        let Some(s) = find(&self.api, &self.org_name, name).await? else {
             return Ok(());
         };
         match self
-            .org
+            .api
             .call(
                 Method::DELETE,
                 &format!("/v1/ai_secret/{}", seg(&s.id)),
                 &[],
+                None,
                 &format!("AI secret {name}"),
             )
             .await
@@ -373,6 +350,36 @@ impl BraintrustStore {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The body of `PUT /v1/ai_secret` writing `value` into `before` (PUT replaces the whole
+    /// object: name, organization, type and metadata are kept). Every copy of the value but
+    /// the returned text is zeroized; the HTTP client owns (and frees) that one.
+    fn put_body(&self, before: &AiSecret, value: &SecretString) -> ProviderResult<String> {
+        let mut body = serde_json::Map::new();
+        body.insert("name".into(), before.name.clone().into());
+        body.insert("org_name".into(), self.org_name.clone().into());
+        if let Some(k) = &before.kind {
+            body.insert("type".into(), k.clone().into());
+        }
+        // PUT replaces the whole object: keep what it had.
+        if let Some(m) = before.metadata.clone().filter(|m| !m.is_null()) {
+            body.insert("metadata".into(), m);
+        }
+        body.insert(
+            "secret".into(),
+            serde_json::Value::String(value.expose_secret().to_string()),
+        );
+        let mut doc = serde_json::Value::Object(body);
+        let serialized = serde_json::to_string(&doc);
+        if let Some(serde_json::Value::String(s)) = doc.get_mut("secret") {
+            s.zeroize();
+        }
+        drop(doc);
+        serialized.map_err(|e| ProviderError::Validation {
+            provider: PROVIDER.into(),
+            message: format!("could not encode the request: {e}"),
+        })
     }
 
     fn unsupported(what: &str) -> ProviderError {
@@ -415,55 +422,27 @@ impl SecretStore for BraintrustStore {
     /// value, then reads it back: the change time must have moved past the one before. A
     /// secret that already shows the new key's last characters (a retry) counts as done.
     async fn replace(&self, loc: &Location, value: &SecretString) -> ProviderResult<DateTime<Utc>> {
-        let key = self.org.key()?;
-        let before = self
-            .org
-            .find(&self.org_name, &loc.name)
+        let key = self.api.key()?;
+        let before = find(&self.api, &self.org_name, &loc.name)
             .await?
             .ok_or_else(|| self.not_found(&loc.name))?;
         let previous = before.changed().map(|(t, _)| t);
-
-        let mut body = serde_json::Map::new();
-        body.insert("name".into(), before.name.clone().into());
-        body.insert("org_name".into(), self.org_name.clone().into());
-        if let Some(k) = &before.kind {
-            body.insert("type".into(), k.clone().into());
-        }
-        // PUT replaces the whole object: keep what it had.
-        if let Some(m) = before.metadata.clone().filter(|m| !m.is_null()) {
-            body.insert("metadata".into(), m);
-        }
-        body.insert(
-            "secret".into(),
-            serde_json::Value::String(value.expose_secret().to_string()),
-        );
-        let mut doc = serde_json::Value::Object(body);
-        let serialized = serde_json::to_string(&doc);
-        if let Some(serde_json::Value::String(s)) = doc.get_mut("secret") {
-            s.zeroize();
-        }
-        drop(doc);
-        let serialized = serialized.map_err(|e| ProviderError::Validation {
-            provider: PROVIDER.into(),
-            message: format!("could not encode the request: {e}"),
-        })?;
+        let serialized = self.put_body(&before, value)?;
         let req = self
-            .org
             .api
-            .request(Method::PUT, self.org.api.url("/v1/ai_secret", &[])?)
-            .header(AUTHORIZATION, http::bearer(PROVIDER, key)?)
+            .request(Method::PUT, "/v1/ai_secret", &[], key)?
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             // The client owns (and frees) this buffer from here; our copies are zeroized.
             .body(serialized);
         let raw = self
-            .org
+            .api
             .api
             .send(req, &format!("AI secret {}", loc.name), &[key, value])
             .await?;
-        let written: AiSecret = self.org.api.parse(&raw, "AI secret")?;
+        let written: AiSecret = self.api.api.parse(&raw, "AI secret")?;
         drop(raw);
 
-        let after = self.org.get(&written.id).await?;
+        let after = get(&self.api, &written.id).await?;
         let Some((now, field)) = after.changed() else {
             return Err(ProviderError::Validation {
                 provider: PROVIDER.into(),
@@ -477,19 +456,7 @@ impl SecretStore for BraintrustStore {
             tracing::info!(provider = PROVIDER, secret = %loc.name, changed = %now, "AI secret replaced");
             return Ok(now);
         }
-        let secret = value.expose_secret();
-        let tail = secret
-            .char_indices()
-            .rev()
-            .nth(3)
-            .map(|(i, _)| &secret[i..]);
-        let already = tail.is_some_and(|t| {
-            after
-                .preview_secret
-                .as_deref()
-                .is_some_and(|p| p.trim_end().ends_with(t))
-        });
-        if already {
+        if shows_tail_of(&after, value) {
             tracing::info!(provider = PROVIDER, secret = %loc.name, "AI secret already held the new key");
             return Ok(now);
         }

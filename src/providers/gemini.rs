@@ -4,14 +4,15 @@
 //! inventory here — Gemini keys are found where they are stored.
 //!
 //! Endpoint: `GET /v1beta/models` on `https://generativelanguage.googleapis.com` with the key
-//! in `x-goog-api-key`. May depend on `http`, the provider traits and the incident model only.
+//! in `x-goog-api-key` (its `http::Vendor`). May depend on `http`, the incident ports and
+//! model and the runbook schema only.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reqwest::{Client, Method, StatusCode};
 use secrecy::SecretString;
 
-use super::http::{self, Api, HttpConfig};
+use super::http::{self, AdminApi, HttpConfig, KeyHeader, Slot, Vendor};
 use crate::incident::model::{Credential, KeyGeneration, UsageSample};
 use crate::incident::ports::{KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult};
 
@@ -20,10 +21,19 @@ const PROVIDER: &str = "Gemini";
 /// Where a Gemini key is deleted, for messages.
 const DELETE_BY_HAND: &str = "delete the old key by hand: console.cloud.google.com → the key's project → APIs & Services → Credentials → the key → Delete (or aistudio.google.com → API keys); breachbook holds no Google Cloud credentials to do it";
 
+/// The Generative Language API: the key under test as `x-goog-api-key`; no admin key.
+pub(crate) const VENDOR: Vendor = Vendor {
+    name: PROVIDER,
+    slot: Slot::Gemini,
+    key_header: KeyHeader::Named("x-goog-api-key"),
+    version: None,
+    where_admin_key: "breachbook holds no Google Cloud credentials",
+};
+
 /// Tests Gemini keys; hands minting and deleting to a person.
 #[derive(Debug, Clone)]
 pub struct GeminiIssuer {
-    api: Api,
+    api: AdminApi,
 }
 
 impl GeminiIssuer {
@@ -31,13 +41,15 @@ impl GeminiIssuer {
     /// Needs no admin key: it only ever sends the key under test.
     pub fn new(client: Client, base_url: &str) -> Self {
         GeminiIssuer {
-            api: Api::new(PROVIDER, client, base_url),
+            api: AdminApi::new(&VENDOR, client, base_url, None),
         }
     }
 
     /// From the shared configuration ([`HttpConfig::from_env`]).
     pub fn from_config(cfg: &HttpConfig) -> Self {
-        Self::new(cfg.client.clone(), &cfg.endpoints.gemini)
+        GeminiIssuer {
+            api: cfg.admin_api(&VENDOR),
+        }
     }
 }
 
@@ -93,11 +105,8 @@ impl KeyIssuer for GeminiIssuer {
     /// well work elsewhere, so it is a Validation error naming the reason — a new key like
     /// that is not accepted, and an old key like that is not taken for dead.
     async fn verify(&self, _cred: &Credential, key: &SecretString) -> ProviderResult<Liveness> {
-        let req = self
-            .api
-            .request(Method::GET, self.api.url("/v1beta/models", &[])?)
-            .header("x-goog-api-key", http::sensitive_header(PROVIDER, key)?);
-        let raw = self.api.send_raw(req, &[key]).await?;
+        let req = self.api.request(Method::GET, "/v1beta/models", &[], key)?;
+        let raw = self.api.api.send_raw(req, &[key]).await?;
         match raw.status {
             s if s.is_success() => Ok(Liveness::Alive),
             StatusCode::UNAUTHORIZED => Ok(Liveness::Dead),
@@ -112,9 +121,9 @@ impl KeyIssuer for GeminiIssuer {
                         ),
                     })
                 }
-                None => Err(self.api.error(&raw, "models", &[key])),
+                None => Err(self.api.api.error(&raw, "models", &[key])),
             },
-            _ => Err(self.api.error(&raw, "models", &[key])),
+            _ => Err(self.api.api.error(&raw, "models", &[key])),
         }
     }
 

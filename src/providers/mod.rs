@@ -1,8 +1,15 @@
 //! The concrete providers: one file per real system plus `sim/`, the drill world, each
-//! implementing the domain's ports (`incident::ports`: the traits, their error type and
-//! `ProviderSet`). The engine only sees the ports.
+//! implementing the domain's ports (`incident::ports`: the traits, their error type, the
+//! `Clock` every wait goes through, and `ProviderSet`). The engine only sees the ports.
 //!
-//! May depend on the incident domain and the runbook schema, never on the terminal UI.
+//! `http` is the HTTP providers' shared plumbing (`AdminApi`); `openai`, `anthropic`,
+//! `gemini` and `braintrust` each add what sets them apart; `aws` holds Secrets Manager, IAM
+//! and CloudTrail; `live` puts the real ones together for a runbook's scope; `sim` is the
+//! drill world.
+//!
+//! May depend on the incident domain (its ports, model, events and state) and the runbook
+//! schema; never on the terminal UI, the command line or `launch`. Errors are thiserror
+//! types (`ProviderError`, `live::ConnectError`, `sim::SimError`), and nothing here prints.
 
 pub mod anthropic;
 pub mod aws;

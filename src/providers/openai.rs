@@ -6,7 +6,9 @@
 //! `POST /v1/organization/projects/{p}/service_accounts/{sa}/api_keys` (mints a key for a
 //! service account; user-owned keys cannot be created by API),
 //! `GET /v1/organization/usage/completions`; and `GET /v1/models` with the key under test.
-//! May depend on `http`, the provider traits and the incident model only.
+//! Only what sets this provider apart lives here (its `http::Vendor`, its endpoints and
+//! answers); construction, auth and errors are `http`'s. May depend on `http`, the incident
+//! ports and model and the runbook schema only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -14,13 +16,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use reqwest::header::AUTHORIZATION;
 use reqwest::{Client, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::http::{self, Api, HttpConfig, OPENAI_ADMIN_KEY_VAR};
+use super::http::{self, AdminApi, HttpConfig, KeyHeader, Slot, Vendor, seg};
 use crate::incident::model::{
     Credential, KeyGeneration, UsageSample, hint_from_redacted, hints_match, mask,
 };
@@ -99,15 +100,6 @@ struct MintedKey {
 }
 
 #[derive(Deserialize)]
-struct UsagePage {
-    data: Vec<UsageBucket>,
-    #[serde(default)]
-    has_more: bool,
-    #[serde(default)]
-    next_page: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct UsageBucket {
     start_time: i64,
     #[serde(default)]
@@ -122,89 +114,55 @@ struct UsageResult {
     num_model_requests: u64,
 }
 
-/// Shared by the inventory and the issuer: the Admin API with its key.
-#[derive(Debug, Clone)]
-struct Admin {
-    api: Api,
-    key: Option<SecretString>,
-}
+/// OpenAI's Admin API: the admin key as `Authorization: Bearer`, no version header.
+pub(crate) const VENDOR: Vendor = Vendor {
+    name: PROVIDER,
+    slot: Slot::Openai,
+    key_header: KeyHeader::Bearer,
+    version: None,
+    where_admin_key: WHERE_ADMIN_KEY,
+};
 
-impl Admin {
-    fn key(&self) -> ProviderResult<&SecretString> {
-        self.key
-            .as_ref()
-            .ok_or_else(|| http::missing_admin_key(PROVIDER, OPENAI_ADMIN_KEY_VAR, WHERE_ADMIN_KEY))
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        what: &str,
-    ) -> ProviderResult<http::Raw> {
-        let key = self.key()?;
-        let req = self
-            .api
-            .request(method, self.api.url(path, query)?)
-            .header(AUTHORIZATION, http::bearer(PROVIDER, key)?);
-        self.api.send(req, what, &[key]).await
-    }
-
-    /// Follows an Admin API list (`after` = the last id) to its end.
-    async fn list_all<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        filters: &[(&str, &str)],
-        what: &str,
-        mut each_page: impl FnMut(Vec<T>),
-    ) -> ProviderResult<()> {
-        let mut after: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![("limit", PAGE)];
-            query.extend_from_slice(filters);
-            if let Some(a) = after.as_deref() {
-                query.push(("after", a));
-            }
-            let raw = self.call(Method::GET, path, &query, what).await?;
-            let page: List<T> = self.api.parse(&raw, what)?;
-            let next = page.last_id.clone();
-            each_page(page.data);
-            match next {
-                Some(n) if page.has_more && after.as_deref() != Some(n.as_str()) => after = Some(n),
-                _ => return Ok(()),
-            }
+/// Follows an Admin API list (`after` = the last id) to its end.
+async fn list_all<T: serde::de::DeserializeOwned>(
+    admin: &AdminApi,
+    path: &str,
+    filters: &[(&str, &str)],
+    what: &str,
+    mut each_page: impl FnMut(Vec<T>),
+) -> ProviderResult<()> {
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query = vec![("limit", PAGE)];
+        query.extend_from_slice(filters);
+        if let Some(a) = after.as_deref() {
+            query.push(("after", a));
         }
-        Ok(())
-    }
-
-    /// Every enabled key of the project, whether or not its owner still has access to it
-    /// (`owner_project_access=any`; the default hides keys of owners who left).
-    async fn project_keys(&self, project_id: &str) -> ProviderResult<Vec<ProjectKey>> {
-        let mut keys = Vec::new();
-        self.list_all(
-            &format!("/v1/organization/projects/{}/api_keys", seg(project_id)),
-            &[("owner_project_access", "any")],
-            &format!("API keys of project {project_id}"),
-            |page| keys.extend(page),
-        )
-        .await?;
-        Ok(keys)
-    }
-}
-
-/// One path segment, percent-encoded (ids come from the provider, but never trust them
-/// to be URL-safe).
-fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+        let raw = admin.call(Method::GET, path, &query, None, what).await?;
+        let page: List<T> = admin.api.parse(&raw, what)?;
+        let next = page.last_id.clone();
+        each_page(page.data);
+        match next {
+            Some(n) if page.has_more && after.as_deref() != Some(n.as_str()) => after = Some(n),
+            _ => return Ok(()),
         }
     }
-    out
+    Ok(())
+}
+
+/// Every enabled key of the project, whether or not its owner still has access to it
+/// (`owner_project_access=any`; the default hides keys of owners who left).
+async fn project_keys(admin: &AdminApi, project_id: &str) -> ProviderResult<Vec<ProjectKey>> {
+    let mut keys = Vec::new();
+    list_all(
+        admin,
+        &format!("/v1/organization/projects/{}/api_keys", seg(project_id)),
+        &[("owner_project_access", "any")],
+        &format!("API keys of project {project_id}"),
+        |page| keys.extend(page),
+    )
+    .await?;
+    Ok(keys)
 }
 
 fn credential(project: &Project, key: ProjectKey) -> Credential {
@@ -264,7 +222,7 @@ fn credential(project: &Project, key: ProjectKey) -> Credential {
 /// Braintrust inventories and merged by hint elsewhere, so these carry no locations.
 #[derive(Debug, Clone)]
 pub struct OpenAiInventory {
-    admin: Admin,
+    admin: AdminApi,
 }
 
 impl OpenAiInventory {
@@ -272,20 +230,15 @@ impl OpenAiInventory {
     /// Without a key, `discover` fails with `Auth` naming `OPENAI_ADMIN_KEY`.
     pub fn new(client: Client, base_url: &str, admin_key: Option<SecretString>) -> Self {
         OpenAiInventory {
-            admin: Admin {
-                api: Api::new(PROVIDER, client, base_url),
-                key: admin_key,
-            },
+            admin: AdminApi::new(&VENDOR, client, base_url, admin_key),
         }
     }
 
     /// From the shared configuration ([`HttpConfig::from_env`]).
     pub fn from_config(cfg: &HttpConfig) -> Self {
-        Self::new(
-            cfg.client.clone(),
-            &cfg.endpoints.openai,
-            cfg.keys.openai.clone(),
-        )
+        OpenAiInventory {
+            admin: cfg.admin_api(&VENDOR),
+        }
     }
 }
 
@@ -302,11 +255,14 @@ impl Inventory for OpenAiInventory {
         };
         self.admin.key()?;
         let mut projects: Vec<Project> = Vec::new();
-        self.admin
-            .list_all("/v1/organization/projects", &[], "projects", |page| {
-                projects.extend(page)
-            })
-            .await?;
+        list_all(
+            &self.admin,
+            "/v1/organization/projects",
+            &[],
+            "projects",
+            |page| projects.extend(page),
+        )
+        .await?;
         let missing: Vec<&String> = openai
             .projects
             .iter()
@@ -316,7 +272,7 @@ impl Inventory for OpenAiInventory {
             projects.retain(|p| openai.projects.contains(&p.id));
         }
         for project in &projects {
-            let keys = self.admin.project_keys(&project.id).await?;
+            let keys = project_keys(&self.admin, &project.id).await?;
             let page: Vec<Credential> = keys.into_iter().map(|k| credential(project, k)).collect();
             if !page.is_empty() {
                 let _ = pages.send(page);
@@ -342,7 +298,7 @@ impl Inventory for OpenAiInventory {
 /// account can be minted by API; for a user-owned key (or one whose owner is unknown)
 /// `issue` answers [`ProviderError::ManualIssue`] with where to click.
 pub struct OpenAiIssuer {
-    admin: Admin,
+    admin: AdminApi,
     /// Keys minted by this process, by idempotency token, so a retry of the same issue
     /// (say, after staging failed) returns the same key instead of minting another. Kept
     /// for [`MINTED_TTL`] at most; values are zeroized when dropped.
@@ -361,22 +317,19 @@ impl OpenAiIssuer {
     /// An issuer calling `base_url` with `admin_key` for the Admin API. Without a key,
     /// everything but `verify` fails with `Auth` naming `OPENAI_ADMIN_KEY`.
     pub fn new(client: Client, base_url: &str, admin_key: Option<SecretString>) -> Self {
-        OpenAiIssuer {
-            admin: Admin {
-                api: Api::new(PROVIDER, client, base_url),
-                key: admin_key,
-            },
-            minted: Mutex::new(HashMap::new()),
-        }
+        Self::with_api(AdminApi::new(&VENDOR, client, base_url, admin_key))
     }
 
     /// From the shared configuration ([`HttpConfig::from_env`]).
     pub fn from_config(cfg: &HttpConfig) -> Self {
-        Self::new(
-            cfg.client.clone(),
-            &cfg.endpoints.openai,
-            cfg.keys.openai.clone(),
-        )
+        Self::with_api(cfg.admin_api(&VENDOR))
+    }
+
+    fn with_api(admin: AdminApi) -> Self {
+        OpenAiIssuer {
+            admin,
+            minted: Mutex::new(HashMap::new()),
+        }
     }
 
     fn project_of<'a>(&self, cred: &'a Credential) -> ProviderResult<&'a str> {
@@ -450,7 +403,7 @@ impl OpenAiIssuer {
             return Some(new_key_id.to_string());
         };
         let project = self.project_of(old).ok()?;
-        let keys = self.admin.project_keys(project).await.ok()?;
+        let keys = project_keys(&self.admin, project).await.ok()?;
         let mut matches = keys.iter().filter(|k| {
             k.id != old.key_id
                 && k.redacted_value
@@ -478,7 +431,7 @@ impl KeyIssuer for OpenAiIssuer {
             return Ok(k);
         }
         let admin_key = self.admin.key()?;
-        let existing = self.admin.project_keys(&project).await?;
+        let existing = project_keys(&self.admin, &project).await?;
         if let Some(orphan) = existing.iter().find(|k| k.name.as_deref() == Some(token)) {
             return Err(ProviderError::Validation {
                 provider: PROVIDER.into(),
@@ -495,9 +448,7 @@ impl KeyIssuer for OpenAiIssuer {
         );
         let req = self
             .admin
-            .api
-            .request(Method::POST, self.admin.api.url(&path, &[])?)
-            .header(AUTHORIZATION, http::bearer(PROVIDER, admin_key)?)
+            .request(Method::POST, &path, &[], admin_key)?
             .json(&serde_json::json!({ "name": token }));
         let raw = self
             .admin
@@ -523,9 +474,7 @@ impl KeyIssuer for OpenAiIssuer {
     /// models permission) is an error: the key exists but cannot be proven to work here.
     async fn verify(&self, _cred: &Credential, key: &SecretString) -> ProviderResult<Liveness> {
         let api = &self.admin.api;
-        let req = api
-            .request(Method::GET, api.url("/v1/models", &[])?)
-            .header(AUTHORIZATION, http::bearer(PROVIDER, key)?);
+        let req = self.admin.request(Method::GET, "/v1/models", &[], key)?;
         let raw = api.send_raw(req, &[key]).await?;
         match raw.status {
             s if s.is_success() => Ok(Liveness::Alive),
@@ -550,6 +499,7 @@ impl KeyIssuer for OpenAiIssuer {
                 Method::GET,
                 &Self::key_path(project, &old.key_id),
                 &[],
+                None,
                 &format!("key {}", old.key_id),
             )
             .await
@@ -569,6 +519,7 @@ impl KeyIssuer for OpenAiIssuer {
                 Method::DELETE,
                 &Self::key_path(project, &old.key_id),
                 &[],
+                None,
                 &format!("key {}", old.key_id),
             )
             .await
@@ -613,42 +564,32 @@ impl KeyIssuer for OpenAiIssuer {
         };
         let start = (since.timestamp().div_euclid(60) * 60).to_string();
         let mut per_minute: BTreeMap<i64, u64> = BTreeMap::new();
-        let mut page: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![
-                ("start_time", start.as_str()),
-                ("bucket_width", "1m"),
-                ("group_by", "api_key_id"),
-                ("api_key_ids", key_id.as_str()),
-                ("limit", "1440"),
-            ];
-            if let Some(p) = page.as_deref() {
-                query.push(("page", p));
-            }
-            let raw = self
-                .admin
-                .call(
-                    Method::GET,
-                    "/v1/organization/usage/completions",
-                    &query,
-                    "completions usage",
-                )
-                .await?;
-            let usage: UsagePage = self.admin.api.parse(&raw, "completions usage")?;
-            for b in usage.data {
-                let n: u64 = b
-                    .results
-                    .iter()
-                    .filter(|r| r.api_key_id.as_deref().is_none_or(|k| k == key_id))
-                    .map(|r| r.num_model_requests)
-                    .sum();
-                *per_minute.entry(b.start_time).or_default() += n;
-            }
-            match usage.next_page {
-                Some(n) if usage.has_more && page.as_deref() != Some(n.as_str()) => page = Some(n),
-                _ => break,
-            }
-        }
+        let query = [
+            ("start_time", start.as_str()),
+            ("bucket_width", "1m"),
+            ("group_by", "api_key_id"),
+            ("api_key_ids", key_id.as_str()),
+            ("limit", "1440"),
+        ];
+        self.admin
+            .report(
+                "/v1/organization/usage/completions",
+                &query,
+                "completions usage",
+                MAX_PAGES,
+                |buckets: Vec<UsageBucket>| {
+                    for b in buckets {
+                        let n: u64 = b
+                            .results
+                            .iter()
+                            .filter(|r| r.api_key_id.as_deref().is_none_or(|k| k == key_id))
+                            .map(|r| r.num_model_requests)
+                            .sum();
+                        *per_minute.entry(b.start_time).or_default() += n;
+                    }
+                },
+            )
+            .await?;
         Ok(per_minute
             .into_iter()
             .filter(|(_, n)| *n > 0)

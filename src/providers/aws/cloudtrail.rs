@@ -6,6 +6,7 @@
 //! two LookupEvents requests per second per account and region: each region has its own
 //! rate limiter, and throttled or failed requests are retried with exponential backoff
 //! (the SDK's own retries are off for this client, so every request passes the limiter).
+//! Every wait, the limiter's and the backoff's, goes through the incident's [`Clock`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tokio::time::Instant;
 
 use super::{Aws, CLOUDTRAIL, from_chrono, is_auth_code, map_sdk_error, to_chrono, with_context};
 use crate::incident::model::{KeyGeneration, UsageSample};
-use crate::incident::ports::{ProviderError, ProviderResult};
+use crate::incident::ports::{Clock, ProviderError, ProviderResult, WallClock};
 
 /// LookupEvents requests per second per region (CloudTrail's documented limit).
 const DEFAULT_RATE: u32 = 2;
@@ -50,8 +51,9 @@ impl RateLimiter {
         }
     }
 
-    /// Waits for this request's turn.
-    async fn wait(&self) {
+    /// Waits on `clock` for this request's turn. The turns are kept on tokio's monotonic
+    /// clock; the wait until a turn goes through `clock`, as the time left until it.
+    async fn wait(&self, clock: &dyn Clock) {
         let at = {
             let mut next = self.next.lock().await;
             let now = Instant::now();
@@ -62,7 +64,9 @@ impl RateLimiter {
             *next = Some(at + self.interval);
             at
         };
-        tokio::time::sleep_until(at).await;
+        clock
+            .sleep(at.saturating_duration_since(Instant::now()))
+            .await;
     }
 }
 
@@ -76,11 +80,23 @@ struct RegionTrail {
 /// Calls per minute made with an access key, from CloudTrail event history.
 ///
 /// Clones share the clients and the rate limiters.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CloudTrailUsage {
     regions: Vec<RegionTrail>,
     initial_backoff: Duration,
     max_attempts: u32,
+    /// The limiter's and the backoff's waits go through it.
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for CloudTrailUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudTrailUsage")
+            .field("regions", &self.regions)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CloudTrailUsage {
@@ -108,7 +124,14 @@ impl CloudTrailUsage {
             regions,
             initial_backoff: DEFAULT_BACKOFF,
             max_attempts: DEFAULT_ATTEMPTS,
+            clock: Arc::new(WallClock),
         }
+    }
+
+    /// Waits on `clock` (the incident's; the wall clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sets the request rate per region (default 2 per second).
@@ -201,7 +224,7 @@ impl CloudTrailUsage {
         let mut delay = self.initial_backoff;
         let mut attempt = 1;
         loop {
-            rt.limiter.wait().await;
+            rt.limiter.wait(self.clock.as_ref()).await;
             let sent = rt
                 .client
                 .lookup_events()
@@ -224,7 +247,7 @@ impl CloudTrailUsage {
                         wait_ms = delay.as_millis() as u64,
                         "LookupEvents failed ({e}); backing off"
                     );
-                    tokio::time::sleep(delay).await;
+                    self.clock.sleep(delay).await;
                     delay = (delay * 2).min(MAX_BACKOFF);
                     attempt += 1;
                 }
@@ -352,7 +375,7 @@ mod tests {
         let l = RateLimiter::per_second(2);
         let t0 = Instant::now();
         for _ in 0..5 {
-            l.wait().await;
+            l.wait(&WallClock).await;
         }
         assert_eq!(Instant::now() - t0, Duration::from_secs(2));
     }

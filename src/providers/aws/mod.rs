@@ -4,7 +4,11 @@
 //! [`Aws`] loads one SDK configuration per region with the standard credential chain (or
 //! static credentials for emulators), bounded retries and timeouts. Every SDK error goes
 //! through [`map_sdk_error`], which keeps the AWS error code and message (never a secret
-//! value) and sorts it into a [`ProviderError`] the engine knows how to retry or show.
+//! value) and sorts it into a [`ProviderError`] the engine knows how to retry or show;
+//! [`policy`] writes the least-privilege IAM policy a runbook needs.
+//!
+//! May depend on the incident ports and model and the runbook schema only; [`AwsOptions`]
+//! is what the command line's flags become (launch builds it).
 
 pub mod cloudtrail;
 pub mod iam;

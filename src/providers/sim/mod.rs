@@ -7,31 +7,37 @@
 //! minute (ids and times only, never a key value: values are derived from ids and the seed),
 //! so a crashed drill resumes where it was.
 //!
-//! Here: the world's state, its clock, the actors' minute-by-minute simulation, latency and
-//! faults, persistence. `providers` implements the incident ports over it (the world itself is
-//! the engine's `Drill`); `score` scores a drill. Depends on the incident ports, model, events
-//! and state, and the runbook schema; only launch and tests name it (the engine sees it as
-//! `ProviderSet::drill`).
+//! Here: the world's life (built, saved, reloaded), its clock and the ticker that moves it
+//! on. `state` holds what is saved and how it is built from the drill section; `actors` the
+//! minute-by-minute simulation and the latency and faults of every call; `providers`
+//! implements the incident ports over the world (the world itself is the drill's `Clock` and
+//! the engine's `Drill`); `score` scores a drill. All waiting is on the drill clock
+//! ([`Clock::sleep`](crate::incident::ports::Clock::sleep)); the ticker alone is a tokio
+//! interval, the cadence at which the world catches up with that clock. Depends on the
+//! incident ports, model, events and state, and the runbook schema; only launch and tests
+//! name it (the engine sees it as `ProviderSet::drill`).
 
+mod actors;
 mod providers;
 mod score;
+mod state;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
+use state::{World, current_at, drill_start, seed_check};
+// The world's state as the drill's providers read and change it.
+use state::{Key, SecretState, Version, fault_target, key_id, target_name};
+
 use crate::incident::event::Event;
-use crate::incident::model::{KeyGeneration, UsageSample};
-use crate::incident::ports::{ProviderError, ProviderResult, WorldFeed};
-use crate::runbook::duration;
-use crate::runbook::schema::{ActorKind, Fault, FaultTarget, Issuer, Runbook, SimLocation};
+use crate::incident::ports::WorldFeed;
+use crate::runbook::schema::{Issuer, Runbook};
 
 /// Why the world could not be built or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -57,166 +63,6 @@ pub enum SimError {
     )]
     Mismatch { path: PathBuf, why: String },
 }
-
-/// A deterministic 64-bit hash of (seed, labels…): SplitMix64 over FNV-1a of the labels.
-fn mix(seed: u64, parts: &[&str], n: u64) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for p in parts {
-        for b in p.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut z = h ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A uniform draw in [0, 1).
-fn unit(seed: u64, parts: &[&str], n: u64) -> f64 {
-    (mix(seed, parts, n) >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn issuer_slug(i: Issuer) -> &'static str {
-    match i {
-        Issuer::AwsIam => "aws_iam",
-        Issuer::Openai => "openai",
-        Issuer::Anthropic => "anthropic",
-        Issuer::Gemini => "gemini",
-        Issuer::Braintrust => "braintrust",
-        Issuer::Generic => "generic",
-    }
-}
-
-fn fault_target(i: Issuer) -> FaultTarget {
-    match i {
-        Issuer::AwsIam => FaultTarget::Iam,
-        Issuer::Openai | Issuer::Generic => FaultTarget::Openai,
-        Issuer::Anthropic => FaultTarget::Anthropic,
-        Issuer::Gemini => FaultTarget::Gemini,
-        Issuer::Braintrust => FaultTarget::Braintrust,
-    }
-}
-
-fn target_name(t: FaultTarget) -> &'static str {
-    match t {
-        FaultTarget::SecretsManager => "Secrets Manager (simulated)",
-        FaultTarget::Iam => "IAM (simulated)",
-        FaultTarget::Openai => "OpenAI (simulated)",
-        FaultTarget::Anthropic => "Anthropic (simulated)",
-        FaultTarget::Gemini => "Gemini (simulated)",
-        FaultTarget::Braintrust => "Braintrust (simulated)",
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Key {
-    cred: String,
-    issuer: Issuer,
-    active: bool,
-    deleted: bool,
-    created: DateTime<Utc>,
-    token: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Version {
-    id: String,
-    /// JSON field ("" for a plain secret) → key id.
-    fields: BTreeMap<String, String>,
-    stages: Vec<String>,
-    token: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-struct SecretState {
-    versions: Vec<Version>,
-    changed: Option<DateTime<Utc>>,
-}
-
-impl SecretState {
-    fn with_stage(&self, stage: &str) -> Option<&Version> {
-        self.versions
-            .iter()
-            .find(|v| v.stages.iter().any(|s| s == stage))
-    }
-    fn strip(&mut self, stage: &str) {
-        for v in &mut self.versions {
-            v.stages.retain(|s| s != stage);
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct BtSecret {
-    key: String,
-    updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SimCred {
-    name: String,
-    issuer: Issuer,
-    original: String,
-    created: DateTime<Utc>,
-    locations: Vec<SimLocation>,
-}
-
-impl SimCred {
-    fn id(&self) -> String {
-        format!("{}/{}", issuer_slug(self.issuer), self.name)
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Consumer {
-    name: String,
-    cred: String,
-    reads: SimLocation,
-    loaded: String,
-    stale: bool,
-    rate: u32,
-    source: String,
-    errors: u32,
-    /// Errors per credential name (for the score's mistakes).
-    errors_by_cred: BTreeMap<String, u32>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-struct Bucket {
-    ok: u32,
-    denied: u32,
-    sources: BTreeMap<String, u32>,
-}
-
-/// Everything that changes, saved to world.json. Ids and times only.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-struct World {
-    /// A hash of the seed (never the seed: key values derive from it), so a world is not
-    /// resumed with another seed's keys.
-    #[serde(default)]
-    seed_check: Option<u64>,
-    /// Drill seconds since the drill started, as of the last save (a resumed clock starts here).
-    elapsed_secs: f64,
-    /// Last whole drill minute simulated (-1 before the first).
-    minute_done: i64,
-    keys: BTreeMap<String, Key>,
-    creds: Vec<SimCred>,
-    secrets: BTreeMap<String, SecretState>,
-    braintrust: BTreeMap<String, BtSecret>,
-    consumers: Vec<Consumer>,
-    usage: BTreeMap<String, BTreeMap<i64, Bucket>>,
-    attacker_ok_after_first_revoke: u32,
-    attacker_ok: u32,
-    first_revoke: Option<DateTime<Utc>>,
-    injects_sent: usize,
-    calls: BTreeMap<String, u64>,
-    minted: u64,
-}
-
 /// The simulated world.
 pub struct SimWorld {
     world: Mutex<World>,
@@ -246,118 +92,7 @@ impl SimWorld {
     ) -> Result<(Arc<SimWorld>, WorldFeed), SimError> {
         let drill = runbook.drill.as_ref().ok_or(SimError::NoDrill)?;
         let start = drill_start(runbook)?;
-        let mut w = World {
-            seed_check: Some(seed_check(seed)),
-            minute_done: -1,
-            ..World::default()
-        };
-        for (i, c) in drill.credentials.iter().enumerate() {
-            let age = duration::parse(&c.age).map_err(SimError::Invalid)?;
-            let created = start - chrono::Duration::seconds(age.as_secs() as i64);
-            let key_id = key_id(c.issuer, seed, &format!("orig-{i}-{}", c.name));
-            w.keys.insert(
-                key_id.clone(),
-                Key {
-                    cred: c.name.clone(),
-                    issuer: c.issuer,
-                    active: true,
-                    deleted: false,
-                    created,
-                    token: None,
-                },
-            );
-            for l in &c.locations {
-                match l {
-                    SimLocation::SecretsManager { secret, field, .. } => {
-                        let s = w.secrets.entry(secret.clone()).or_default();
-                        if s.versions.is_empty() {
-                            s.versions.push(Version {
-                                id: format!("v-{}", &hex6(seed, secret)),
-                                fields: BTreeMap::new(),
-                                stages: vec!["AWSCURRENT".into()],
-                                token: None,
-                            });
-                        }
-                        if let Some(v) = s.versions.first_mut() {
-                            v.fields
-                                .insert(field.clone().unwrap_or_default(), key_id.clone());
-                        }
-                        s.changed = s.changed.max(Some(created));
-                    }
-                    SimLocation::Braintrust { secret } => {
-                        w.braintrust.insert(
-                            secret.clone(),
-                            BtSecret {
-                                key: key_id.clone(),
-                                updated_at: created,
-                            },
-                        );
-                    }
-                    SimLocation::IamUser { .. } => {}
-                }
-            }
-            w.creds.push(SimCred {
-                name: c.name.clone(),
-                issuer: c.issuer,
-                original: key_id,
-                created,
-                locations: c.locations.clone(),
-            });
-        }
-        let stale: Vec<&str> = drill
-            .faults
-            .iter()
-            .filter_map(|f| match f {
-                Fault::StaleConsumer { consumer } => Some(consumer.as_str()),
-                _ => None,
-            })
-            .collect();
-        for a in drill
-            .actors
-            .iter()
-            .filter(|a| a.kind == ActorKind::Consumer)
-        {
-            for used in &a.uses {
-                let Some(c) = w.creds.iter().find(|c| &c.name == used) else {
-                    continue;
-                };
-                // By default a consumer reads the first copy that stores a value (an IAM
-                // user holds the key, but nothing reads it from there).
-                let stored = c
-                    .locations
-                    .iter()
-                    .find(|l| !matches!(l, SimLocation::IamUser { .. }))
-                    .or(c.locations.first())
-                    .cloned();
-                let reads = match &a.reads {
-                    Some(r) => c
-                        .locations
-                        .iter()
-                        .find(|l| loc_name(l) == r)
-                        .cloned()
-                        .or(stored),
-                    None => stored,
-                };
-                let Some(reads) = reads else {
-                    continue;
-                };
-                w.consumers.push(Consumer {
-                    name: a.name.clone(),
-                    cred: c.name.clone(),
-                    reads,
-                    loaded: c.original.clone(),
-                    stale: stale.contains(&a.name.as_str()),
-                    rate: a.rate,
-                    source: if a.source.is_empty() {
-                        a.name.clone()
-                    } else {
-                        a.source.clone()
-                    },
-                    errors: 0,
-                    errors_by_cred: BTreeMap::new(),
-                });
-            }
-        }
+        let w = World::at_start(drill, start, seed)?;
         Self::finish(runbook, seed, speed, dir, start, w)
     }
 
@@ -481,6 +216,10 @@ impl SimWorld {
         self.start + chrono::Duration::milliseconds((self.elapsed() * 1000.0) as i64)
     }
 
+    fn minute_time(&self, m: i64) -> DateTime<Utc> {
+        self.start + chrono::Duration::minutes(m)
+    }
+
     /// Spawns the task that advances the world every 250 ms (tokio time) and sends what happens
     /// to the feed; it stops once the feed's receiver is dropped.
     pub fn spawn_ticker(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
@@ -523,139 +262,6 @@ impl SimWorld {
         !self.feed.is_closed()
     }
 
-    fn minute_time(&self, m: i64) -> DateTime<Utc> {
-        self.start + chrono::Duration::minutes(m)
-    }
-
-    fn simulate_minute(&self, w: &mut World, m: i64, events: &mut Vec<Event>) {
-        let at = self.minute_time(m);
-        let Some(drill) = &self.runbook.drill else {
-            return;
-        };
-        // Injects due by the end of this minute.
-        let mut due: Vec<(u64, &str)> = drill
-            .injects
-            .iter()
-            .filter_map(|i| {
-                duration::parse(&i.at)
-                    .ok()
-                    .map(|d| (d.as_secs(), i.message.as_str()))
-            })
-            .collect();
-        due.sort_by_key(|(t, _)| *t);
-        while w.injects_sent < due.len() && due[w.injects_sent].0 < ((m + 1) * 60) as u64 {
-            let (t, msg) = due[w.injects_sent];
-            events.push(Event::InjectArrived {
-                message: msg.to_string(),
-                at: self.start + chrono::Duration::seconds(t as i64),
-            });
-            w.injects_sent += 1;
-        }
-        let mut touched: BTreeMap<(String, KeyGeneration), Bucket> = BTreeMap::new();
-        // Consumers.
-        for ci in 0..w.consumers.len() {
-            let (name, cred, reads, stale, rate, source) = {
-                let c = &w.consumers[ci];
-                (
-                    c.name.clone(),
-                    c.cred.clone(),
-                    c.reads.clone(),
-                    c.stale,
-                    c.rate,
-                    c.source.clone(),
-                )
-            };
-            if !stale && let Some(k) = current_at(w, &reads) {
-                w.consumers[ci].loaded = k;
-            }
-            let key = w.consumers[ci].loaded.clone();
-            let jitter = 0.8 + 0.4 * unit(self.seed, &["consumer", &name], m as u64);
-            let calls = ((f64::from(rate) * jitter).round() as u32).max(1);
-            let alive = w.keys.get(&key).is_some_and(|k| k.active);
-            let (ok, denied) = if alive { (calls, 0) } else { (0, calls) };
-            record(w, &key, m, ok, denied, &source);
-            let generation = generation_of(w, &cred, &key);
-            let b = touched.entry((cred.clone(), generation)).or_default();
-            b.ok += ok;
-            b.denied += denied;
-            *b.sources.entry(source.clone()).or_default() += calls;
-            if denied > 0 {
-                let c = &mut w.consumers[ci];
-                c.errors += denied;
-                *c.errors_by_cred.entry(cred.clone()).or_default() += denied;
-                let id = w
-                    .creds
-                    .iter()
-                    .find(|c| c.name == cred)
-                    .map(SimCred::id)
-                    .unwrap_or_else(|| cred.clone());
-                events.push(Event::ConsumerFailed {
-                    consumer: name.clone(),
-                    credential: id,
-                    errors: denied,
-                    at,
-                });
-            }
-        }
-        // Attackers: bursts with the original (leaked) keys.
-        for a in drill
-            .actors
-            .iter()
-            .filter(|a| a.kind == ActorKind::Attacker)
-        {
-            let every = a
-                .every
-                .as_deref()
-                .and_then(|e| duration::parse(e).ok())
-                .map(|d| (d.as_secs() / 60).max(1) as i64)
-                .unwrap_or(5);
-            if m % every != 1 % every {
-                continue;
-            }
-            for used in &a.uses {
-                let Some(c) = w.creds.iter().find(|c| &c.name == used).cloned() else {
-                    continue;
-                };
-                let key = c.original.clone();
-                let alive = w.keys.get(&key).is_some_and(|k| k.active);
-                let jitter = 0.7 + 0.6 * unit(self.seed, &["attacker", &a.name, used], m as u64);
-                let calls = ((f64::from(a.rate) * jitter).round() as u32).max(1);
-                let (ok, denied) = if alive { (calls, 0) } else { (0, calls) };
-                record(w, &key, m, ok, denied, &a.source);
-                w.attacker_ok += ok;
-                if w.first_revoke.is_some_and(|r| at >= r) {
-                    w.attacker_ok_after_first_revoke += ok;
-                }
-                let b = touched
-                    .entry((c.name.clone(), KeyGeneration::Old))
-                    .or_default();
-                b.ok += ok;
-                b.denied += denied;
-                *b.sources.entry(a.source.clone()).or_default() += calls;
-            }
-        }
-        for ((cred, generation), b) in touched {
-            let id = w
-                .creds
-                .iter()
-                .find(|c| c.name == cred)
-                .map(SimCred::id)
-                .unwrap_or(cred);
-            let mut sources: Vec<(String, u32)> = b.sources.into_iter().collect();
-            sources.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            events.push(Event::UsageObserved {
-                sample: UsageSample {
-                    credential: id,
-                    generation,
-                    minute: at,
-                    ok: b.ok,
-                    denied: b.denied,
-                    sources: sources.into_iter().map(|(s, _)| s).collect(),
-                },
-            });
-        }
-    }
-
     /// Restarts consumers (a command step's drill effect): they reload their key now, stale
     /// ones included.
     pub fn restart_consumers(&self, names: &[String]) {
@@ -686,67 +292,6 @@ impl SimWorld {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// Latency and faults of one call to `target`.
-    async fn call(&self, target: FaultTarget) -> ProviderResult<()> {
-        let (n, now) = {
-            let mut w = self.lock();
-            let c = w.calls.entry(format!("{target:?}")).or_default();
-            *c += 1;
-            (*c, self.elapsed())
-        };
-        let tname = format!("{target:?}");
-        let latency = 0.2 + 1.8 * unit(self.seed, &["latency", &tname], n);
-        tokio::time::sleep(Duration::from_secs_f64(latency / self.speed)).await;
-        let Some(drill) = &self.runbook.drill else {
-            return Ok(());
-        };
-        for (fi, f) in drill.faults.iter().enumerate() {
-            match f {
-                Fault::Throttle {
-                    provider,
-                    rate,
-                    from,
-                    until,
-                } if *provider == target => {
-                    let from = from
-                        .as_deref()
-                        .and_then(|d| duration::parse(d).ok())
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or(0.0);
-                    let until = until
-                        .as_deref()
-                        .and_then(|d| duration::parse(d).ok())
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or(f64::MAX);
-                    if now >= from
-                        && now < until
-                        && unit(self.seed, &["throttle", &tname, &fi.to_string()], n) < *rate
-                    {
-                        // Like AWS's ThrottlingException, no Retry-After: the engine backs
-                        // off on its own (exponential, deterministic jitter).
-                        return Err(ProviderError::Throttled {
-                            provider: target_name(target).into(),
-                            message: "Rate exceeded (simulated ThrottlingException)".into(),
-                            retry_after: None,
-                        });
-                    }
-                }
-                Fault::ServerError { provider, rate }
-                    if *provider == target
-                        && unit(self.seed, &["5xx", &tname, &fi.to_string()], n) < *rate =>
-                {
-                    return Err(ProviderError::Server {
-                        provider: target_name(target).into(),
-                        status: 503,
-                        message: "Service Unavailable (simulated)".into(),
-                    });
-                }
-                _ => {}
-            }
-        }
-        Ok(())
     }
 
     /// The secret value of a key: derived from its id and the seed, never stored.
@@ -782,82 +327,4 @@ impl SimWorld {
         mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())[..12].to_string()
     }
-}
-
-/// What world.json keeps to recognise its seed: a hash, not the seed itself.
-fn seed_check(seed: u64) -> u64 {
-    mix(seed, &["seed-check"], 0)
-}
-
-fn hex6(seed: u64, s: &str) -> String {
-    format!("{:012x}", mix(seed, &[s], 0) & 0xffff_ffff_ffff)
-}
-
-/// A key id in the issuer's style.
-fn key_id(issuer: Issuer, seed: u64, salt: &str) -> String {
-    let h = mix(seed, &["key", salt], 0);
-    match issuer {
-        Issuer::AwsIam => {
-            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-            let mut s = String::from("AKIAEXAMPLE");
-            let mut x = h;
-            for _ in 0..9 {
-                s.push(A[(x % 32) as usize] as char);
-                x /= 32;
-            }
-            s
-        }
-        Issuer::Openai | Issuer::Generic => format!("key_{h:016x}"),
-        Issuer::Anthropic => format!("apikey_{h:016x}"),
-        Issuer::Gemini => format!("gk-{h:016x}"),
-        Issuer::Braintrust => format!("bt_{h:016x}"),
-    }
-}
-
-fn drill_start(rb: &Runbook) -> Result<DateTime<Utc>, SimError> {
-    let drill = rb.drill.as_ref().ok_or(SimError::NoDrill)?;
-    let after = duration::parse(&drill.starts_after_exposure).map_err(SimError::Invalid)?;
-    Ok(rb.exposure_window.start + chrono::Duration::seconds(after.as_secs() as i64))
-}
-
-fn loc_name(l: &SimLocation) -> &str {
-    match l {
-        SimLocation::SecretsManager { secret, .. } | SimLocation::Braintrust { secret } => secret,
-        SimLocation::IamUser { user } => user,
-    }
-}
-
-/// The key currently stored at a location.
-fn current_at(w: &World, l: &SimLocation) -> Option<String> {
-    match l {
-        SimLocation::SecretsManager { secret, field, .. } => w
-            .secrets
-            .get(secret)?
-            .with_stage("AWSCURRENT")?
-            .fields
-            .get(field.as_deref().unwrap_or(""))
-            .cloned(),
-        SimLocation::Braintrust { secret } => w.braintrust.get(secret).map(|b| b.key.clone()),
-        SimLocation::IamUser { .. } => None,
-    }
-}
-
-fn generation_of(w: &World, cred: &str, key: &str) -> KeyGeneration {
-    if w.creds.iter().any(|c| c.name == cred && c.original == key) {
-        KeyGeneration::Old
-    } else {
-        KeyGeneration::New
-    }
-}
-
-fn record(w: &mut World, key: &str, m: i64, ok: u32, denied: u32, source: &str) {
-    let b = w
-        .usage
-        .entry(key.to_string())
-        .or_default()
-        .entry(m)
-        .or_default();
-    b.ok += ok;
-    b.denied += denied;
-    *b.sources.entry(source.to_string()).or_default() += ok + denied;
 }

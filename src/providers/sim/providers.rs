@@ -69,9 +69,7 @@ impl SimWorld {
             }),
             issuers,
             stores,
-            clock: Arc::new(DrillClock {
-                world: self.clone(),
-            }),
+            clock: self.clone(),
             identity: Some(format!(
                 "arn:aws:sts::000000000000:assumed-role/drill-responder/{user}"
             )),
@@ -177,17 +175,14 @@ fn in_scope(scope: &Scope, issuer: Issuer, l: &SimLocation) -> Option<String> {
     })
 }
 
-/// The drill clock as a provider clock.
-struct DrillClock {
-    world: Arc<SimWorld>,
-}
-
-impl Clock for DrillClock {
+/// The world's clock is the incident's clock in a drill: its waits (the engine's, the
+/// simulated latency) are drill time, `speed` times faster than real time.
+impl Clock for SimWorld {
     fn now(&self) -> DateTime<Utc> {
-        self.world.now()
+        SimWorld::now(self)
     }
     fn real(&self, incident: Duration) -> Duration {
-        incident.div_f64(self.world.speed)
+        incident.div_f64(self.speed)
     }
 }
 

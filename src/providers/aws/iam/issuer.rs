@@ -1,11 +1,6 @@
-//! IAM access keys: the inventory of the scope's users' keys ([`IamInventory`]) and the
-//! issuer that mints, tests, deactivates and deletes them ([`IamIssuer`]).
-//!
-//! A new key's value is the JSON document `{"AccessKeyId":"…","SecretAccessKey":"…"}`, the
-//! shape stored in the user's secret. The secret access key lives only in that
-//! [`SecretString`]; logs carry user names and access key ids only.
+//! The IAM issuer: mints, tests, deactivates and deletes access keys, and reads their usage.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,376 +8,20 @@ use aws_sdk_iam::Client as IamClient;
 use aws_sdk_iam::types::StatusType;
 use aws_sdk_sts::config::Credentials;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use zeroize::Zeroize;
 
-use super::cloudtrail::{CloudTrailUsage, floor_minute};
-use super::{Aws, IAM, SECRETS_MANAGER, STS, map_sdk_error, to_chrono, with_context};
-use crate::incident::model::{
-    Credential, KeyGeneration, Location, LocationKind, UsageSample, mask,
-};
+use super::{KeyInfo, KeyPair, date, last_used, list_keys, user_of};
+use crate::incident::model::{Credential, KeyGeneration, UsageSample, mask};
 use crate::incident::ports::{
-    Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult,
+    Clock, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult, WallClock,
 };
-use crate::runbook::schema::{ExposureWindow, IamScope, Scope};
+use crate::providers::aws::cloudtrail::{CloudTrailUsage, floor_minute};
+use crate::providers::aws::{Aws, IAM, STS, map_sdk_error, with_context};
 
-/// Users whose keys are read at once.
-const USER_CONCURRENCY: usize = 4;
-/// Users per page sent to the inventory when users are named in the scope.
-const USERS_PER_PAGE: usize = 20;
 /// Default attempts of [`IamIssuer::verify`] while a new key propagates.
 const DEFAULT_VERIFY_ATTEMPTS: u32 = 5;
 /// Default wait between those attempts (5 attempts 2.5 s apart: about 10 s).
 const DEFAULT_VERIFY_DELAY: Duration = Duration::from_millis(2500);
-
-/// An IAM key pair as stored in a secret. The secret half is wiped on drop.
-#[derive(Serialize, Deserialize)]
-struct KeyPair {
-    #[serde(rename = "AccessKeyId")]
-    access_key_id: String,
-    #[serde(rename = "SecretAccessKey")]
-    secret_access_key: String,
-}
-
-impl Drop for KeyPair {
-    fn drop(&mut self) {
-        self.secret_access_key.zeroize();
-    }
-}
-
-/// One access key of a user.
-#[derive(Debug, Clone)]
-struct KeyInfo {
-    id: String,
-    active: bool,
-    created: Option<DateTime<Utc>>,
-}
-
-/// The IAM user a credential belongs to: `meta["user"]`, else its name.
-fn user_of(cred: &Credential) -> String {
-    cred.meta
-        .get("user")
-        .cloned()
-        .unwrap_or_else(|| cred.name.clone())
-}
-
-fn date(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| "at an unknown date".into())
-}
-
-/// Lists a user's access keys (IAM allows at most two).
-async fn list_keys(client: &IamClient, user: &str) -> ProviderResult<Vec<KeyInfo>> {
-    let mut keys = Vec::new();
-    let mut pages = client
-        .list_access_keys()
-        .user_name(user)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| with_context(map_sdk_error(IAM, "ListAccessKeys", e), user))?;
-        for k in page.access_key_metadata() {
-            let Some(id) = k.access_key_id() else {
-                continue;
-            };
-            keys.push(KeyInfo {
-                id: id.to_string(),
-                active: k.status() == Some(&StatusType::Active),
-                created: k.create_date().and_then(to_chrono),
-            });
-        }
-    }
-    Ok(keys)
-}
-
-/// When a key was last used, by which service and in which region.
-async fn last_used(
-    client: &IamClient,
-    key_id: &str,
-) -> ProviderResult<Option<(DateTime<Utc>, String)>> {
-    let out = client
-        .get_access_key_last_used()
-        .access_key_id(key_id)
-        .send()
-        .await
-        .map_err(|e| with_context(map_sdk_error(IAM, "GetAccessKeyLastUsed", e), key_id))?;
-    Ok(out.access_key_last_used().and_then(|u| {
-        let at = u.last_used_date().and_then(to_chrono)?;
-        let place = match (u.service_name(), u.region()) {
-            ("N/A" | "", _) => "unknown service".to_string(),
-            (s, "N/A" | "") => s.to_string(),
-            (s, r) => format!("{s} ({r})"),
-        };
-        Some((at, place))
-    }))
-}
-
-/// Lists the access keys of the IAM scope's users.
-///
-/// Users are the scope's `users`, or every user under `path_prefix` (ListUsers, paginated)
-/// when none are named. Per user: ListAccessKeys and GetAccessKeyLastUsed per key; when
-/// `stored_in` names the user's secret, DescribeSecret (in the Secrets Manager scope's
-/// regions, first found) adds that location with its LastChangedDate. One page is sent per
-/// batch of users. A key is exposed when it is Active and was created before the exposure
-/// window began; Inactive keys are listed but not exposed (AWS refuses requests signed with
-/// them). Named users that do not exist are reported as one `NotFound` error after every
-/// other user is listed.
-pub struct IamInventory {
-    aws: Aws,
-}
-
-impl IamInventory {
-    /// An inventory using `aws`'s default region for IAM and its regions for Secrets Manager.
-    pub fn new(aws: &Aws) -> Self {
-        IamInventory { aws: aws.clone() }
-    }
-
-    /// Where `secret` lives: the first of `regions` that knows it, with its last change.
-    async fn stored_location(&self, secret: &str, regions: &[String]) -> Location {
-        for region in regions {
-            let client = aws_sdk_secretsmanager::Client::new(&self.aws.config(Some(region)));
-            match client.describe_secret().secret_id(secret).send().await {
-                Ok(d) => {
-                    return Location {
-                        kind: LocationKind::SecretsManager,
-                        name: secret.to_string(),
-                        field: None,
-                        region: Some(region.clone()),
-                        changed: d
-                            .last_changed_date()
-                            .or(d.created_date())
-                            .and_then(to_chrono),
-                    };
-                }
-                Err(e) => {
-                    let e = map_sdk_error(SECRETS_MANAGER, "DescribeSecret", e);
-                    tracing::debug!(secret, region = %region, "stored-in secret not read: {e}");
-                }
-            }
-        }
-        Location {
-            kind: LocationKind::SecretsManager,
-            name: secret.to_string(),
-            field: None,
-            region: regions.first().cloned(),
-            changed: None,
-        }
-    }
-
-    /// The credentials of one user (`Ok(None)` if the user does not exist).
-    async fn user_credentials(
-        &self,
-        client: &IamClient,
-        user: &str,
-        iam: &IamScope,
-        sm_regions: &[String],
-        exposure: &ExposureWindow,
-    ) -> ProviderResult<Option<Vec<Credential>>> {
-        let keys = match list_keys(client, user).await {
-            Ok(k) => k,
-            Err(ProviderError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let stored = match iam.stored_in.get(user) {
-            Some(secret) if !keys.is_empty() => {
-                Some(self.stored_location(secret, sm_regions).await)
-            }
-            _ => None,
-        };
-        let mut creds = Vec::new();
-        for k in keys {
-            let used = match last_used(client, &k.id).await {
-                Ok(u) => u,
-                Err(ProviderError::NotFound { .. }) => None,
-                Err(e) => return Err(e),
-            };
-            let status = if k.active { "Active" } else { "Inactive" };
-            let (exposed, mut reason) = if !k.active {
-                (
-                    false,
-                    format!(
-                        "inactive key of IAM user {user}: AWS refuses requests signed with it, so it is not rotated; delete it when convenient"
-                    ),
-                )
-            } else {
-                match k.created {
-                    Some(c) if c >= exposure.start => (
-                        false,
-                        format!(
-                            "active key of IAM user {user} created {} — after the exposure began",
-                            date(Some(c))
-                        ),
-                    ),
-                    Some(c) => (
-                        true,
-                        format!(
-                            "active key of IAM user {user} created {} — before the exposure began",
-                            date(Some(c))
-                        ),
-                    ),
-                    None => (
-                        true,
-                        format!(
-                            "active key of IAM user {user}; no creation date known — treated as exposed"
-                        ),
-                    ),
-                }
-            };
-            let mut locations = vec![Location {
-                kind: LocationKind::IamUser,
-                name: user.to_string(),
-                field: None,
-                region: None,
-                changed: k.created,
-            }];
-            if let Some(loc) = &stored {
-                reason.push_str(&format!(
-                    "; stored in Secrets Manager {}{}",
-                    loc.name,
-                    loc.region
-                        .as_ref()
-                        .map(|r| format!(" ({r})"))
-                        .unwrap_or_default()
-                ));
-                locations.push(loc.clone());
-            }
-            let mut meta = BTreeMap::new();
-            meta.insert("user".to_string(), user.to_string());
-            meta.insert("status".to_string(), status.to_string());
-            creds.push(Credential {
-                id: format!("aws-iam/{user}/{}", k.id),
-                issuer: crate::runbook::schema::Issuer::AwsIam,
-                hint: mask(&k.id),
-                key_id: k.id,
-                name: user.to_string(),
-                created: k.created,
-                last_used: used.map(|(t, _)| t),
-                locations,
-                exposed,
-                exposure_reason: reason,
-                fingerprint: None,
-                meta,
-            });
-        }
-        Ok(Some(creds))
-    }
-
-    /// Lists one batch of users and sends their credentials as one page.
-    #[allow(clippy::too_many_arguments)]
-    async fn batch(
-        &self,
-        client: &IamClient,
-        users: Vec<String>,
-        iam: &IamScope,
-        sm_regions: &[String],
-        exposure: &ExposureWindow,
-        pages: &mpsc::UnboundedSender<Vec<Credential>>,
-        missing: &mut BTreeSet<String>,
-    ) -> ProviderResult<bool> {
-        let found: Vec<(String, ProviderResult<Option<Vec<Credential>>>)> = stream::iter(users)
-            .map(|u| async move {
-                let r = self
-                    .user_credentials(client, &u, iam, sm_regions, exposure)
-                    .await;
-                (u, r)
-            })
-            .buffered(USER_CONCURRENCY)
-            .collect()
-            .await;
-        let mut page = Vec::new();
-        for (user, r) in found {
-            match r? {
-                Some(creds) => page.extend(creds),
-                None => {
-                    missing.insert(user);
-                }
-            }
-        }
-        Ok(page.is_empty() || pages.send(page).is_ok())
-    }
-}
-
-#[async_trait]
-impl Inventory for IamInventory {
-    async fn discover(
-        &self,
-        scope: &Scope,
-        exposure: &ExposureWindow,
-        pages: mpsc::UnboundedSender<Vec<Credential>>,
-    ) -> ProviderResult<()> {
-        let Some(iam) = &scope.iam else {
-            return Ok(());
-        };
-        let client = IamClient::new(&self.aws.config(None));
-        let sm_regions: Vec<String> = scope
-            .secrets_manager
-            .as_ref()
-            .map(|s| s.regions.clone())
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| vec![self.aws.default_region().to_string()]);
-        let mut missing = BTreeSet::new();
-        if iam.users.is_empty() {
-            let mut users = client
-                .list_users()
-                .set_path_prefix(iam.path_prefix.clone())
-                .into_paginator()
-                .send();
-            while let Some(page) = users.next().await {
-                let page = page.map_err(|e| map_sdk_error(IAM, "ListUsers", e))?;
-                let names = page
-                    .users()
-                    .iter()
-                    .map(|u| u.user_name().to_string())
-                    .collect();
-                let listening = self
-                    .batch(
-                        &client,
-                        names,
-                        iam,
-                        &sm_regions,
-                        exposure,
-                        &pages,
-                        &mut missing,
-                    )
-                    .await?;
-                if !listening {
-                    return Ok(());
-                }
-            }
-        } else {
-            for chunk in iam.users.chunks(USERS_PER_PAGE) {
-                let listening = self
-                    .batch(
-                        &client,
-                        chunk.to_vec(),
-                        iam,
-                        &sm_regions,
-                        exposure,
-                        &pages,
-                        &mut missing,
-                    )
-                    .await?;
-                if !listening {
-                    return Ok(());
-                }
-            }
-        }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(ProviderError::NotFound {
-                provider: IAM.into(),
-                what: format!(
-                    "IAM user(s) named in the runbook scope: {}",
-                    missing.into_iter().collect::<Vec<_>>().join(", ")
-                ),
-            })
-        }
-    }
-}
 
 /// Mints, tests, deactivates and deletes IAM access keys.
 ///
@@ -397,6 +36,8 @@ pub struct IamIssuer {
     cloudtrail: Option<CloudTrailUsage>,
     verify_attempts: u32,
     verify_delay: Duration,
+    /// Waits between verify attempts go through it.
+    clock: Arc<dyn Clock>,
 }
 
 impl IamIssuer {
@@ -408,7 +49,14 @@ impl IamIssuer {
             cloudtrail: None,
             verify_attempts: DEFAULT_VERIFY_ATTEMPTS,
             verify_delay: DEFAULT_VERIFY_DELAY,
+            clock: Arc::new(WallClock),
         }
+    }
+
+    /// Waits on `clock` (the incident's; the wall clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Adds CloudTrail event history to [`KeyIssuer::usage`].
@@ -594,7 +242,7 @@ impl KeyIssuer for IamIssuer {
                             return Ok(Liveness::Dead);
                         }
                         tracing::debug!(key = %key_id, attempt, "new key refused, may be propagating: {message}");
-                        tokio::time::sleep(self.verify_delay).await;
+                        self.clock.sleep(self.verify_delay).await;
                         attempt += 1;
                     }
                     e => return Err(e),

@@ -1,0 +1,162 @@
+//! The one-shot commands: `runbooks`, `incidents`, `report`, `inventory` (with its table)
+//! and `iam-policy`. They print for the command line and start no engine.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use tokio::sync::mpsc;
+
+use super::{aws_options, build_runtime, fold, load_runbook};
+use crate::cli::{IamPolicyArgs, InventoryArgs, ReportFormat};
+use crate::incident::journal::{self, Journal};
+use crate::incident::model::Credential;
+use crate::incident::report;
+
+/// `breachbook runbooks`: the built-in runbooks and their titles.
+pub(super) fn runbooks() -> anyhow::Result<ExitCode> {
+    for (name, src) in crate::runbook::shipped::all() {
+        let title = crate::runbook::load::load_str(name, src)
+            .map(|rb| rb.title)
+            .unwrap_or_default();
+        println!("{name:<40} {title}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `breachbook incidents`: the incidents and drills of the state folder.
+pub(super) fn incidents(dir: &Path) -> anyhow::Result<ExitCode> {
+    let rows = journal::list(dir)?;
+    if rows.is_empty() {
+        println!(
+            "no incidents in {} yet: start one with `breachbook drill`",
+            journal::incidents_dir(dir).display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", journal::render_list(&rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `breachbook report`: the post-incident report, from the journal alone.
+pub(super) fn report(dir: &Path, id: &str, format: ReportFormat) -> anyhow::Result<ExitCode> {
+    let (records, recovery) = Journal::read(dir, id)?;
+    for p in &recovery.problems {
+        eprintln!("warning: {p}");
+    }
+    let state = fold(&records).ok_or_else(|| anyhow!("incident {id} has an empty journal"))?;
+    match format {
+        ReportFormat::Md => print!("{}", report::markdown(&state)),
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report::json(&state)).unwrap_or_default()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `breachbook inventory`: every key in scope, streamed as found; changes nothing.
+pub(super) fn inventory(args: InventoryArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let (rb, _) = load_runbook(Some(&args.runbook))?;
+    let runtime = build_runtime(false)?;
+    runtime.block_on(async move {
+        let live =
+            crate::providers::live::connect(&rb, &aws_options(&args.aws), "inventory", Vec::new())
+                .await?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let inv = live.providers.inventory.clone();
+        let scope = rb.scope.clone();
+        let window = rb.exposure_window.clone();
+        let task = tokio::spawn(async move { inv.discover(&scope, &window, tx).await });
+        let mut out = std::io::stdout().lock();
+        if let Some(who) = &live.providers.identity {
+            eprintln!("as {who}");
+        }
+        if !args.json {
+            let _ = writeln!(out, "{}", table_header());
+        }
+        let mut found = 0usize;
+        let mut exposed = 0usize;
+        while let Some(page) = rx.recv().await {
+            for c in page {
+                found += 1;
+                exposed += usize::from(c.exposed);
+                let line = if args.json {
+                    serde_json::to_string(&c).unwrap_or_default()
+                } else {
+                    table_row(&c)
+                };
+                // A closed pipe (`| head`) ends the listing quietly.
+                if writeln!(out, "{line}").is_err() {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            let _ = out.flush();
+        }
+        let result = task
+            .await
+            .map_err(|e| anyhow!("the inventory stopped: {e}"))?;
+        eprintln!("{found} key(s) found, {exposed} exposed");
+        match result {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("error: part of the scope could not be listed: {e}");
+                Ok(ExitCode::from(1))
+            }
+        }
+    })
+}
+
+/// The header of `breachbook inventory`'s table.
+fn table_header() -> String {
+    format!(
+        "{:<8} {:<10} {:<28} {:<12} {:<22} {:<17} LOCATIONS",
+        "STATUS", "ISSUER", "NAME", "HINT", "KEY ID", "LAST USED"
+    )
+}
+
+/// One row of `breachbook inventory`'s table (no secret: ids, hints, places).
+fn table_row(c: &Credential) -> String {
+    let cut = |s: &str, n: usize| -> String {
+        if s.chars().count() <= n {
+            s.to_string()
+        } else {
+            let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+            t.push('…');
+            t
+        }
+    };
+    let locations: Vec<String> = c.locations.iter().map(|l| l.label()).collect();
+    format!(
+        "{:<8} {:<10} {:<28} {:<12} {:<22} {:<17} {}",
+        if c.exposed { "EXPOSED" } else { "ok" },
+        c.issuer.label(),
+        cut(&c.name, 28),
+        cut(&c.hint, 12),
+        cut(&c.key_id, 22),
+        c.last_used
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "never/unknown".into()),
+        if locations.is_empty() {
+            "(issuer only)".to_string()
+        } else {
+            locations.join(", ")
+        }
+    )
+}
+
+/// `breachbook iam-policy`: the least-privilege policy this runbook needs.
+pub(super) fn iam_policy(args: IamPolicyArgs) -> anyhow::Result<ExitCode> {
+    let (rb, _) = load_runbook(Some(&args.runbook))?;
+    let json = crate::providers::aws::policy::iam_policy_json(&rb, args.account.as_deref());
+    print_or_quiet(&json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a line; a closed pipe (`| head`) is not an error.
+pub(super) fn print_or_quiet(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}

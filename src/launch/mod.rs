@@ -1,0 +1,156 @@
+//! Wires the layers together for each job of the binary: loads the runbook, opens the
+//! journal, builds the provider set (drill world or live), starts the engine, and runs the
+//! TUI or the headless driver. One file per job: `drill` (a new drill, a resumed drill),
+//! `live` (a live run, a resumed live incident), `resume` (reopening any incident, or
+//! viewing one another breachbook holds), `commands` (inventory, report and the other
+//! one-shot commands); `drive` runs an engine to its end under the screen or headless.
+//!
+//! The binary's edge: the only place, with `main`, that uses anyhow, prints for the
+//! command line and turns flags into provider options. May depend on every module.
+
+mod commands;
+mod drill;
+mod drive;
+mod live;
+mod resume;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+
+use crate::cli::{CheckFormat, Cli, EngineArgs, Job};
+use crate::incident::autopilot::ScriptAction;
+use crate::incident::engine::EngineConfig;
+use crate::incident::journal;
+use crate::incident::state::IncidentState;
+use crate::runbook::schema::Runbook;
+
+pub use drive::summary_line;
+
+/// Exit code for problems the user can fix (bad runbook, unknown incident…).
+const USAGE: u8 = 2;
+
+/// The state folder: `--state-dir`, `BREACHBOOK_STATE_DIR`, or the platform's.
+pub fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+    if let Some(d) = &cli.state_dir {
+        return Ok(d.clone());
+    }
+    directories::ProjectDirs::from("dev", "breachbook", "breachbook")
+        .map(|p| p.data_local_dir().to_path_buf())
+        .ok_or_else(|| anyhow!("no home folder found: pass --state-dir DIR"))
+}
+
+/// Runs one job; returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let dir = match state_dir(&cli) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let result = match cli.command {
+        Job::Check(args) => {
+            let code = crate::runbook::check::run(&args.files, args.format == CheckFormat::Json);
+            return ExitCode::from(code.clamp(0, 255) as u8);
+        }
+        Job::Schema => {
+            commands::print_or_quiet(&crate::runbook::schema_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Job::Runbooks => commands::runbooks(),
+        Job::Incidents => commands::incidents(&dir),
+        Job::Report(args) => commands::report(&dir, &args.id, args.format),
+        Job::Drill(args) => drill::drill(&dir, args),
+        Job::Run(args) => live::run(&dir, args),
+        Job::Inventory(args) => commands::inventory(args),
+        Job::IamPolicy(args) => commands::iam_policy(args),
+        Job::Resume(args) => resume::resume(&dir, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(USAGE)
+        }
+    }
+}
+
+fn fold(records: &[journal::Record]) -> Option<IncidentState> {
+    IncidentState::fold(
+        records
+            .iter()
+            .map(|r| (&r.event, r.time, r.operator.user.as_str())),
+    )
+}
+
+/// Loads a runbook from a path or a built-in name; prints diagnostics on failure.
+fn load_runbook(arg: Option<&str>) -> anyhow::Result<(Runbook, String)> {
+    let (origin, source) = crate::runbook::shipped::resolve(arg).map_err(|e| anyhow!("{e}"))?;
+    let rb = crate::runbook::load::load_str(&origin, &source).map_err(|e| anyhow!("{e}"))?;
+    Ok((rb, source))
+}
+
+fn digest(source: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(source.as_bytes()))
+}
+
+/// A new incident id: UTC time, runbook name, and a short random tail.
+fn new_incident_id(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let now = chrono::Utc::now();
+    let mut h = Sha256::new();
+    h.update(now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    let tail = &hex::encode(h.finalize())[..4];
+    let short: String = name.chars().take(24).collect();
+    format!("{}-{short}-{tail}", now.format("%Y%m%d-%H%M%S"))
+}
+
+fn engine_config(rb: &Runbook, read_only: bool, args: &EngineArgs) -> EngineConfig {
+    let mut cfg = EngineConfig::from_runbook(rb, read_only);
+    if let Some(c) = args.concurrency {
+        cfg.concurrency = c.max(1);
+    }
+    cfg.pause_after_records = args.pause_after_records;
+    if let Some(q) = args.quiet_period {
+        cfg.quiet_period = q;
+    }
+    cfg
+}
+
+/// Where the AWS calls go and as whom, from the command line's flags.
+fn aws_options(args: &crate::cli::AwsArgs) -> crate::providers::aws::AwsOptions {
+    crate::providers::aws::AwsOptions {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        static_credentials: None,
+    }
+}
+
+fn build_runtime(headless: bool) -> anyhow::Result<tokio::runtime::Runtime> {
+    if headless {
+        // Headless drills run on virtual time: deterministic for a seed, and fast.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .context("could not start the async runtime")
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("could not start the async runtime")
+    }
+}
+
+fn load_script(path: &Path) -> anyhow::Result<Vec<ScriptAction>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read script {}", path.display()))?;
+    serde_saphyr::from_str::<Vec<ScriptAction>>(&text)
+        .map_err(|e| anyhow!("script {}: {e}", path.display()))
+}

@@ -1,0 +1,446 @@
+//! The Secrets Manager inventory: the keys held in the scope's secrets, region by region,
+//! with when each value last changed.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use super::{AWSCURRENT, exposure_of, parse_object, wipe_map};
+use crate::incident::model::{
+    Credential, Location, LocationKind, fingerprint as keyed_fingerprint, mask,
+};
+use crate::incident::ports::{Inventory, ProviderError, ProviderResult};
+use crate::providers::aws::{Aws, SECRETS_MANAGER, map_sdk_error, to_chrono, with_context};
+use crate::runbook::schema::{ExposureWindow, Issuer, Scope, SecretsManagerScope};
+
+/// Secrets per ListSecrets page (the API's maximum).
+const PAGE_SIZE: i32 = 100;
+/// GetSecretValue calls in flight per region while listing.
+const DEFAULT_READ_CONCURRENCY: usize = 8;
+/// Values per ListSecrets filter (the API's maximum).
+const MAX_FILTER_VALUES: usize = 10;
+
+/// The slug of an issuer in credential ids (as the drill world spells it).
+fn issuer_slug(i: Issuer) -> &'static str {
+    match i {
+        Issuer::AwsIam => "aws_iam",
+        Issuer::Openai => "openai",
+        Issuer::Anthropic => "anthropic",
+        Issuer::Gemini => "gemini",
+        Issuer::Braintrust => "braintrust",
+        Issuer::Generic => "generic",
+    }
+}
+
+/// Lists the keys held in the Secrets Manager secrets of `scope.secrets_manager`.
+///
+/// Per region (regions run concurrently): ListSecrets, 100 per page, filtered by name
+/// prefix and tags on the server and again on the client; every page of credentials is
+/// sent as soon as its secrets are read. With `fields` mappings (or `fingerprint: true`)
+/// each secret's AWSCURRENT value is read: every mapped JSON field present becomes one
+/// credential of the mapping's issuer (id `{issuer}/{secret}#{field}`), a plain-text
+/// secret one `generic/{secret}` credential. Without either, every secret is listed as a
+/// generic credential without reading its value. A JSON key pair (`AccessKeyId` and
+/// `SecretAccessKey`) in a secret that the IAM scope's `stored_in` names is skipped: the
+/// IAM inventory reports that key.
+///
+/// A key is exposed when the value it sits in was last changed before the exposure window
+/// began. The change date is the creation date of the AWSCURRENT version when the value
+/// was read (it does not move when tags change or a pending version is added), the
+/// secret's LastChangedDate (or CreatedDate) otherwise.
+pub struct SecretsManagerInventory {
+    aws: Aws,
+    fingerprint_key: Zeroizing<Vec<u8>>,
+    concurrency: usize,
+}
+
+impl SecretsManagerInventory {
+    /// An inventory over `aws`'s regions; `fingerprint_key` is the incident's key for
+    /// [`crate::incident::model::fingerprint`].
+    pub fn new(aws: &Aws, fingerprint_key: &[u8]) -> Self {
+        SecretsManagerInventory {
+            aws: aws.clone(),
+            fingerprint_key: Zeroizing::new(fingerprint_key.to_vec()),
+            concurrency: DEFAULT_READ_CONCURRENCY,
+        }
+    }
+
+    /// Sets how many GetSecretValue calls run at once per region (default 8).
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    async fn discover_region(
+        &self,
+        region: &str,
+        sm: &SecretsManagerScope,
+        iam_owned: &BTreeSet<String>,
+        exposure: &ExposureWindow,
+        pages: &mpsc::UnboundedSender<Vec<Credential>>,
+    ) -> ProviderResult<()> {
+        let client = Client::new(&self.aws.config(Some(region)));
+        let mut req = client.list_secrets().max_results(PAGE_SIZE);
+        for f in server_filters(sm) {
+            req = req.filters(f);
+        }
+        let mut stream = req.into_paginator().send();
+        let mut page_no = 0usize;
+        while let Some(page) = stream.next().await {
+            let page = page.map_err(|e| {
+                with_context(map_sdk_error(SECRETS_MANAGER, "ListSecrets", e), region)
+            })?;
+            page_no += 1;
+            let entries: Vec<SecretListEntry> = page
+                .secret_list()
+                .iter()
+                .filter(|e| in_scope(sm, e))
+                .cloned()
+                .collect();
+            let ctx = ReadCtx {
+                client: &client,
+                region,
+                sm,
+                iam_owned,
+                exposure,
+                key: &self.fingerprint_key,
+            };
+            let found: Vec<ProviderResult<Vec<Credential>>> = stream::iter(entries)
+                .map(|e| {
+                    let ctx = &ctx;
+                    async move { ctx.credentials_of(&e).await }
+                })
+                .buffered(self.concurrency)
+                .collect()
+                .await;
+            let mut creds = Vec::new();
+            for r in found {
+                creds.extend(r?);
+            }
+            tracing::debug!(
+                region,
+                page = page_no,
+                credentials = creds.len(),
+                "Secrets Manager page"
+            );
+            if !creds.is_empty() && pages.send(creds).is_err() {
+                // Nobody listens any more: stop listing.
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Inventory for SecretsManagerInventory {
+    async fn discover(
+        &self,
+        scope: &Scope,
+        exposure: &ExposureWindow,
+        pages: mpsc::UnboundedSender<Vec<Credential>>,
+    ) -> ProviderResult<()> {
+        let Some(sm) = &scope.secrets_manager else {
+            return Ok(());
+        };
+        let iam_owned: BTreeSet<String> = scope
+            .iam
+            .as_ref()
+            .map(|i| i.stored_in.values().cloned().collect())
+            .unwrap_or_default();
+        let regions = if sm.regions.is_empty() {
+            vec![self.aws.default_region().to_string()]
+        } else {
+            sm.regions.clone()
+        };
+        let results = futures::future::join_all(
+            regions
+                .iter()
+                .map(|r| self.discover_region(r, sm, &iam_owned, exposure, &pages)),
+        )
+        .await;
+        results
+            .into_iter()
+            .find_map(Result::err)
+            .map_or(Ok(()), Err)
+    }
+}
+
+/// Server-side ListSecrets filters: a name-prefix filter and tag key / tag value filters.
+/// They only narrow the listing; [`in_scope`] decides exactly (tag filters match keys and
+/// values separately, by prefix). Filters the API cannot express (more than 10 values, or a
+/// value starting with `!`, which the API reads as negation) are left to the client.
+fn server_filters(sm: &SecretsManagerScope) -> Vec<Filter> {
+    let usable = |vals: &[&String]| {
+        !vals.is_empty()
+            && vals.len() <= MAX_FILTER_VALUES
+            && vals.iter().all(|v| !v.is_empty() && !v.starts_with('!'))
+    };
+    let mut filters = Vec::new();
+    let mut add = |key: FilterNameStringType, vals: Vec<&String>| {
+        if usable(&vals) {
+            let mut b = Filter::builder().key(key);
+            for v in vals {
+                b = b.values(v.clone());
+            }
+            filters.push(b.build());
+        }
+    };
+    add(
+        FilterNameStringType::Name,
+        sm.name_prefixes.iter().collect(),
+    );
+    add(FilterNameStringType::TagKey, sm.tags.keys().collect());
+    add(FilterNameStringType::TagValue, sm.tags.values().collect());
+    filters
+}
+
+/// Whether a listed secret is in scope: a name prefix matches (or none is given), it
+/// carries every scope tag with exactly that value, and it is not scheduled for deletion.
+fn in_scope(sm: &SecretsManagerScope, e: &SecretListEntry) -> bool {
+    let Some(name) = e.name() else {
+        return false;
+    };
+    let prefix_ok =
+        sm.name_prefixes.is_empty() || sm.name_prefixes.iter().any(|p| name.starts_with(p));
+    let tags_ok = sm.tags.iter().all(|(k, v)| {
+        e.tags()
+            .iter()
+            .any(|t| t.key() == Some(k.as_str()) && t.value() == Some(v.as_str()))
+    });
+    prefix_ok && tags_ok && e.deleted_date().is_none()
+}
+
+/// What reading one listed secret needs.
+struct ReadCtx<'a> {
+    client: &'a Client,
+    region: &'a str,
+    sm: &'a SecretsManagerScope,
+    iam_owned: &'a BTreeSet<String>,
+    exposure: &'a ExposureWindow,
+    key: &'a [u8],
+}
+
+impl ReadCtx<'_> {
+    /// The credentials one secret holds.
+    async fn credentials_of(&self, e: &SecretListEntry) -> ProviderResult<Vec<Credential>> {
+        let name = e.name().unwrap_or_default();
+        let listed_changed = e
+            .last_changed_date()
+            .or(e.created_date())
+            .and_then(to_chrono);
+        let found = Found {
+            name,
+            region: self.region,
+            exposure: self.exposure,
+        };
+        if self.iam_owned.contains(name) && self.sm.fields.is_empty() {
+            // The IAM inventory lists this secret as where its user's key pair lives.
+            return Ok(Vec::new());
+        }
+        if self.sm.fields.is_empty() && !self.sm.fingerprint {
+            // Nothing asks for the value: list the secret itself.
+            return Ok(vec![found.credential(
+                Issuer::Generic,
+                None,
+                listed_changed,
+                "…".into(),
+                None,
+                None,
+            )]);
+        }
+        let got = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .version_stage(AWSCURRENT)
+            .send()
+            .await;
+        let mut out = match got {
+            Ok(out) => out,
+            Err(err) => {
+                return unreadable(
+                    &found,
+                    listed_changed,
+                    map_sdk_error(SECRETS_MANAGER, "GetSecretValue", err),
+                );
+            }
+        };
+        let changed = out.created_date().and_then(to_chrono).or(listed_changed);
+        let value = out.secret_string.take().map(SecretString::from);
+        let binary = out.secret_binary.take().is_some();
+        drop(out);
+        let Some(value) = value else {
+            let note = binary.then(|| "it holds binary data, not text".to_string());
+            return Ok(vec![found.credential(
+                Issuer::Generic,
+                None,
+                changed,
+                "…".into(),
+                None,
+                note,
+            )]);
+        };
+        Ok(self.keys_in(&found, changed, &value))
+    }
+
+    /// The keys one secret's value holds: a plain-text value is one key of unknown issuer;
+    /// a JSON document holds one key per mapped field present (none when it is the key pair
+    /// of an IAM user the IAM inventory reports).
+    fn keys_in(
+        &self,
+        found: &Found<'_>,
+        changed: Option<DateTime<Utc>>,
+        value: &SecretString,
+    ) -> Vec<Credential> {
+        let Some(mut doc) = parse_object(value) else {
+            let text = value.expose_secret();
+            return vec![found.credential(
+                Issuer::Generic,
+                None,
+                changed,
+                mask(text),
+                Some(keyed_fingerprint(self.key, text)),
+                None,
+            )];
+        };
+        let mut creds = Vec::new();
+        let iam_pair = doc.contains_key("AccessKeyId") && doc.contains_key("SecretAccessKey");
+        if !(iam_pair && self.iam_owned.contains(found.name)) {
+            for m in &self.sm.fields {
+                if let Some(Value::String(v)) = doc.get(&m.field)
+                    && !v.is_empty()
+                {
+                    creds.push(found.credential(
+                        m.issuer,
+                        Some(&m.field),
+                        changed,
+                        mask(v),
+                        Some(keyed_fingerprint(self.key, v)),
+                        None,
+                    ));
+                }
+            }
+        }
+        wipe_map(&mut doc);
+        creds
+    }
+}
+
+/// A listed secret whose value could not be read: gone since it was listed (nothing), a
+/// retryable failure (the error), anything else (listed as it is, with why).
+fn unreadable(
+    found: &Found<'_>,
+    listed_changed: Option<DateTime<Utc>>,
+    err: ProviderError,
+) -> ProviderResult<Vec<Credential>> {
+    match err {
+        // Deleted since it was listed.
+        ProviderError::NotFound { .. } => Ok(Vec::new()),
+        e if e.is_retryable() => Err(with_context(e, found.name)),
+        e => Ok(vec![found.credential(
+            Issuer::Generic,
+            None,
+            listed_changed,
+            "…".into(),
+            None,
+            Some(format!(
+                "its value could not be read ({e}); check it by hand"
+            )),
+        )]),
+    }
+}
+
+/// One secret found by the inventory.
+struct Found<'a> {
+    name: &'a str,
+    region: &'a str,
+    exposure: &'a ExposureWindow,
+}
+
+impl Found<'_> {
+    fn credential(
+        &self,
+        issuer: Issuer,
+        field: Option<&str>,
+        changed: Option<DateTime<Utc>>,
+        hint: String,
+        fingerprint: Option<String>,
+        note: Option<String>,
+    ) -> Credential {
+        let (id, label) = match field {
+            Some(f) => (
+                format!("{}/{}#{f}", issuer_slug(issuer), self.name),
+                format!("{}#{f}", self.name),
+            ),
+            None => (
+                format!("{}/{}", issuer_slug(issuer), self.name),
+                self.name.to_string(),
+            ),
+        };
+        let (exposed, mut reason) = exposure_of(
+            &format!("Secrets Manager {label} ({})", self.region),
+            changed,
+            self.exposure,
+        );
+        if let Some(n) = note {
+            reason.push_str("; ");
+            reason.push_str(&n);
+        }
+        let mut meta = std::collections::BTreeMap::new();
+        meta.insert("secret".to_string(), self.name.to_string());
+        meta.insert("region".to_string(), self.region.to_string());
+        if let Some(f) = field {
+            meta.insert("field".to_string(), f.to_string());
+        }
+        Credential {
+            id,
+            issuer,
+            // The issuer's id of the key is not knowable from the stored value alone.
+            key_id: String::new(),
+            name: label,
+            hint,
+            created: None,
+            last_used: None,
+            locations: vec![Location {
+                kind: LocationKind::SecretsManager,
+                name: self.name.to_string(),
+                field: field.map(str::to_string),
+                region: Some(self.region.to_string()),
+                changed,
+            }],
+            exposed,
+            exposure_reason: reason,
+            fingerprint,
+            meta,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_filters_go_to_the_server_when_they_can() {
+        let mut sm = SecretsManagerScope {
+            regions: vec!["us-east-1".into()],
+            name_prefixes: vec!["prod/ai/".into(), "legacy/".into()],
+            ..Default::default()
+        };
+        sm.tags.insert("team".into(), "ai".into());
+        let f = server_filters(&sm);
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[0].values(), ["prod/ai/", "legacy/"]);
+        sm.name_prefixes.push("!odd".into());
+        assert_eq!(server_filters(&sm).len(), 2);
+    }
+}

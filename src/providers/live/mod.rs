@@ -1,0 +1,273 @@
+//! The live provider set: the real systems behind the domain's ports, put together for one
+//! runbook — [`connect`] builds it from the runbook's scope: an inventory that runs every
+//! source of the scope at once and merges what it finds into one credential per key
+//! ([`merge`]), the issuers and stores the scope needs, the wall clock, and a usage poller
+//! that feeds the Usage panel ([`usage`]).
+//!
+//! May depend on the incident ports, model and events, the runbook schema and the other
+//! providers; never on the terminal UI or the command line (the caller turns its flags into
+//! [`AwsOptions`]). Prints nothing: errors are returned, as [`ConnectError`].
+
+pub mod merge;
+pub mod usage;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::aws::{Aws, AwsOptions};
+use super::http::HttpConfig;
+use crate::incident::model::{Credential, LocationKind};
+use crate::incident::ports::{
+    Clock, Inventory, KeyIssuer, ProviderError, ProviderSet, SecretStore, WallClock, WorldFeed,
+};
+use crate::runbook::schema::{Issuer, Runbook, Scope};
+
+pub use merge::MergedInventory;
+pub use usage::{NewKeys, UsagePoller};
+
+/// Why the live providers could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The AWS configuration could not be loaded (no region, a broken profile…).
+    #[error(
+        "{0} — set up AWS access (AWS_PROFILE / --profile, SSO login, or environment keys) and try again"
+    )]
+    AwsSetup(ProviderError),
+    /// STS would not say who we are: no usable credentials.
+    #[error(
+        "cannot tell who you are at AWS: {0}. Log in (e.g. `aws sso login`) or pass --profile, then try again"
+    )]
+    Identity(ProviderError),
+    /// The HTTP client could not be built.
+    #[error("{0}")]
+    Http(ProviderError),
+}
+
+/// The live provider set of one runbook, its usage feed, and who we are at AWS.
+pub struct LiveSet {
+    pub providers: ProviderSet,
+    pub feed: WorldFeed,
+    /// Credential id → the id of its new key, for usage polling. Filled as keys are minted;
+    /// a resumed incident adds the ones its journal knows.
+    pub new_keys: NewKeys,
+}
+
+/// What the scope needs, gathered source by source.
+#[derive(Default)]
+struct Parts {
+    sources: Vec<(String, Arc<dyn Inventory>)>,
+    issuers: HashMap<Issuer, Arc<dyn KeyIssuer>>,
+    stores: HashMap<LocationKind, Arc<dyn SecretStore>>,
+    identity: Option<String>,
+}
+
+/// Connects to everything the runbook's scope names. `known`: credentials found before
+/// (a resumed incident), watched for usage from the start.
+pub async fn connect(
+    rb: &Runbook,
+    aws: &AwsOptions,
+    incident: &str,
+    known: Vec<Credential>,
+) -> Result<LiveSet, ConnectError> {
+    let scope = &rb.scope;
+    let mut parts = Parts::default();
+    let clock: Arc<dyn Clock> = Arc::new(WallClock);
+    if scope.secrets_manager.is_some() || scope.iam.is_some() {
+        add_aws(&mut parts, scope, aws, &fingerprint_key(incident), &clock).await?;
+    }
+    let http = HttpConfig::from_env().map_err(ConnectError::Http)?;
+    add_http(&mut parts, scope, &http);
+
+    let new_keys: NewKeys = Arc::default();
+    let issuers: HashMap<Issuer, Arc<dyn KeyIssuer>> = parts
+        .issuers
+        .into_iter()
+        .map(|(k, inner)| {
+            let watched: Arc<dyn KeyIssuer> = Arc::new(usage::Watched {
+                inner,
+                new_keys: new_keys.clone(),
+            });
+            (k, watched)
+        })
+        .collect();
+    let merged = MergedInventory::new(parts.sources);
+    let seen = merged.seen();
+    if let Ok(mut s) = seen.lock() {
+        s.extend(known);
+    }
+    let feed = UsagePoller {
+        issuers: issuers.clone(),
+        credentials: seen,
+        new_keys: new_keys.clone(),
+        every: poll_every(),
+        lookback: chrono::Duration::minutes(60),
+        clock: clock.clone(),
+    }
+    .spawn();
+    let providers = ProviderSet {
+        inventory: Arc::new(merged),
+        issuers,
+        stores: parts.stores,
+        clock,
+        identity: parts.identity,
+        drill: None,
+    };
+    Ok(LiveSet {
+        providers,
+        feed,
+        new_keys,
+    })
+}
+
+/// The key of this incident's fingerprints: copies of one value in two stores match, and
+/// nothing outside the incident can match them.
+fn fingerprint_key(incident: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"breachbook fingerprint\0");
+    h.update(incident.as_bytes());
+    h.finalize().to_vec()
+}
+
+/// Time between usage polls: `BREACHBOOK_USAGE_POLL_SECS`, else a minute.
+fn poll_every() -> Duration {
+    std::env::var("BREACHBOOK_USAGE_POLL_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(60))
+}
+
+/// AWS: who we are first (shown in the header, on every journal record), then the Secrets
+/// Manager inventory and store and the IAM inventory and issuer the scope names.
+async fn add_aws(
+    parts: &mut Parts,
+    scope: &Scope,
+    opts: &AwsOptions,
+    fp_key: &[u8],
+    clock: &Arc<dyn Clock>,
+) -> Result<(), ConnectError> {
+    let regions: Vec<String> = scope
+        .secrets_manager
+        .as_ref()
+        .map(|s| s.regions.clone())
+        .unwrap_or_default();
+    let aws = Aws::load(opts, &regions)
+        .await
+        .map_err(ConnectError::AwsSetup)?;
+    parts.identity = Some(aws.identity().await.map_err(ConnectError::Identity)?);
+    if scope.secrets_manager.is_some() {
+        parts.sources.push((
+            "Secrets Manager".into(),
+            Arc::new(super::aws::secrets::SecretsManagerInventory::new(
+                &aws, fp_key,
+            )),
+        ));
+    }
+    if scope.iam.is_some() {
+        parts.sources.push((
+            "IAM".into(),
+            Arc::new(super::aws::iam::IamInventory::new(&aws)),
+        ));
+        parts.issuers.insert(
+            Issuer::AwsIam,
+            Arc::new(super::aws::iam::IamIssuer::new(&aws).with_clock(clock.clone())),
+        );
+    }
+    parts.stores.insert(
+        LocationKind::SecretsManager,
+        Arc::new(super::aws::secrets::SecretsManagerStore::new(&aws)),
+    );
+    Ok(())
+}
+
+/// The HTTP providers: an inventory for each provider the scope lists, an issuer for each
+/// whose keys it lists or maps, Braintrust's store.
+fn add_http(parts: &mut Parts, scope: &Scope, http: &HttpConfig) {
+    if scope.openai.is_some() || mapped(scope, Issuer::Openai) {
+        if scope.openai.is_some() {
+            parts.sources.push((
+                "OpenAI".into(),
+                Arc::new(super::openai::OpenAiInventory::from_config(http)),
+            ));
+        }
+        parts.issuers.insert(
+            Issuer::Openai,
+            Arc::new(super::openai::OpenAiIssuer::from_config(http)),
+        );
+    }
+    if scope.anthropic.is_some() || mapped(scope, Issuer::Anthropic) {
+        if scope.anthropic.is_some() {
+            parts.sources.push((
+                "Anthropic".into(),
+                Arc::new(super::anthropic::AnthropicInventory::from_config(http)),
+            ));
+        }
+        parts.issuers.insert(
+            Issuer::Anthropic,
+            Arc::new(super::anthropic::AnthropicIssuer::from_config(http)),
+        );
+    }
+    if scope.gemini.is_some() || mapped(scope, Issuer::Gemini) {
+        parts.issuers.insert(
+            Issuer::Gemini,
+            Arc::new(super::gemini::GeminiIssuer::from_config(http)),
+        );
+    }
+    if let Some(bt) = &scope.braintrust {
+        parts.sources.push((
+            "Braintrust".into(),
+            Arc::new(super::braintrust::BraintrustInventory::from_config(http)),
+        ));
+        parts.stores.insert(
+            LocationKind::Braintrust,
+            Arc::new(super::braintrust::BraintrustStore::from_config(
+                http,
+                bt.organization.clone(),
+            )),
+        );
+    }
+}
+
+/// Whether the Secrets Manager scope maps a field to this issuer's keys.
+fn mapped(scope: &Scope, issuer: Issuer) -> bool {
+    scope
+        .secrets_manager
+        .as_ref()
+        .is_some_and(|s| s.fields.iter().any(|f| f.issuer == issuer))
+}
+
+/// Whether every endpoint this scope calls is on this machine (emulators, test servers).
+/// `Err` names the first one that is not.
+pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), String> {
+    let uses_aws = scope.secrets_manager.is_some() || scope.iam.is_some();
+    if uses_aws {
+        match aws.endpoint_url.as_deref() {
+            Some(u) if is_local(u) => {}
+            Some(u) => return Err(format!("AWS goes to {u}")),
+            None => return Err("AWS goes to the real AWS (no --endpoint-url)".into()),
+        }
+    }
+    let ep = super::http::Endpoints::from_env();
+    let http = [
+        (scope.openai.is_some(), "OpenAI", &ep.openai),
+        (scope.anthropic.is_some(), "Anthropic", &ep.anthropic),
+        (scope.gemini.is_some(), "Gemini", &ep.gemini),
+        (scope.braintrust.is_some(), "Braintrust", &ep.braintrust),
+    ];
+    for (used, name, url) in http {
+        if used && !is_local(url) {
+            return Err(format!("{name} goes to {url}"));
+        }
+    }
+    Ok(())
+}
+
+fn is_local(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]" || h == "::1")
+}
