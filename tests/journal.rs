@@ -680,6 +680,7 @@ fn no_secret_value_enters_the_journal() {
         Event::IssueRequested {
             credential: c.clone(),
             token: "tok-0123456789abcdef0123456789abcdef".into(),
+            at: None,
         },
         Event::Issued {
             credential: c.clone(),

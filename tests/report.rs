@@ -195,6 +195,7 @@ fn rotate_and_verify() -> Vec<Event> {
         v.push(Event::IssueRequested {
             credential: c.into(),
             token: format!("tok-{c}"),
+            at: None,
         });
         v.push(Event::Issued {
             credential: c.into(),

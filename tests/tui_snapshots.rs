@@ -253,6 +253,7 @@ impl Story {
                 .push(Event::IssueRequested {
                     credential: id.into(),
                     token: format!("token-{i}"),
+                    at: None,
                 })
                 .push(Event::Issued {
                     credential: id.into(),

@@ -161,10 +161,31 @@ pub enum Event {
     CredentialDiscovered {
         credential: Credential,
     },
-    /// A new key is about to be minted with this idempotency token.
+    /// A new key is about to be minted with this idempotency token: the intent, journaled
+    /// before the issuer is called, so a mint whose outcome is unknown (timeout, crash, a
+    /// store write refused after it) is reconciled by listing before minting again.
     IssueRequested {
         credential: String,
         token: String,
+        /// When (incident clock); journals written before this field use the record's time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<DateTime<Utc>>,
+    },
+    /// A reconcile found a key an interrupted mint left at the issuer: breachbook journaled
+    /// the intent to mint it but holds no value for it.
+    StrayKeyFound {
+        credential: String,
+        key_id: String,
+        /// What it is, in words (never a value).
+        what: String,
+    },
+    /// A stray key (found by a reconcile, or minted and then not stored anywhere) was deleted
+    /// at its issuer, so no key is left alive that nobody holds.
+    StrayKeyDiscarded {
+        credential: String,
+        key_id: String,
+        what: String,
+        at: DateTime<Utc>,
     },
     /// The issuer cannot mint this key by API: a person creates it in the console
     /// (`instructions`) and pastes it into breachbook. Never carries a key.
@@ -360,6 +381,8 @@ impl Event {
     pub fn credential(&self) -> Option<&str> {
         match self {
             Event::IssueRequested { credential, .. }
+            | Event::StrayKeyFound { credential, .. }
+            | Event::StrayKeyDiscarded { credential, .. }
             | Event::ManualKeyNeeded { credential, .. }
             | Event::RoomNeeded { credential, .. }
             | Event::RoomMade { credential, .. }

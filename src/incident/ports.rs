@@ -137,6 +137,20 @@ pub trait Inventory: Send + Sync {
     ) -> ProviderResult<()>;
 }
 
+/// A key at an issuer that an interrupted mint may have left: breachbook journaled the intent
+/// to mint it ([`Event::IssueRequested`]) but holds no value for it. Never the exposed key;
+/// never a key breachbook holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StrayKey {
+    /// The issuer's id of what is deleted to discard it (IAM access key id, OpenAI service
+    /// account id…).
+    pub key_id: String,
+    /// What it is, in words, for the timeline ("access key AKIA…WXYZ of user ci-deployer,
+    /// created 12:03:04"). Never a value.
+    pub what: String,
+    pub created: Option<DateTime<Utc>>,
+}
+
 /// Mints, checks and kills keys at one issuer.
 #[async_trait]
 pub trait KeyIssuer: Send + Sync {
@@ -158,6 +172,31 @@ pub trait KeyIssuer: Send + Sync {
         Err(ProviderError::Unsupported {
             provider: old.issuer.label().to_string(),
             message: "this issuer has no key limit to make room in".to_string(),
+        })
+    }
+    /// Keys an interrupted mint for `old` under `token` may have left at the issuer: created
+    /// at or after `since` (the journaled intent's time, minus a clock-skew margin the issuer
+    /// documents), not in `known` (ids of keys breachbook journaled as issued and holds),
+    /// never `old` itself. Issuers whose mint is idempotent by `token` (or made by hand) find
+    /// none.
+    async fn find_strays(
+        &self,
+        old: &Credential,
+        token: &str,
+        since: DateTime<Utc>,
+        known: &[String],
+    ) -> ProviderResult<Vec<StrayKey>> {
+        let _ = (old, token, since, known);
+        Ok(Vec::new())
+    }
+    /// Deletes a stray key (deactivating it first where the issuer has that). Only ever
+    /// called with a key [`KeyIssuer::find_strays`] returned, or one breachbook minted and
+    /// could not store.
+    async fn discard_stray(&self, old: &Credential, stray: &StrayKey) -> ProviderResult<()> {
+        let _ = stray;
+        Err(ProviderError::Unsupported {
+            provider: old.issuer.label().to_string(),
+            message: "this issuer cannot discard a key it minted".to_string(),
         })
     }
     /// Calls per minute since `since` for the old key or the new one.

@@ -108,6 +108,29 @@ fn rotation(state: &IncidentState, event: &Event) -> Option<TimelineEntry> {
             Tone::Warn,
             format!("{}: no room for a new key: {plan}", n(credential)),
         ),
+        Event::StrayKeyFound {
+            credential, what, ..
+        } => entry(
+            now,
+            Tone::Warn,
+            format!(
+                "{}: found a key an interrupted mint left behind: {what}",
+                n(credential)
+            ),
+        ),
+        Event::StrayKeyDiscarded {
+            credential,
+            what,
+            at,
+            ..
+        } => entry(
+            *at,
+            Tone::Info,
+            format!(
+                "{}: deleted a key nobody holds, so none is left alive: {what}",
+                n(credential)
+            ),
+        ),
         Event::RoomMade {
             credential,
             key_id,

@@ -83,9 +83,11 @@ impl Engine {
             KeyOp::Rotate => {
                 let token = issue_token(&self.state.id, &cred.id);
                 if cs.issue_token.as_deref() != Some(token.as_str()) {
+                    let at = Some(self.now());
                     self.record(Event::IssueRequested {
                         credential: cred.id.clone(),
                         token: token.clone(),
+                        at,
                     })?;
                 }
                 Job::Rotate { token }

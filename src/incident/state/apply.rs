@@ -111,7 +111,9 @@ impl IncidentState {
                         .push(CredentialState::new(credential.clone()));
                 }
             }
-            Event::IssueRequested { credential, token } => {
+            Event::IssueRequested {
+                credential, token, ..
+            } => {
                 if let Some(c) = self.credential_mut(credential) {
                     c.issue_token = Some(token.clone());
                 }
