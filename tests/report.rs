@@ -277,6 +277,7 @@ fn revoke(c: &str, m: i64) -> Vec<Event> {
             credential: c.into(),
             action: DangerKind::Revoke,
             via: Via::Tui,
+            at: Some(at(m, 0)),
         },
         Event::RevokeRequested {
             credential: c.into(),
@@ -347,6 +348,7 @@ fn careful() -> Vec<Event> {
         credential: OPENAI.into(),
         action: DangerKind::Revoke,
         why: "`ce97` is not the confirmation word for openai-prod".into(),
+        at: Some(at(5, 30)),
     });
     v.extend(revoke(OPENAI, 6));
     v.extend(revoke(ANTHROPIC, 8));
@@ -395,6 +397,8 @@ fn careful() -> Vec<Event> {
             consumer_errors: 0,
             skipped_checks: 0,
             points: 100,
+            attacker_calls_while_known: 0,
+            replacement_wait_secs: 0,
             mistakes: vec![],
         },
         at: at(24, 0),
@@ -422,6 +426,7 @@ fn hurried() -> Vec<Event> {
             "every location updated (0 of 2)".into(),
         ],
         via: Via::Tui,
+        at: Some(at(2, 0)),
     });
     v.extend(revoke(OPENAI, 2));
     v.push(Event::ConsumerFailed {

@@ -666,6 +666,7 @@ async fn revoking_before_propagation_breaks_a_consumer() {
             credential: "openai/openai-prod".into(),
             failed_checks: vec!["the new key is not in every location".into()],
             via: Via::Script,
+            at: None,
         },
         revoked_at,
     );

@@ -508,6 +508,7 @@ impl Story {
             credential: id.into(),
             action: DangerKind::Revoke,
             via: Via::Tui,
+            at: None,
         })
         .push(Event::RevokeRequested {
             credential: id.into(),
@@ -864,6 +865,8 @@ fn drill_over() -> Story {
                 consumer_errors: 12,
                 skipped_checks: 1,
                 points: 62,
+                attacker_calls_while_known: 380,
+                replacement_wait_secs: 300,
                 mistakes: vec![
                     "openai-prod was revoked before its new key reached every location: billing-service failed 12 calls".into(),
                     "an override was used to revoke openai-prod".into(),
@@ -1155,6 +1158,7 @@ fn revocation_one_key_at_a_time_with_typed_words() {
             credential: OPENAI.into(),
             action: DangerKind::Revoke,
             via: Via::Tui,
+            at: None,
         },
         Event::RevokeRequested {
             credential: OPENAI.into(),
@@ -1563,6 +1567,7 @@ fn a_key_revoked_by_hand_keeps_its_window_with_the_console_steps() {
             credential: OPENAI.into(),
             action: DangerKind::Revoke,
             via: Via::Tui,
+            at: None,
         },
         Event::RevokeRequested {
             credential: OPENAI.into(),

@@ -66,6 +66,16 @@ fn step(state: &IncidentState, event: &Event) -> Option<TimelineEntry> {
             Tone::Warn,
             format!("step skipped: {}: {why}", title(step)),
         ),
+        Event::StepReopened { step, at } => entry(
+            *at,
+            Tone::Info,
+            format!("step reopened after its skip: {}", title(step)),
+        ),
+        Event::StepBlocked { step, why, at } => entry(
+            *at,
+            Tone::Warn,
+            format!("step blocked: {}: {why}", title(step)),
+        ),
         _ => return None,
     })
 }
@@ -203,7 +213,13 @@ fn rollout(state: &IncidentState, event: &Event) -> Option<TimelineEntry> {
 
 fn confirmation(state: &IncidentState, event: &Event, operator: &str) -> Option<TimelineEntry> {
     let n = |id: &str| name_of(state, id);
-    let now = state.clock;
+    // A confirmation's own time; journals written before it had one use the clock so far.
+    let now = match event {
+        Event::ConfirmationGiven { at: Some(at), .. }
+        | Event::ConfirmationRefused { at: Some(at), .. }
+        | Event::OverrideGiven { at: Some(at), .. } => *at,
+        _ => state.clock,
+    };
     Some(match event {
         Event::ConfirmationGiven {
             credential, action, ..
@@ -216,6 +232,7 @@ fn confirmation(state: &IncidentState, event: &Event, operator: &str) -> Option<
             credential,
             action,
             why,
+            ..
         } => entry(
             now,
             Tone::Warn,
@@ -283,12 +300,15 @@ fn trouble(state: &IncidentState, event: &Event) -> Option<TimelineEntry> {
             retryable,
             ..
         } => {
-            let who = credential.as_deref().map(n).unwrap_or_default();
+            let who = credential
+                .as_deref()
+                .map(|c| format!(" {}", n(c)))
+                .unwrap_or_default();
             let tail = if *retryable { ", retrying" } else { "" };
             entry(
                 now,
                 Tone::Warn,
-                format!("{operation} {who} failed (attempt {attempt}): {why}{tail}"),
+                format!("{operation}{who} failed (attempt {attempt}): {why}{tail}"),
             )
         }
         Event::RotationFailed { credential, why } => entry(
@@ -349,6 +369,9 @@ fn world(state: &IncidentState, event: &Event, operator: &str) -> Option<Timelin
         ),
         Event::ReportWritten { path } => entry(now, Tone::Good, format!("report written: {path}")),
         Event::Note { text } => entry(now, Tone::Info, format!("{operator}: {text}")),
+        Event::OperatorNote { text, at } => {
+            entry(*at, Tone::Info, format!("note by {operator}: {text}"))
+        }
         _ => return None,
     })
 }

@@ -88,6 +88,12 @@ pub struct Engine {
     alarmed: HashSet<String>,
 }
 
+/// Steps whose action is watched on every world report (their completion depends on
+/// usage, not only on their own work).
+fn watches_usage(action: Action) -> bool {
+    action == Action::Monitor
+}
+
 /// Errors that stop the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -321,6 +327,12 @@ impl Engine {
     fn follow(&mut self, next: Next, cmd: Command) -> Result<(), EngineError> {
         match next {
             Next::Nothing => Ok(()),
+            Next::PauseDrill(paused) => {
+                if let Some(world) = &self.providers.drill {
+                    world.set_paused(paused);
+                }
+                Ok(())
+            }
             Next::EndDrillIfComplete => self.maybe_end_drill(),
             Next::CompleteFinishedSteps => self.complete_finished_steps(),
             Next::CompleteStep { step } => self.maybe_complete(&step),
@@ -362,15 +374,64 @@ impl Engine {
         Ok(())
     }
 
-    /// Marks a step done (or failed) when none of its work is left.
+    /// Marks a step done (or failed) when none of its work is left; a step that cannot go
+    /// on says why (once per reason), and steps that were waiting on this one go on.
     fn maybe_complete(&mut self, step: &str) -> Result<(), EngineError> {
         let events = rules::completion(&self.state, step, self.now());
         let done = matches!(events.last(), Some(Event::StepCompleted { .. }));
+        let none = events.is_empty();
         for e in events {
             self.record(e)?;
         }
+        if none && self.units(step) == 0 {
+            self.say_if_blocked(step)?;
+        }
         if done {
+            self.wake_blocked()?;
             self.maybe_end_drill()?;
+        }
+        Ok(())
+    }
+
+    /// Journals why a running step cannot go on, unless that was said already.
+    fn say_if_blocked(&mut self, step: &str) -> Result<(), EngineError> {
+        let Some(b) = rules::blocked(&self.state, step, &self.busy_creds) else {
+            return Ok(());
+        };
+        if self.state.step(step).and_then(|s| s.blocked.as_deref()) == Some(b.why.as_str()) {
+            return Ok(());
+        }
+        let at = self.now();
+        self.record(Event::StepBlocked {
+            step: step.to_string(),
+            why: b.why,
+            at,
+        })
+    }
+
+    /// Running steps that said they were blocked start their work again once another step
+    /// is done (a reopened step, a restart): what can move now, moves.
+    fn wake_blocked(&mut self) -> Result<(), EngineError> {
+        let waiting: Vec<String> = self
+            .state
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Running && s.blocked.is_some())
+            .map(|s| s.id.clone())
+            .filter(|s| self.units(s) == 0)
+            .collect();
+        for step in waiting {
+            if rules::blocked(&self.state, &step, &self.busy_creds).is_none() {
+                // The work starts again: journaled as a new start, which clears the block.
+                let at = self.now();
+                self.record(Event::StepStarted {
+                    step: step.clone(),
+                    at,
+                })?;
+                self.run_bulk(&step)?;
+            } else {
+                self.maybe_complete(&step)?;
+            }
         }
         Ok(())
     }
@@ -441,6 +502,7 @@ impl Engine {
             return Ok(());
         }
         let alarm = rules::old_key_alarm(&self.state, &ev, &self.alarmed);
+        let usage = matches!(ev, Event::UsageObserved { .. });
         self.record(ev)?;
         if let Some(alarm) = alarm {
             if let Event::Alarm {
@@ -451,6 +513,25 @@ impl Engine {
                 self.alarmed.insert(c.clone());
             }
             self.record(alarm)?;
+        }
+        if usage {
+            // Steps that wait on what the world does (a service moving to its new key).
+            let watching: Vec<String> = self
+                .state
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Running)
+                .filter(|s| {
+                    self.state
+                        .step_def(&s.id)
+                        .is_some_and(|d| watches_usage(d.action))
+                })
+                .map(|s| s.id.clone())
+                .filter(|s| self.units(s) == 0)
+                .collect();
+            for step in watching {
+                self.maybe_complete(&step)?;
+            }
         }
         self.maybe_time_up()
     }
