@@ -179,6 +179,7 @@ pub struct ResumeArgs {
 pub struct ReportArgs {
     /// Incident id (see `breachbook incidents`)
     pub id: String,
+    /// Markdown for people, JSON for machines, HTML with charts for the post-mortem
     #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
     pub format: ReportFormat,
 }
@@ -187,6 +188,8 @@ pub struct ReportArgs {
 pub enum ReportFormat {
     Md,
     Json,
+    /// One self-contained page with a chart of calls per minute for each exposed key.
+    Html,
 }
 
 #[derive(Debug, Clone, Args)]

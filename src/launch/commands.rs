@@ -51,6 +51,7 @@ pub(super) fn report(dir: &Path, id: &str, format: ReportFormat) -> anyhow::Resu
             "{}",
             serde_json::to_string_pretty(&report::json(&state)).unwrap_or_default()
         ),
+        ReportFormat::Html => print!("{}", report::html(&state)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -560,7 +560,8 @@ impl Engine {
         }
     }
 
-    /// Writes report.md and report.json into the incident folder; returns the md path.
+    /// Writes report.md, report.json and report.html into the incident folder; returns the
+    /// md path.
     fn write_report(&self) -> Result<String, String> {
         let dir = self.journal.dir().to_path_buf();
         let md = super::report::markdown(&self.state);
@@ -572,6 +573,9 @@ impl Engine {
         let text = serde_json::to_string_pretty(&json).unwrap_or_default();
         super::fsutil::write_private(&json_path, text.as_bytes())
             .map_err(|e| format!("could not write {}: {e}", json_path.display()))?;
+        let html_path = dir.join("report.html");
+        super::fsutil::write_private(&html_path, super::report::html(&self.state).as_bytes())
+            .map_err(|e| format!("could not write {}: {e}", html_path.display()))?;
         Ok(md_path.display().to_string())
     }
 
