@@ -282,7 +282,7 @@ fn charts(o: &mut String, state: &IncidentState) {
     let to = exposed
         .iter()
         .filter_map(|c| state.usage.get(&c.credential.id))
-        .flat_map(|u| u.old.keys().chain(u.new.keys()).last().copied())
+        .filter_map(|u| u.old.keys().last().max(u.new.keys().last()).copied())
         .max()
         .unwrap_or_else(|| minute_floor(state.clock));
     let n = usize::try_from((to - from).num_minutes() + 1)
