@@ -415,10 +415,11 @@ impl Story {
         })
     }
 
-    /// Calls per minute for minutes `from..until`. Consumers move to the new key the minute
-    /// after their key was promoted; billing-service stays on the old openai key until it is
-    /// restarted; the attacker bursts on openai and anthropic every 4 minutes, denied once
-    /// openai's old key is revoked.
+    /// Calls per minute for minutes `from..until`, one sample per source (as the drill world
+    /// reports them). Consumers move to the new key the minute after their key was
+    /// promoted; billing-service stays on the old openai key until it is restarted; the
+    /// attacker bursts on openai and anthropic every 4 minutes, denied once openai's old key
+    /// is revoked.
     fn usage(mut self, from: i64, until: i64, traffic: &Traffic) -> Story {
         let attacker = "203.0.113.45 (unknown ASN)";
         let billing = "billing-service (10.0.9.14)";
@@ -427,7 +428,7 @@ impl Story {
             let moved = |id: &str| traffic.promoted.contains(&id) && m >= 6;
             let billing_old = traffic.restarted.is_none_or(|r| m < r);
             let revoked = traffic.revoked.is_some_and(|r| m >= r);
-            let sample = |id: &str, g: KeyGeneration, ok: u32, denied: u32, sources: &[&str]| {
+            let sample = |id: &str, g: KeyGeneration, ok: u32, denied: u32, source: &str| {
                 Event::UsageObserved {
                     sample: UsageSample {
                         credential: id.into(),
@@ -435,62 +436,55 @@ impl Story {
                         minute: at(m, 0),
                         ok,
                         denied,
-                        sources: sources.iter().map(|s| s.to_string()).collect(),
+                        sources: vec![source.to_string()],
                     },
                 }
             };
-            // openai: chat-api 30 + eval-runner 8 + billing-service 6.
-            let mut old = Vec::new();
-            let mut calls = 0;
+            // openai: chat-api 30, eval-runner 8 and billing-service 6, and the attacker.
+            let mut old: Vec<(&str, u32)> = Vec::new();
+            let mut new: Vec<(&str, u32)> = Vec::new();
             if attack {
-                old.push(attacker);
-                calls += 150;
+                old.push((attacker, 150));
             }
-            if !moved(OPENAI) {
-                old.push("chat-api (10.0.1.0/24)");
-                calls += 38;
+            for (who, calls) in [
+                ("chat-api (10.0.1.0/24)", 30),
+                ("braintrust eval-runner", 8),
+            ] {
+                if moved(OPENAI) {
+                    new.push((who, calls));
+                } else {
+                    old.push((who, calls));
+                }
             }
             if !moved(OPENAI) || billing_old {
-                old.push(billing);
-                calls += 6;
+                old.push((billing, 6));
+            } else {
+                new.push((billing, 6));
             }
-            if calls > 0 {
+            for (who, calls) in old {
                 let (ok, denied) = if revoked { (0, calls) } else { (calls, 0) };
-                self = self.push(sample(OPENAI, KeyGeneration::Old, ok, denied, &old));
+                self = self.push(sample(OPENAI, KeyGeneration::Old, ok, denied, who));
             }
-            if moved(OPENAI) {
-                let new = 38 + if billing_old { 0 } else { 6 };
-                self = self.push(sample(
-                    OPENAI,
-                    KeyGeneration::New,
-                    new,
-                    0,
-                    &["chat-api (10.0.1.0/24)"],
-                ));
+            for (who, calls) in new {
+                self = self.push(sample(OPENAI, KeyGeneration::New, calls, 0, who));
             }
             let summarizer = "summarizer (10.0.2.0/24)";
-            let old_anthropic =
-                if moved(ANTHROPIC) { 0 } else { 20 } + if attack { 150 } else { 0 };
-            if old_anthropic > 0 {
-                let from = if attack { attacker } else { summarizer };
-                self = self.push(sample(
-                    ANTHROPIC,
-                    KeyGeneration::Old,
-                    old_anthropic,
-                    0,
-                    &[from],
-                ));
+            if attack {
+                self = self.push(sample(ANTHROPIC, KeyGeneration::Old, 150, 0, attacker));
             }
-            if moved(ANTHROPIC) {
-                self = self.push(sample(ANTHROPIC, KeyGeneration::New, 20, 0, &[summarizer]));
-            }
+            let g = if moved(ANTHROPIC) {
+                KeyGeneration::New
+            } else {
+                KeyGeneration::Old
+            };
+            self = self.push(sample(ANTHROPIC, g, 20, 0, summarizer));
             let ranker = "search-ranker (10.0.3.0/24)";
             let g = if moved(GEMINI) {
                 KeyGeneration::New
             } else {
                 KeyGeneration::Old
             };
-            self = self.push(sample(GEMINI, g, 12, 0, &[ranker]));
+            self = self.push(sample(GEMINI, g, 12, 0, ranker));
             if moved(OPENAI) && billing_old && m == 6 {
                 self = self.push(Event::Alarm {
                     credential: Some(OPENAI.into()),
@@ -701,19 +695,21 @@ fn main_screen_120x40_mid_propagation() {
         "Usage",
         "Timeline",
     ] {
+        // The focused panel has a thick border, the others a thin one.
+        let framed = if title == "Checklist" { "┏" } else { "┌" };
         assert!(
-            s.contains(&format!("┌ {title} ")),
+            s.contains(&format!("{framed} {title} ")),
             "panel {title} missing:\n{s}"
         );
     }
     assert!(s.contains("DRILL"), "{s}");
     assert!(s.contains("working… (1 in flight)"), "{s}");
-    assert!(s.contains("steps 5/10"), "{s}");
+    assert!(s.contains("steps 5/10 done"), "{s}");
     assert!(s.contains("keys contained 0/3"), "{s}");
     assert!(s.contains("shared ×3"), "{s}");
     assert!(s.contains("r retry"), "a failed row offers retry:\n{s}");
     assert!(s.contains("SPIKE"), "{s}");
-    assert!(s.contains("old key used 00:12:00 after"), "{s}");
+    assert!(s.contains("billing-service still on the old"), "{s}");
     insta::assert_snapshot!(s);
 }
 
@@ -724,11 +720,14 @@ fn each_panel_in_tabs_at_80x24() {
     for p in Panel::ALL {
         focus(&mut app, p);
         let s = screen(&app, 80, 24);
+        // The tab of the focused panel is marked (and reversed), not only coloured.
         assert!(
-            s.contains("Checklist │ Step │ Inventory │ Rotation │ Usage │ Timeline"),
+            s.replace('▸', "")
+                .contains("Checklist │ Step │ Inventory │ Rotation │ Usage │ Timeline"),
             "{s}"
         );
-        assert!(s.contains(&format!("┌ {} ", p.title())), "{s}");
+        assert!(s.contains(&format!("┏ {} ", p.title())), "{s}");
+        assert!(s.contains(&format!("▸{}", p.title())), "{s}");
         insta::assert_snapshot!(format!("panel_{}_80x24", p.title().to_lowercase()), s);
     }
 }
@@ -750,7 +749,7 @@ fn usage_after_revocation_shows_denied_old_key_calls() {
     let mut app = story.app(false);
     focus(&mut app, Panel::Usage);
     let s = screen(&app, 80, 24);
-    assert!(s.contains("since revocation: 150 denied"), "{s}");
+    assert!(s.contains("since revocation: 150 refused"), "{s}");
     assert!(s.contains("revoked"), "{s}");
     insta::assert_snapshot!(s);
 }
@@ -820,24 +819,63 @@ fn revoke_modal_with_failed_preflight_asks_for_the_override() {
 
 #[test]
 fn help_overlay_lists_every_binding() {
-    for (w, h) in [(120, 40), (80, 24)] {
+    for (w, h) in [(120, 40), (80, 24), (60, 20)] {
         let mut app = until_inventory().app(false);
+        app.size = (w, h);
         key(&mut app, KeyCode::Char('?'));
-        let s = screen(&app, w, h);
+        // Every page, scrolling down until nothing is below: every key is somewhere, and
+        // the keys that close help are on every page.
+        let mut pages = vec![screen(&app, w, h)];
+        insta::assert_snapshot!(format!("help_overlay_{w}x{h}"), pages[0]);
+        while pages.last().is_some_and(|p| p.contains("more below")) && pages.len() < 20 {
+            key(&mut app, KeyCode::PageDown);
+            pages.push(screen(&app, w, h));
+        }
+        // The words inside the help box, in reading order, whatever wrapped them.
+        let inside = |page: &str| -> String {
+            let lines: Vec<Vec<char>> = page.lines().map(|l| l.chars().collect()).collect();
+            let top = lines
+                .iter()
+                .position(|l| l.iter().collect::<String>().contains("┌ Help"));
+            let Some(top) = top else { return String::new() };
+            let left = lines[top].iter().position(|c| *c == '┌').unwrap();
+            let right = lines[top].iter().rposition(|c| *c == '┐').unwrap();
+            lines[top + 1..]
+                .iter()
+                .take_while(|l| l.get(left) == Some(&'│'))
+                .map(|l| l[left + 1..right].iter().collect::<String>())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let all = pages
+            .iter()
+            .map(|p| inside(p))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         for b in BINDINGS {
             assert!(
-                s.contains(b.help),
-                "help at {w}x{h} misses {:?}:\n{s}",
+                all.contains(b.help),
+                "help at {w}x{h} misses {:?}:\n{all}",
                 b.help
             );
             assert!(
-                s.contains(b.label),
-                "help at {w}x{h} misses {}:\n{s}",
+                all.contains(b.label),
+                "help at {w}x{h} misses {}:\n{all}",
                 b.label
             );
         }
-        assert!(s.contains("Esc or ? closes this help."), "{s}");
-        insta::assert_snapshot!(format!("help_overlay_{w}x{h}"), s);
+        for p in &pages {
+            assert!(p.contains("Esc or ? closes this help."), "{p}");
+        }
+        if w == 60 {
+            assert!(pages.len() > 1, "at 60×20 help scrolls:\n{all}");
+            // Back to the top.
+            key(&mut app, KeyCode::Char('g'));
+            assert_eq!(screen(&app, w, h), pages[0]);
+        }
         key(&mut app, KeyCode::Esc);
         assert!(app.modals.is_empty());
     }
@@ -947,15 +985,35 @@ fn onboarding_explains_each_panel_once_and_shows_why() {
 // ── Keys ─────────────────────────────────────────────────────────────────────────────────
 
 #[test]
-fn footer_hints_come_from_the_keymap() {
-    let app = until_inventory().app(false);
-    let s = screen(&app, 120, 40);
-    let footer = s.lines().last().unwrap();
-    for b in BINDINGS {
-        if let Some(h) = b.hint {
-            assert!(footer.contains(&format!(" {} {h}", b.label)), "{footer}");
+fn footer_hints_come_from_the_keymap_for_the_focused_panel() {
+    let mut app = until_inventory().app(false);
+    for p in Panel::ALL {
+        focus(&mut app, p);
+        let s = screen(&app, 120, 40);
+        let footer = s.lines().last().unwrap();
+        let hints = breachbook::tui::keymap::hints(false, p);
+        for (label, hint) in &hints {
+            assert!(
+                footer.contains(&format!(" {label} {hint}")),
+                "{p:?}: {footer}"
+            );
+        }
+        // Every hint shown is one of the focused panel's.
+        for b in BINDINGS.iter().filter(|b| b.hint.is_some()) {
+            let shown = footer.contains(&format!(" {} {}", b.label, b.hint.unwrap()));
+            assert_eq!(
+                shown,
+                hints.contains(&(b.label, b.hint.unwrap())),
+                "{p:?}: {footer}"
+            );
         }
     }
+    focus(&mut app, Panel::Inventory);
+    let footer = screen(&app, 120, 40).lines().last().unwrap().to_string();
+    assert!(
+        footer.contains(" s sort") && !footer.contains("Enter run"),
+        "{footer}"
+    );
 }
 
 #[test]
@@ -981,10 +1039,23 @@ fn quit_asks_when_work_is_in_flight() {
     app.handle_key(ctrl_c);
     assert!(app.quit);
 
-    // Idle: q quits, the journal keeps everything.
+    // Idle but not finished: q asks too, naming the command that goes on from here.
     let mut idle = until_inventory().app(false);
     key(&mut idle, KeyCode::Char('q'));
+    assert!(!idle.quit);
+    let s = screen(&idle, 120, 40);
+    assert!(
+        s.contains("The incident is not finished: 8 step(s) to go."),
+        "{s}"
+    );
+    assert!(s.contains("`breachbook resume snap` goes on"), "{s}");
+    key(&mut idle, KeyCode::Char('y'));
     assert!(idle.quit);
+
+    // Finished: the score's q quits at once.
+    let mut done = drill_over().app(false);
+    key(&mut done, KeyCode::Char('q'));
+    assert!(done.quit);
 }
 
 #[test]
@@ -1372,7 +1443,13 @@ fn a_resize_redraws_in_the_other_layout() {
     let tiny = screen(&app, 40, 12);
     assert!(!big.contains("Checklist │ Step"));
     assert!(small.contains("Checklist │ Step"));
-    assert!(tiny.contains("DRILL"));
+    // Below the smallest usable size: one clear message, nothing cut to pieces.
+    let said: String = tiny.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        said.contains("breachbook needs a terminal of at least 50×14; this one is 40×12."),
+        "{tiny}"
+    );
+    assert!(!tiny.contains("Checklist"), "{tiny}");
 }
 
 #[test]
@@ -1399,11 +1476,11 @@ fn the_deletion_window_asks_for_the_override_until_the_old_key_is_dead() {
             },
         )));
     let s = screen(&app, 120, 40);
-    assert!(s.contains("DELETE the old key of openai-prod"), "{s}");
+    assert!(s.contains("DELETE openai-prod's old key"), "{s}");
     assert!(s.contains("✓ old key revoked"), "{s}");
     assert!(s.contains("✗ old key confirmed dead"), "{s}");
     assert!(
-        s.contains("To delete anyway, also type `override 0504`"),
+        s.contains("to delete anyway, also type `override 0504`"),
         "{s}"
     );
     type_text(&mut app, "0504");

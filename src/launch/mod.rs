@@ -36,9 +36,29 @@ pub fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     if let Some(d) = &cli.state_dir {
         return Ok(d.clone());
     }
+    default_state_dir().ok_or_else(|| anyhow!("no home folder found: pass --state-dir DIR"))
+}
+
+/// The platform's state folder, when there is a home folder.
+fn default_state_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("dev", "breachbook", "breachbook")
         .map(|p| p.data_local_dir().to_path_buf())
-        .ok_or_else(|| anyhow!("no home folder found: pass --state-dir DIR"))
+}
+
+/// After the screen closed on an open incident: the command that goes on with it (with
+/// `--state-dir` when the state folder is not the platform's).
+fn print_resume_hint(exit: &crate::tui::Exit, incident_dir: &Path) {
+    if !exit.open {
+        return;
+    }
+    let state = incident_dir.parent().and_then(Path::parent);
+    let explicit = state
+        .filter(|d| default_state_dir().as_deref() != Some(*d))
+        .map(|d| d.display().to_string());
+    println!(
+        "{}",
+        crate::tui::strings::resume_hint(&exit.id, explicit.as_deref())
+    );
 }
 
 /// Runs one job; returns the process exit code.

@@ -86,6 +86,15 @@ impl App {
                 strings::paste_waiting(n)
             }
             Event::ReportWritten { path } => strings::report_written(path),
+            Event::OperatorNote { .. } => strings::note_saved(),
+            Event::StepBlocked { step, .. } => {
+                let Some(b) =
+                    crate::incident::rules::blocked(&self.state, step, &self.busy.credentials)
+                else {
+                    return;
+                };
+                self.blocked_words(&b)
+            }
             Event::RoomNeeded { credential, .. } => strings::room_needed_toast(&name(credential)),
             Event::ManualRevokeNeeded { credential, .. } => {
                 strings::manual_revoke_toast(&name(credential))

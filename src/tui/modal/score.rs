@@ -100,7 +100,7 @@ fn body(s: &Score, ctx: &Ctx, iw: usize) -> Vec<Line<'static>> {
 }
 
 /// (what, value, whether it is good).
-fn facts(s: &Score) -> [(&'static str, String, bool); 5] {
+fn facts(s: &Score) -> [(&'static str, String, bool); 7] {
     [
         (
             strings::SCORE_TIME,
@@ -118,6 +118,16 @@ fn facts(s: &Score) -> [(&'static str, String, bool); 5] {
             strings::SCORE_ATTACKER,
             s.attacker_calls_after_revoke.to_string(),
             s.attacker_calls_after_revoke == 0,
+        ),
+        (
+            strings::SCORE_WHILE_KNOWN,
+            s.attacker_calls_while_known.to_string(),
+            s.attacker_calls_while_known == 0,
+        ),
+        (
+            strings::SCORE_WAITED,
+            text::duration(i64::try_from(s.replacement_wait_secs).unwrap_or(i64::MAX)),
+            s.replacement_wait_secs <= 15 * 60,
         ),
         (
             strings::SCORE_CONSUMERS,
