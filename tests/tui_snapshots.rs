@@ -920,7 +920,7 @@ fn drill_over() -> Story {
 #[test]
 fn score_screen_after_a_drill_with_mistakes() {
     let mut app = drill_over().app(false);
-    assert!(matches!(app.modals.last(), Some(Modal::Score)));
+    assert!(matches!(app.modals.last(), Some(Modal::Score(0))));
     for (w, h) in [(120, 40), (80, 24)] {
         let s = screen(&app, w, h);
         assert!(s.contains("Drill over — score 62/100"), "{s}");
@@ -1385,7 +1385,7 @@ fn the_drill_end_brings_up_the_score_and_r_writes_a_missing_report() {
     }));
     assert_eq!(
         app.modals,
-        vec![Modal::Score],
+        vec![Modal::Score(0)],
         "the score replaces the window"
     );
     // Report waits for monitoring: r says so.
@@ -1527,7 +1527,7 @@ fn the_score_waits_for_the_report_the_drill_end_is_writing() {
     app.on_update(event(Event::ReportWritten {
         path: "/tmp/incident/report.md".into(),
     }));
-    assert_eq!(app.modals, vec![Modal::Score]);
+    assert_eq!(app.modals, vec![Modal::Score(0)]);
     assert!(screen(&app, 120, 40).contains("report: /tmp/incident/report.md"));
 }
 

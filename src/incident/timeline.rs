@@ -71,11 +71,10 @@ fn step(state: &IncidentState, event: &Event) -> Option<TimelineEntry> {
             Tone::Info,
             format!("step reopened after its skip: {}", title(step)),
         ),
-        Event::StepBlocked { step, why, at } => entry(
-            *at,
-            Tone::Warn,
-            format!("step blocked: {}: {why}", title(step)),
-        ),
+        // The reason names the step already.
+        Event::StepBlocked { why, at, .. } => {
+            entry(*at, Tone::Warn, format!("step blocked: {why}"))
+        }
         _ => return None,
     })
 }

@@ -25,7 +25,7 @@ const ANY: &[Panel] = &[];
 const STEPS: &[Panel] = &[Panel::Checklist, Panel::Step];
 const INVENTORY: &[Panel] = &[Panel::Inventory];
 /// Where failed keys show, so where `r` is worth a hint.
-const RETRY_HINT: &[Panel] = &[Panel::Checklist, Panel::Step, Panel::Rotation];
+const RETRY_HINT: &[Panel] = &[Panel::Rotation];
 
 /// One key of a binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -716,6 +716,30 @@ pub const BINDINGS: &[Binding] = &[
         label: "r",
         group: Group::Score,
         help: strings::WINDOW_REPORT_PATH,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        // The key pressed says which way (see `Binding::action_for`).
+        action: Action::Scroll(Scroll::Down),
+        keys: &[
+            plain(KeyCode::Char('j')),
+            plain(KeyCode::Char('k')),
+            plain(KeyCode::Down),
+            plain(KeyCode::Up),
+            plain(KeyCode::PageDown),
+            plain(KeyCode::PageUp),
+            plain(KeyCode::Char(' ')),
+            plain(KeyCode::Char('g')),
+            plain(KeyCode::Char('G')),
+            plain(KeyCode::Home),
+            plain(KeyCode::End),
+        ],
+        label: "j/k",
+        group: Group::Score,
+        help: strings::WINDOW_SCROLL,
         hint: None,
         mutating: false,
         panels: ANY,

@@ -214,10 +214,17 @@ fn footer_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     } else if let Some(top) = app.modals.last() {
         lines.push(top.footer(&app.ctx()));
     } else {
+        let hints = keymap::hints(app.read_only, app.focus);
+        // Two spaces between hints when they fit, one when the terminal is narrow.
+        let wide: usize = hints
+            .iter()
+            .map(|(l, h)| text::width(l) + text::width(h) + 3)
+            .sum();
+        let gap = if wide < width { " " } else { "" };
         let mut spans = Vec::new();
-        for (label, hint) in keymap::hints(app.read_only, app.focus) {
+        for (label, hint) in hints {
             spans.push(Span::styled(format!(" {label} "), t.accent()));
-            spans.push(Span::raw(format!("{hint} ")));
+            spans.push(Span::raw(format!("{hint}{gap}")));
         }
         lines.push(Line::from(spans));
     }

@@ -596,8 +596,8 @@ pub fn service_still_on_old(
     restart: Option<(&str, bool)>,
 ) -> String {
     let first = match restart {
-        Some((title, true)) => format!("reopen “{title}” (o) and run it"),
-        Some((title, false)) => format!("run “{title}”"),
+        Some((title, true)) => format!("Esc, reopen “{title}” (o) and run it"),
+        Some((title, false)) => format!("Esc and run “{title}”"),
         None => "restart it".to_string(),
     };
     format!(
@@ -630,6 +630,8 @@ pub const REVOKE_KEYS: &str =
 
 // Score.
 pub const SCORE_TITLE: &str = "Drill over";
+pub const SCORE_TITLE_MORE: &str = "Drill over — more below (j scrolls)";
+pub const SCORE_KEYS_SCROLL: &str = "j/k scroll · q quits · Esc back · r report path";
 pub fn score_heading(points: u32) -> String {
     format!("Drill over — score {points}/100")
 }

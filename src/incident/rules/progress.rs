@@ -379,15 +379,15 @@ fn monitor_hold(state: &IncidentState, action: Action) -> Option<Blocked> {
             .filter(|s| s.last >= since)
         {
             let how = if s.failing {
-                "is refused: an outage"
+                "and is refused (an outage)"
             } else {
-                "still works for it"
+                "and it still works for it"
             };
             let restart = restart_step(state, &s.service);
             let fix = match &restart {
-                Some((_, title, true)) => format!("restart it: reopen “{title}” and run it"),
-                Some((_, title, false)) => format!("restart it: run “{title}” (again)"),
-                None => "restart it (or fix it) so it reads the new key".to_string(),
+                Some((_, title, true)) => format!("reopen “{title}” and run it"),
+                Some((_, title, false)) => format!("run “{title}” again"),
+                None => "restart it so it reads the new key".to_string(),
             };
             if let Some((id, _, skipped)) = restart {
                 let u = if skipped {
@@ -400,7 +400,7 @@ fn monitor_hold(state: &IncidentState, action: Action) -> Option<Blocked> {
                 }
             }
             parts.push(format!(
-                "{} still calls with the old key of {}, which {how}; {fix}",
+                "{} still calls with {}'s old key {how}: {fix}",
                 s.service, c.credential.name
             ));
             if !services.contains(&s.service) {
@@ -412,10 +412,7 @@ fn monitor_hold(state: &IncidentState, action: Action) -> Option<Blocked> {
         return None;
     }
     Some(Blocked {
-        why: format!(
-            "“{title}” holds: {}. It finishes once every known service is on its new key.",
-            parts.join("; ")
-        ),
+        why: format!("“{title}” holds: {}.", parts.join("; ")),
         waits_for: services,
         unblock,
     })

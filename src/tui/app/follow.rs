@@ -61,7 +61,7 @@ impl App {
                 self.busy = Busy::default();
                 if self.state.score.is_some() && !self.score_shown {
                     self.score_shown = true;
-                    self.modals.push(Modal::Score);
+                    self.modals.push(Modal::Score(0));
                 }
             }
         }
@@ -113,7 +113,7 @@ impl App {
         if self.state.score.is_some() && !self.score_shown && !report_due {
             self.score_shown = true;
             self.modals.retain(|m| !matches!(m, Modal::Revoke(_)));
-            self.modals.push(Modal::Score);
+            self.modals.push(Modal::Score(0));
         }
         // Follow the checklist: when the step to do moves on, so does the selection, unless
         // the operator is looking at another step.

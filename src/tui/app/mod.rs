@@ -163,7 +163,7 @@ impl App {
         app.explain(Panel::Checklist);
         if app.state.score.is_some() {
             app.score_shown = true;
-            app.modals.push(Modal::Score);
+            app.modals.push(Modal::Score(0));
         }
         app
     }

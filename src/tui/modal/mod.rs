@@ -70,8 +70,8 @@ pub enum Modal {
     Reason(Reason),
     /// Quit while work is in flight?
     Quit,
-    /// The drill's final score.
-    Score,
+    /// The drill's final score, scrolled this many rows.
+    Score(usize),
     /// The `/` prompt (drawn in the footer; the list filters as you type).
     Filter,
     /// The hidden input for a key made by hand in the issuer's console.
@@ -90,7 +90,7 @@ impl Modal {
             Modal::Revoke(_) => Group::Revoke,
             Modal::Reason(_) => Group::Skip,
             Modal::Quit => Group::Quit,
-            Modal::Score => Group::Score,
+            Modal::Score(_) => Group::Score,
             Modal::Filter => Group::Filter,
             Modal::Paste(_) => Group::Paste,
         }
@@ -113,7 +113,8 @@ impl Modal {
             Modal::Command(p) => p.update_command(action),
             Modal::Note(p) => p.update_note(action),
             Modal::Help(scroll) => help::update(scroll, action, ctx),
-            Modal::Explain(_) | Modal::Term(_) | Modal::Score => match action {
+            Modal::Score(scroll) => score::update(scroll, action, ctx),
+            Modal::Explain(_) | Modal::Term(_) => match action {
                 Action::Close => ModalOutcome::Close(Then::Nothing),
                 _ => ModalOutcome::Ignored,
             },
@@ -137,7 +138,7 @@ impl Modal {
             Modal::Term(t) => help::explain(f, t.title(), t.explanation(), ctx),
             Modal::Command(_) => {}
             Modal::Note(p) => p.draw_note(f, ctx),
-            Modal::Score => score::draw(f, ctx),
+            Modal::Score(scroll) => score::draw(f, *scroll, ctx),
             Modal::Filter => {}
             Modal::Ask(a) => a.draw(f, ctx),
             Modal::Reason(r) => r.draw(f, ctx),
