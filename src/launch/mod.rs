@@ -79,7 +79,12 @@ pub fn run(cli: Cli) -> ExitCode {
             commands::print_or_quiet(&crate::runbook::schema_json());
             Ok(ExitCode::SUCCESS)
         }
-        Job::Runbooks => commands::runbooks(),
+        Job::Runbooks(args) => match args.action {
+            None => commands::runbooks(),
+            Some(crate::cli::RunbooksAction::Show { name }) => commands::show_runbook(&name),
+        },
+        Job::Completions(args) => commands::completions(args.shell),
+        Job::Man => commands::man(),
         Job::Incidents => commands::incidents(&dir),
         Job::Report(args) => commands::report(&dir, &args.id, args.format),
         Job::Drill(args) => drill::drill(&dir, args),
@@ -91,7 +96,11 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<crate::runbook::diagnostic::LoadError>() {
+                // Located problems say `file:line:col: error:` themselves, as `check` does.
+                Some(problems) => eprint!("{problems}"),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::from(USAGE)
         }
     }
@@ -107,8 +116,8 @@ fn fold(records: &[journal::Record]) -> Option<IncidentState> {
 
 /// Loads a runbook from a path or a built-in name; prints diagnostics on failure.
 fn load_runbook(arg: Option<&str>) -> anyhow::Result<(Runbook, String)> {
-    let (origin, source) = crate::runbook::shipped::resolve(arg).map_err(|e| anyhow!("{e}"))?;
-    let rb = crate::runbook::load::load_str(&origin, &source).map_err(|e| anyhow!("{e}"))?;
+    let (origin, source) = crate::runbook::shipped::resolve(arg)?;
+    let rb = crate::runbook::load::load_str(&origin, &source)?;
     Ok((rb, source))
 }
 

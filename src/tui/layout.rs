@@ -214,7 +214,28 @@ fn footer_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     } else if let Some(top) = app.modals.last() {
         lines.push(top.footer(&app.ctx()));
     } else {
-        let hints = keymap::hints(app.read_only, app.focus);
+        let mut hints = keymap::hints(app.read_only, app.focus);
+        // A failed key is worth its retry key wherever the operator looks at the steps.
+        let failed = app.rotation_rows().iter().any(|c| {
+            matches!(
+                c.rotation,
+                crate::incident::rotation::RotationState::Failed { .. }
+            )
+        });
+        if failed
+            && matches!(
+                app.focus,
+                super::panel::Panel::Checklist | super::panel::Panel::Step
+            )
+        {
+            if let Some(b) =
+                keymap::active(app.read_only).find(|b| b.action == super::action::Action::Retry)
+                && let Some(h) = b.hint
+                && !hints.contains(&(b.label, h))
+            {
+                hints.insert(2.min(hints.len()), (b.label, h));
+            }
+        }
         // Two spaces between hints when they fit, one when the terminal is narrow.
         let wide: usize = hints
             .iter()
