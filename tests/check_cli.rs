@@ -725,7 +725,9 @@ fn drill_and_run_print_load_problems_as_check_does() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.starts_with("error: no runbook file `nosuch` and no built-in runbook of that name\n  help: "),
+        err.starts_with(
+            "error: no runbook file `nosuch` and no built-in runbook of that name\n  help: "
+        ),
         "{err}"
     );
     assert!(!err.contains("nosuch:1:1"), "{err}");

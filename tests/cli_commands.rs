@@ -36,7 +36,10 @@ fn runbooks_show_prints_a_built_in_runbook_that_checks_as_a_copy() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("ok "), "{out}");
     // With `.yaml` too; an unknown name lists the known ones.
-    assert_eq!(breachbook(&["runbooks", "show", "onboarding-walkthrough.yaml"]).0, 0);
+    assert_eq!(
+        breachbook(&["runbooks", "show", "onboarding-walkthrough.yaml"]).0,
+        0
+    );
     let (code, _, err) = breachbook(&["runbooks", "show", "nope"]);
     assert_eq!(code, 2);
     assert!(
@@ -69,7 +72,15 @@ fn the_man_page_is_roff_with_every_subcommand() {
     assert_eq!(code, 0, "{err}");
     assert!(page.contains(".TH breachbook 1"), "{page}");
     assert!(page.contains(".SH NAME"), "{page}");
-    for sub in ["drill", "run", "resume", "report", "check", "runbooks", "completions"] {
+    for sub in [
+        "drill",
+        "run",
+        "resume",
+        "report",
+        "check",
+        "runbooks",
+        "completions",
+    ] {
         assert!(page.contains(sub), "the man page misses {sub}");
     }
     // `man -l -` reads it, where man is installed.

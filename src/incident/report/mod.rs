@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use self::html::html;
+pub use self::html::{CHART_H, CHART_W, colours, html};
 pub use self::json::json;
 pub use self::markdown::markdown;
 use super::event::Mode;
