@@ -86,6 +86,8 @@ pub struct Engine {
     busy_creds: HashSet<String>,
     /// Credentials already alarmed about old-key use after promotion.
     alarmed: HashSet<String>,
+    /// What each blocked step was last said to wait for: said again only when that changes.
+    said_blocked: BTreeMap<String, Vec<String>>,
 }
 
 /// Steps whose action is watched on every world report (their completion depends on
@@ -140,6 +142,7 @@ impl Engine {
             in_flight: BTreeMap::new(),
             busy_creds: HashSet::new(),
             alarmed: HashSet::new(),
+            said_blocked: BTreeMap::new(),
         };
         if let Some(id) = engine.providers.identity.clone()
             && engine.state.cloud_identity.as_deref() != Some(id.as_str())
@@ -377,13 +380,19 @@ impl Engine {
     /// Marks a step done (or failed) when none of its work is left; a step that cannot go
     /// on says why (once per reason), and steps that were waiting on this one go on.
     fn maybe_complete(&mut self, step: &str) -> Result<(), EngineError> {
+        self.complete(step, true)
+    }
+
+    /// [`Engine::maybe_complete`]; `say` whether a blocked step says why (not when it was
+    /// only woken by another step's end: its reason said so already).
+    fn complete(&mut self, step: &str, say: bool) -> Result<(), EngineError> {
         let events = rules::completion(&self.state, step, self.now());
         let done = matches!(events.last(), Some(Event::StepCompleted { .. }));
         let none = events.is_empty();
         for e in events {
             self.record(e)?;
         }
-        if none && self.units(step) == 0 {
+        if say && none && self.units(step) == 0 {
             self.say_if_blocked(step)?;
         }
         if done {
@@ -398,9 +407,13 @@ impl Engine {
         let Some(b) = rules::blocked(&self.state, step, &self.busy_creds) else {
             return Ok(());
         };
-        if self.state.step(step).and_then(|s| s.blocked.as_deref()) == Some(b.why.as_str()) {
+        let said = self.state.step(step).and_then(|s| s.blocked.as_deref());
+        if said == Some(b.why.as_str())
+            || (said.is_some() && self.said_blocked.get(step) == Some(&b.waits_for))
+        {
             return Ok(());
         }
+        self.said_blocked.insert(step.to_string(), b.waits_for.clone());
         let at = self.now();
         self.record(Event::StepBlocked {
             step: step.to_string(),
@@ -430,7 +443,7 @@ impl Engine {
                 })?;
                 self.run_bulk(&step)?;
             } else {
-                self.maybe_complete(&step)?;
+                self.complete(&step, false)?;
             }
         }
         Ok(())
