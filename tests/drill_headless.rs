@@ -368,12 +368,24 @@ fn a_step_that_cannot_go_on_says_why_instead_of_spinning() {
         .iter()
         .filter(|e| e["type"] == "step_started" && e["step"] == "propagate")
         .count();
-    assert_eq!(propagate_starts, 1, "propagate started once, after the reopen");
+    assert_eq!(
+        propagate_starts, 1,
+        "propagate started once, after the reopen"
+    );
     assert_eq!(count(&events, "step_reopened"), 1);
-    assert!(r.stdout.contains("step reopened after its skip: Test every new key"));
-    assert!(r.stdout.contains("step done: Roll the new keys out everywhere"));
+    assert!(
+        r.stdout
+            .contains("step reopened after its skip: Test every new key")
+    );
+    assert!(
+        r.stdout
+            .contains("step done: Roll the new keys out everywhere")
+    );
     // The skip, reopened and done, stays on record as a mistake of its own.
-    assert!(r.stdout.contains("step skipped: Test every new key: in a hurry"));
+    assert!(
+        r.stdout
+            .contains("step skipped: Test every new key: in a hurry")
+    );
 }
 
 /// "Watch the old keys fail" does not pass while a known service fails on an old key: it
@@ -406,7 +418,8 @@ fn watching_holds_while_a_known_service_fails_on_an_old_key() {
     assert!(s["consumer_errors"].as_u64().unwrap() > 0, "{s}");
     let mistakes = s["mistakes"].to_string();
     assert!(
-        mistakes.contains("billing-service still held the old key of openai-prod when it was revoked"),
+        mistakes
+            .contains("billing-service still held the old key of openai-prod when it was revoked"),
         "{mistakes}"
     );
 }

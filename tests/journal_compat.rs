@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use breachbook::incident::event::Event;
-use serde_json::Value;
 use breachbook::incident::journal::Journal;
 use breachbook::incident::report;
 use breachbook::incident::state::IncidentState;
+use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/journals");
 
@@ -193,8 +193,7 @@ fn same_facts(fixture: &str, what: &str, old: &str, new: &str, resumed: bool) {
         } else if path.starts_with(".confirmations[") && path.ends_with("].at") {
             resumed && now.as_ref().is_some_and(|n| later(&was, n))
         } else if path.ends_with(".old_key_after_revoke.denied") {
-            now.as_ref()
-                .is_some_and(|n| n.as_u64() >= was.as_u64())
+            now.as_ref().is_some_and(|n| n.as_u64() >= was.as_u64())
         } else {
             false
         };
@@ -228,7 +227,10 @@ fn same_facts(fixture: &str, what: &str, old: &str, new: &str, resumed: bool) {
     let (mut was, mut now) = (entries(&old), entries(&new));
     was.sort();
     now.sort();
-    assert_eq!(was, now, "{fixture}: {what}: the timeline's entries changed");
+    assert_eq!(
+        was, now,
+        "{fixture}: {what}: the timeline's entries changed"
+    );
     let times: Vec<&str> = new["timeline"]
         .as_array()
         .unwrap()

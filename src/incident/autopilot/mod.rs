@@ -256,7 +256,9 @@ impl Driver {
     /// Finished, failed, or stuck saying why (a blocked step does not move by waiting).
     fn finished_or_failed(s: &IncidentState, step: &str) -> bool {
         s.step(step).is_some_and(|st| {
-            st.is_finished() || matches!(st.status, StepStatus::Failed { .. }) || st.blocked.is_some()
+            st.is_finished()
+                || matches!(st.status, StepStatus::Failed { .. })
+                || st.blocked.is_some()
         })
     }
 

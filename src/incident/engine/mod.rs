@@ -413,7 +413,8 @@ impl Engine {
         {
             return Ok(());
         }
-        self.said_blocked.insert(step.to_string(), b.waits_for.clone());
+        self.said_blocked
+            .insert(step.to_string(), b.waits_for.clone());
         let at = self.now();
         self.record(Event::StepBlocked {
             step: step.to_string(),
