@@ -1674,3 +1674,370 @@ fn a_key_revoked_by_hand_keeps_its_window_with_the_console_steps() {
     assert!(app.modals.is_empty());
     assert!(!screen(&app, 120, 40).contains("by hand, then confirm again"));
 }
+
+// ── Issue 15: what a newcomer at 03:00 ran into ─────────────────────────────────────────
+
+/// The state after the inventory, with the key test skipped and the roll-out selected.
+fn verify_skipped() -> Story {
+    Story::new(false)
+        .declared()
+        .inventoried()
+        .reviewed()
+        .rotated()
+        .push(Event::StepSkipped {
+            step: "verify".into(),
+            why: "no time".into(),
+            at: at(4, 10),
+        })
+}
+
+#[test]
+fn a_skipped_step_is_not_done_it_is_a_gap_and_o_reopens_it() {
+    let mut app = verify_skipped().app(false);
+    // The step to do now is the roll-out; Enter there says why nothing would move.
+    assert_eq!(app.state.steps[app.selected_step].id, "propagate");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    let toast = app.toast.clone().unwrap();
+    assert!(
+        toast.contains("openai-prod, anthropic-prod and gemini-prod are not verified yet because “Test every new key” was skipped")
+            && toast.contains("o reopens “Test every new key”"),
+        "{toast}"
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("steps 4/10 done · 1 skipped · 1 gap"), "{s}");
+    assert!(s.contains("↷ Test every new key · skipped: a gap"), "{s}");
+    assert!(s.contains("⏸ Enter would do nothing yet"), "{s}");
+    insta::assert_snapshot!("skipped_step_is_a_gap_120x40", s);
+    // Selected, the skipped step says so — never "done".
+    select_step(&mut app, "verify");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(
+        app.toast
+            .as_deref()
+            .unwrap()
+            .contains("“Test every new key” was skipped (no time): o reopens it"),
+        "{:?}",
+        app.toast
+    );
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("↷ skipped: no time — a gap: this critical"),
+        "{s}"
+    );
+    assert!(!s.contains("✓ done"), "{s}");
+    // o reopens it (journaled by the engine).
+    assert_eq!(
+        key(&mut app, KeyCode::Char('o')),
+        vec![Command::ReopenStep {
+            step: "verify".into()
+        }]
+    );
+    app.on_update(event(Event::StepReopened {
+        step: "verify".into(),
+        at: at(4, 20),
+    }));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("reopened after its skip (no time)"), "{s}");
+    assert!(s.contains("steps 4/10 done · 1 gap"), "{s}");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::RunStep {
+            step: "verify".into()
+        }]
+    );
+    // From the blocked roll-out, o reopens what it waits for.
+    let mut app = verify_skipped().app(false);
+    assert_eq!(
+        key(&mut app, KeyCode::Char('o')),
+        vec![Command::ReopenStep {
+            step: "verify".into()
+        }]
+    );
+}
+
+#[test]
+fn keys_act_where_the_focus_is_and_unknown_keys_say_so_once() {
+    let mut app = Story::new(false).app(false);
+    for p in [
+        Panel::Inventory,
+        Panel::Rotation,
+        Panel::Usage,
+        Panel::Timeline,
+    ] {
+        focus(&mut app, p);
+        assert!(key(&mut app, KeyCode::Char(' ')).is_empty(), "{p:?}");
+        assert!(key(&mut app, KeyCode::Enter).is_empty(), "{p:?}");
+        assert!(
+            app.toast
+                .as_deref()
+                .unwrap()
+                .starts_with("Enter does nothing in "),
+            "{:?}",
+            app.toast
+        );
+    }
+    assert!(
+        app.state.steps[0].checked.iter().all(|c| !c),
+        "nothing ticked"
+    );
+    // An unbound key says it does nothing, once.
+    key(&mut app, KeyCode::Char('z'));
+    assert_eq!(
+        app.toast.as_deref(),
+        Some("`z` does nothing here; ? lists every key")
+    );
+    key(&mut app, KeyCode::Char('z'));
+    assert_eq!(app.toast, None);
+    // Focus shows by a thick frame and the tab's mark, not only a colour.
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("┏ Timeline") && s.contains("▸Timeline"), "{s}");
+}
+
+#[test]
+fn every_list_pages_and_jumps() {
+    let mut app = mid_propagation().app(false);
+    key(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.selected_step, app.state.steps.len() - 1);
+    key(&mut app, KeyCode::Home);
+    assert_eq!(app.selected_step, 0);
+    key(&mut app, KeyCode::PageDown);
+    assert!(app.selected_step >= 3, "{}", app.selected_step);
+    focus(&mut app, Panel::Rotation);
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.selected_cred.as_deref(), Some(GEMINI));
+    key(&mut app, KeyCode::Char('g'));
+    assert_eq!(app.selected_cred.as_deref(), Some(OPENAI));
+    focus(&mut app, Panel::Timeline);
+    key(&mut app, KeyCode::PageUp);
+    assert!(app.timeline_scroll > 1);
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.timeline_scroll, 0);
+}
+
+#[test]
+fn the_colon_prompt_and_the_note_key() {
+    let mut app = until_inventory().app(false);
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "note paged billing on-call");
+    let s = screen(&app, 80, 24);
+    assert!(s.contains(" :note paged billing on-call▏"), "{s}");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::Note {
+            text: "paged billing on-call".into()
+        }]
+    );
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "revoke");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("`:revoke` is not a command"), "{s}");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "help");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.modals.last(), Some(Modal::Help(_))));
+    key(&mut app, KeyCode::Esc);
+    // n opens the note window; Enter journals it.
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "Dana is commander");
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("A note for the timeline and the report"), "{s}");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::Note {
+            text: "Dana is commander".into()
+        }]
+    );
+    app.on_update(event(Event::OperatorNote {
+        text: "Dana is commander".into(),
+        at: at(2, 30),
+    }));
+    assert_eq!(app.state.notes.len(), 1);
+    assert!(screen(&app, 120, 40).contains("note by responder: Dana is"));
+    // :q asks, as q does, while the incident is open.
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "q");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.modals.last(), Some(Modal::Quit)));
+}
+
+#[test]
+fn a_revocation_window_that_cannot_show_its_evidence_takes_no_word() {
+    let mut app = ready_to_revoke().app(false);
+    app.size = (60, 20);
+    key(&mut app, KeyCode::Enter);
+    assert!(revoke_of(&app).is_some());
+    let s = screen(&app, 60, 20);
+    let words: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(s.contains("Revoke: window too small"), "{s}");
+    assert!(words.contains("make the terminal at least 80×"), "{s}");
+    assert!(!s.contains("word >"), "no input is offered:\n{s}");
+    insta::assert_snapshot!("revoke_window_too_small_60x20", s);
+    // Typed keys are refused there, and nothing is sent.
+    assert!(type_text(&mut app, "0504").is_empty());
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(revoke_of(&app).unwrap().word.is_empty());
+    // Grown to 80×24, all of it shows and the word is taken.
+    app.size = (80, 24);
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("lives in 3 location(s):") && s.contains("sm:legacy/billing/openai"),
+        "{s}"
+    );
+    assert!(
+        s.contains("pre-flight checks:") && s.contains("last accepted call"),
+        "{s}"
+    );
+    type_text(&mut app, "0504");
+    assert_eq!(key(&mut app, KeyCode::Enter).len(), 1);
+}
+
+#[test]
+fn a_known_service_still_on_the_old_key_is_an_instruction_and_needs_the_override() {
+    // billing-service was never restarted: it calls with openai's old key after promotion.
+    let story = Story::new(false)
+        .declared()
+        .inventoried()
+        .reviewed()
+        .rotated()
+        .verified()
+        .propagated()
+        .push(Event::StepSkipped {
+            step: "restart-stale".into(),
+            why: "no access to the billing cluster".into(),
+            at: at(6, 0),
+        })
+        .usage(
+            0,
+            10,
+            &Traffic {
+                promoted: ALL,
+                restarted: None,
+                revoked: None,
+            },
+        );
+    let mut app = story.app(false);
+    assert_eq!(app.state.steps[app.selected_step].id, "revoke");
+    key(&mut app, KeyCode::Enter);
+    for (w, h) in [(120, 40), (80, 24)] {
+        app.size = (w, h);
+        let s = screen(&app, w, h);
+        assert!(
+            s.contains("✗ billing-service (a known service) still calls with this old key"),
+            "{s}"
+        );
+        assert!(s.contains("Esc, reopen “Restart services"), "{s}");
+        assert!(
+            !s.contains("is it the attacker"),
+            "a question, not an instruction:\n{s}"
+        );
+        assert!(s.contains("override > "), "the override is asked for:\n{s}");
+        insta::assert_snapshot!(format!("revoke_known_service_on_old_key_{w}x{h}"), s);
+    }
+    // The word alone is not enough: the window asks for the phrase, and the engine's own
+    // pre-flight (the one path) names the service in the override it journals.
+    type_text(&mut app, "0504");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    let failure = Dangerous::Revoke {
+        credential: OPENAI.into(),
+    }
+    .preflight_failure(&app.state)
+    .unwrap();
+    assert_eq!(
+        failure.failed,
+        ["no known service still on the old key (billing-service used it after the promotion)"]
+    );
+}
+
+#[test]
+fn every_count_agrees_and_last_use_is_the_incidents_own() {
+    let traffic = Traffic {
+        promoted: ALL,
+        restarted: Some(7),
+        revoked: Some(10),
+    };
+    let story = ready_to_revoke()
+        .push(Event::StepStarted {
+            step: "revoke".into(),
+            at: at(9, 50),
+        })
+        .revoked(OPENAI, at(13, 30))
+        .usage(10, 16, &traffic);
+    let mut app = story.app(false);
+    // Revoked at 00:13:30: the attacker's refused burst of that minute (its sample says
+    // 00:13:00) came after the revocation, and counts as after it, in the panel and in the
+    // report alike.
+    focus(&mut app, Panel::Usage);
+    let s = screen(&app, 80, 24);
+    let (ok, denied) = app.state.usage[OPENAI].old_after_revoke;
+    assert_eq!((ok, denied), (0, 150));
+    assert!(
+        s.contains(&format!("since revocation: {denied} refused")),
+        "{s}"
+    );
+    let md = breachbook::incident::report::markdown(&app.state);
+    assert!(
+        md.contains(&format!(
+            "| openai-prod | 2026-05-23T00:13:30Z | {denied} | {ok} |"
+        )),
+        "{md}"
+    );
+    // Old-key traffic split: known services and unknown sources on lines of their own.
+    assert!(s.contains(" svc ") && s.contains(" unk "), "{s}");
+    // Last use: from the incident's own samples, not the provider's snapshot.
+    focus(&mut app, Panel::Inventory);
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("last used 2026-05-23 00:09 (seen in this incident's"),
+        "{s}"
+    );
+    assert_eq!(
+        app.last_use(app.state.credential(ANTHROPIC).unwrap()),
+        (Some(at(13, 0)), true)
+    );
+}
+
+#[test]
+fn onboarding_explains_a_term_where_it_first_appears_and_the_drill_clock_waits() {
+    let mut app = until_inventory().reviewed().app(true);
+    // The first explanation stops the drill clock at once.
+    assert_eq!(app.start(), vec![Command::PauseDrill { paused: true }]);
+    // Any key closes it; the rotate step, to do now, names AWSPENDING: that word's
+    // explanation comes up where it first appears, and the clock stays stopped.
+    assert_eq!(app.state.steps[app.selected_step].id, "rotate");
+    assert!(key(&mut app, KeyCode::Char('z')).is_empty());
+    assert!(app.drill_paused);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("AWSPENDING and AWSCURRENT"), "{s}");
+    assert!(s.contains("the drill clock waits while you read"), "{s}");
+    insta::assert_snapshot!("onboarding_term_awspending_80x24", s);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("⏸ drill clock paused"), "{s}");
+    // Read: the clock runs again.
+    assert_eq!(
+        key(&mut app, KeyCode::Char('z')),
+        vec![Command::PauseDrill { paused: false }]
+    );
+    assert!(!app.drill_paused);
+    // Each term once.
+    assert!(
+        app.terms_explained
+            .contains(&breachbook::tui::modal::Term::Staging)
+    );
+}
+
+#[test]
+fn read_only_says_that_action_not_that_key() {
+    let mut app = Story::new(true)
+        .declared()
+        .inventoried()
+        .reviewed()
+        .app(false);
+    focus(&mut app, Panel::Rotation);
+    key(&mut app, KeyCode::Char('r'));
+    assert_eq!(
+        app.toast.as_deref(),
+        Some("read-only: that action changes keys or systems, so it is disabled here")
+    );
+}

@@ -165,10 +165,17 @@ impl Modal {
                 ]);
             }
             Modal::Command(p) => {
+                let tail = match &p.error {
+                    // Why the last Enter did nothing, in place of the list of commands.
+                    Some(e) => Span::styled(format!("  ✗ {e}"), t.bad()),
+                    None => {
+                        Span::styled(format!("  {keys} · {}", strings::PROMPT_COMMANDS), t.dim())
+                    }
+                };
                 return Line::from(vec![
                     Span::styled(" :", t.accent()),
                     Span::raw(format!("{}▏", p.text)),
-                    Span::styled(format!("  {keys} · {}", strings::PROMPT_COMMANDS), t.dim()),
+                    tail,
                 ]);
             }
             Modal::Note(_) => Some(strings::PROMPT_NOTE),
