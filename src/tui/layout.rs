@@ -222,19 +222,18 @@ fn footer_lines(app: &App, width: usize) -> Vec<Line<'static>> {
                 crate::incident::rotation::RotationState::Failed { .. }
             )
         });
+        let steps_in_view = matches!(
+            app.focus,
+            super::panel::Panel::Checklist | super::panel::Panel::Step
+        );
         if failed
-            && matches!(
-                app.focus,
-                super::panel::Panel::Checklist | super::panel::Panel::Step
-            )
-        {
-            if let Some(b) =
+            && steps_in_view
+            && let Some(b) =
                 keymap::active(app.read_only).find(|b| b.action == super::action::Action::Retry)
-                && let Some(h) = b.hint
-                && !hints.contains(&(b.label, h))
-            {
-                hints.insert(2.min(hints.len()), (b.label, h));
-            }
+            && let Some(h) = b.hint
+            && !hints.contains(&(b.label, h))
+        {
+            hints.insert(2.min(hints.len()), (b.label, h));
         }
         // Two spaces between hints when they fit, one when the terminal is narrow.
         let wide: usize = hints

@@ -261,7 +261,7 @@ pub fn attacker_activity(state: &IncidentState) -> Vec<AttackerRow> {
                 last: s.last,
             })
             .collect();
-        rows.sort_by(|a, b| (b.ok + b.denied).cmp(&(a.ok + a.denied)));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.ok + r.denied));
         out.extend(rows);
     }
     out

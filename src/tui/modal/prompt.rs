@@ -125,6 +125,7 @@ pub fn parse(line: &str) -> Result<PromptCommand, String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

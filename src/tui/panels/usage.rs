@@ -139,9 +139,9 @@ impl Section {
         let unknown_after = promoted.and_then(|p| {
             u.old_unknown
                 .range(*p..)
-                .filter(|(_, (ok, _))| *ok > 0)
+                .rev()
+                .find(|(_, (ok, _))| *ok > 0)
                 .map(|(t, _)| *t)
-                .last()
         });
         if let Some(when) = unknown_after
             && !revoked
