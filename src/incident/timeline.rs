@@ -374,3 +374,39 @@ fn world(state: &IncidentState, event: &Event, operator: &str) -> Option<Timelin
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::runbook::schema::Runbook;
+
+    #[test]
+    fn a_failure_of_no_key_reads_without_a_double_space() {
+        let rb: Runbook =
+            serde_saphyr::from_str(include_str!("../../runbooks/onboarding-walkthrough.yaml"))
+                .unwrap();
+        let at = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+        let open = Event::IncidentOpened {
+            id: "t".into(),
+            mode: Mode::Drill,
+            runbook: Box::new(rb),
+            runbook_digest: String::new(),
+            seed: None,
+            speed: None,
+            at,
+            read_only: false,
+        };
+        let st = IncidentState::open(&open, at, "op").unwrap();
+        let e = Event::AttemptFailed {
+            credential: None,
+            step: "inventory".into(),
+            operation: "inventory".into(),
+            attempt: 1,
+            why: "access denied".into(),
+            retryable: false,
+        };
+        let said = narrate(&st, &e, "op").unwrap().text;
+        assert_eq!(said, "inventory failed (attempt 1): access denied");
+    }
+}
