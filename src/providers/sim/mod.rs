@@ -121,14 +121,15 @@ impl DrillClock {
     /// meanwhile (so a seed replays to the millisecond), more when something does.
     pub(super) async fn sleep(self: Arc<Self>, incident: Duration) {
         let target = self.elapsed() + incident.as_secs_f64();
-        let (_, before) = self.paused();
+        let (paused_at_start, before) = self.paused();
         tokio::time::sleep(incident.div_f64(self.speed)).await;
+        if !paused_at_start && self.paused() == (false, before) {
+            // Nothing stopped the clock meanwhile: on time, to the millisecond.
+            return;
+        }
+        // The clock stood still for a while: wait out what is left of the drill time.
         loop {
-            let (paused, count) = self.paused();
-            if count == before && !paused {
-                return;
-            }
-            if paused {
+            if self.paused().0 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -136,11 +137,7 @@ impl DrillClock {
             if left <= 0.0 {
                 return;
             }
-            let (_, now) = self.paused();
             tokio::time::sleep(Duration::from_secs_f64(left / self.speed)).await;
-            if self.paused().1 == now && !self.paused().0 {
-                return;
-            }
         }
     }
 }
