@@ -87,6 +87,7 @@ fn sm_location(name: &str, field: Option<&str>, region: &str) -> Location {
         name: name.to_string(),
         field: field.map(str::to_string),
         region: Some(region.to_string()),
+        account: None,
         changed: None,
     }
 }

@@ -426,6 +426,14 @@ impl Driver {
             .map(|c| c.credential.id.clone())
             .collect();
         for id in failed {
+            // Retrying one key of a secret retries the others that failed with it.
+            let still = self
+                .state
+                .credential(&id)
+                .is_some_and(|c| matches!(c.rotation, RotationState::Failed { .. }));
+            if !still {
+                continue;
+            }
             let before = self
                 .state
                 .credential(&id)

@@ -86,6 +86,9 @@ pub struct Engine {
     busy_creds: HashSet<String>,
     /// Credentials already alarmed about old-key use after promotion.
     alarmed: HashSet<String>,
+    /// Units in flight that change keys or stores (see `OpMsg::Done`): a shutdown waits for
+    /// them.
+    critical: usize,
 }
 
 /// Errors that stop the engine.
@@ -134,6 +137,7 @@ impl Engine {
             in_flight: BTreeMap::new(),
             busy_creds: HashSet::new(),
             alarmed: HashSet::new(),
+            critical: 0,
         };
         if let Some(id) = engine.providers.identity.clone()
             && engine.state.cloud_identity.as_deref() != Some(id.as_str())
@@ -246,11 +250,37 @@ impl Engine {
                 }
             }
         };
+        let why = match why {
+            None => self.drain().await.err().map(|e| e.to_string()),
+            some => some,
+        };
         let _ = self.updates.send(Update::Stopped { why });
+    }
+
+    /// Before stopping: waits for the work that changes keys or stores (a mint and its
+    /// staging, a promotion, a revocation) to report back and journals it, so a run that ends
+    /// (a headless script that stops, the screen closed) leaves no mint half done. Other work
+    /// (watching a revoked key) is left: a resume starts it again. A mint cut short anyway (a
+    /// crash, a kill) is reconciled before the next one.
+    async fn drain(&mut self) -> Result<(), EngineError> {
+        const MAX_WAIT: Duration = Duration::from_secs(300);
+        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        while self.critical > 0 {
+            match tokio::time::timeout_at(deadline, self.ops_rx.recv()).await {
+                Ok(Some(msg)) => self.handle_op(msg)?,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// After a resume: finish what a crash interrupted. Every operation is idempotent.
     fn recover(&mut self) -> Result<(), EngineError> {
+        // Room at an issuer's key limit that was confirmed and not made yet: made now, and
+        // the new key minted, before the rotate step's other work starts.
+        for (cred, key_id) in self.confirmed_rooms() {
+            self.make_room(&cred, key_id)?;
+        }
         let running: Vec<(String, Action)> = self
             .state
             .steps
@@ -332,9 +362,11 @@ impl Engine {
                 kind,
                 via,
             } => self.destroy(&credential, kind, via),
-            Next::MakeRoom { credential, key_id } => {
-                self.make_room(&credential, key_id);
-                Ok(())
+            Next::MakeRoom { credential, key_id } => self.make_room(&credential, key_id),
+            Next::TakeOver { credential } => self.take_over(&credential),
+            Next::Unstage { credential } => {
+                self.unstage(&credential)?;
+                self.complete_finished_steps()
             }
             Next::Paste { credential, step } => {
                 if let Command::PasteKey { key, .. } = cmd {
@@ -385,14 +417,18 @@ impl Engine {
             OpMsg::Events(events) => self.record_op_events(events),
             OpMsg::Done {
                 step,
-                credential,
+                credentials,
                 events,
+                critical,
             } => {
                 self.record_op_events(events)?;
                 if let Some(n) = self.in_flight.get_mut(&step) {
                     *n = n.saturating_sub(1);
                 }
-                if let Some(c) = credential {
+                if critical {
+                    self.critical = self.critical.saturating_sub(1);
+                }
+                for c in credentials {
                     self.busy_creds.remove(&c);
                 }
                 self.send_busy();

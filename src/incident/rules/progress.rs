@@ -92,9 +92,13 @@ fn every_key_at(
     on_failure: OnKeyFailure,
     continues: bool,
 ) -> KeysAt {
+    // A failed key has not made it, whatever it reached before (a key revoked early whose
+    // rollout failed is past `propagated` in order, not in fact).
     let reached = keys
         .iter()
-        .filter(|c| c.rotation.reached() >= stage)
+        .filter(|c| {
+            c.rotation.reached() >= stage && !matches!(c.rotation, RotationState::Failed { .. })
+        })
         .count();
     let broken: Vec<String> = keys
         .iter()

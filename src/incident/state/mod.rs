@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use self::credential::{ByHand, CredentialState, Pending, RoomNeeded};
+pub use self::credential::{ByHand, CredentialState, Pending, PendingInTheWay, RoomNeeded, Stray};
 use super::event::{DangerKind, Event, Mode, Score, Via};
 use super::rotation::Stage;
 use crate::runbook::schema::{Action, Runbook};
@@ -163,6 +163,9 @@ pub struct IncidentState {
     pub command_output: BTreeMap<String, Vec<String>>,
     /// Records that did not fit the state machine (a journal edited by hand, a bug).
     pub anomalies: Vec<String>,
+    /// What the latest inventory run could not list (every failed source, in words); empty
+    /// when it listed every source.
+    pub inventory_gaps: Vec<String>,
 }
 
 impl IncidentState {
@@ -217,6 +220,7 @@ impl IncidentState {
             report_path: None,
             command_output: BTreeMap::new(),
             anomalies: Vec::new(),
+            inventory_gaps: Vec::new(),
         };
         st.timeline
             .push(super::timeline::opened(&runbook.title, *mode, *at));
@@ -295,7 +299,7 @@ impl IncidentState {
     pub fn apply(&mut self, event: &Event, wall: DateTime<Utc>, operator: &str) {
         let said = super::timeline::narrate(self, event, operator);
         self.last_activity = wall;
-        self.fold_in(event, operator);
+        self.fold_in(event, wall, operator);
         self.timeline.extend(said);
     }
 
@@ -376,6 +380,7 @@ mod tests {
                 name: "prod/k".into(),
                 field: None,
                 region: None,
+                account: None,
                 changed: None,
             }],
             exposed: true,
@@ -541,7 +546,7 @@ mod tests {
             credential: "openai/k".into(),
         };
         let checks = revoke.preflight(&st);
-        assert_eq!(checks.len(), 3);
+        assert_eq!(checks.len(), 4);
         assert!(checks.iter().all(|p| p.passed), "{checks:?}");
         assert_eq!(revoke.preflight_failure(&st), None);
         let mut st = opened();
@@ -551,7 +556,7 @@ mod tests {
             "op",
         );
         let checks = revoke.preflight(&st);
-        assert!(checks.iter().all(|p| !p.passed), "{checks:?}");
+        assert!(checks[..3].iter().all(|p| !p.passed), "{checks:?}");
         let failure = revoke.preflight_failure(&st).unwrap();
         assert_eq!(
             failure.failed,
@@ -562,6 +567,24 @@ mod tests {
             ]
         );
         assert_eq!(failure.phrase, "override abcd");
+        // A partial inventory is one more failed check: keys there were never seen.
+        st.apply(
+            &Event::AttemptFailed {
+                credential: None,
+                step: "inventory".into(),
+                operation: "inventory".into(),
+                attempt: 1,
+                why: "Secrets Manager (eu-west-1): ListSecrets: AccessDeniedException".into(),
+                retryable: false,
+            },
+            at(1),
+            "op",
+        );
+        let failure = revoke.preflight_failure(&st).unwrap();
+        assert_eq!(
+            failure.failed.last().map(String::as_str),
+            Some("every inventory source was listed (1 failure(s): keys there were never seen)")
+        );
     }
 
     #[test]

@@ -344,6 +344,7 @@ mod tests {
                 name: secret.into(),
                 field: Some("OPENAI_API_KEY".into()),
                 region: Some("us-east-1".into()),
+                account: None,
                 changed: None,
             }],
             exposed: true,

@@ -51,6 +51,7 @@ impl IamInventory {
                         name: secret.to_string(),
                         field: None,
                         region: Some(region.clone()),
+                        account: None,
                         changed: d
                             .last_changed_date()
                             .or(d.created_date())
@@ -68,6 +69,7 @@ impl IamInventory {
             name: secret.to_string(),
             field: None,
             region: regions.first().cloned(),
+            account: None,
             changed: None,
         }
     }
@@ -188,6 +190,7 @@ fn key_credential(
         name: user.to_string(),
         field: None,
         region: None,
+        account: None,
         changed: k.created,
     }];
     if let Some(loc) = stored {

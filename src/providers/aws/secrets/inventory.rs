@@ -415,6 +415,7 @@ impl Found<'_> {
                 name: self.name.to_string(),
                 field: field.map(str::to_string),
                 region: Some(self.region.to_string()),
+                account: None,
                 changed,
             }],
             exposed,
