@@ -320,7 +320,8 @@ fn a_wrong_word_revokes_nothing() {
             script.to_str().unwrap(),
         ],
     );
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // The run ended at a refused word, with steps open: exit 4 (README, "Exit codes").
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
     let s = r.summary();
     assert_eq!(s["revoked"], 0, "{s}");
     assert_eq!(s["refused_confirmations"], 1, "{s}");

@@ -77,6 +77,10 @@ pub enum ProviderError {
         key_id: String,
         plan: String,
     },
+    /// Part of a listing failed: `sources` names every part that could not be listed, with
+    /// why; what the others found was sent.
+    #[error("not everything could be listed: {sources}")]
+    Incomplete { sources: String },
 }
 
 impl ProviderError {

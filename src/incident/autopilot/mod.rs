@@ -30,6 +30,10 @@ pub enum DriveError {
     Stopped(String),
     #[error("{0}")]
     Stuck(String),
+    /// An action was refused (a wrong word, a pre-flight that needs the override), or the
+    /// autopilot refuses to do what needs a person's word.
+    #[error("{0}")]
+    Refused(String),
     #[error("script: {0}")]
     Script(String),
 }
@@ -48,6 +52,8 @@ pub struct Driver {
     pub state: IncidentState,
     printed: usize,
     refused: Vec<String>,
+    /// How many refusals the engine sent during this run.
+    pub refusals: u32,
     in_flight: usize,
     print: bool,
     via: Via,
@@ -78,6 +84,7 @@ impl Driver {
             state,
             printed: 0,
             refused: Vec::new(),
+            refusals: 0,
             in_flight: 0,
             print,
             via: Via::Autopilot,
@@ -172,6 +179,7 @@ impl Driver {
                     println!("refused: {message}");
                 }
                 self.refused.push(message);
+                self.refusals += 1;
                 Ok(())
             }
             Update::Busy { in_flight, .. } => {
@@ -324,6 +332,9 @@ impl Driver {
                 }
                 _ => self.run_step(&step).await?,
             };
+            if let Some(why) = self.pending_in_the_way() {
+                return Err(DriveError::Refused(why));
+            }
             if !ok || self.has_failures() {
                 if retries_left == 0 {
                     return Err(DriveError::Stuck(format!(
@@ -371,14 +382,14 @@ impl Driver {
             if let Some(failed) = target.preflight_failure(&self.state) {
                 // A careful operator never overrides: stop and ask for help.
                 let why = Refusal::PreflightFailed(failed);
-                return Err(DriveError::Stuck(format!(
+                return Err(DriveError::Refused(format!(
                     "the autopilot will not force this: {why}"
                 )));
             }
             let done = self.confirm(&id, delete, None, false).await?;
             if !done && let Some(why) = self.refused.last() {
                 // A careful operator never overrides: stop and ask for help.
-                return Err(DriveError::Stuck(format!(
+                return Err(DriveError::Refused(format!(
                     "the autopilot will not force this: {why}"
                 )));
             }
@@ -389,6 +400,20 @@ impl Driver {
             .wait(move |st| st.step(&s).is_some_and(|x| x.is_finished()))
             .await?;
         Ok(all && finished)
+    }
+
+    /// A key whose secret holds a pending version breachbook did not put there: only a
+    /// person takes that over (or skips the key); the autopilot stops and says so.
+    fn pending_in_the_way(&self) -> Option<String> {
+        let c =
+            self.state.credentials.iter().find(|c| {
+                c.in_rotation() && c.pending_found.as_ref().is_some_and(|p| !p.confirmed)
+            })?;
+        let p = c.pending_found.as_ref()?;
+        Some(format!(
+            "{}: {} already has a pending version ({}) breachbook did not put there: {}. The autopilot never takes one over: a person decides, on the screen (breachbook resume {}) or in a script (take_over with its word), or skips the key",
+            c.credential.name, p.location, p.version, p.whose, self.state.id
+        ))
     }
 
     fn drill_over(&self) -> bool {
@@ -434,15 +459,16 @@ impl Driver {
             if !still {
                 continue;
             }
-            let before = self
+            let (before, stamps) = self
                 .state
                 .credential(&id)
-                .map(|c| c.rotation.reached())
-                .unwrap_or(Stage::Exposed);
+                .map(|c| (c.rotation.reached(), c.stamps.len()))
+                .unwrap_or((Stage::Exposed, 0));
             self.send(Command::Retry {
                 credential: id.clone(),
             })?;
-            // Wait for the retried move to land or to fail again.
+            // Wait for the retried move to land (a stage further, or a stamp more: a key
+            // revoked early gets its rollout without moving on) or to fail again.
             let id2 = id.clone();
             let mut cleared = false;
             self.wait(move |s| {
@@ -450,7 +476,7 @@ impl Driver {
                     RotationState::Failed { .. } => cleared,
                     RotationState::At { stage } => {
                         cleared = true;
-                        *stage > before
+                        *stage > before || c.stamps.len() > stamps
                     }
                     RotationState::Skipped { .. } => true,
                 })

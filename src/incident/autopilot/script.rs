@@ -44,6 +44,17 @@ pub enum ScriptAction {
         #[serde(default)]
         word: Option<String>,
     },
+    /// Type the confirmation to take over a pending version breachbook did not put on the
+    /// secret of `credential` (`word`: the last 4 characters of that version's id; defaults to
+    /// the right word; `override` also types the override phrase, needed when automatic
+    /// rotation is on for the secret).
+    TakeOver {
+        credential: String,
+        #[serde(default)]
+        word: Option<String>,
+        #[serde(default, rename = "override")]
+        override_checks: bool,
+    },
     SkipStep {
         step: String,
         why: String,
@@ -94,6 +105,14 @@ impl Driver {
                     let id = self.cred_id(&credential)?;
                     self.rooms.remove(&id);
                     self.make_room(&id, word).await?;
+                }
+                ScriptAction::TakeOver {
+                    credential,
+                    word,
+                    override_checks,
+                } => {
+                    let id = self.cred_id(&credential)?;
+                    self.take_over(&id, word, override_checks).await?;
                 }
                 ScriptAction::SkipStep { step, why } => {
                     self.send(Command::SkipStep { step, why })?;

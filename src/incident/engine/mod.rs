@@ -212,13 +212,14 @@ impl Engine {
         });
     }
 
-    /// Runs until `Shutdown` or until the command channel closes.
-    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    /// Runs until `Shutdown` or until the command channel closes; returns the incident as
+    /// it stands then.
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> IncidentState {
         if let Err(e) = self.recover() {
             let _ = self.updates.send(Update::Stopped {
                 why: Some(e.to_string()),
             });
-            return;
+            return self.state;
         }
         let mut feed = self.feed.take();
         let why = loop {
@@ -255,6 +256,7 @@ impl Engine {
             some => some,
         };
         let _ = self.updates.send(Update::Stopped { why });
+        self.state
     }
 
     /// Before stopping: waits for the work that changes keys or stores (a mint and its

@@ -38,15 +38,15 @@ pub fn completion(state: &IncidentState, step: &str, now: DateTime<Utc>) -> Vec<
     match rule(def.action).done_when {
         DoneWhen::ItSaysSo => Vec::new(),
         DoneWhen::Listed => {
-            let listing_failed = state
-                .failures
-                .iter()
-                .any(|f| f.step == step && f.operation == "inventory" && !f.retryable)
-                && state.credentials.is_empty();
-            if listing_failed {
-                failed("the inventory failed and found no key; see the timeline, fix access and run it again".into())
-            } else {
+            // A partial inventory is not done: the keys where it failed were never seen.
+            if state.inventory_gaps.is_empty() {
                 done()
+            } else {
+                failed(format!(
+                    "the inventory is incomplete ({} key(s) found elsewhere): {}. Fix access and run it again; to go on without it, skip this step: every revoke then needs its override phrase, and the report lists it",
+                    state.credentials.len(),
+                    state.inventory_gaps.join("; ")
+                ))
             }
         }
         DoneWhen::EveryRevokedKeyDeleted => {

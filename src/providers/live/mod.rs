@@ -39,6 +39,14 @@ pub enum ConnectError {
         "cannot tell who you are at AWS: {0}. Log in (e.g. `aws sso login`) or pass --profile, then try again"
     )]
     Identity(ProviderError),
+    /// AWS (or the emulator at `--endpoint-url`) could not be reached at all.
+    #[error(
+        "could not reach AWS at {endpoint}: {error}. Check the address (--endpoint-url, AWS_ENDPOINT_URL), that the service there is running, and the network; your credentials were not tried"
+    )]
+    Unreachable {
+        endpoint: String,
+        error: ProviderError,
+    },
     /// The HTTP client could not be built.
     #[error("{0}")]
     Http(ProviderError),
@@ -157,7 +165,21 @@ async fn add_aws(
     let aws = Aws::load(opts, &regions)
         .await
         .map_err(ConnectError::AwsSetup)?;
-    parts.identity = Some(aws.identity().await.map_err(ConnectError::Identity)?);
+    let identity = aws.identity().await.map_err(|e| match e {
+        e @ (ProviderError::Network { .. } | ProviderError::Timeout { .. }) => {
+            ConnectError::Unreachable {
+                endpoint: opts.endpoint_url.clone().unwrap_or_else(|| {
+                    format!("https://sts.{}.amazonaws.com", aws.default_region())
+                }),
+                error: e,
+            }
+        }
+        e => ConnectError::Identity(e),
+    })?;
+    // Locations and credential ids carry the account: two accounts' secrets of one name
+    // are two places.
+    let aws = aws.with_account(super::aws::account_of(&identity));
+    parts.identity = Some(identity);
     if scope.secrets_manager.is_some() {
         parts.sources.push((
             "Secrets Manager".into(),
@@ -171,9 +193,22 @@ async fn add_aws(
             "IAM".into(),
             Arc::new(super::aws::iam::IamInventory::new(&aws)),
         ));
+        // CloudTrail event history feeds the Usage panel: calls per minute, ok and denied,
+        // with source address and user agent. IAM and global STS calls are logged in
+        // us-east-1, the others where they were made.
+        let mut trail_regions = aws.regions();
+        if !trail_regions.iter().any(|r| r == "us-east-1") {
+            trail_regions.push("us-east-1".into());
+        }
+        let trail = super::aws::cloudtrail::CloudTrailUsage::for_regions(&aws, &trail_regions)
+            .with_clock(clock.clone());
         parts.issuers.insert(
             Issuer::AwsIam,
-            Arc::new(super::aws::iam::IamIssuer::new(&aws).with_clock(clock.clone())),
+            Arc::new(
+                super::aws::iam::IamIssuer::new(&aws)
+                    .with_clock(clock.clone())
+                    .with_cloudtrail(trail),
+            ),
         );
     }
     parts.stores.insert(
@@ -249,6 +284,17 @@ pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), Strin
             Some(u) => return Err(format!("AWS goes to {u}")),
             None => return Err("AWS goes to the real AWS (no --endpoint-url)".into()),
         }
+        // The SDK sends a service to its own endpoint when one is set for it, over the
+        // global one (aws-runtime `env_config.rs`: `AWS_ENDPOINT_URL_` + the service id in
+        // upper case, spaces as `_`).
+        for var in AWS_SERVICE_ENDPOINTS {
+            if let Ok(u) = std::env::var(var)
+                && !u.is_empty()
+                && !is_local(&u)
+            {
+                return Err(format!("{var} sends AWS calls to {u}"));
+            }
+        }
     }
     let ep = super::http::Endpoints::from_env();
     let http = [
@@ -264,6 +310,14 @@ pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), Strin
     }
     Ok(())
 }
+
+/// The service-specific endpoint variables of the AWS services breachbook calls.
+const AWS_SERVICE_ENDPOINTS: [&str; 4] = [
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_CLOUDTRAIL",
+];
 
 fn is_local(url: &str) -> bool {
     reqwest::Url::parse(url)

@@ -87,6 +87,9 @@ impl App {
             }
             Event::ReportWritten { path } => strings::report_written(path),
             Event::RoomNeeded { credential, .. } => strings::room_needed_toast(&name(credential)),
+            Event::PendingFound { credential, .. } => {
+                strings::pending_found_toast(&name(credential))
+            }
             Event::ManualRevokeNeeded { credential, .. } => {
                 strings::manual_revoke_toast(&name(credential))
             }
