@@ -330,10 +330,28 @@ impl Driver {
                 Runs::KeyByKey(kind) => {
                     self.confirm_each(&step, kind == DangerKind::Delete).await?
                 }
+                // A bulk step a resume found running goes on by itself: wait for it (asking
+                // to run it again would be refused).
+                _ if self
+                    .state
+                    .step(&step)
+                    .is_some_and(|s| s.status == StepStatus::Running) =>
+                {
+                    let s = step.clone();
+                    self.wait(move |st| Self::finished_or_failed(st, &s))
+                        .await?
+                }
                 _ => self.run_step(&step).await?,
             };
             if let Some(why) = self.pending_in_the_way() {
                 return Err(DriveError::Refused(why));
+            }
+            if def.action == crate::runbook::schema::Action::Inventory
+                && let Some(StepStatus::Failed { why }) = self.state.step(&step).map(|s| &s.status)
+            {
+                // A careful operator does not go on from a partial inventory, nor runs it
+                // again and again: the gaps need someone to fix access.
+                return Err(DriveError::Stuck(format!("“{}” failed: {why}", def.title)));
             }
             if !ok || self.has_failures() {
                 if retries_left == 0 {

@@ -29,7 +29,11 @@ impl Driver {
         self.state
             .credentials
             .iter()
-            .find(|c| c.room_needed.is_some() && !self.rooms.contains(&c.credential.id))
+            // A room already confirmed (before a crash, say) is the engine's to make.
+            .find(|c| {
+                c.room_needed.as_ref().is_some_and(|r| !r.confirmed)
+                    && !self.rooms.contains(&c.credential.id)
+            })
             .map(|c| c.credential.id.clone())
     }
 

@@ -379,6 +379,39 @@ impl Engine {
         }
     }
 
+    /// Keys that reached a running step's stage while it ran (a key staged after a take-over
+    /// or a paste while the verify step runs, one verified late while the propagate step
+    /// runs): that step works on them too, so it does not wait for them forever. Not the
+    /// rotate step: its keys left waiting (for room, a key made by hand, a pending version
+    /// in the way) wait for a person.
+    fn pick_up(&mut self) -> Result<(), EngineError> {
+        let running: Vec<(String, Action)> = self
+            .state
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Running)
+            .filter_map(|s| Some((s.id.clone(), self.state.step_def(&s.id)?.action)))
+            .collect();
+        for (step, action) in running {
+            let rule = rules::rule(action);
+            let picks = matches!(
+                rule.runs,
+                Runs::EachKey(
+                    rules::KeyOp::Verify | rules::KeyOp::Propagate | rules::KeyOp::Monitor
+                )
+            );
+            let waiting = self
+                .state
+                .credentials
+                .iter()
+                .any(|c| !self.busy_creds.contains(&c.credential.id) && rule.works_on_key(c));
+            if picks && waiting {
+                self.run_bulk(&step)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Completes every running step whose work is now done (after a skip or a retry).
     fn complete_finished_steps(&mut self) -> Result<(), EngineError> {
         let running: Vec<String> = self
@@ -437,7 +470,7 @@ impl Engine {
                 if self.in_flight.get(&step).copied().unwrap_or(0) == 0 {
                     self.maybe_complete(&step)?;
                 }
-                Ok(())
+                self.pick_up()
             }
         }
     }

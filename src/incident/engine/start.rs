@@ -421,10 +421,12 @@ impl Engine {
             return Ok(());
         };
         let step = self.rotate_step();
+        // A rotate step that failed (or never ran) runs again; one done with these keys left
+        // for retry or skip stays done while they go on.
         if self
             .state
             .step(&step)
-            .is_some_and(|s| s.status != StepStatus::Running)
+            .is_some_and(|s| matches!(s.status, StepStatus::Failed { .. } | StepStatus::Pending))
         {
             let at = self.now();
             self.record(Event::StepStarted {

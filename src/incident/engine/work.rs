@@ -585,9 +585,12 @@ async fn rotate_group(ctx: &OpCtx, group: &Group) -> Vec<Event> {
         Ok(notes) => notes,
         Err(stop) => return stop,
     };
-    let mut in_hand = Vec::new();
+    let mut in_hand: Vec<InHand> = Vec::new();
     for m in &group.members {
-        match mint(ctx, m, &group.known).await {
+        // Keys minted in this run are held too: never taken for another's stray.
+        let mut known = group.known.clone();
+        known.extend(in_hand.iter().map(|k| k.key_id.clone()));
+        match mint(ctx, m, &known).await {
             Ok(key) => {
                 events.push(Event::Issued {
                     credential: m.cred.id.clone(),

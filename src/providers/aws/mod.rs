@@ -51,8 +51,9 @@ pub struct AwsOptions {
     /// Default region (`--region`); overrides the chain's region. Scope regions still decide
     /// where secrets are listed.
     pub region: Option<String>,
-    /// One endpoint for every service (`--endpoint-url`), e.g. an emulator. The SDK also
-    /// honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) by itself.
+    /// One endpoint for every service (`--endpoint-url`), e.g. an emulator; it wins over
+    /// everything else. Without it the SDK finds its own: `AWS_ENDPOINT_URL_<SERVICE>` (e.g.
+    /// `AWS_ENDPOINT_URL_CLOUDTRAIL`), then `AWS_ENDPOINT_URL`, then the profile's.
     pub endpoint_url: Option<String>,
     /// Static access key id and secret access key, **for emulators and tests only**. When
     /// `None` (always, in the product) the standard credential chain is used.
@@ -196,6 +197,18 @@ impl Aws {
                 message: "GetCallerIdentity answered without an ARN".into(),
             })
     }
+}
+
+/// The endpoint the SDK sends `service`'s calls to (its service id in upper case, spaces as
+/// `_`: `SECRETS_MANAGER`, `IAM`, `STS`, `CLOUDTRAIL`): `--endpoint-url` when given, else
+/// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL` (aws-runtime `env_config.rs`; a
+/// programmatic endpoint wins over the environment, aws-types `origin.rs`). `None`: AWS's own.
+pub fn endpoint_for(opts: &AwsOptions, service: &str) -> Option<String> {
+    let env = |name: String| std::env::var(name).ok().filter(|v| !v.is_empty());
+    opts.endpoint_url
+        .clone()
+        .or_else(|| env(format!("AWS_ENDPOINT_URL_{service}")))
+        .or_else(|| env("AWS_ENDPOINT_URL".to_string()))
 }
 
 /// The account id in an ARN (`arn:aws:sts::123456789012:assumed-role/…` → `123456789012`).

@@ -168,7 +168,7 @@ async fn add_aws(
     let identity = aws.identity().await.map_err(|e| match e {
         e @ (ProviderError::Network { .. } | ProviderError::Timeout { .. }) => {
             ConnectError::Unreachable {
-                endpoint: opts.endpoint_url.clone().unwrap_or_else(|| {
+                endpoint: super::aws::endpoint_for(opts, "STS").unwrap_or_else(|| {
                     format!("https://sts.{}.amazonaws.com", aws.default_region())
                 }),
                 error: e,
@@ -279,20 +279,15 @@ fn mapped(scope: &Scope, issuer: Issuer) -> bool {
 pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), String> {
     let uses_aws = scope.secrets_manager.is_some() || scope.iam.is_some();
     if uses_aws {
-        match aws.endpoint_url.as_deref() {
-            Some(u) if is_local(u) => {}
-            Some(u) => return Err(format!("AWS goes to {u}")),
-            None => return Err("AWS goes to the real AWS (no --endpoint-url)".into()),
-        }
-        // The SDK sends a service to its own endpoint when one is set for it, over the
-        // global one (aws-runtime `env_config.rs`: `AWS_ENDPOINT_URL_` + the service id in
-        // upper case, spaces as `_`).
-        for var in AWS_SERVICE_ENDPOINTS {
-            if let Ok(u) = std::env::var(var)
-                && !u.is_empty()
-                && !is_local(&u)
-            {
-                return Err(format!("{var} sends AWS calls to {u}"));
+        for service in AWS_SERVICES {
+            match super::aws::endpoint_for(aws, service) {
+                Some(u) if is_local(&u) => {}
+                Some(u) => return Err(format!("AWS ({service}) goes to {u}")),
+                None => {
+                    return Err(format!(
+                        "AWS ({service}) goes to the real AWS (no --endpoint-url, AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_{service})"
+                    ));
+                }
             }
         }
     }
@@ -311,13 +306,8 @@ pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), Strin
     Ok(())
 }
 
-/// The service-specific endpoint variables of the AWS services breachbook calls.
-const AWS_SERVICE_ENDPOINTS: [&str; 4] = [
-    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-    "AWS_ENDPOINT_URL_IAM",
-    "AWS_ENDPOINT_URL_STS",
-    "AWS_ENDPOINT_URL_CLOUDTRAIL",
-];
+/// The AWS services breachbook calls, as the SDK names them in endpoint variables.
+const AWS_SERVICES: [&str; 4] = ["SECRETS_MANAGER", "IAM", "STS", "CLOUDTRAIL"];
 
 fn is_local(url: &str) -> bool {
     reqwest::Url::parse(url)
