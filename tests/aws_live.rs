@@ -20,6 +20,9 @@ mod fault_proxy;
 mod localstack;
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "support/ports.rs"]
+#[allow(clippy::duplicate_mod)] // the support modules keep their own copies
+mod ports;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -1138,11 +1141,9 @@ async fn a_headless_resume_after_a_crash_during_make_room_finishes() {
 /// in; the exit code says breachbook could not do its job (1).
 #[test]
 fn a_refused_connection_names_the_endpoint() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Free now, and below the ephemeral range, so no wiremock or proxy of another test in
+    // this binary is handed it meanwhile (tests/support/ports.rs).
+    let port = ports::free_server_port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_breachbook"))

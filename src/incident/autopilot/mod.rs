@@ -249,6 +249,11 @@ impl Driver {
     /// next command is not refused for work still running, and a late answer to the last
     /// command is not taken for the next one's.
     async fn idle(&mut self) -> Result<(), DriveError> {
+        // What the engine already sent belongs to the state this decides on (the rest of a
+        // plan whose first event a wait saw, and the Busy count that follows it).
+        while let Ok(u) = self.updates.try_recv() {
+            self.take(u)?;
+        }
         loop {
             if self.in_flight == 0 || self.state.score.is_some() {
                 return Ok(());
@@ -261,9 +266,13 @@ impl Driver {
         }
     }
 
+    /// Finished, failed, or stuck saying why (a blocked step does not move by waiting).
     fn finished_or_failed(s: &IncidentState, step: &str) -> bool {
-        s.step(step)
-            .is_some_and(|st| st.is_finished() || matches!(st.status, StepStatus::Failed { .. }))
+        s.step(step).is_some_and(|st| {
+            st.is_finished()
+                || matches!(st.status, StepStatus::Failed { .. })
+                || st.blocked.is_some()
+        })
     }
 
     /// Runs a step and waits for it to finish or fail.
@@ -352,6 +361,10 @@ impl Driver {
                 // A careful operator does not go on from a partial inventory, nor runs it
                 // again and again: the gaps need someone to fix access.
                 return Err(DriveError::Stuck(format!("“{}” failed: {why}", def.title)));
+            }
+            if let Some(why) = self.state.step(&step).and_then(|s| s.blocked.clone()) {
+                // A careful operator does not wait on a step that says it cannot go on.
+                return Err(DriveError::Stuck(why));
             }
             if !ok || self.has_failures() {
                 if retries_left == 0 {
@@ -468,14 +481,31 @@ impl Driver {
             .filter(|c| matches!(c.rotation, RotationState::Failed { .. }))
             .map(|c| c.credential.id.clone())
             .collect();
+        // Retrying one key of a secret retries the others that failed with it in the same
+        // pending version (the rule in `rules::check_retry`): those are not retried again,
+        // whatever the state seen here says yet.
+        let mut covered: BTreeSet<String> = BTreeSet::new();
         for id in failed {
-            // Retrying one key of a secret retries the others that failed with it.
             let still = self
                 .state
                 .credential(&id)
                 .is_some_and(|c| matches!(c.rotation, RotationState::Failed { .. }));
-            if !still {
+            if !still || covered.contains(&id) {
                 continue;
+            }
+            if let Some(c) = self.state.credential(&id)
+                && c.rotation.reached() >= Stage::Staged
+                && !c.stamps.contains_key(&Stage::Promoted)
+            {
+                for m in rules::staging::group_of(&self.state, &id) {
+                    if matches!(m.rotation, RotationState::Failed { .. })
+                        && m.rotation.reached() >= Stage::Staged
+                        && !m.stamps.contains_key(&Stage::Promoted)
+                        && m.staged_version == c.staged_version
+                    {
+                        covered.insert(m.credential.id.clone());
+                    }
+                }
             }
             let (before, stamps) = self
                 .state

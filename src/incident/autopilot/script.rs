@@ -59,6 +59,8 @@ pub enum ScriptAction {
         step: String,
         why: String,
     },
+    /// Open a skipped step again.
+    Reopen(String),
     SkipCredential {
         credential: String,
         why: String,
@@ -118,6 +120,10 @@ impl Driver {
                     self.send(Command::SkipStep { step, why })?;
                     self.settle().await?;
                 }
+                ScriptAction::Reopen(step) => {
+                    self.send(Command::ReopenStep { step })?;
+                    self.settle().await?;
+                }
                 ScriptAction::SkipCredential { credential, why } => {
                     let credential = self.cred_id(&credential)?;
                     self.send(Command::SkipCredential { credential, why })?;
@@ -127,6 +133,9 @@ impl Driver {
                     let credential = self.cred_id(&c)?;
                     self.send(Command::Retry { credential })?;
                     self.settle().await?;
+                    // The retried work runs on its own: the next action waits for it, as
+                    // after `run`.
+                    self.idle().await?;
                 }
                 ScriptAction::Note(text) => {
                     self.send(Command::Note { text })?;

@@ -110,6 +110,9 @@ pub struct CredentialState {
     /// What ends the sessions the old key's revocation leaves working, in words, and the
     /// time before which they are refused.
     pub sessions_ended: Option<(String, DateTime<Utc>)>,
+    /// When the inventory found it exposed (incident clock): from then on the responders
+    /// knew.
+    pub found_at: Option<DateTime<Utc>>,
 }
 
 impl CredentialState {
@@ -136,6 +139,7 @@ impl CredentialState {
             pending_found: None,
             pending_removed: None,
             sessions_ended: None,
+            found_at: None,
         }
     }
 
