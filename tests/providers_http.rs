@@ -1100,6 +1100,7 @@ async fn braintrust_inventory_pages_filters_and_judges_exposure() {
             name: "OPENAI_API_KEY".into(),
             field: None,
             region: None,
+            account: None,
             changed: Some(Utc.with_ymd_and_hms(2026, 4, 1, 8, 0, 0).unwrap()),
         }]
     );
@@ -1167,6 +1168,7 @@ fn bt_location() -> Location {
         name: "OPENAI_API_KEY".into(),
         field: None,
         region: None,
+        account: None,
         changed: None,
     }
 }

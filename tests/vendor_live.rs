@@ -9,8 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/emulator.rs"]
+mod emulator;
 #[path = "support/fake_ai.rs"]
 mod fake_ai;
+#[path = "support/localstack.rs"]
+mod localstack;
 #[path = "support/moto.rs"]
 mod moto;
 #[path = "support/vendor_world.rs"]
@@ -23,8 +27,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use emulator::Emulator;
 use fake_ai::{FakeAi, State};
-use moto::Moto;
 use vendor_world::{EXPOSED, GEMINI_OLD, World};
 
 /// A run that takes longer than this is stuck (a normal one takes well under a minute,
@@ -173,7 +177,7 @@ fn journal_watcher(
 }
 
 fn run_breachbook(state: &Path, runbook: &Path, world: &World, op: Arc<Mutex<Operator>>) -> Run {
-    let (moto, fake): (&Moto, &FakeAi) = (&world.moto, &world.fake);
+    let (aws, fake): (&Emulator, &FakeAi) = (&world.aws, &world.fake);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_breachbook"));
     for name in vendor_world::UNSET {
         cmd.env_remove(name);
@@ -186,7 +190,7 @@ fn run_breachbook(state: &Path, runbook: &Path, world: &World, op: Arc<Mutex<Ope
         .arg("run")
         .arg(runbook)
         .args(["--headless", "--autopilot", "--quiet-period", "2s"])
-        .args(["--endpoint-url", &moto.endpoint])
+        .args(["--endpoint-url", &aws.endpoint])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -234,7 +238,18 @@ fn run_breachbook(state: &Path, runbook: &Path, world: &World, op: Arc<Mutex<Ope
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vendor_breach_runbook_runs_live_end_to_end() {
-    let world = World::start().await;
+    end_to_end(World::start().await).await;
+}
+
+/// The same against LocalStack, which, like AWS, keeps one AWSPENDING per secret and drops a
+/// version that lost its only label: the OpenAI and Anthropic keys of prod/ai/providers are
+/// staged as one pending version and promoted once, or one of them is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localstack_the_vendor_breach_runbook_runs_live_end_to_end() {
+    end_to_end(World::start_on(Emulator::localstack("vendor")).await).await;
+}
+
+async fn end_to_end(world: World) {
     let tmp = tempfile::tempdir().unwrap();
     let state_dir = tmp.path().join("state");
     let rb = vendor_world::runbook_copy(tmp.path());
@@ -286,7 +301,43 @@ async fn the_vendor_breach_runbook_runs_live_end_to_end() {
     let (new_prod, new_eval) = vendor_world::check_providers(&world.fake.state(), &world.bt_before);
 
     // ---- in Secrets Manager (AWSCURRENT asked for explicitly)
-    vendor_world::check_secrets_manager(&world.moto, &new_prod, &new_eval, &run.dump()).await;
+    vendor_world::check_secrets_manager(&world.aws, &new_prod, &new_eval, &run.dump()).await;
+    // One pending version for the secret's two new keys at a time (the key pasted later is
+    // staged in a new version built on the first, which takes the label), promoted once.
+    let events = vendor_world::journal_events(&state_dir);
+    let mut last: std::collections::BTreeMap<String, String> = Default::default();
+    for e in events.iter().filter(|e| {
+        e["type"] == "staged"
+            && e["location"]
+                .as_str()
+                .is_some_and(|l| l.contains("prod/ai/providers"))
+    }) {
+        last.insert(
+            e["credential"].as_str().unwrap().to_string(),
+            e["version"].as_str().unwrap().to_string(),
+        );
+    }
+    let versions: std::collections::BTreeSet<&String> = last.values().collect();
+    assert_eq!(last.len(), 2, "{}: {last:?}", world.aws.name());
+    assert_eq!(
+        versions.len(),
+        1,
+        "{}: the two keys end in different versions: {last:?}",
+        world.aws.name()
+    );
+    let promoted: std::collections::BTreeSet<String> = events
+        .iter()
+        .filter(|e| {
+            e["type"] == "promoted" && last.contains_key(e["credential"].as_str().unwrap_or(""))
+        })
+        .map(|e| e["at"].to_string())
+        .collect();
+    assert_eq!(
+        promoted.len(),
+        1,
+        "{}: promoted more than once: {promoted:?}",
+        world.aws.name()
+    );
 
     // ---- the journal: usage fed the Usage panel; each revoke was typed
     let events = vendor_world::journal_events(&state_dir);
@@ -303,7 +354,7 @@ async fn the_vendor_breach_runbook_runs_live_end_to_end() {
         ("us-east-1", "prod/ai/eval"),
         ("eu-west-1", "prod/ai/gemini"),
     ] {
-        let sm = world.moto.sm_client(region).await;
+        let sm = world.aws.sm(region);
         let described = sm.describe_secret().secret_id(name).send().await.unwrap();
         let changed = described.last_changed_date().unwrap();
         let stamp = chrono::DateTime::from_timestamp(changed.secs(), 0)

@@ -18,8 +18,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/emulator.rs"]
+mod emulator;
 #[path = "support/fake_ai.rs"]
 mod fake_ai;
+#[path = "support/localstack.rs"]
+mod localstack;
 #[path = "support/moto.rs"]
 mod moto;
 #[path = "support/tmux.rs"]
@@ -205,7 +209,7 @@ fn a_person_runs_the_vendor_breach_runbook_live_from_the_screen() {
             "run",
             &rb.display().to_string(),
             "--endpoint-url",
-            &world.moto.endpoint,
+            &world.aws.endpoint,
             "--quiet-period",
             "2s",
         ],
@@ -368,10 +372,7 @@ fn a_person_runs_the_vendor_breach_runbook_live_from_the_screen() {
     );
     let (new_prod, new_eval) = vendor_world::check_providers(&world.fake.state(), &world.bt_before);
     rt.block_on(vendor_world::check_secrets_manager(
-        &world.moto,
-        &new_prod,
-        &new_eval,
-        &last,
+        &world.aws, &new_prod, &new_eval, &last,
     ));
 
     // ---- the journal: usage observed, every revoke typed at the screen, one refused word

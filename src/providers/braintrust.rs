@@ -207,6 +207,7 @@ fn credential(org: &str, s: AiSecret, exposure: &ExposureWindow) -> Credential {
             name: s.name,
             field: None,
             region: None,
+            account: None,
             changed,
         }],
         exposed,

@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 
 use crate::incident::event::Event;
 use crate::incident::model::{Credential, KeyGeneration, UsageSample};
-use crate::incident::ports::{Clock, KeyIssuer, Liveness, NewKey, ProviderResult, WorldFeed};
+use crate::incident::ports::{
+    Clock, KeyIssuer, Liveness, NewKey, ProviderResult, StrayKey, WorldFeed,
+};
 use crate::runbook::schema::Issuer;
 
 /// Credential id → the id of its new key.
@@ -184,6 +186,25 @@ impl KeyIssuer for Watched {
     }
     async fn make_room(&self, old: &Credential, key_id: &str) -> ProviderResult<()> {
         self.inner.make_room(old, key_id).await
+    }
+    async fn find_strays(
+        &self,
+        old: &Credential,
+        token: &str,
+        since: DateTime<Utc>,
+        known: &[String],
+    ) -> ProviderResult<Vec<StrayKey>> {
+        self.inner.find_strays(old, token, since, known).await
+    }
+    async fn discard_stray(&self, old: &Credential, stray: &StrayKey) -> ProviderResult<()> {
+        self.inner.discard_stray(old, stray).await
+    }
+    async fn end_sessions(
+        &self,
+        old: &Credential,
+        before: DateTime<Utc>,
+    ) -> ProviderResult<Option<String>> {
+        self.inner.end_sessions(old, before).await
     }
     async fn usage(
         &self,
