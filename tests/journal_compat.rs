@@ -8,6 +8,10 @@
 //! version ended them. The only thing filtered is the state folder's path, which is in the
 //! `report written: PATH` line of a resumed run (`$STATE` in the expected files); nothing in
 //! a report depends on the wall clock.
+//!
+//! One thing was added to every report since: the journal's chain head (the `| Journal |`
+//! row of the Markdown header, the `journal` object of the JSON). It is checked against the
+//! journal itself and left out of the comparison; everything else must be identical.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use breachbook::incident::event::Event;
-use breachbook::incident::journal::Journal;
-use breachbook::incident::report;
+use breachbook::incident::journal::{ChainHead, Journal};
+use breachbook::incident::report::{self, Integrity};
 use breachbook::incident::state::IncidentState;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/journals");
@@ -105,11 +109,21 @@ impl Fixture {
         self.run(&["resume", &self.id, "--headless", "--autopilot"]);
     }
 
-    /// `breachbook report` in both formats says what the old version said.
+    /// The journal's chain head as it stands.
+    fn head(&self) -> ChainHead {
+        let (records, _) = Journal::read(&self.state, &self.id).unwrap();
+        ChainHead::of(&records)
+    }
+
+    /// `breachbook report` in both formats says what the old version said, plus the
+    /// journal's actual chain head.
     fn reports_as_before(&self) {
+        let head = self.head();
         let md = self.placeholder(&self.run(&["report", &self.id]));
+        let md = without_head(self.name, &md, &head);
         assert_same(self.name, "report.md", &self.expected("report.md"), &md);
         let json = self.placeholder(&self.run(&["report", &self.id, "--format", "json"]));
+        let json = without_json_head(self.name, &json, &head);
         assert_same(
             self.name,
             "report.json",
@@ -140,27 +154,79 @@ impl Fixture {
         )
         .unwrap();
         let dir = self.incident_dir();
+        let head = ChainHead::of(&records[..at]);
+        let integrity = Integrity::intact(head.clone());
         let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-        assert_same(
-            self.name,
-            "written report.md",
-            &md,
-            &report::markdown(&state),
-        );
+        let now = without_head(self.name, &report::markdown(&state, &integrity), &head);
+        assert_same(self.name, "written report.md", &md, &now);
         let json = std::fs::read_to_string(dir.join("report.json")).unwrap();
-        let now = serde_json::to_string_pretty(&report::json(&state)).unwrap();
+        let now = serde_json::to_string_pretty(&report::json(&state, &integrity)).unwrap();
+        let now = without_json_head(self.name, &now, &head);
         assert_same(self.name, "written report.json", &json, &now);
     }
 
-    /// The report files a resumed run wrote are the ones the old version's resume wrote.
+    /// The report files a resumed run wrote are the ones the old version's resume wrote, plus
+    /// the chain head as it stood when they were written (the record before `report_written`).
     fn resumed_run_wrote_as_before(&self) {
         let dir = self.incident_dir();
+        let (records, _) = Journal::read(&self.state, &self.id).unwrap();
+        let at = records
+            .iter()
+            .rposition(|r| matches!(r.event, Event::ReportWritten { .. }))
+            .unwrap_or_else(|| panic!("{}: no report was written", self.name));
+        let head = ChainHead::of(&records[..at]);
         for file in ["report.md", "report.json"] {
             let got = self.placeholder(&std::fs::read_to_string(dir.join(file)).unwrap());
+            let got = if file.ends_with(".md") {
+                without_head(self.name, &got, &head)
+            } else {
+                without_json_head(self.name, &got, &head)
+            };
             let want = self.expected(&format!("written/{file}"));
             assert_same(self.name, &format!("written {file}"), &want, &got);
         }
     }
+}
+
+/// The Markdown report without its `| Journal |` row, which must name `head`.
+fn without_head(fixture: &str, md: &str, head: &ChainHead) -> String {
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| Journal |"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{fixture}: one journal row in\n{md}");
+    assert!(
+        rows[0].contains(&head.hash) && rows[0].contains(&format!(" {} record(s)", head.seq)),
+        "{fixture}: the journal row does not name the chain head {head}: {}",
+        rows[0]
+    );
+    let mut out: String = md
+        .lines()
+        .filter(|l| !l.starts_with("| Journal |"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if md.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// The JSON report without its `journal` object, which must say intact at `head`.
+fn without_json_head(fixture: &str, json: &str, head: &ChainHead) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let j = v
+        .as_object_mut()
+        .unwrap()
+        .remove("journal")
+        .unwrap_or_else(|| panic!("{fixture}: no `journal` in the JSON report"));
+    assert_eq!(j["intact"], true, "{fixture}: {j}");
+    assert_eq!(j["head"]["seq"], head.seq, "{fixture}: {j}");
+    assert_eq!(j["head"]["hash"], head.hash.as_str(), "{fixture}: {j}");
+    let mut out = serde_json::to_string_pretty(&v).unwrap();
+    if json.ends_with('\n') {
+        out.push('\n');
+    }
+    out
 }
 
 /// Equal, or a panic naming the first line that differs.

@@ -7,9 +7,9 @@
 use std::process::Command;
 
 use breachbook::incident::event::{DangerKind, Event, Mode, Score, Via};
-use breachbook::incident::journal::{Journal, list};
+use breachbook::incident::journal::{ChainHead, Journal, list};
 use breachbook::incident::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
-use breachbook::incident::report;
+use breachbook::incident::report::{self, Integrity};
 use breachbook::incident::state::IncidentState;
 use breachbook::runbook::schema::{Issuer, Runbook};
 use chrono::{DateTime, Duration, Utc};
@@ -301,6 +301,14 @@ fn old_key_usage(c: &str, m: i64, ok: u32, denied: u32, from: &str) -> Event {
     }
 }
 
+/// A report's journal for states folded from hand-made events: intact, at a fixed head.
+fn intact() -> Integrity {
+    Integrity::intact(ChainHead {
+        seq: 42,
+        hash: "ab".repeat(32),
+    })
+}
+
 fn fold(events: &[Event]) -> IncidentState {
     // Wall clock: one second per record after the drill start, so nothing depends on now.
     let walls: Vec<DateTime<Utc>> = (0..events.len())
@@ -451,7 +459,7 @@ fn hurried() -> Vec<Event> {
 #[test]
 fn snapshot_of_a_careful_drill() {
     let st = fold(&careful());
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &intact());
     insta::assert_snapshot!("careful_drill_markdown", md);
 }
 
@@ -471,7 +479,7 @@ fn the_summary_counts_and_times_are_right() {
         "{:?}",
         report::mistakes(&st)
     );
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &intact());
     for want in [
         "Time to contain (opened → last exposed key revoked): **8m00s**",
         "Keys found: 3; exposed: 2; rotated (new key everywhere): 2; revoked: 2 (confirmed dead: 2); skipped: 0; failed: 0",
@@ -515,7 +523,7 @@ fn a_revoke_with_override_before_propagation_is_named_as_a_mistake() {
         "a key revoked in order is no mistake: {text}"
     );
 
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &intact());
     assert!(md.contains("(revoked BEFORE propagation)"), "{md}");
     assert!(md.contains("| **OVERRIDE** | openai-prod | tui |"), "{md}");
     assert!(
@@ -526,7 +534,7 @@ fn a_revoke_with_override_before_propagation_is_named_as_a_mistake() {
         assert!(md.contains(m.as_str()), "mistake not in the Markdown: {m}");
     }
 
-    let j = report::json(&st);
+    let j = report::json(&st, &intact());
     let openai = &j["credentials"][0];
     assert_eq!(openai["name"], "openai-prod");
     assert_eq!(openai["revoked_before_propagation"], true);
@@ -542,7 +550,7 @@ fn a_revoke_with_override_before_propagation_is_named_as_a_mistake() {
 #[test]
 fn json_has_the_same_content_with_second_precision_utc_times() {
     let st = fold(&careful());
-    let j = report::json(&st);
+    let j = report::json(&st, &intact());
     assert_eq!(j["incident"], "20260513-000000-test-vendor-breach-ab12");
     assert_eq!(j["mode"], "drill");
     assert_eq!(j["opened"], "2026-05-13T00:00:00Z");
@@ -597,8 +605,8 @@ fn no_secret_in_the_report_even_when_a_provider_echoes_one() {
         },
     );
     let st = fold(&events);
-    let md = report::markdown(&st);
-    let json = report::json(&st).to_string();
+    let md = report::markdown(&st, &intact());
+    let json = report::json(&st, &intact()).to_string();
     for out in [&md, &json] {
         assert!(!out.contains(&LEAKED[8..]), "secret in report:\n{out}");
         assert!(out.contains("401 Incorrect API key provided"), "{out}");
@@ -623,7 +631,7 @@ fn the_shipped_vendor_breach_runbook_reports() {
         read_only: false,
     };
     let st = fold(&[open]);
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &intact());
     assert!(
         md.starts_with(&format!("# Post-incident report: {}", rb.title)),
         "{md}"
@@ -665,7 +673,11 @@ fn the_report_of_a_scripted_drill_with_a_mistake_names_it() {
             .map(|r| (&r.event, r.time, r.operator.user.as_str())),
     )
     .unwrap();
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &Integrity::of(&records, &recovery));
+    assert!(
+        md.contains(&format!("chain head `{}`", ChainHead::of(&records).hash)),
+        "{md}"
+    );
     assert!(
         md.contains("revoke before propagation: the old key of openai-prod was revoked at"),
         "{md}"

@@ -1,5 +1,5 @@
 //! Runs a started engine to its end: under the terminal UI, or headless (the autopilot or
-//! a script at the keyboard), ending with the summary line.
+//! a script at the keyboard), ending with the journal's chain head and the summary line.
 
 use std::process::ExitCode;
 
@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use crate::incident::autopilot::{Driver, ScriptAction};
 use crate::incident::engine::Engine;
 use crate::incident::event::Mode;
+use crate::incident::journal::ChainHead;
 use crate::incident::state::IncidentState;
 
 /// Runs `engine` under the screen, or headless with the autopilot or a script.
@@ -21,6 +22,7 @@ pub(super) async fn drive(
     pastes: Option<mpsc::UnboundedReceiver<secrecy::SecretString>>,
 ) -> anyhow::Result<ExitCode> {
     let state = engine.state().clone();
+    let id = state.id.clone();
     let journal_dir = engine.dir().to_path_buf();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let engine_task = tokio::spawn(engine.run(cmd_rx));
@@ -35,7 +37,9 @@ pub(super) async fn drive(
         })
         .await?;
         let _ = cmd_tx.send(crate::incident::command::Command::Shutdown);
-        let _ = engine_task.await;
+        if let Ok(head) = engine_task.await {
+            println!("{}", head_line(&id, &head));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let live = state.mode == Mode::Live;
@@ -53,8 +57,11 @@ pub(super) async fn drive(
         None => Ok(()),
     };
     let state = driver.shutdown().await;
-    let _ = engine_task.await;
-    println!("{}", summary_line(&state));
+    let head = engine_task.await.ok();
+    if let Some(h) = &head {
+        println!("{}", head_line(&state.id, h));
+    }
+    println!("{}", summary_line(&state, head.as_ref()));
     match outcome {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
@@ -64,8 +71,17 @@ pub(super) async fn drive(
     }
 }
 
-/// The headless run's last line: one JSON object.
-pub fn summary_line(state: &IncidentState) -> String {
+/// The line that tells the operator the journal's chain head when a run ends, to keep
+/// outside the laptop (the incident channel).
+pub fn head_line(id: &str, head: &ChainHead) -> String {
+    format!(
+        "journal head: {head} — keep it outside this laptop (the incident channel); `breachbook verify {id} --head {}` checks the journal against it",
+        head.hash
+    )
+}
+
+/// The headless run's last line: one JSON object, with the journal's chain head.
+pub fn summary_line(state: &IncidentState, head: Option<&ChainHead>) -> String {
     let (revoked, exposed) = state.containment();
     let score = state.score.clone().unwrap_or_default();
     serde_json::json!({
@@ -83,6 +99,7 @@ pub fn summary_line(state: &IncidentState) -> String {
         "refused_confirmations": state.refusals,
         "mistakes": score.mistakes,
         "report": state.report_path,
+        "journal_head": head.map(|h| serde_json::json!({"seq": h.seq, "hash": h.hash})),
     })
     .to_string()
 }

@@ -26,10 +26,14 @@ use crate::incident::journal;
 use crate::incident::state::IncidentState;
 use crate::runbook::schema::Runbook;
 
-pub use drive::summary_line;
+pub use drive::{head_line, summary_line};
 
 /// Exit code for problems the user can fix (bad runbook, unknown incident…).
 const USAGE: u8 = 2;
+
+/// Exit code of `report` and `verify` when the journal failed its integrity check (or does
+/// not hold the kept chain head): what it says may not be what happened.
+const DAMAGED: u8 = 3;
 
 /// The state folder: `--state-dir`, `BREACHBOOK_STATE_DIR`, or the platform's.
 pub fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
@@ -62,6 +66,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Job::Runbooks => commands::runbooks(),
         Job::Incidents => commands::incidents(&dir),
         Job::Report(args) => commands::report(&dir, &args.id, args.format),
+        Job::Verify(args) => commands::verify(&dir, &args.id, args.head.as_deref()),
         Job::Drill(args) => drill::drill(&dir, args),
         Job::Run(args) => live::run(&dir, args),
         Job::Inventory(args) => commands::inventory(args),
@@ -71,7 +76,10 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                crate::printable::printable_text(&format!("{e:#}"))
+            );
             ExitCode::from(USAGE)
         }
     }
@@ -112,7 +120,7 @@ fn new_incident_id(name: &str) -> String {
 fn engine_config(rb: &Runbook, read_only: bool, args: &EngineArgs) -> EngineConfig {
     let mut cfg = EngineConfig::from_runbook(rb, read_only);
     if let Some(c) = args.concurrency {
-        cfg.concurrency = c.max(1);
+        cfg.concurrency = c.clamp(1, crate::runbook::schema::MAX_CONCURRENCY);
     }
     cfg.pause_after_records = args.pause_after_records;
     if let Some(q) = args.quiet_period {

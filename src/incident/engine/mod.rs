@@ -14,6 +14,7 @@
 //! only through the ports.
 
 mod old_key;
+mod remember;
 mod shell;
 mod start;
 mod work;
@@ -25,10 +26,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 
+pub use self::shell::is_scrubbed_env;
 use self::work::OpMsg;
 use super::command::{Command, Update};
 use super::event::{DangerKind, Event, Via};
-use super::journal::{Journal, JournalError, Record};
+use super::journal::{ChainHead, Journal, JournalError, Record};
 use super::ports::{ProviderSet, WorldFeed};
 use super::refusal::Refusal;
 use super::rotation::Stage;
@@ -58,8 +60,15 @@ impl EngineConfig {
     /// Settings from the runbook, with defaults where it is silent.
     pub fn from_runbook(rb: &crate::runbook::schema::Runbook, read_only: bool) -> EngineConfig {
         EngineConfig {
-            concurrency: rb.settings.concurrency.max(1),
-            max_attempts: rb.settings.max_attempts.max(1),
+            // Bounded as `check` bounds them: a runbook inside a journal was never checked.
+            concurrency: rb
+                .settings
+                .concurrency
+                .clamp(1, crate::runbook::schema::MAX_CONCURRENCY),
+            max_attempts: rb
+                .settings
+                .max_attempts
+                .clamp(1, crate::runbook::schema::MAX_ATTEMPTS),
             backoff_base: Duration::from_secs(2),
             quiet_period: crate::runbook::duration::parse(&rb.settings.quiet_period)
                 .unwrap_or(Duration::from_secs(900)),
@@ -110,6 +119,8 @@ impl Engine {
         updates: mpsc::UnboundedSender<Update>,
     ) -> Result<Engine, EngineError> {
         let mut records = records;
+        // Every key value the providers hand over or take is remembered, to be masked.
+        let providers = remember::remembering(providers);
         if let Some(open) = opening {
             journal.set_cloud_identity(providers.identity.clone());
             records.push(journal.append(&open)?);
@@ -170,7 +181,9 @@ impl Engine {
     }
 
     /// Journals an event, then applies it, then tells the watchers. Journal first, always.
+    /// Any key value this process holds is masked out of the event before it is written.
     fn record(&mut self, event: Event) -> Result<(), EngineError> {
+        let event = masked(event);
         let rec = self.journal.append(&event)?;
         self.state
             .apply(&rec.event, rec.time, rec.operator.user.as_str());
@@ -208,13 +221,14 @@ impl Engine {
         });
     }
 
-    /// Runs until `Shutdown` or until the command channel closes.
-    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    /// Runs until `Shutdown` or until the command channel closes. Returns the journal's chain
+    /// head at the end (what a person keeps to check the journal later).
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> ChainHead {
         if let Err(e) = self.recover() {
             let _ = self.updates.send(Update::Stopped {
                 why: Some(e.to_string()),
             });
-            return;
+            return self.journal.head();
         }
         let mut feed = self.feed.take();
         let why = loop {
@@ -247,6 +261,7 @@ impl Engine {
             }
         };
         let _ = self.updates.send(Update::Stopped { why });
+        self.journal.head()
     }
 
     /// After a resume: finish what a crash interrupted. Every operation is idempotent.
@@ -482,14 +497,16 @@ impl Engine {
     /// Writes report.md and report.json into the incident folder; returns the md path.
     fn write_report(&self) -> Result<String, String> {
         let dir = self.journal.dir().to_path_buf();
-        let md = super::report::markdown(&self.state);
-        let json = super::report::json(&self.state);
+        // The report covers every record written so far; the chain head says which.
+        let integrity = super::report::Integrity::intact(self.journal.head());
+        let md = super::report::markdown(&self.state, &integrity);
+        let json = super::report::json(&self.state, &integrity);
         let md_path = dir.join("report.md");
-        super::fsutil::write_private(&md_path, md.as_bytes())
+        crate::fsutil::write_private(&md_path, md.as_bytes())
             .map_err(|e| format!("could not write {}: {e}", md_path.display()))?;
         let json_path = dir.join("report.json");
         let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-        super::fsutil::write_private(&json_path, text.as_bytes())
+        crate::fsutil::write_private(&json_path, text.as_bytes())
             .map_err(|e| format!("could not write {}: {e}", json_path.display()))?;
         Ok(md_path.display().to_string())
     }
@@ -508,7 +525,7 @@ impl Engine {
         let Ok(len) = crate::runbook::duration::parse(&drill.duration) else {
             return Ok(());
         };
-        let end = world.started_at() + chrono::Duration::seconds(len.as_secs() as i64);
+        let end = crate::runbook::duration::after(world.started_at(), len);
         if self.now() >= end {
             self.record(Event::Note {
                 text: "the drill's time is up".into(),
@@ -537,6 +554,25 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// `event` with every key value this process holds masked out of its text (in every form
+/// [`crate::incident::redact::known`] looks for). Events never should hold one; this is the
+/// net under every free-text field (provider messages, command lines, notes).
+fn masked(event: Event) -> Event {
+    let known = super::redact::known();
+    if known.is_empty() {
+        return event;
+    }
+    let Ok(mut value) = serde_json::to_value(&event) else {
+        return event;
+    };
+    if !known.mask_json(&mut value) {
+        return event;
+    }
+    serde_json::from_value(value).unwrap_or_else(|_| Event::Note {
+        text: "a record that held a key value could not be masked, so it was left out".into(),
+    })
 }
 
 /// The idempotency token for minting a credential's replacement: stable per incident and
