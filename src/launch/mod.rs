@@ -54,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), job = ?cli.command, "breachbook started");
     let result = match cli.command {
         Job::Check(args) => {
             let code = crate::runbook::check::run(&args.files, args.format == CheckFormat::Json);
@@ -156,9 +157,15 @@ fn build_runtime(headless: bool) -> anyhow::Result<tokio::runtime::Runtime> {
     }
 }
 
+/// The largest script breachbook reads.
+const MAX_SCRIPT_BYTES: u64 = 1024 * 1024;
+
 fn load_script(path: &Path) -> anyhow::Result<Vec<ScriptAction>> {
-    let text = std::fs::read_to_string(path)
+    // A regular file only (a FIFO is refused, not waited on), at most 1 MiB.
+    let bytes = crate::fsutil::read_user_file(path, MAX_SCRIPT_BYTES)
         .with_context(|| format!("could not read script {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow!("script {} is not UTF-8 text", path.display()))?;
     serde_saphyr::from_str::<Vec<ScriptAction>>(&text)
         .map_err(|e| anyhow!("script {}: {e}", path.display()))
 }

@@ -103,6 +103,17 @@ impl IncidentSummary {
 /// be read are listed too, with the reason as their problem.
 pub fn list(state_dir: &Path) -> Result<Vec<IncidentSummary>, JournalError> {
     let dir = incidents_dir(state_dir);
+    if !state_dir.exists() {
+        return Ok(Vec::new());
+    }
+    // A folder someone else could have written is refused whole, not row by row.
+    match super::checked_incidents(state_dir, false) {
+        Ok(_) => {}
+        Err(JournalError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    }
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
