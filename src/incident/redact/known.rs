@@ -365,13 +365,23 @@ impl Masker {
         let mut i = 0;
         while i < bytes.len() {
             match marks.get(i).copied().flatten() {
-                Some(idx) if bytes[i] != b'\n' => {
-                    while i < bytes.len()
-                        && bytes[i] != b'\n'
-                        && marks.get(i).is_some_and(Option::is_some)
-                    {
+                Some(_) if bytes[i] != b'\n' => {
+                    // The run's value: the one most of its bytes belong to (two keys can
+                    // share a prefix such as `sk-test-`).
+                    let mut counts: Vec<(u32, usize)> = Vec::new();
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        let Some(Some(m)) = marks.get(i) else { break };
+                        match counts.iter_mut().find(|(k, _)| k == m) {
+                            Some((_, n)) => *n += 1,
+                            None => counts.push((*m, 1)),
+                        }
                         i += 1;
                     }
+                    let idx = counts
+                        .iter()
+                        .max_by_key(|(_, n)| *n)
+                        .map(|(k, _)| *k)
+                        .unwrap_or(0);
                     let hint = self
                         .hints
                         .get(idx as usize)
