@@ -16,23 +16,24 @@ pub fn printable_text(text: &str) -> String {
     clean(text, true)
 }
 
-/// Text whose byte offsets must not move (a source shown with carets under it): each control
-/// character but line breaks and tabs, and each bidirectional control, becomes as many `?` as
-/// it has bytes.
+/// Text whose byte offsets must not move (a source shown with carets under it): a carriage
+/// return becomes a space (alone it would move the cursor back over what is shown), and each
+/// other control character but line breaks and tabs, and each bidirectional control, becomes
+/// as many `?` as it has bytes.
 pub fn printable_in_place(text: &str) -> String {
     if !text
         .chars()
-        .any(|c| (c.is_control() && !matches!(c, '\n' | '\t' | '\r')) || is_bidi_control(c))
+        .any(|c| (c.is_control() && !matches!(c, '\n' | '\t')) || is_bidi_control(c))
     {
         return text.to_string();
     }
     text.chars()
-        .map(|c| {
-            if (c.is_control() && !matches!(c, '\n' | '\t' | '\r')) || is_bidi_control(c) {
+        .map(|c| match c {
+            '\r' => " ".to_string(),
+            c if (c.is_control() && !matches!(c, '\n' | '\t')) || is_bidi_control(c) => {
                 "?".repeat(c.len_utf8())
-            } else {
-                c.to_string()
             }
+            c => c.to_string(),
         })
         .collect()
 }
@@ -123,11 +124,12 @@ mod tests {
 
     #[test]
     fn in_place_keeps_every_offset() {
-        let t = "a\u{1b}]0;x\u{7}\u{9b}b\n\u{202e}c";
+        let t = "a\u{1b}]0;x\u{7}\u{9b}b\r\n\u{202e}c\rd";
         let p = printable_in_place(t);
         assert_eq!(p.len(), t.len());
         assert!(!p.contains('\u{1b}') && !p.contains('\u{9b}') && !p.contains('\u{202e}'));
-        assert!(p.ends_with('c') && p.contains('\n'));
+        assert!(!p.contains('\r'), "{p:?}");
+        assert!(p.ends_with('d') && p.contains("c d") && p.contains('\n'));
     }
 
     #[test]
