@@ -259,6 +259,14 @@ pub fn validate_id(id: &str) -> Result<(), JournalError> {
     }
 }
 
+/// A journal's bytes as records, and what checking them found: what [`Journal::read`] does
+/// once it has the file's bytes. Pure (for fuzzing and tools); a journal with no readable
+/// record at all comes back empty with its problems.
+pub fn read_bytes(bytes: &[u8]) -> (Vec<Record>, Recovery) {
+    let scan = scan::scan(bytes);
+    (scan.records, scan.recovery)
+}
+
 /// Checks the state folder and its `incidents/` folder (creating them when `create`):
 /// folders of ours nobody else may write. Returns `incidents/`.
 fn checked_incidents(state_dir: &Path, create: bool) -> Result<PathBuf, JournalError> {

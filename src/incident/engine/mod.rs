@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 
-pub use self::shell::is_scrubbed_env;
+pub use self::shell::{MAX_LINE_BYTES, MAX_OUTPUT_LINES, SCRUBBED_ENV, is_scrubbed_env};
 use self::work::OpMsg;
 use super::command::{Command, Update};
 use super::event::{DangerKind, Event, Via};
