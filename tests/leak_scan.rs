@@ -389,9 +389,15 @@ async fn no_copy_of_a_key_in_any_shape_in_any_file_or_on_any_screen() {
             }
             let shown = t.captured();
             t.keys(&["q"]);
-            std::thread::sleep(std::time::Duration::from_millis(300));
+            // Leaving the screen prints the journal's chain head, to keep.
+            t.wait_until("the exit", 20, |_| t.scrollback().contains("[exited "));
+            let after = t.scrollback();
+            assert!(
+                after.contains("journal head: record ") && after.contains("breachbook verify"),
+                "{after}"
+            );
             let mut all = shown;
-            all.push(t.scrollback());
+            all.push(after);
             all
         }
     })
