@@ -5,12 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+
+#[path = "support/ports.rs"]
+mod ports;
 
 const KEY_ID: &str = "AKIAEXAMPLEBREACHBOOK";
 const SECRET: &str = "fake-secret-access-key-for-tests-only";
@@ -23,11 +25,8 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Below the ephemeral range, so no `:0` bind in this binary can take it meanwhile.
+        let port = ports::free_server_port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())

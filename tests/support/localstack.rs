@@ -17,11 +17,15 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "ports.rs"]
+#[allow(clippy::duplicate_mod)] // several support modules share it; each keeps its own copy
+mod ports;
+
 #[path = "process_group.rs"]
 mod process_group;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -242,10 +246,9 @@ fn cache_dir() -> PathBuf {
     base.join("breachbook-test")
 }
 
-/// A port that was free a moment ago.
+/// A free port below the kernel's ephemeral range (see `ports.rs` for why).
 fn free_port() -> u16 {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-    l.local_addr().expect("local address").port()
+    ports::free_server_port()
 }
 
 /// LocalStack's version when `/_localstack/health` answers 200 with every service of

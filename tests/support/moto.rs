@@ -5,8 +5,12 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "ports.rs"]
+#[allow(clippy::duplicate_mod)] // several support modules share it; each keeps its own copy
+mod ports;
+
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -139,10 +143,9 @@ fn fake_credentials() -> Credentials {
     )
 }
 
-/// A port that was free a moment ago.
+/// A free port below the kernel's ephemeral range (see `ports.rs` for why).
 fn free_port() -> u16 {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-    l.local_addr().expect("local address").port()
+    ports::free_server_port()
 }
 
 /// Whether an HTTP server answers on the port.

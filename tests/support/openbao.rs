@@ -10,11 +10,15 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "ports.rs"]
+#[allow(clippy::duplicate_mod)] // several support modules share it; each keeps its own copy
+mod ports;
+
 #[path = "process_group.rs"]
 mod process_group;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -159,8 +163,7 @@ fn random_token() -> String {
 }
 
 fn free_port() -> u16 {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-    l.local_addr().expect("local address").port()
+    ports::free_server_port()
 }
 
 /// `/v1/sys/health` answers 200 only when initialized, unsealed and active.
