@@ -95,8 +95,8 @@ fn the_report_corpus_replays() {
 
 #[test]
 fn a_million_bad_lines_are_read_and_reported_in_bounded_time_and_memory() {
-    let seed = std::fs::read(Path::new(ROOT).join("fuzz/seeds/journal/onboarding-drill.jsonl"))
-        .unwrap();
+    let seed =
+        std::fs::read(Path::new(ROOT).join("fuzz/seeds/journal/onboarding-drill.jsonl")).unwrap();
     let mut bytes = seed.clone();
     bytes.reserve(8_000_000);
     for _ in 0..1_000_000 {
@@ -106,5 +106,8 @@ fn a_million_bad_lines_are_read_and_reported_in_bounded_time_and_memory() {
     let (records, recovery) = breachbook::incident::journal::read_bytes(&bytes);
     assert_eq!(records.len(), seed.iter().filter(|b| **b == b'\n').count());
     assert_eq!(recovery.problem_count(), 1_000_000);
-    assert_eq!(recovery.problems.len(), breachbook::incident::journal::MAX_LISTED_PROBLEMS);
+    assert_eq!(
+        recovery.problems.len(),
+        breachbook::incident::journal::MAX_LISTED_PROBLEMS
+    );
 }

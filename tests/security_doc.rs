@@ -20,7 +20,10 @@ fn the_threat_model_covers_what_issue_13_asks() {
         "Command output that echoes a key",
         "A journal rewritten by someone who can write the file",
     ] {
-        assert!(SECURITY.contains(threat), "SECURITY.md lacks the threat {threat:?}");
+        assert!(
+            SECURITY.contains(threat),
+            "SECURITY.md lacks the threat {threat:?}"
+        );
     }
     for section in [
         "## What breachbook stores, where, and for how long",
@@ -46,9 +49,14 @@ fn every_scrubbed_variable_is_documented() {
         breachbook::providers::http::ANTHROPIC_ADMIN_KEY_VAR,
         breachbook::providers::http::BRAINTRUST_API_KEY_VAR,
     ] {
-        assert!(breachbook::incident::engine::is_scrubbed_env(name), "{name}");
+        assert!(
+            breachbook::incident::engine::is_scrubbed_env(name),
+            "{name}"
+        );
     }
-    assert!(breachbook::incident::engine::is_scrubbed_env("GEMINI_API_KEY"));
+    assert!(breachbook::incident::engine::is_scrubbed_env(
+        "GEMINI_API_KEY"
+    ));
     assert!(!breachbook::incident::engine::is_scrubbed_env("PATH"));
     assert!(!breachbook::incident::engine::is_scrubbed_env("KUBECONFIG"));
     assert!(FORMAT.contains("`_ADMIN_KEY` or `_API_KEY`"));
@@ -60,13 +68,21 @@ fn every_file_a_drill_leaves_is_in_the_table_of_what_is_stored() {
     let out = Command::new(env!("CARGO_BIN_EXE_breachbook"))
         .arg("--state-dir")
         .arg(tmp.path())
-        .args(["drill", "onboarding-walkthrough", "--headless", "--autopilot"])
+        .args([
+            "drill",
+            "onboarding-walkthrough",
+            "--headless",
+            "--autopilot",
+        ])
         .env_remove("BREACHBOOK_STATE_DIR")
         .output()
         .unwrap();
     assert!(out.status.success());
     let mut names = BTreeSet::new();
-    for e in std::fs::read_dir(tmp.path().join("incidents")).unwrap().flatten() {
+    for e in std::fs::read_dir(tmp.path().join("incidents"))
+        .unwrap()
+        .flatten()
+    {
         for f in std::fs::read_dir(e.path()).unwrap().flatten() {
             names.insert(format!("incidents/ID/{}", f.file_name().to_string_lossy()));
         }
@@ -74,10 +90,16 @@ fn every_file_a_drill_leaves_is_in_the_table_of_what_is_stored() {
     assert!(tmp.path().join("logs").is_dir());
     names.insert("logs/breachbook.YYYY-MM-DD.log".into());
     // A live incident also keeps its fingerprint key; a repaired one its torn tail.
-    names.insert(format!("incidents/ID/{}", breachbook::incident::journal::KEY_FILE));
+    names.insert(format!(
+        "incidents/ID/{}",
+        breachbook::incident::journal::KEY_FILE
+    ));
     names.insert("incidents/ID/journal.jsonl.torn-TIME".into());
     for n in names {
-        assert!(SECURITY.contains(&format!("`{n}`")), "SECURITY.md does not list {n}");
+        assert!(
+            SECURITY.contains(&format!("`{n}`")),
+            "SECURITY.md does not list {n}"
+        );
     }
 }
 

@@ -259,6 +259,11 @@ pub fn validate_id(id: &str) -> Result<(), JournalError> {
     }
 }
 
+/// The hash a record's stored JSON (without its `hash` field) must carry: SHA-256 of its
+/// canonical form (keys sorted). Over what is stored, not over this version's types, so a
+/// record written before a field was added still verifies.
+pub use scan::canonical_hash;
+
 /// A journal's bytes as records, and what checking them found: what [`Journal::read`] does
 /// once it has the file's bytes. Pure (for fuzzing and tools); a journal with no readable
 /// record at all comes back empty with its problems.
