@@ -135,6 +135,7 @@ fn escape_sequences_in_a_runbook_never_reach_the_terminal_a_report_or_a_log() {
     for args in [
         vec!["report", id],
         vec!["report", id, "--format", "json"],
+        vec!["report", id, "--format", "html"],
         vec!["incidents"],
         vec!["verify", id],
     ] {
@@ -188,6 +189,79 @@ fn escape_sequences_in_a_runbook_never_reach_the_terminal_a_report_or_a_log() {
             .any(|p| p.to_string_lossy().contains("/logs/")),
         "{written:?}"
     );
+}
+
+#[test]
+fn a_note_with_escape_sequences_and_a_pasted_key_is_journaled_shown_and_reported_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    // What an operator (or a script) might type into `:note`: a retitling OSC sequence, a
+    // screen clear, a bidirectional override, and a key pasted by mistake.
+    let key = "sk-test-NOTEPASTEDabcdefghijklmnopqrstuvwxyz0123456789";
+    let script = tmp.path().join("notes.yaml");
+    std::fs::write(
+        &script,
+        format!(
+            "- note: \"billing paged \\e]0;PWNED\\a\\e[2J \\u202Eevil\\u202C key {key}\"\n- autopilot\n"
+        ),
+    )
+    .unwrap();
+    let out = run(
+        &state,
+        &[
+            "drill",
+            "--headless",
+            "--seed",
+            "7",
+            "--script",
+            script.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("billing paged"),
+        "the note is shown: {stdout}"
+    );
+    assert_eq!(
+        raw_controls(&out.stdout),
+        Vec::<String>::new(),
+        "headless stdout"
+    );
+    assert!(!stdout.contains(key), "the pasted key is shown: {stdout}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let id = summary["incident"].as_str().unwrap();
+
+    let journal =
+        std::fs::read_to_string(state.join("incidents").join(id).join("journal.jsonl")).unwrap();
+    let note = journal
+        .lines()
+        .find(|l| l.contains("billing paged"))
+        .unwrap_or_else(|| panic!("no note in the journal:\n{journal}"));
+    for bad in ["\\u001b", "\\u0007", "\u{202e}", "PWNED\\u0007", key] {
+        assert!(
+            !note.contains(bad),
+            "the journaled note holds {bad:?}: {note}"
+        );
+    }
+    for format in ["md", "json", "html"] {
+        let out = run(&state, &["report", id, "--format", format]);
+        assert_eq!(out.code, Some(0), "{format}: {}", out.text());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("billing paged"),
+            "{format}: no note in\n{text}"
+        );
+        assert!(
+            !text.contains(key),
+            "{format}: the pasted key is in the report"
+        );
+        assert!(
+            !text.contains("\\u001b") && !text.contains("\\u202e"),
+            "{format}"
+        );
+        assert_eq!(raw_controls(&out.stdout), Vec::<String>::new(), "{format}");
+    }
 }
 
 #[test]
