@@ -1,10 +1,11 @@
 //! The fuzz targets' checks (`fuzz/checks/mod.rs`) over their committed corpus, on the stable
 //! toolchain in every test run: the seeds written for the cases of issue 13 (`fuzz/seeds/`:
 //! escape sequences in titles, `speed: 1e308`, `duration: 999999999999d`, a torn tail on a
-//! damaged journal, dates at the ends of time, sequence numbers at u64::MAX…), what fuzzing
-//! kept (`fuzz/corpus/<target>/`, minimized), the shipped runbooks, the invalid-runbook
-//! fixtures and the compatibility journals. A crash the fuzzer finds is added to the
-//! corpus, so it is replayed here from then on.
+//! damaged journal, dates at the ends of time, sequence numbers at u64::MAX, usage counts at
+//! u32::MAX…), the shipped runbooks, the invalid-runbook fixtures and the compatibility
+//! journals. What a fuzzing run keeps (`fuzz/corpus/<target>/`, tens of MB) stays on the
+//! machine that ran it; set `BREACHBOOK_FUZZ_CORPUS=1` to replay it here too. An input the
+//! fuzzer finds failing goes into `fuzz/seeds/` with its fix, so it is replayed from then on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,8 +32,12 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn inputs(dirs: &[&str], keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let local = std::env::var_os("BREACHBOOK_FUZZ_CORPUS").is_some_and(|v| !v.is_empty());
     let mut out = Vec::new();
     for d in dirs {
+        if d.starts_with("fuzz/corpus/") && !local {
+            continue;
+        }
         files(&Path::new(ROOT).join(d), &mut out);
     }
     out.retain(|p| keep(p));
@@ -76,7 +81,7 @@ fn the_runbook_loader_corpus_replays() {
         ],
         |_| true,
     );
-    assert!(all.len() > 70, "{}", all.len());
+    assert!(all.len() > 60, "{}", all.len());
     replay("load_runbook", &all, checks::runbook);
 }
 

@@ -1,7 +1,7 @@
 //! What each fuzz target checks, shared by the targets (`fuzz/fuzz_targets/*.rs`, under
 //! cargo-fuzz) and by `tests/fuzz_corpus.rs`, which replays the committed corpus
-//! (`fuzz/corpus/<target>/`) through the same checks on the stable toolchain in every test
-//! run. Each check must never panic, hang or use unbounded memory on any input.
+//! (`fuzz/seeds/`, the shipped runbooks and the test fixtures) through the same checks on
+//! the stable toolchain in every test run. Each check must never panic, hang or use unbounded memory on any input.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
