@@ -430,8 +430,10 @@ async fn no_copy_of_a_key_in_any_shape_in_any_file_or_on_any_screen() {
         places.push((format!("screen {i}"), s.clone().into_bytes()));
     }
     let mut found = Vec::new();
+    let mut needles = 0;
     for (whose, secret) in &secrets {
         for (shape, needle) in shapes(secret) {
+            needles += 1;
             for (place, bytes) in &places {
                 if memfind(bytes, needle.as_bytes()) {
                     found.push(format!("{whose}, {shape} ({needle}), in {place}"));
@@ -439,6 +441,18 @@ async fn no_copy_of_a_key_in_any_shape_in_any_file_or_on_any_screen() {
             }
         }
     }
+    // What was scanned, for the record (`--nocapture`).
+    eprintln!(
+        "leak scan: {} keys, {needles} needles (shapes and 12-character pieces), {} files ({} bytes), 2 output streams, {} screens: {} copies",
+        secrets.len(),
+        written.len(),
+        places[..written.len()]
+            .iter()
+            .map(|(_, b)| b.len())
+            .sum::<usize>(),
+        screens.len(),
+        found.len()
+    );
     assert!(
         found.is_empty(),
         "{} copies:\n{}",
