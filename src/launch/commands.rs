@@ -199,7 +199,9 @@ pub(super) fn inventory(args: InventoryArgs) -> anyhow::Result<ExitCode> {
                 let line = if args.json {
                     serde_json::to_string(&c).unwrap_or_default()
                 } else {
-                    table_row(&c)
+                    // Names and locations come from the provider: no escape sequence
+                    // from them reaches the terminal (the JSON form escapes them).
+                    printable(&table_row(&c))
                 };
                 // A closed pipe (`| head`) ends the listing quietly.
                 if writeln!(out, "{line}").is_err() {
@@ -215,7 +217,10 @@ pub(super) fn inventory(args: InventoryArgs) -> anyhow::Result<ExitCode> {
         match result {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
-                eprintln!("error: part of the scope could not be listed: {e}");
+                eprintln!(
+                    "error: part of the scope could not be listed: {}",
+                    printable(&e.to_string())
+                );
                 Ok(ExitCode::from(1))
             }
         }

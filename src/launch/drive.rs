@@ -66,7 +66,7 @@ pub(super) async fn drive(
     match outcome {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::printable::printable(&e.to_string()));
             Ok(ExitCode::from(1))
         }
     }
