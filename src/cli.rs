@@ -40,6 +40,9 @@ pub enum Job {
     Incidents,
     /// Print the post-incident report of an incident
     Report(ReportArgs),
+    /// Check an incident's journal: every hash and link, and (with --head) a chain head kept
+    /// elsewhere
+    Verify(VerifyArgs),
     /// Validate runbook files and print every problem with its line and column
     Check(CheckArgs),
     /// Print the JSON Schema of the runbook format (for editors)
@@ -211,6 +214,16 @@ pub struct ReportArgs {
     /// Markdown for people, JSON for machines, HTML with charts for the post-mortem
     #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
     pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Incident id (see `breachbook incidents`)
+    pub id: String,
+    /// A chain head kept outside this laptop (the hash a report or the end of a run printed):
+    /// the journal must still hold it
+    #[arg(long, value_name = "HASH")]
+    pub head: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -14,11 +14,16 @@
 //! - `cli` (clap definitions) and `launch` (each job of the binary: load, open the journal,
 //!   build the provider set, start the engine, run the TUI or the headless driver) wire the
 //!   layers together; `logging` sets up the log file.
+//! - `fsutil`: every file and folder breachbook writes or reads from a path, one way (no
+//!   links followed in the state folder, 0600/0700, bounded reads); `printable`: text
+//!   stripped of control characters and escape sequences. Leaves any layer may use.
 
 pub mod cli;
+pub mod fsutil;
 pub mod incident;
 pub mod launch;
 pub mod logging;
+pub mod printable;
 pub mod providers;
 pub mod runbook;
 pub mod tui;

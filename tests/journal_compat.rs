@@ -16,6 +16,10 @@
 //! checked for the one way it may differ ([`same_facts`]). The Markdown, which people read,
 //! is pinned per fixture as an insta snapshot of this version's rendering (reviewed). The
 //! journals themselves are never regenerated.
+//!
+//! Issue 13 added the journal's chain head to every report (the `| Journal |` row of the
+//! Markdown header, the `journal` object of the JSON): it is checked against the journal
+//! itself and left out of the snapshot (a resumed run's head depends on when it ran).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,8 +27,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use breachbook::incident::event::Event;
-use breachbook::incident::journal::Journal;
-use breachbook::incident::report;
+use breachbook::incident::journal::{ChainHead, Journal};
+use breachbook::incident::report::{self, Integrity};
 use breachbook::incident::state::IncidentState;
 use serde_json::Value;
 
@@ -114,12 +118,21 @@ impl Fixture {
         self.run(&["resume", &self.id, "--headless", "--autopilot"]);
     }
 
+    /// The journal's chain head as it stands.
+    fn head(&self) -> ChainHead {
+        let (records, _) = Journal::read(&self.state, &self.id).unwrap();
+        ChainHead::of(&records)
+    }
+
     /// `breachbook report` says every fact the old version said (JSON), and its Markdown is
-    /// this fixture's snapshot.
+    /// this fixture's snapshot; both name the journal's actual chain head.
     fn reports_as_before(&self, resumed: bool) {
+        let head = self.head();
         let md = self.placeholder(&self.run(&["report", &self.id]));
+        let md = without_head(self.name, &md, &head);
         insta::assert_snapshot!(format!("compat_{}", self.name), md);
         let json = self.placeholder(&self.run(&["report", &self.id, "--format", "json"]));
+        let json = without_json_head(self.name, &json, &head);
         same_facts(
             self.name,
             "report.json",
@@ -151,25 +164,83 @@ impl Fixture {
         )
         .unwrap();
         let dir = self.incident_dir();
+        let head = ChainHead::of(&records[..at]);
+        let integrity = Integrity::intact(head.clone());
         let json = std::fs::read_to_string(dir.join("report.json")).unwrap();
-        let now = serde_json::to_string_pretty(&report::json(&state)).unwrap();
+        let now = serde_json::to_string_pretty(&report::json(&state, &integrity)).unwrap();
+        let now = without_json_head(self.name, &now, &head);
         same_facts(self.name, "written report.json", &json, &now, false);
-        // And this version renders the rest from the same journal.
-        assert!(report::markdown(&state).starts_with("# Post-incident report: "));
-        assert!(report::html(&state).starts_with("<!doctype html>"));
+        // And this version renders the rest from the same journal, with its chain head.
+        let md = report::markdown(&state, &integrity);
+        assert!(md.starts_with("# Post-incident report: "));
+        without_head(self.name, &md, &head);
+        let html = report::html(&state, &integrity);
+        assert!(html.starts_with("<!doctype html>") && html.contains(&head.hash));
     }
 
     /// The report a resumed run wrote holds every fact the old version's resume wrote; its
     /// Markdown and HTML are there too.
     fn resumed_run_wrote_as_before(&self) {
         let dir = self.incident_dir();
+        // The chain head as it stood when the report was written: the record before
+        // `report_written`.
+        let (records, _) = Journal::read(&self.state, &self.id).unwrap();
+        let at = records
+            .iter()
+            .rposition(|r| matches!(r.event, Event::ReportWritten { .. }))
+            .unwrap_or_else(|| panic!("{}: no report was written", self.name));
+        let head = ChainHead::of(&records[..at]);
         let got = self.placeholder(&std::fs::read_to_string(dir.join("report.json")).unwrap());
+        let got = without_json_head(self.name, &got, &head);
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        without_head(self.name, &md, &head);
         let want = self.expected("written/report.json");
         same_facts(self.name, "written report.json", &want, &got, true);
         for file in ["report.md", "report.html"] {
             assert!(dir.join(file).is_file(), "{}: no {file}", self.name);
         }
     }
+}
+
+/// The Markdown report without its `| Journal |` row, which must name `head`.
+fn without_head(fixture: &str, md: &str, head: &ChainHead) -> String {
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| Journal |"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{fixture}: one journal row in\n{md}");
+    assert!(
+        rows[0].contains(&head.hash) && rows[0].contains(&format!(" {} record(s)", head.seq)),
+        "{fixture}: the journal row does not name the chain head {head}: {}",
+        rows[0]
+    );
+    let mut out: String = md
+        .lines()
+        .filter(|l| !l.starts_with("| Journal |"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if md.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// The JSON report without its `journal` object, which must say intact at `head`.
+fn without_json_head(fixture: &str, json: &str, head: &ChainHead) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let j = v
+        .as_object_mut()
+        .unwrap()
+        .remove("journal")
+        .unwrap_or_else(|| panic!("{fixture}: no `journal` in the JSON report"));
+    assert_eq!(j["intact"], true, "{fixture}: {j}");
+    assert_eq!(j["head"]["seq"], head.seq, "{fixture}: {j}");
+    assert_eq!(j["head"]["hash"], head.hash.as_str(), "{fixture}: {j}");
+    let mut out = serde_json::to_string_pretty(&v).unwrap();
+    if json.ends_with('\n') {
+        out.push('\n');
+    }
+    out
 }
 
 /// Every fact of the old version's JSON report is in the new one with the same value (the

@@ -7,9 +7,9 @@
 use std::process::Command;
 
 use breachbook::incident::event::{DangerKind, Event, Mode, Score, Via};
-use breachbook::incident::journal::{Journal, list};
+use breachbook::incident::journal::{ChainHead, Journal, list};
 use breachbook::incident::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
-use breachbook::incident::report;
+use breachbook::incident::report::{self, Integrity};
 use breachbook::incident::state::IncidentState;
 use breachbook::runbook::schema::{Issuer, Runbook};
 use chrono::{DateTime, Duration, Utc};
@@ -304,6 +304,14 @@ fn old_key_usage(c: &str, m: i64, ok: u32, denied: u32, from: &str) -> Event {
     }
 }
 
+/// A report's journal for states folded from hand-made events: intact, at a fixed head.
+fn intact() -> Integrity {
+    Integrity::intact(ChainHead {
+        seq: 42,
+        hash: "ab".repeat(32),
+    })
+}
+
 fn fold(events: &[Event]) -> IncidentState {
     // Wall clock: one second per record after the drill start, so nothing depends on now.
     let walls: Vec<DateTime<Utc>> = (0..events.len())
@@ -458,7 +466,7 @@ fn hurried() -> Vec<Event> {
 #[test]
 fn snapshot_of_a_careful_drill() {
     let st = fold(&careful());
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &intact());
     insta::assert_snapshot!("careful_drill_markdown", md);
 }
 
@@ -478,7 +486,7 @@ fn the_summary_counts_and_times_are_right() {
         "{:?}",
         report::mistakes(&st)
     );
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &intact());
     for want in [
         "Time to contain (incident opened → last exposed key revoked): **8m00s**",
         "Keys found: 3; exposed: 2; rotated (new key everywhere): 2; revoked: 2 (confirmed dead: 2); skipped: 0; failed: 0",
@@ -522,7 +530,7 @@ fn a_revoke_with_override_before_propagation_is_named_as_a_mistake() {
         "a key revoked in order is no mistake: {text}"
     );
 
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &intact());
     assert!(md.contains("(revoked BEFORE propagation)"), "{md}");
     assert!(md.contains("| **OVERRIDE** | openai-prod | tui |"), "{md}");
     assert!(
@@ -533,7 +541,7 @@ fn a_revoke_with_override_before_propagation_is_named_as_a_mistake() {
         assert!(md.contains(m.as_str()), "mistake not in the Markdown: {m}");
     }
 
-    let j = report::json(&st);
+    let j = report::json(&st, &intact());
     let openai = &j["credentials"][0];
     assert_eq!(openai["name"], "openai-prod");
     assert_eq!(openai["revoked_before_propagation"], true);
@@ -549,7 +557,7 @@ fn a_revoke_with_override_before_propagation_is_named_as_a_mistake() {
 #[test]
 fn json_has_the_same_content_with_second_precision_utc_times() {
     let st = fold(&careful());
-    let j = report::json(&st);
+    let j = report::json(&st, &intact());
     assert_eq!(j["incident"], "20260513-000000-test-vendor-breach-ab12");
     assert_eq!(j["mode"], "drill");
     assert_eq!(j["opened"], "2026-05-13T00:00:00Z");
@@ -604,8 +612,8 @@ fn no_secret_in_the_report_even_when_a_provider_echoes_one() {
         },
     );
     let st = fold(&events);
-    let md = report::markdown(&st);
-    let json = report::json(&st).to_string();
+    let md = report::markdown(&st, &intact());
+    let json = report::json(&st, &intact()).to_string();
     for out in [&md, &json] {
         assert!(!out.contains(&LEAKED[8..]), "secret in report:\n{out}");
         assert!(out.contains("401 Incorrect API key provided"), "{out}");
@@ -630,7 +638,7 @@ fn the_shipped_vendor_breach_runbook_reports() {
         read_only: false,
     };
     let st = fold(&[open]);
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &intact());
     assert!(
         md.starts_with(&format!("# Post-incident report: {}", rb.title)),
         "{md}"
@@ -672,7 +680,11 @@ fn the_report_of_a_scripted_drill_with_a_mistake_names_it() {
             .map(|r| (&r.event, r.time, r.operator.user.as_str())),
     )
     .unwrap();
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &Integrity::of(&records, &recovery));
+    assert!(
+        md.contains(&format!("chain head `{}`", ChainHead::of(&records).hash)),
+        "{md}"
+    );
     assert!(
         md.contains("revoke before propagation: the old key of openai-prod was revoked at"),
         "{md}"
@@ -718,7 +730,7 @@ fn a_report_an_incident_commander_can_paste() {
         },
     );
     let st = fold(&events);
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &intact());
     // The confirmation's own time, not the event before it.
     assert!(
         md.contains("| 2026-05-13T00:05:45Z | alice | revoke | openai-prod | tui | — |"),
@@ -767,7 +779,7 @@ fn a_report_an_incident_commander_can_paste() {
         "{md}"
     );
     assert!(md.contains("## Action items"), "{md}");
-    let j = report::json(&st);
+    let j = report::json(&st, &intact());
     assert_eq!(j["notes"][0]["operator"], "alice");
     assert_eq!(j["retried_failures"][0]["count"], 12);
     assert_eq!(j["exposure_window"]["contained_at"], "2026-05-13T00:08:00Z");
@@ -775,7 +787,7 @@ fn a_report_an_incident_commander_can_paste() {
 
     // Skipped is never "done": the hurried responder skipped the watch.
     let st = fold(&hurried());
-    let md = report::markdown(&st);
+    let md = report::markdown(&st, &intact());
     assert!(md.contains("| Steps | 8 steps: "), "{md}");
     assert!(md.contains("1 skipped"), "{md}");
     assert!(!md.contains("8 done"), "{md}");
@@ -788,6 +800,6 @@ fn a_report_an_incident_commander_can_paste() {
     ] {
         assert!(items.contains(want), "{want}: {items}");
     }
-    let j = report::json(&st);
+    let j = report::json(&st, &intact());
     assert_eq!(j["summary"]["steps_skipped"], 1);
 }

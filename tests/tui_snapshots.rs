@@ -1978,7 +1978,12 @@ fn every_count_agrees_and_last_use_is_the_incidents_own() {
         s.contains(&format!("since revocation: {denied} refused")),
         "{s}"
     );
-    let md = breachbook::incident::report::markdown(&app.state);
+    let md = breachbook::incident::report::markdown(
+        &app.state,
+        &breachbook::incident::report::Integrity::intact(
+            breachbook::incident::journal::ChainHead::of(&[]),
+        ),
+    );
     assert!(
         md.contains(&format!(
             "| openai-prod | 2026-05-23T00:13:30Z | {denied} | {ok} |"

@@ -3,29 +3,48 @@
 //!
 //! Layout: `STATE_DIR/incidents/ID/journal.jsonl` next to a `lock` file. One writer per
 //! incident (an OS file lock, released by the OS when its holder dies); any number of
-//! readers. A record is fsynced when its event changes state. Files are 0600, folders 0700.
+//! readers. A record is fsynced when its event changes state. Every file and folder goes
+//! through [`crate::fsutil`]: files 0600, folders 0700, no link followed, a state folder
+//! another user owns or may write refused, reads bounded ([`MAX_JOURNAL_BYTES`]).
 //! Each record carries the SHA-256 of its own canonical JSON and the hash of the record
-//! before it, so an edited, removed or reordered line is found on the next read.
+//! before it, so an edited, removed or reordered line is found on the next read; the last
+//! record's hash is the chain head ([`ChainHead`]) that reports print and `breachbook verify`
+//! checks against a copy kept elsewhere.
+//!
+//! Evidence is never cut: a torn last line (a crash mid-write) is cut from the file only
+//! when every record before it verifies, and its bytes are kept beside the journal; a
+//! journal that fails its check is never written to again.
 //!
 //! Depends on `event` (the records' payload) and, for the incident list only, on `state`
 //! (to fold a journal into its progress). No secret value ever reaches this module: events
 //! carry ids, hints and fingerprints only.
 
+mod key;
 mod listing;
 mod lock;
 mod scan;
+mod verify;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, Operator};
+use crate::fsutil::{self, FsError};
 
+pub use key::{FingerprintKey, KEY_FILE};
 pub use listing::{IncidentSummary, list, render_list};
+pub use verify::{Verdict, parse_head, verify};
+
+/// The largest journal breachbook reads (256 MiB: months of a busy live incident). A bigger
+/// file is refused rather than read into memory.
+pub const MAX_JOURNAL_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Integrity problems listed one by one; beyond this many they are only counted.
+pub const MAX_LISTED_PROBLEMS: usize = 20;
 
 /// `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -62,21 +81,76 @@ impl Record {
     }
 }
 
+/// The end of a journal's hash chain: the last record's sequence number and hash. A copy
+/// kept outside the laptop (the incident channel) lets `breachbook verify` tell whether the
+/// history up to it was rewritten since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// Sequence number of the last record (0 for an empty journal).
+    pub seq: u64,
+    /// Its hash ([`GENESIS`] for an empty journal).
+    pub hash: String,
+}
+
+impl ChainHead {
+    /// The head of these records (the last one's).
+    pub fn of(records: &[Record]) -> ChainHead {
+        records
+            .last()
+            .map(|r| ChainHead {
+                seq: r.seq,
+                hash: r.hash.clone(),
+            })
+            .unwrap_or_else(|| ChainHead {
+                seq: 0,
+                hash: GENESIS.to_string(),
+            })
+    }
+}
+
+impl std::fmt::Display for ChainHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record {}, sha256 {}", self.seq, self.hash)
+    }
+}
+
 /// What reading a journal found besides its records.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Recovery {
-    /// The last line was incomplete (a crash mid-write) and was left out; `Journal::open`
-    /// also cut it from the file.
+    /// The last line was incomplete (a crash mid-write) and was left out of the records.
     pub dropped_torn_line: bool,
+    /// Where `Journal::open` kept the torn line's bytes when it cut them from the file
+    /// (only ever when every record before them verified).
+    pub torn_kept: Option<PathBuf>,
     /// Integrity problems (broken chain, edited record, bad sequence number, unreadable
-    /// line): each names the line and says what to do.
+    /// line): each names the line and says what to do. At most [`MAX_LISTED_PROBLEMS`].
     pub problems: Vec<String>,
+    /// Problems found beyond those listed.
+    pub unlisted: u64,
 }
 
 impl Recovery {
     /// True when every record read is intact and chained.
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// Every problem found, listed or not.
+    pub fn problem_count(&self) -> u64 {
+        self.problems.len() as u64 + self.unlisted
+    }
+
+    /// One warning for the whole journal: the count, the first problem, and where the rest
+    /// are. `None` when it is clean.
+    pub fn summary(&self, id: &str) -> Option<String> {
+        let first = self.problems.first()?;
+        Some(match self.problem_count() {
+            1 => format!("the journal of {id} failed its integrity check: {first}"),
+            n => format!(
+                "the journal of {id} failed its integrity check: {n} problems, the first {first}; `breachbook verify {id}` lists the first {}",
+                self.problems.len()
+            ),
+        })
     }
 }
 
@@ -130,6 +204,24 @@ pub enum JournalError {
         path.display()
     )]
     Broken { path: PathBuf },
+    #[error(
+        "the journal {} failed its integrity check, so nothing more is written to it: keep it as evidence, read it with `breachbook report ID` and `breachbook verify ID`, and continue in a new incident",
+        path.display()
+    )]
+    Damaged { path: PathBuf },
+    /// A file or folder of the state folder was refused (a link, not a regular file, another
+    /// user's, writable by others, too big).
+    #[error(transparent)]
+    Refused(FsError),
+}
+
+impl From<FsError> for JournalError {
+    fn from(e: FsError) -> Self {
+        match e {
+            FsError::Io { path, source } => JournalError::Io { path, source },
+            other => JournalError::Refused(other),
+        }
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
@@ -167,36 +259,31 @@ pub fn validate_id(id: &str) -> Result<(), JournalError> {
     }
 }
 
-/// Creates a folder and any missing parents, each 0700.
-fn private_dir_all(path: &Path) -> Result<(), JournalError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(io(path))
+/// The hash a record's stored JSON (without its `hash` field) must carry: SHA-256 of its
+/// canonical form (keys sorted). Over what is stored, not over this version's types, so a
+/// record written before a field was added still verifies.
+pub use scan::canonical_hash;
+
+/// A journal's bytes as records, and what checking them found: what [`Journal::read`] does
+/// once it has the file's bytes. Pure (for fuzzing and tools); a journal with no readable
+/// record at all comes back empty with its problems.
+pub fn read_bytes(bytes: &[u8]) -> (Vec<Record>, Recovery) {
+    let scan = scan::scan(bytes);
+    (scan.records, scan.recovery)
 }
 
-/// Narrows an existing file or folder of ours to `mode` if it is wider. Best effort: a
-/// folder someone else owns is left as it is.
-fn narrow(path: &Path, mode: u32) {
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o777 & !mode != 0
-    {
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
-    }
+/// Checks the state folder and its `incidents/` folder (creating them when `create`):
+/// folders of ours nobody else may write. Returns `incidents/`.
+fn checked_incidents(state_dir: &Path, create: bool) -> Result<PathBuf, JournalError> {
+    fsutil::state_dir(state_dir, create)?;
+    let incidents = incidents_dir(state_dir);
+    fsutil::private_dir(&incidents, create)?;
+    Ok(incidents)
 }
 
-/// Makes a new directory entry durable. Best effort: some filesystems refuse to fsync a
-/// folder, and the journal's own fsyncs still hold.
-fn sync_dir(path: &Path) {
-    if let Ok(d) = File::open(path) {
-        let _ = d.sync_all();
-    }
-}
-
-/// Reads a journal file whole and checks it.
-fn read_checked(path: &Path) -> Result<scan::Scan, JournalError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
+/// Reads an opened journal file (bounded) and checks it.
+fn read_checked(path: &Path, file: &File) -> Result<scan::Scan, JournalError> {
+    let bytes = fsutil::read_opened(path, file, MAX_JOURNAL_BYTES)?;
     let scan = scan::scan(&bytes);
     if scan.records.is_empty()
         && let Some((line, why)) = &scan.first_unreadable
@@ -210,18 +297,64 @@ fn read_checked(path: &Path) -> Result<scan::Scan, JournalError> {
     Ok(scan)
 }
 
-/// Fails with `NotFound` when the incident has no journal.
-fn existing_journal(state_dir: &Path, id: &str) -> Result<PathBuf, JournalError> {
+/// The incident folder of an existing incident, checked; `NotFound` when it has no journal.
+fn existing_incident(state_dir: &Path, id: &str) -> Result<(PathBuf, PathBuf), JournalError> {
     validate_id(id)?;
-    let path = journal_path(state_dir, id);
-    match std::fs::metadata(&path) {
-        Ok(_) => Ok(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(JournalError::NotFound {
-            id: id.to_string(),
-            dir: incidents_dir(state_dir),
-        }),
-        Err(e) => Err(io(&path)(e)),
+    let not_found = || JournalError::NotFound {
+        id: id.to_string(),
+        dir: incidents_dir(state_dir),
+    };
+    if !state_dir.exists() {
+        return Err(not_found());
     }
+    let incidents = checked_incidents(state_dir, false).map_err(|e| match e {
+        JournalError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            not_found()
+        }
+        e => e,
+    })?;
+    let dir = incidents.join(id);
+    match fsutil::private_dir(&dir, false) {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => return Err(not_found()),
+        Err(e) => return Err(e.into()),
+    }
+    let path = dir.join(JOURNAL_FILE);
+    if fsutil::what_is(&path).is_none() {
+        return Err(not_found());
+    }
+    Ok((dir, path))
+}
+
+/// Keeps the bytes of a torn last line beside the journal before they are cut from it:
+/// `journal.jsonl.torn-<UTC time>` (0600, never over an existing file).
+fn keep_torn_tail(dir: &Path, bytes: &[u8]) -> Result<PathBuf, JournalError> {
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut last = None;
+    for n in 0..100u32 {
+        let name = if n == 0 {
+            format!("{JOURNAL_FILE}.torn-{stamp}")
+        } else {
+            format!("{JOURNAL_FILE}.torn-{stamp}-{n}")
+        };
+        let path = dir.join(name);
+        match fsutil::create_new(&path) {
+            Ok(mut f) => {
+                f.write_all(bytes)
+                    .and_then(|()| f.sync_all())
+                    .map_err(io(&path))?;
+                fsutil::sync_dir(dir);
+                return Ok(path);
+            }
+            Err(e) if e.is_already_exists() => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last
+        .map(JournalError::from)
+        .unwrap_or_else(|| JournalError::Broken {
+            path: dir.join(JOURNAL_FILE),
+        }))
 }
 
 /// The single writer of one incident's journal. Holds the incident's lock while it lives.
@@ -237,6 +370,8 @@ pub struct Journal {
     len: u64,
     /// A write failed: the file's end is unknown, so no more records go in.
     broken: bool,
+    /// The journal failed its integrity check when opened: it is evidence, never written to.
+    damaged: bool,
     // Declared last: dropped after the file is closed.
     _lock: lock::Lock,
 }
@@ -252,44 +387,32 @@ impl std::fmt::Debug for Journal {
 }
 
 impl Journal {
-    /// Creates `state_dir/incidents/ID/` (0700, parents created 0700), takes its lock and
-    /// creates an empty `journal.jsonl` (0600). Appends nothing.
+    /// Creates `state_dir/incidents/ID/` (0700, the state folder and its missing parents
+    /// created 0700 too), takes its lock and creates an empty `journal.jsonl` (0600). Appends
+    /// nothing.
     pub fn create(state_dir: &Path, id: &str, operator: Operator) -> Result<Journal, JournalError> {
         validate_id(id)?;
-        let incidents = incidents_dir(state_dir);
-        private_dir_all(&incidents)?;
-        narrow(&incidents, 0o700);
+        let incidents = checked_incidents(state_dir, true)?;
         let dir = incidents.join(id);
         let exists = || JournalError::Exists {
             id: id.to_string(),
             dir: incidents.clone(),
         };
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {}
-            // A folder left by a crash before its journal was created can be reused.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if dir.join(JOURNAL_FILE).exists() {
-                    return Err(exists());
-                }
-                narrow(&dir, 0o700);
-            }
-            Err(e) => return Err(io(&dir)(e)),
+        // A folder left by a crash before its journal was created can be reused.
+        fsutil::private_dir(&dir, true)?;
+        let path = dir.join(JOURNAL_FILE);
+        if fsutil::what_is(&path).is_some() {
+            return Err(exists());
         }
         let lock = lock::Lock::acquire(&dir, &operator)?;
-        let path = dir.join(JOURNAL_FILE);
-        let file = match OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
+        let file = match fsutil::create_new(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
-            Err(e) => return Err(io(&path)(e)),
+            Err(e) if e.is_already_exists() => return Err(exists()),
+            Err(e) => return Err(e.into()),
         };
         file.sync_all().map_err(io(&path))?;
-        sync_dir(&dir);
-        sync_dir(&incidents);
+        fsutil::sync_dir(&dir);
+        fsutil::sync_dir(&incidents);
         Ok(Journal {
             id: id.to_string(),
             dir,
@@ -300,47 +423,47 @@ impl Journal {
             last_hash: GENESIS.to_string(),
             len: 0,
             broken: false,
+            damaged: false,
             _lock: lock,
         })
     }
 
-    /// Opens an existing incident for writing: takes the lock (`Locked` names the holder),
-    /// reads every record, cuts a torn last line from the file, and checks the chain.
+    /// Opens an existing incident for writing: checks the folders, takes the lock (`Locked`
+    /// names the holder), reads every record from the opened file and checks the chain.
     ///
-    /// Integrity problems do not fail the call: they are in the returned [`Recovery`], and
-    /// the caller decides whether to go on writing.
+    /// A torn last line is cut from the file only when every record before it verifies; its
+    /// bytes are kept beside the journal first ([`Recovery::torn_kept`]). Integrity problems
+    /// do not fail the call: they are in the returned [`Recovery`], the file is left exactly
+    /// as it was, and [`Journal::append`] refuses (`Damaged`): a damaged journal is evidence.
     pub fn open(
         state_dir: &Path,
         id: &str,
         operator: Operator,
     ) -> Result<(Journal, Vec<Record>, Recovery), JournalError> {
-        let path = existing_journal(state_dir, id)?;
-        let dir = incident_dir(state_dir, id);
+        let (dir, path) = existing_incident(state_dir, id)?;
         let lock = lock::Lock::acquire(&dir, &operator)?;
-        let scan = read_checked(&path)?;
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
+        let mut file = fsutil::open_state_file(&path, fsutil::Access::Append)?;
+        let scan = read_checked(&path, &file)?;
+        let mut recovery = scan.recovery;
+        let damaged = !recovery.is_clean();
         let mut len = scan.keep_len;
-        if scan.recovery.dropped_torn_line {
-            file.set_len(len).map_err(io(&path))?;
+        if !damaged {
+            if recovery.dropped_torn_line {
+                let bytes = fsutil::read_opened(&path, &file, MAX_JOURNAL_BYTES)?;
+                let from = usize::try_from(len).unwrap_or(bytes.len()).min(bytes.len());
+                recovery.torn_kept = Some(keep_torn_tail(&dir, &bytes[from..])?);
+                file.set_len(len).map_err(io(&path))?;
+            }
+            if scan.missing_newline {
+                // The last record is whole but its newline never reached the disk.
+                file.write_all(b"\n").map_err(io(&path))?;
+                len += 1;
+            }
+            if recovery.dropped_torn_line || scan.missing_newline {
+                file.sync_all().map_err(io(&path))?;
+            }
         }
-        if scan.missing_newline {
-            // The last record is whole but its newline never reached the disk.
-            file.write_all(b"\n").map_err(io(&path))?;
-            len += 1;
-        }
-        if scan.recovery.dropped_torn_line || scan.missing_newline {
-            file.sync_all().map_err(io(&path))?;
-        }
-        narrow(&dir, 0o700);
-        narrow(&path, 0o600);
-        let (last_seq, last_hash) = scan
-            .records
-            .last()
-            .map(|r| (r.seq, r.hash.clone()))
-            .unwrap_or((0, GENESIS.to_string()));
+        let head = ChainHead::of(&scan.records);
         // The cloud identity carries over only to the same local user; the engine sets it
         // anew as soon as the providers say who the caller is.
         let mut operator = operator;
@@ -358,20 +481,22 @@ impl Journal {
             path,
             file,
             operator,
-            last_seq,
-            last_hash,
+            last_seq: head.seq,
+            last_hash: head.hash,
             len,
             broken: false,
+            damaged,
             _lock: lock,
         };
-        Ok((journal, scan.records, scan.recovery))
+        Ok((journal, scan.records, recovery))
     }
 
-    /// Reads an incident without the lock (for `report`, `incidents`, a second viewer).
-    /// Never changes anything on disk; a torn last line is only left out.
+    /// Reads an incident without the lock (for `report`, `incidents`, `verify`, a second
+    /// viewer). Never changes anything on disk; a torn last line is only left out.
     pub fn read(state_dir: &Path, id: &str) -> Result<(Vec<Record>, Recovery), JournalError> {
-        let path = existing_journal(state_dir, id)?;
-        let scan = read_checked(&path)?;
+        let (_, path) = existing_incident(state_dir, id)?;
+        let file = fsutil::open_state_read(&path)?;
+        let scan = read_checked(&path, &file)?;
         Ok((scan.records, scan.recovery))
     }
 
@@ -381,6 +506,11 @@ impl Journal {
     /// After a failed write the journal refuses further records (`Broken`): resuming the
     /// incident reads back exactly what reached the disk.
     pub fn append(&mut self, event: &Event) -> Result<Record, JournalError> {
+        if self.damaged {
+            return Err(JournalError::Damaged {
+                path: self.path.clone(),
+            });
+        }
         if self.broken {
             return Err(JournalError::Broken {
                 path: self.path.clone(),
@@ -448,5 +578,13 @@ impl Journal {
     /// Sequence number of the last record (0 when empty).
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// The chain head: the last record written (or read back on open).
+    pub fn head(&self) -> ChainHead {
+        ChainHead {
+            seq: self.last_seq,
+            hash: self.last_hash.clone(),
+        }
     }
 }

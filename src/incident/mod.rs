@@ -11,7 +11,8 @@
 //! - `ports`: the traits providers implement, their errors, the clock, the drill.
 //! - `engine`: the loop that checks commands, journals, and runs work through the ports.
 //! - `autopilot`: drives an engine without a terminal (the autopilot, scripts).
-//! - `journal`, `fsutil`: the hash-chained journal on disk; `report`, `redact`.
+//! - `journal`: the hash-chained journal on disk (its files through `crate::fsutil`);
+//!   `report`, `redact`.
 //!
 //! Depends on `runbook` (the schema) only. It never names a provider, the terminal UI, the
 //! CLI, a cloud SDK or an HTTP client: providers come in through `ports`.
@@ -20,7 +21,6 @@ pub mod autopilot;
 pub mod command;
 pub mod engine;
 pub mod event;
-pub mod fsutil;
 pub mod journal;
 pub mod model;
 pub mod ports;

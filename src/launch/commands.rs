@@ -1,5 +1,5 @@
-//! The one-shot commands: `runbooks`, `incidents`, `report`, `inventory` (with its table)
-//! and `iam-policy`. They print for the command line and start no engine.
+//! The one-shot commands: `runbooks`, `incidents`, `report`, `verify`, `inventory` (with its
+//! table) and `iam-policy`. They print for the command line and start no engine.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use tokio::sync::mpsc;
 
-use super::{aws_options, build_runtime, fold, load_runbook};
+use super::{DAMAGED, aws_options, build_runtime, fold, load_runbook};
 use crate::cli::{IamPolicyArgs, InventoryArgs, ReportFormat};
 use crate::incident::journal::{self, Journal};
 use crate::incident::model::Credential;
 use crate::incident::report;
+use crate::printable::printable;
 
 /// `breachbook runbooks`: the built-in runbooks and their titles.
 pub(super) fn runbooks() -> anyhow::Result<ExitCode> {
@@ -77,22 +78,92 @@ pub(super) fn incidents(dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `breachbook report`: the post-incident report, from the journal alone.
+/// `breachbook report`: the post-incident report, from the journal alone. A damaged journal
+/// is said so in the report itself, with one warning on stderr, and exits [`DAMAGED`].
 pub(super) fn report(dir: &Path, id: &str, format: ReportFormat) -> anyhow::Result<ExitCode> {
     let (records, recovery) = Journal::read(dir, id)?;
-    for p in &recovery.problems {
-        eprintln!("warning: {p}");
+    if let Some(warning) = recovery.summary(id) {
+        eprintln!("warning: {}", printable(&warning));
     }
     let state = fold(&records).ok_or_else(|| anyhow!("incident {id} has an empty journal"))?;
+    let integrity = report::Integrity::of(&records, &recovery);
     match format {
-        ReportFormat::Md => print!("{}", report::markdown(&state)),
+        ReportFormat::Md => print!("{}", report::markdown(&state, &integrity)),
         ReportFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&report::json(&state)).unwrap_or_default()
+            serde_json::to_string_pretty(&report::json(&state, &integrity)).unwrap_or_default()
         ),
-        ReportFormat::Html => print!("{}", report::html(&state)),
+        ReportFormat::Html => print!("{}", report::html(&state, &integrity)),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if integrity.is_intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(DAMAGED)
+    })
+}
+
+/// `breachbook verify`: the journal's own check, and, with `--head`, the check against a
+/// chain head kept elsewhere. Exit 0 when both hold, [`DAMAGED`] when not.
+pub(super) fn verify(dir: &Path, id: &str, head: Option<&str>) -> anyhow::Result<ExitCode> {
+    let kept = match head {
+        None => None,
+        Some(h) => Some(journal::parse_head(h).ok_or_else(|| {
+            anyhow!(
+                "--head {h} is not a chain head: give the 64 hex characters of the hash as the report or the end of a run printed it (`record N, sha256 HASH` or `N:HASH` work too)"
+            )
+        })?),
+    };
+    let (records, recovery) = Journal::read(dir, id)?;
+    let verdict = journal::verify(
+        &records,
+        &recovery,
+        kept.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+    );
+    match &verdict {
+        journal::Verdict::Intact { head, kept } => {
+            println!(
+                "ok: the journal of {id} is intact: {} record(s), every hash and link verified; chain head {head}",
+                head.seq
+            );
+            match kept {
+                Some((k, after)) => println!(
+                    "ok: the head you kept ({k}) is in the chain{}: nothing up to it was changed since",
+                    if *after == 0 {
+                        " and is its last record".to_string()
+                    } else {
+                        format!(", {after} record(s) were written after it")
+                    }
+                ),
+                None => println!(
+                    "note: anyone who can write the file could have rewritten the whole history; pass --head HASH with a head kept outside this laptop to rule that out"
+                ),
+            }
+        }
+        journal::Verdict::Damaged { head, problems } => {
+            println!(
+                "DAMAGED: the journal of {id} failed its integrity check: {problems} problem(s); last record read {head}"
+            );
+            for p in &recovery.problems {
+                println!("  {}", printable(p));
+            }
+            if recovery.unlisted > 0 {
+                println!("  … and {} more", recovery.unlisted);
+            }
+            println!(
+                "keep the file as evidence; read what it holds with `breachbook report {id}` and continue in a new incident"
+            );
+        }
+        journal::Verdict::HeadNotFound { head, kept } => {
+            println!(
+                "MISMATCH: the journal of {id} verifies on its own (chain head {head}), but the head you kept ({kept}) is not in it: its history was rewritten after that head was written down, or the head is another incident's"
+            );
+        }
+    }
+    Ok(if verdict.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(DAMAGED)
+    })
 }
 
 /// `breachbook inventory`: every key in scope, streamed as found; changes nothing.
@@ -101,8 +172,11 @@ pub(super) fn inventory(args: InventoryArgs) -> anyhow::Result<ExitCode> {
     let (rb, _) = load_runbook(Some(&args.runbook))?;
     let runtime = build_runtime(false)?;
     runtime.block_on(async move {
+        // Fingerprints correlate copies within this listing only: a key of its own, kept
+        // nowhere.
+        let key = journal::FingerprintKey::random()?;
         let live =
-            crate::providers::live::connect(&rb, &aws_options(&args.aws), "inventory", Vec::new())
+            crate::providers::live::connect(&rb, &aws_options(&args.aws), key.bytes(), Vec::new())
                 .await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let inv = live.providers.inventory.clone();
@@ -123,7 +197,9 @@ pub(super) fn inventory(args: InventoryArgs) -> anyhow::Result<ExitCode> {
         let mut found: Vec<Credential> = Vec::new();
         while let Some(page) = rx.recv().await {
             for c in page {
-                let line = (!args.json).then(|| table_row(&c));
+                // Names and locations come from the provider: no escape sequence from them
+                // reaches the terminal (the JSON form escapes them).
+                let line = (!args.json).then(|| printable(&table_row(&c)));
                 match found.iter_mut().find(|f| f.id == c.id) {
                     Some(f) => *f = c,
                     None => found.push(c),
@@ -153,7 +229,10 @@ pub(super) fn inventory(args: InventoryArgs) -> anyhow::Result<ExitCode> {
         match result {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
-                eprintln!("error: part of the scope could not be listed: {e}");
+                eprintln!(
+                    "error: part of the scope could not be listed: {}",
+                    printable(&e.to_string())
+                );
                 Ok(ExitCode::from(super::FAILED))
             }
         }

@@ -15,6 +15,7 @@ use crate::incident::event::{Event, Mode, Operator};
 use crate::incident::journal::{self, Journal};
 use crate::incident::state::IncidentState;
 use crate::providers::sim::SimWorld;
+use crate::runbook::schema::{MAX_SPEED, MIN_SPEED, speed_ok};
 
 /// `breachbook drill`: a new drill of the runbook against the simulated world.
 pub(super) fn drill(dir: &Path, args: DrillArgs) -> anyhow::Result<ExitCode> {
@@ -33,8 +34,10 @@ pub(super) fn drill(dir: &Path, args: DrillArgs) -> anyhow::Result<ExitCode> {
     }
     let seed = args.seed.unwrap_or(drill.seed);
     let speed = args.speed.unwrap_or(drill.speed);
-    if !(speed.is_finite() && speed > 0.0) {
-        return Err(anyhow!("--speed must be a positive number, e.g. 10"));
+    if !speed_ok(speed) {
+        return Err(anyhow!(
+            "--speed must be a number between {MIN_SPEED} and {MAX_SPEED}, e.g. 10 (ten simulated seconds per real second)"
+        ));
     }
     let read_only = args.ui.read_only;
     let cfg = engine_config(&rb, read_only, &args.engine);
@@ -82,6 +85,14 @@ pub(super) fn resume(
     let rb = state.runbook.clone();
     let seed = state.seed.unwrap_or(0);
     let speed = state.speed.unwrap_or(10.0);
+    if !speed_ok(speed) {
+        return Err(anyhow!(
+            "the journal of {} says the drill ran at speed {speed}, outside {MIN_SPEED}–{MAX_SPEED}: the journal was edited; read it with `breachbook report {}` and `breachbook verify {}`",
+            state.id,
+            state.id,
+            state.id
+        ));
+    }
     let read_only = args.ui.read_only || state.read_only;
     let cfg = engine_config(&rb, read_only, &args.engine);
     let runtime = build_runtime(args.headless)?;

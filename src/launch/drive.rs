@@ -1,5 +1,5 @@
 //! Runs a started engine to its end: under the terminal UI, or headless (the autopilot or
-//! a script at the keyboard), ending with the summary line.
+//! a script at the keyboard), ending with the journal's chain head and the summary line.
 
 use std::process::ExitCode;
 
@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use crate::incident::autopilot::{DriveError, Driver, ScriptAction};
 use crate::incident::engine::Engine;
 use crate::incident::event::Mode;
+use crate::incident::journal::ChainHead;
 use crate::incident::state::IncidentState;
 
 /// Runs `engine` under the screen, or headless with the autopilot or a script.
@@ -21,6 +22,7 @@ pub(super) async fn drive(
     pastes: Option<mpsc::UnboundedReceiver<secrecy::SecretString>>,
 ) -> anyhow::Result<ExitCode> {
     let state = engine.state().clone();
+    let id = state.id.clone();
     let journal_dir = engine.dir().to_path_buf();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let engine_task = tokio::spawn(engine.run(cmd_rx));
@@ -36,7 +38,11 @@ pub(super) async fn drive(
         .await?;
         let _ = cmd_tx.send(crate::incident::command::Command::Shutdown);
         // The incident as the engine left it: the screen quit, the engine stopped.
-        let done = engine_task.await.is_ok_and(|s| s.is_complete());
+        let ended = engine_task.await.ok();
+        if let Some(e) = &ended {
+            println!("{}", head_line(&id, &e.head));
+        }
+        let done = ended.is_some_and(|e| e.state.is_complete());
         super::print_resume_hint(&exit, &journal_dir);
         return Ok(ExitCode::from(if done {
             super::COMPLETE
@@ -60,10 +66,13 @@ pub(super) async fn drive(
     };
     let refusals = driver.refusals;
     let state = driver.shutdown().await;
-    let _ = engine_task.await;
-    println!("{}", summary_line(&state));
+    let head = engine_task.await.ok().map(|e| e.head);
+    if let Some(h) = &head {
+        println!("{}", head_line(&state.id, h));
+    }
+    println!("{}", summary_line(&state, head.as_ref()));
     if let Err(e) = &outcome {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::printable::printable(&e.to_string()));
     }
     Ok(ExitCode::from(exit_code(
         &outcome,
@@ -86,8 +95,17 @@ fn exit_code(outcome: &Result<(), DriveError>, complete: bool, refusals: u32) ->
     }
 }
 
-/// The headless run's last line: one JSON object.
-pub fn summary_line(state: &IncidentState) -> String {
+/// The line that tells the operator the journal's chain head when a run ends, to keep
+/// outside the laptop (the incident channel).
+pub fn head_line(id: &str, head: &ChainHead) -> String {
+    format!(
+        "journal head: {head} — keep it outside this laptop (the incident channel); `breachbook verify {id} --head {}` checks the journal against it",
+        head.hash
+    )
+}
+
+/// The headless run's last line: one JSON object, with the journal's chain head.
+pub fn summary_line(state: &IncidentState, head: Option<&ChainHead>) -> String {
     let (revoked, exposed) = state.containment();
     let score = state.score.clone().unwrap_or_default();
     serde_json::json!({
@@ -105,6 +123,7 @@ pub fn summary_line(state: &IncidentState) -> String {
         "refused_confirmations": state.refusals,
         "mistakes": score.mistakes,
         "report": state.report_path,
+        "journal_head": head.map(|h| serde_json::json!({"seq": h.seq, "hash": h.hash})),
     })
     .to_string()
 }

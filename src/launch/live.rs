@@ -15,7 +15,7 @@ use crate::cli::{AwsArgs, ResumeArgs, RunArgs};
 use crate::incident::autopilot::ScriptAction;
 use crate::incident::engine::Engine;
 use crate::incident::event::{Event, Mode, Operator};
-use crate::incident::journal::{self, Journal};
+use crate::incident::journal::{self, FingerprintKey, Journal};
 use crate::incident::state::IncidentState;
 use crate::providers::live::{connect, only_local_endpoints};
 use crate::runbook::schema::Scope;
@@ -43,12 +43,16 @@ pub(super) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     let ui = args.ui.clone();
     let headless = args.headless;
     runtime.block_on(async move {
-        let live = connect(&rb, &aws_options(&args.aws), &id, Vec::new()).await?;
+        // A random key per incident, so nobody outside it can test a guess against a
+        // fingerprint; kept (0600) beside the journal before the first record.
+        let key = FingerprintKey::random()?;
+        let live = connect(&rb, &aws_options(&args.aws), key.bytes(), Vec::new()).await?;
         let operator = Operator {
             cloud: live.providers.identity.clone(),
             ..Operator::local()
         };
         let journal = Journal::create(dir, &id, operator)?;
+        key.write(journal.dir())?;
         let opening = Event::IncidentOpened {
             id: id.clone(),
             mode: Mode::Live,
@@ -186,7 +190,9 @@ pub(super) fn resume(
     let runtime = build_runtime(false)?;
     let ui = args.ui.clone();
     runtime.block_on(async move {
-        let live = connect(&rb, &aws_options(&args.aws), &state.id, known).await?;
+        // The incident's own key; one opened before key files existed keeps its old one.
+        let key = FingerprintKey::load(journal.dir(), &state.id)?;
+        let live = connect(&rb, &aws_options(&args.aws), key.bytes(), known).await?;
         if let Ok(mut m) = live.new_keys.lock() {
             m.extend(minted);
         }

@@ -26,7 +26,7 @@ use crate::incident::journal;
 use crate::incident::state::IncidentState;
 use crate::runbook::schema::Runbook;
 
-pub use drive::summary_line;
+pub use drive::{head_line, summary_line};
 
 /// Exit code: the incident is complete (every step finished), or a one-shot command did its
 /// job.
@@ -42,6 +42,10 @@ const INCOMPLETE: u8 = 3;
 /// Exit code: the run stopped at a refused action (a wrong word, a pre-flight that needs the
 /// override phrase, a pending version only a person may take over).
 const REFUSED: u8 = 4;
+
+/// Exit code of `report` and `verify` when the journal failed its integrity check (or does
+/// not hold the kept chain head): what it says may not be what happened.
+const DAMAGED: u8 = 3;
 
 /// The state folder: `--state-dir`, `BREACHBOOK_STATE_DIR`, or the platform's.
 pub fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
@@ -82,6 +86,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), job = ?cli.command, "breachbook started");
     let result = match cli.command {
         Job::Check(args) => {
             let code = crate::runbook::check::run(&args.files, args.format == CheckFormat::Json);
@@ -99,6 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Job::Man => commands::man(),
         Job::Incidents => commands::incidents(&dir),
         Job::Report(args) => commands::report(&dir, &args.id, args.format),
+        Job::Verify(args) => commands::verify(&dir, &args.id, args.head.as_deref()),
         Job::Drill(args) => drill::drill(&dir, args),
         Job::Run(args) => live::run(&dir, args),
         Job::Inventory(args) => commands::inventory(args),
@@ -109,9 +115,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             match e.downcast_ref::<crate::runbook::diagnostic::LoadError>() {
-                // Located problems say `file:line:col: error:` themselves, as `check` does.
+                // Located problems say `file:line:col: error:` themselves, as `check` does
+                // (and strip control characters from the runbook's text themselves).
                 Some(problems) => eprint!("{problems}"),
-                None => eprintln!("error: {e:#}"),
+                None => eprintln!(
+                    "error: {}",
+                    crate::printable::printable_text(&format!("{e:#}"))
+                ),
             }
             ExitCode::from(error_code(&e))
         }
@@ -168,7 +178,7 @@ fn new_incident_id(name: &str) -> String {
 fn engine_config(rb: &Runbook, read_only: bool, args: &EngineArgs) -> EngineConfig {
     let mut cfg = EngineConfig::from_runbook(rb, read_only);
     if let Some(c) = args.concurrency {
-        cfg.concurrency = c.max(1);
+        cfg.concurrency = c.clamp(1, crate::runbook::schema::MAX_CONCURRENCY);
     }
     cfg.pause_after_records = args.pause_after_records;
     if let Some(q) = args.quiet_period {
@@ -204,9 +214,15 @@ fn build_runtime(headless: bool) -> anyhow::Result<tokio::runtime::Runtime> {
     }
 }
 
+/// The largest script breachbook reads.
+const MAX_SCRIPT_BYTES: u64 = 1024 * 1024;
+
 fn load_script(path: &Path) -> anyhow::Result<Vec<ScriptAction>> {
-    let text = std::fs::read_to_string(path)
+    // A regular file only (a FIFO is refused, not waited on), at most 1 MiB.
+    let bytes = crate::fsutil::read_user_file(path, MAX_SCRIPT_BYTES)
         .with_context(|| format!("could not read script {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow!("script {} is not UTF-8 text", path.display()))?;
     serde_saphyr::from_str::<Vec<ScriptAction>>(&text)
         .map_err(|e| anyhow!("script {}: {e}", path.display()))
 }

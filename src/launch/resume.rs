@@ -29,19 +29,23 @@ pub(super) fn resume(dir: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    if recovery.dropped_torn_line {
-        eprintln!("note: the last journal line was incomplete (a crash mid-write) and was dropped");
-    }
-    if !recovery.problems.is_empty() {
-        for p in &recovery.problems {
-            eprintln!("journal problem: {p}");
-        }
+    if let Some(warning) = recovery.summary(&args.id) {
+        // One line for the whole journal, however many lines are bad; the torn tail (if any)
+        // was left in place: a damaged journal is never cut.
+        eprintln!("journal problem: {}", crate::printable::printable(&warning));
         return Err(anyhow!(
             "the journal of {} failed its integrity check, so it will not be written to: \
-read it with `breachbook report {}` and start a new incident",
+read it with `breachbook report {}` and `breachbook verify {}`, and start a new incident",
+            args.id,
             args.id,
             args.id
         ));
+    }
+    if let Some(kept) = &recovery.torn_kept {
+        eprintln!(
+            "note: the last journal line was incomplete (a crash mid-write); it was cut from the journal and kept in {}",
+            kept.display()
+        );
     }
     let state =
         fold(&records).ok_or_else(|| anyhow!("incident {} has an empty journal", args.id))?;

@@ -10,6 +10,8 @@ use miette::{
 };
 use serde::Serialize;
 
+use crate::printable::{printable, printable_in_place};
+
 /// One problem at one place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -190,7 +192,16 @@ impl fmt::Display for LoadError {
             GraphicalTheme::unicode_nocolor()
         };
         let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+        // A runbook's text (and the values parsed from it) reach a terminal: no control
+        // character or escape sequence from it does. The source keeps its byte offsets.
+        let origin = printable(&self.origin);
+        let source = printable_in_place(&self.source);
         for d in &self.diagnostics {
+            let d = &Diagnostic {
+                message: printable(&d.message),
+                hint: d.hint.as_deref().map(printable),
+                ..d.clone()
+            };
             if d.line == 0 {
                 // Not a place in a file (a runbook name that is not one): no location.
                 writeln!(f, "error: {}", d.message)?;
@@ -202,9 +213,9 @@ impl fmt::Display for LoadError {
             writeln!(
                 f,
                 "{}:{}:{}: error: {}",
-                self.origin, d.line, d.column, d.message
+                origin, d.line, d.column, d.message
             )?;
-            let has_source = !self.source.is_empty() && self.source.is_char_boundary(d.offset);
+            let has_source = !source.is_empty() && source.is_char_boundary(d.offset);
             let mut out = String::new();
             let rendered = has_source
                 && handler
@@ -213,8 +224,8 @@ impl fmt::Display for LoadError {
                         &Report {
                             d,
                             src: Named {
-                                name: &self.origin,
-                                text: &self.source,
+                                name: &origin,
+                                text: &source,
                             },
                         },
                     )

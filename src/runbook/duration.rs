@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+/// The longest duration breachbook takes: ten years (3660 days). Longer ones are refused, so
+/// every time computed from one (the drill clock, deadlines, key ages) stays far inside what
+/// dates can hold.
+pub const MAX_SECS: u64 = 3660 * 86_400;
+
 /// Parses `90s`, `15m`, `2h`, `3d` or a sum of them (`1h30m`).
 ///
 /// Errors say what was wrong in words fit for a diagnostic.
@@ -56,7 +61,29 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if !saw_unit {
         return Err(format!("`{t}` is not a duration"));
     }
+    if total > MAX_SECS {
+        return Err(format!(
+            "`{t}` is too long a duration: the longest breachbook takes is ten years (`3660d`)"
+        ));
+    }
     Ok(Duration::from_secs(total))
+}
+
+/// `t + d`, or the latest time there is when that is past it: arithmetic on incident times
+/// saturates instead of panicking (a journal may hold any duration).
+pub fn after(t: chrono::DateTime<chrono::Utc>, d: Duration) -> chrono::DateTime<chrono::Utc> {
+    chrono::TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
+
+/// `t - d`, or the earliest time there is.
+pub fn before(t: chrono::DateTime<chrono::Utc>, d: Duration) -> chrono::DateTime<chrono::Utc> {
+    chrono::TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_sub_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
 }
 
 /// Formats a duration compactly: `1h05m`, `4m10s`, `12s`.
@@ -85,9 +112,32 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        for bad in ["", "15", "m", "15x", "1.5h", "-3m", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "15",
+            "m",
+            "15x",
+            "1.5h",
+            "-3m",
+            "99999999999999999999d",
+            "999999999999d",
+            "3661d",
+        ] {
             assert!(parse(bad).is_err(), "{bad} should fail");
         }
+    }
+
+    #[test]
+    fn time_arithmetic_saturates() {
+        let t = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+        assert_eq!(after(t, Duration::from_secs(u64::MAX)), t);
+        let t0 = chrono::DateTime::<chrono::Utc>::MIN_UTC;
+        assert_eq!(before(t0, Duration::from_secs(60)), t0);
+        let now = chrono::Utc::now();
+        assert_eq!(
+            after(now, Duration::from_secs(60)),
+            now + chrono::Duration::seconds(60)
+        );
     }
 
     #[test]

@@ -19,8 +19,9 @@ pub fn load_file(path: &Path) -> Result<(Runbook, String), LoadError> {
     Ok((rb, src))
 }
 
-/// Reads a runbook file as text: refused when it is not a readable file, is over
-/// [`MAX_BYTES`] (checked before reading) or is not UTF-8.
+/// Reads a runbook file as text: refused when it is not a readable regular file (a FIFO or a
+/// device is refused at once, without blocking or reading), is over [`MAX_BYTES`] (checked
+/// before reading, and no more is ever read) or is not UTF-8.
 pub fn read_source(path: &Path) -> Result<String, LoadError> {
     let origin = path.display().to_string();
     let cannot_read = |why: String| {
@@ -38,15 +39,20 @@ pub fn read_source(path: &Path) -> Result<String, LoadError> {
             },
         )
     };
-    let meta = std::fs::metadata(path).map_err(|e| cannot_read(e.to_string()))?;
-    if meta.is_dir() {
-        return Err(cannot_read("it is a folder, not a file".into()));
-    }
-    // Refused before reading: a huge file is never loaded into memory.
-    if meta.len() > MAX_BYTES as u64 {
-        return Err(guard::too_big(&origin, meta.len()));
-    }
-    let bytes = std::fs::read(path).map_err(|e| cannot_read(e.to_string()))?;
+    let bytes = match crate::fsutil::read_user_file(path, MAX_BYTES as u64) {
+        Ok(b) => b,
+        // Refused before reading: a huge file is never loaded into memory.
+        Err(crate::fsutil::FsError::TooBig { len, .. }) => {
+            return Err(guard::too_big(&origin, len.unwrap_or(MAX_BYTES as u64 + 1)));
+        }
+        Err(crate::fsutil::FsError::NotRegular { kind, .. }) => {
+            return Err(cannot_read(format!("it is {kind}, not a file")));
+        }
+        Err(crate::fsutil::FsError::Io { source, .. }) => {
+            return Err(cannot_read(source.to_string()));
+        }
+        Err(e) => return Err(cannot_read(e.to_string())),
+    };
     utf8(&origin, &bytes)
 }
 

@@ -346,6 +346,11 @@ pub struct CommandSpec {
     /// Run once per rotated credential (true) or once (false).
     #[serde(default)]
     pub per_credential: bool,
+    /// Environment variables the command keeps that breachbook otherwise removes: the cloud
+    /// and admin credentials it runs with (`AWS_ACCESS_KEY_ID`, `AWS_PROFILE`,
+    /// `OPENAI_ADMIN_KEY`, any `*_API_KEY`…). Name only what the command needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_env: Vec<String>,
     /// In drills: what running this command does to the simulated world.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill_effect: Option<DrillEffect>,
@@ -372,6 +377,21 @@ pub enum DrillEffect {
     RestartConsumers(Vec<String>),
     /// Nothing happens in the world.
     Nothing,
+}
+
+/// The slowest drill clock `check` accepts (and `--speed`): a tenth of real time.
+pub const MIN_SPEED: f64 = 0.1;
+/// The fastest drill clock: an hour of drill per real second. Faster would make the world
+/// simulate more minutes per tick than it can hold.
+pub const MAX_SPEED: f64 = 3600.0;
+/// The most provider calls in flight at once.
+pub const MAX_CONCURRENCY: usize = 256;
+/// The most attempts per operation.
+pub const MAX_ATTEMPTS: u32 = 100;
+
+/// Whether a drill clock speed is one the engine runs with.
+pub fn speed_ok(speed: f64) -> bool {
+    speed.is_finite() && (MIN_SPEED..=MAX_SPEED).contains(&speed)
 }
 
 /// The tabletop scenario.

@@ -126,7 +126,8 @@ impl Driver {
                     secs / 3600,
                     (secs % 3600) / 60,
                     secs % 60,
-                    e.text
+                    // Runbook and provider text: no escape sequence reaches the terminal.
+                    crate::incident::redact::printable(&e.text)
                 );
             }
             self.printed += 1;
@@ -176,7 +177,7 @@ impl Driver {
             }
             Update::Refused { message } => {
                 if self.print {
-                    println!("refused: {message}");
+                    println!("refused: {}", crate::incident::redact::printable(&message));
                 }
                 self.refused.push(message);
                 self.refusals += 1;
@@ -229,7 +230,7 @@ impl Driver {
 
     /// Lets the incident clock run for `d` (incident time), following updates meanwhile.
     pub(super) async fn wait_for(&mut self, d: Duration) -> Result<(), DriveError> {
-        let until = self.state.clock + chrono::Duration::seconds(d.as_secs() as i64);
+        let until = crate::runbook::duration::after(self.state.clock, d);
         self.wait(|s| s.clock >= until).await.map(|_| ())
     }
 

@@ -4,6 +4,7 @@
 use super::{DriveError, Driver, MANUAL_REVOKE_PAUSE, MANUAL_REVOKE_TRIES, MAX_ROOM_TRIES};
 use crate::incident::command::{Command, Dangerous, PastedKey, override_phrase};
 use crate::incident::model::confirmation_word;
+use crate::incident::redact::printable;
 use crate::incident::rotation::{RotationState, Stage};
 
 impl Driver {
@@ -62,7 +63,7 @@ impl Driver {
             )));
         }
         if self.print {
-            eprintln!("no room for a new key: {plan}");
+            eprintln!("no room for a new key: {}", printable(&plan));
         }
         self.rooms.insert(id.to_string());
         self.send(Command::Confirm {
@@ -146,8 +147,15 @@ impl Driver {
             return Err(stuck());
         };
         if self.print {
-            eprintln!("{name} needs a key made by hand: {how}");
-            eprintln!("reading the new key for {name} from stdin (one line, not echoed)");
+            eprintln!(
+                "{} needs a key made by hand: {}",
+                printable(&name),
+                printable(&how)
+            );
+            eprintln!(
+                "reading the new key for {} from stdin (one line, not echoed)",
+                printable(&name)
+            );
         }
         let Some(key) = pastes.recv().await else {
             return Err(stuck());
@@ -210,8 +218,15 @@ impl Driver {
                 )));
             }
             if self.print && asks == 0 {
-                eprintln!("{name} must be revoked by hand: {how}");
-                eprintln!("waiting until the old key of {name} stops working…");
+                eprintln!(
+                    "{} must be revoked by hand: {}",
+                    printable(&name),
+                    printable(&how)
+                );
+                eprintln!(
+                    "waiting until the old key of {} stops working…",
+                    printable(&name)
+                );
             }
             let until = tokio::time::Instant::now() + MANUAL_REVOKE_PAUSE;
             while let Ok(Some(u)) = tokio::time::timeout_at(until, self.updates.recv()).await {

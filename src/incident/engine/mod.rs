@@ -14,6 +14,7 @@
 //! only through the ports.
 
 mod old_key;
+mod remember;
 mod shell;
 mod start;
 mod work;
@@ -25,10 +26,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc};
 
+pub use self::shell::{MAX_LINE_BYTES, MAX_OUTPUT_LINES, SCRUBBED_ENV, is_scrubbed_env};
 use self::work::OpMsg;
 use super::command::{Command, Update};
 use super::event::{DangerKind, Event, Via};
-use super::journal::{Journal, JournalError, Record};
+use super::journal::{ChainHead, Journal, JournalError, Record};
 use super::ports::{ProviderSet, WorldFeed};
 use super::refusal::Refusal;
 use super::rotation::Stage;
@@ -58,8 +60,15 @@ impl EngineConfig {
     /// Settings from the runbook, with defaults where it is silent.
     pub fn from_runbook(rb: &crate::runbook::schema::Runbook, read_only: bool) -> EngineConfig {
         EngineConfig {
-            concurrency: rb.settings.concurrency.max(1),
-            max_attempts: rb.settings.max_attempts.max(1),
+            // Bounded as `check` bounds them: a runbook inside a journal was never checked.
+            concurrency: rb
+                .settings
+                .concurrency
+                .clamp(1, crate::runbook::schema::MAX_CONCURRENCY),
+            max_attempts: rb
+                .settings
+                .max_attempts
+                .clamp(1, crate::runbook::schema::MAX_ATTEMPTS),
             backoff_base: Duration::from_secs(2),
             quiet_period: crate::runbook::duration::parse(&rb.settings.quiet_period)
                 .unwrap_or(Duration::from_secs(900)),
@@ -67,6 +76,14 @@ impl EngineConfig {
             pause_after_records: None,
         }
     }
+}
+
+/// What a finished [`Engine::run`] leaves: the incident as it stands and the journal's chain
+/// head (what a person keeps to check the journal later).
+#[derive(Debug)]
+pub struct Ended {
+    pub state: IncidentState,
+    pub head: ChainHead,
 }
 
 /// The running engine. Owns the journal (the single writer) and the authoritative state.
@@ -121,6 +138,8 @@ impl Engine {
         updates: mpsc::UnboundedSender<Update>,
     ) -> Result<Engine, EngineError> {
         let mut records = records;
+        // Every key value the providers hand over or take is remembered, to be masked.
+        let providers = remember::remembering(providers);
         if let Some(open) = opening {
             journal.set_cloud_identity(providers.identity.clone());
             records.push(journal.append(&open)?);
@@ -183,7 +202,9 @@ impl Engine {
     }
 
     /// Journals an event, then applies it, then tells the watchers. Journal first, always.
+    /// Any key value this process holds is masked out of the event before it is written.
     fn record(&mut self, event: Event) -> Result<(), EngineError> {
+        let event = masked(event);
         let rec = self.journal.append(&event)?;
         self.state
             .apply(&rec.event, rec.time, rec.operator.user.as_str());
@@ -221,14 +242,15 @@ impl Engine {
         });
     }
 
-    /// Runs until `Shutdown` or until the command channel closes; returns the incident as
-    /// it stands then.
-    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> IncidentState {
+    /// Runs until `Shutdown` or until the command channel closes. Returns the incident as it
+    /// stands then and the journal's chain head at the end (what a person keeps to check the
+    /// journal later).
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> Ended {
         if let Err(e) = self.recover() {
             let _ = self.updates.send(Update::Stopped {
                 why: Some(e.to_string()),
             });
-            return self.state;
+            return self.ended();
         }
         let mut feed = self.feed.take();
         let why = loop {
@@ -265,7 +287,14 @@ impl Engine {
             some => some,
         };
         let _ = self.updates.send(Update::Stopped { why });
-        self.state
+        self.ended()
+    }
+
+    fn ended(self) -> Ended {
+        Ended {
+            head: self.journal.head(),
+            state: self.state,
+        }
     }
 
     /// Before stopping: waits for the work that changes keys or stores (a mint and its
@@ -649,18 +678,23 @@ impl Engine {
     /// md path.
     fn write_report(&self) -> Result<String, String> {
         let dir = self.journal.dir().to_path_buf();
-        let md = super::report::markdown(&self.state);
-        let json = super::report::json(&self.state);
+        // The report covers every record written so far; the chain head says which.
+        let integrity = super::report::Integrity::intact(self.journal.head());
+        let md = super::report::markdown(&self.state, &integrity);
+        let json = super::report::json(&self.state, &integrity);
         let md_path = dir.join("report.md");
-        super::fsutil::write_private(&md_path, md.as_bytes())
+        crate::fsutil::write_private(&md_path, md.as_bytes())
             .map_err(|e| format!("could not write {}: {e}", md_path.display()))?;
         let json_path = dir.join("report.json");
         let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-        super::fsutil::write_private(&json_path, text.as_bytes())
+        crate::fsutil::write_private(&json_path, text.as_bytes())
             .map_err(|e| format!("could not write {}: {e}", json_path.display()))?;
         let html_path = dir.join("report.html");
-        super::fsutil::write_private(&html_path, super::report::html(&self.state).as_bytes())
-            .map_err(|e| format!("could not write {}: {e}", html_path.display()))?;
+        crate::fsutil::write_private(
+            &html_path,
+            super::report::html(&self.state, &integrity).as_bytes(),
+        )
+        .map_err(|e| format!("could not write {}: {e}", html_path.display()))?;
         Ok(md_path.display().to_string())
     }
 
@@ -678,7 +712,7 @@ impl Engine {
         let Ok(len) = crate::runbook::duration::parse(&drill.duration) else {
             return Ok(());
         };
-        let end = world.started_at() + chrono::Duration::seconds(len.as_secs() as i64);
+        let end = crate::runbook::duration::after(world.started_at(), len);
         if self.now() >= end {
             self.record(Event::Note {
                 text: "the drill's time is up".into(),
@@ -707,6 +741,25 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// `event` with every key value this process holds masked out of its text (in every form
+/// [`crate::incident::redact::known`] looks for). Events never should hold one; this is the
+/// net under every free-text field (provider messages, command lines, notes).
+fn masked(event: Event) -> Event {
+    let known = super::redact::known();
+    if known.is_empty() {
+        return event;
+    }
+    let Ok(mut value) = serde_json::to_value(&event) else {
+        return event;
+    };
+    if !known.mask_json(&mut value) {
+        return event;
+    }
+    serde_json::from_value(value).unwrap_or_else(|_| Event::Note {
+        text: "a record that held a key value could not be masked, so it was left out".into(),
+    })
 }
 
 /// The idempotency token for minting a credential's replacement: stable per incident and

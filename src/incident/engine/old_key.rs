@@ -107,7 +107,7 @@ pub(super) async fn monitor_one(
     revoked_at: DateTime<Utc>,
     quiet: Duration,
 ) -> Vec<Event> {
-    let until = revoked_at + chrono::Duration::seconds(quiet.as_secs() as i64);
+    let until = crate::runbook::duration::after(revoked_at, quiet);
     let now = ctx.providers.clock.now();
     if until > now {
         let left = (until - now).to_std().unwrap_or_default();

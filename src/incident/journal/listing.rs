@@ -1,5 +1,6 @@
 //! `breachbook incidents`: one row per incident folder, read without the lock, and the
-//! table it prints.
+//! table it prints. An incident that cannot be read is listed too, with why (a journal that
+//! is a FIFO or a link, a folder others can write, a damaged file).
 
 use std::path::Path;
 
@@ -35,6 +36,8 @@ pub struct IncidentSummary {
     pub locked_by: Option<String>,
     /// Integrity problems of the journal, each naming its line.
     pub problems: Vec<String>,
+    /// Problems found beyond those listed.
+    pub unlisted: u64,
     /// The last line was torn (a crash mid-write); resuming drops it.
     pub dropped_torn_line: bool,
 }
@@ -56,6 +59,7 @@ impl IncidentSummary {
             score: None,
             locked_by,
             problems: vec![why],
+            unlisted: 0,
             dropped_torn_line: false,
         }
     }
@@ -74,8 +78,8 @@ impl IncidentSummary {
         }
         if !self.problems.is_empty() {
             parts.push(format!(
-                "journal damaged ({} problem(s)): `breachbook report {}` lists them",
-                self.problems.len(),
+                "journal damaged ({} problem(s)): `breachbook verify {}` lists them",
+                self.problems.len() as u64 + self.unlisted,
                 self.id
             ));
         }
@@ -99,6 +103,17 @@ impl IncidentSummary {
 /// be read are listed too, with the reason as their problem.
 pub fn list(state_dir: &Path) -> Result<Vec<IncidentSummary>, JournalError> {
     let dir = incidents_dir(state_dir);
+    if !state_dir.exists() {
+        return Ok(Vec::new());
+    }
+    // A folder someone else could have written is refused whole, not row by row.
+    match super::checked_incidents(state_dir, false) {
+        Ok(_) => {}
+        Err(JournalError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    }
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -107,12 +122,28 @@ pub fn list(state_dir: &Path) -> Result<Vec<IncidentSummary>, JournalError> {
     let mut rows = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        if !path.join(JOURNAL_FILE).is_file() {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        if id.starts_with('.') {
             continue;
         }
-        let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+        // What is there, links not followed: an incident is a folder holding a journal.
+        let Ok(ft) = entry.file_type() else {
             continue;
         };
+        if ft.is_symlink() {
+            rows.push(IncidentSummary::unreadable(
+                id,
+                None,
+                "a symbolic link, not a folder: breachbook never follows links in its state folder (someone may have planted it); look where it points (`ls -l`) and remove it".into(),
+            ));
+            continue;
+        }
+        if !ft.is_dir() {
+            continue;
+        }
+        if crate::fsutil::what_is(&path.join(JOURNAL_FILE)).is_none() {
+            continue;
+        }
         let locked_by = lock::holder(&path);
         let (records, recovery) = match Journal::read(state_dir, &id) {
             Ok(x) => x,
@@ -154,6 +185,7 @@ pub fn list(state_dir: &Path) -> Result<Vec<IncidentSummary>, JournalError> {
             score: state.score.as_ref().map(|s| s.points),
             locked_by,
             problems: recovery.problems,
+            unlisted: recovery.unlisted,
             dropped_torn_line: recovery.dropped_torn_line,
         });
     }
@@ -191,6 +223,8 @@ pub fn render_list(rows: &[IncidentSummary]) -> String {
                 time(r.last_activity),
                 r.status(),
             ]
+            // Journal text (a runbook's name, an id made by hand) never reaches the terminal raw.
+            .map(|c| crate::printable::printable(&c))
         })
         .collect();
     let mut widths = header.map(|h| h.chars().count());

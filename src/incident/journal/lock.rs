@@ -1,10 +1,11 @@
 //! The one-writer lock of an incident: an OS file lock (`flock`) on `lock` in the incident
 //! folder, whose content says who holds it. The OS drops the lock when its holder dies, so
-//! holder text left behind by a crash never blocks anyone.
+//! holder text left behind by a crash never blocks anyone. The lock file is opened without
+//! following a link and checked before anything is written to it: a `lock` planted as a
+//! link to another file is refused, never emptied.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -32,14 +33,8 @@ impl Lock {
             path: path.clone(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io)?;
+        let mut file =
+            crate::fsutil::open_state_file(&path, crate::fsutil::Access::ReadWriteCreate)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -78,9 +73,13 @@ impl Drop for Lock {
 
 /// What the lock file says about its holder.
 fn read_holder(path: &Path) -> String {
-    std::fs::read_to_string(path)
+    crate::fsutil::read_state_file(path, 4096)
         .ok()
-        .map(|s| s.trim().to_string())
+        .map(|b| {
+            crate::incident::redact::printable(&String::from_utf8_lossy(&b))
+                .trim()
+                .to_string()
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "another breachbook process, just starting".to_string())
 }
@@ -89,7 +88,7 @@ fn read_holder(path: &Path) -> String {
 /// find out, so it never blocks a writer for longer than that.
 pub fn holder(dir: &Path) -> Option<String> {
     let path = dir.join(LOCK_FILE);
-    let file = File::open(&path).ok()?;
+    let file: File = crate::fsutil::open_state_read(&path).ok()?;
     match file.try_lock_shared() {
         Ok(()) => None,
         Err(TryLockError::WouldBlock) => Some(read_holder(&path)),

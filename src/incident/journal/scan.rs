@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{GENESIS, Record, Recovery};
+use super::{GENESIS, MAX_LISTED_PROBLEMS, Record, Recovery};
 use crate::incident::event::Event;
 
 /// SHA-256 (hex) of a JSON value in canonical form: object keys sorted, no whitespace.
@@ -87,6 +87,20 @@ fn strip_position(e: &serde_json::Error) -> String {
     }
 }
 
+/// Problems of one scan: the first [`MAX_LISTED_PROBLEMS`] listed, the rest counted, so a
+/// journal of a million bad lines costs one summary, not a million strings.
+struct Problems<'a>(&'a mut Recovery);
+
+impl Problems<'_> {
+    fn push(&mut self, problem: String) {
+        if self.0.problems.len() < MAX_LISTED_PROBLEMS {
+            self.0.problems.push(problem);
+        } else {
+            self.0.unlisted = self.0.unlisted.saturating_add(1);
+        }
+    }
+}
+
 const KEEP: &str = "keep this file as evidence, read it with `breachbook report ID`, and continue in a new incident";
 
 /// Splits, parses and checks every line.
@@ -104,7 +118,6 @@ pub fn scan(bytes: &[u8]) -> Scan {
         };
         line_no += 1;
         let last = end == bytes.len();
-        let problems = &mut out.recovery.problems;
         match parse(content) {
             Err(why) => {
                 // A crash mid-write leaves a last line without its newline, or (on some
@@ -114,11 +127,11 @@ pub fn scan(bytes: &[u8]) -> Scan {
                     break;
                 }
                 if content.iter().all(u8::is_ascii_whitespace) {
-                    problems.push(format!(
+                    Problems(&mut out.recovery).push(format!(
                         "line {line_no}: an empty line, which breachbook never writes: the file was edited by hand; {KEEP}"
                     ));
                 } else {
-                    problems.push(format!(
+                    Problems(&mut out.recovery).push(format!(
                         "line {line_no}: not a journal record ({why}): the file was edited or damaged; {KEEP}"
                     ));
                     out.first_unreadable.get_or_insert((line_no, why));
@@ -129,14 +142,14 @@ pub fn scan(bytes: &[u8]) -> Scan {
                     out.missing_newline = true;
                 }
                 if !hash_ok {
-                    problems.push(format!(
+                    Problems(&mut out.recovery).push(format!(
                         "line {line_no}: record {} was changed after it was written (its content does not match its hash); {KEEP}",
                         rec.seq
                     ));
                 }
                 if rec.seq == expected_seq {
                     if rec.prev != expected_prev {
-                        problems.push(format!(
+                        Problems(&mut out.recovery).push(format!(
                             "line {line_no}: the hash chain is broken: record {} does not follow the record before it, which was changed or replaced; {KEEP}",
                             rec.seq
                         ));
@@ -147,18 +160,18 @@ pub fn scan(bytes: &[u8]) -> Scan {
                     } else {
                         format!("records {expected_seq} to {} are", rec.seq - 1)
                     };
-                    problems.push(format!(
+                    Problems(&mut out.recovery).push(format!(
                         "line {line_no}: the hash chain is broken: {missing} missing before record {} (deleted from the file); {KEEP}",
                         rec.seq
                     ));
                 } else {
-                    problems.push(format!(
+                    Problems(&mut out.recovery).push(format!(
                         "line {line_no}: sequence number {} where {expected_seq} was expected: records were duplicated or reordered; {KEEP}",
                         rec.seq
                     ));
                 }
                 if rec.seq == 1 && !matches!(rec.event, Event::IncidentOpened { .. }) {
-                    problems.push(format!(
+                    Problems(&mut out.recovery).push(format!(
                         "line {line_no}: the first record is not the incident-opened record; {KEEP}"
                     ));
                 }

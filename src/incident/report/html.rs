@@ -11,12 +11,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    action_items, attacker_activity, counts, dur, exposure_duration, mistakes, name_of, ots,
-    retried_groups, severity, status, steps_words, time_to_contain, timeline_in_order, ts,
+    Integrity, action_items, attacker_activity, counts, dur, exposure_duration, mistakes, name_of,
+    ots, retried_groups, severity, status, steps_words, time_to_contain, timeline_in_order, ts,
     waits_words, window_words,
 };
 use crate::incident::event::Mode;
-use crate::incident::redact::scrub;
+use crate::incident::redact::{printable_text, scrub};
 use crate::incident::rotation::Stage;
 use crate::incident::state::{CredentialState, IncidentState, Tone};
 use crate::runbook::duration;
@@ -57,8 +57,10 @@ figure{margin:10px 0 18px}figcaption{font-weight:600;margin-bottom:4px}
 .alarm{color:#b91c1c;font-weight:600}.warn{color:#92400e}.inject{color:#7e22ce}.good{color:#166534}
 ul.todo{list-style:none;padding-left:4px}ul.todo li:before{content:'☐ ';}";
 
-/// The report as a self-contained HTML page.
-pub fn html(state: &IncidentState) -> String {
+/// The report as a self-contained HTML page, built from `state` and the journal's
+/// `integrity` (its chain head; a damaged journal is said so at the top). No control
+/// character or escape sequence from a runbook or a provider reaches it.
+pub fn html(state: &IncidentState, integrity: &Integrity) -> String {
     let mut o = String::new();
     let title = format!("Post-incident report: {}", state.runbook.title);
     let _ = write!(
@@ -67,7 +69,8 @@ pub fn html(state: &IncidentState) -> String {
         esc(&title)
     );
     let _ = writeln!(o, "<h1>{}</h1>", esc(&title));
-    header(&mut o, state);
+    damaged(&mut o, state, integrity);
+    header(&mut o, state, integrity);
     summary(&mut o, state);
     charts(&mut o, state);
     list_section(
@@ -95,9 +98,10 @@ pub fn html(state: &IncidentState) -> String {
     o
 }
 
-/// HTML text: escaped, and scrubbed of anything shaped like a key.
+/// HTML text: escaped, scrubbed of anything shaped like a key, and of control characters
+/// and escape sequences.
 fn esc(s: &str) -> String {
-    let s = scrub(s);
+    let s = printable_text(&scrub(s));
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -129,7 +133,30 @@ fn head(o: &mut String, cells: &[&str]) {
     o.push_str("</tr>\n");
 }
 
-fn header(o: &mut String, state: &IncidentState) {
+/// The warning a report of a damaged journal opens with.
+fn damaged(o: &mut String, state: &IncidentState, integrity: &Integrity) {
+    if integrity.is_intact() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<p class=\"alarm\">{}</p>\n<ul>",
+        esc(&format!(
+            "The journal of this incident is damaged: it failed its integrity check with {} problem(s), so this report may not say what happened. Keep the journal as evidence and check it with `breachbook verify {}`. The problems found:",
+            integrity.problem_count(),
+            state.id
+        ))
+    );
+    for p in &integrity.problems {
+        let _ = writeln!(o, "<li>{}</li>", esc(p));
+    }
+    if integrity.unlisted > 0 {
+        let _ = writeln!(o, "<li>… and {} more</li>", integrity.unlisted);
+    }
+    o.push_str("</ul>\n");
+}
+
+fn header(o: &mut String, state: &IncidentState, integrity: &Integrity) {
     let rb = &state.runbook;
     o.push_str("<table>\n");
     let mut fact = |k: &str, v: String| row(o, &[format!("<b>{}</b>", esc(k)), v]);
@@ -164,6 +191,25 @@ fn header(o: &mut String, state: &IncidentState) {
     }
     fact("Steps", esc(&steps_words(state)));
     fact("As of", esc(&ts(&state.clock)));
+    let head = &integrity.head;
+    fact(
+        "Journal",
+        if integrity.is_intact() {
+            format!(
+                "intact: {} record(s); chain head <code>{}</code> (keep it elsewhere: <code>breachbook verify {} --head HASH</code> checks the journal against it)",
+                head.seq,
+                esc(&head.hash),
+                esc(&state.id)
+            )
+        } else {
+            format!(
+                "<b class=\"alarm\">DAMAGED</b> ({} problem(s)); last record read {}, hash <code>{}</code>",
+                integrity.problem_count(),
+                head.seq,
+                esc(&head.hash)
+            )
+        },
+    );
     if state.mode == Mode::Drill {
         let mut clock = "times are the drill's simulated clock".to_string();
         if let Some(s) = state.speed {

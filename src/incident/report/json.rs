@@ -3,18 +3,19 @@
 use serde_json::{Value, json};
 
 use super::{
-    action_items, attacker_activity, between, contained_at, counts, exposure_duration, mistakes,
-    mode_label, name_of, retried_groups, revoked_before_propagation, severity, status,
+    Integrity, action_items, attacker_activity, between, contained_at, counts, exposure_duration,
+    mistakes, mode_label, name_of, retried_groups, revoked_before_propagation, severity, status,
     time_to_contain, timeline_in_order, ts,
 };
 use crate::incident::event::Mode;
-use crate::incident::redact::scrub;
+use crate::incident::redact::{printable, printable_text, scrub};
 use crate::incident::rotation::Stage;
 use crate::incident::state::{CredentialState, IncidentState, StepState, StepStatus};
 
 /// The report as JSON: the same content as the Markdown, for machines. Times are RFC 3339
-/// strings in UTC with whole seconds; durations are whole seconds.
-pub fn json(state: &IncidentState) -> Value {
+/// strings in UTC with whole seconds; durations are whole seconds. No string holds a control
+/// character or an escape sequence.
+pub fn json(state: &IncidentState, integrity: &Integrity) -> Value {
     let rb = &state.runbook;
     let mut v = json!({
         "report_version": 1,
@@ -72,6 +73,13 @@ pub fn json(state: &IncidentState) -> Value {
         "timeline": timeline_in_order(state).into_iter()
             .map(|e| json!({"at": ts(&e.at), "tone": e.tone, "text": scrub(&e.text)}))
             .collect::<Vec<_>>(),
+        "journal": {
+            "intact": integrity.is_intact(),
+            "head": { "seq": integrity.head.seq, "hash": integrity.head.hash },
+            "problems": integrity.problems.iter().map(|p| scrub(p)).collect::<Vec<_>>(),
+            "unlisted_problems": integrity.unlisted,
+            "torn_tail_left_out": integrity.torn_tail,
+        },
     });
     // Only when there is any (reports of incidents without them stay as they were).
     if !state.inventory_gaps.is_empty()
@@ -88,7 +96,35 @@ pub fn json(state: &IncidentState) -> Value {
             ),
         );
     }
+    printable_strings(&mut v);
     v
+}
+
+/// Removes control characters and escape sequences from every string (keys too).
+fn printable_strings(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            let clean = printable_text(s);
+            if clean != *s {
+                *s = clean;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(printable_strings),
+        Value::Object(map) => {
+            let bad: Vec<String> = map
+                .keys()
+                .filter(|k| printable(k) != **k)
+                .cloned()
+                .collect();
+            for k in bad {
+                if let Some(val) = map.remove(&k) {
+                    map.insert(printable(&k), val);
+                }
+            }
+            map.values_mut().for_each(printable_strings);
+        }
+        _ => {}
+    }
 }
 
 fn summary(state: &IncidentState) -> Value {

@@ -4,20 +4,21 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{
-    action_items, after_revoke_verdict, attacker_activity, between, cell, counts, dur,
+    Integrity, action_items, after_revoke_verdict, attacker_activity, between, cell, counts, dur,
     exposure_duration, mistakes, name_of, ots, retried_groups, severity, status, steps_words,
     time_to_contain, timeline_in_order, ts, waits_words, window_words,
 };
 use crate::incident::event::Mode;
-use crate::incident::redact::scrub;
+use crate::incident::redact::{printable, printable_text, scrub};
 use crate::incident::rotation::{RotationState, Stage};
 use crate::incident::state::{CredentialState, IncidentState, StepStatus, Tone};
 use crate::runbook::duration;
 
-/// The report as Markdown.
-pub fn markdown(state: &IncidentState) -> String {
+/// The report as Markdown, built from `state` and the journal's `integrity`. Free of control
+/// characters and escape sequences, whatever the runbook and the providers wrote.
+pub fn markdown(state: &IncidentState, integrity: &Integrity) -> String {
     let mut o = String::new();
-    header(&mut o, state);
+    header(&mut o, state, integrity);
     summary(&mut o, state);
     action_items_section(&mut o, state);
     credentials(&mut o, state);
@@ -31,10 +32,48 @@ pub fn markdown(state: &IncidentState) -> String {
     mistakes_section(&mut o, state);
     score(&mut o, state);
     timeline(&mut o, state);
-    o
+    printable_text(&o)
 }
 
-fn header(o: &mut String, state: &IncidentState) {
+/// The `| Journal |` row of the header: the chain head, and whether the journal verified.
+pub fn journal_row(state: &IncidentState, integrity: &Integrity) -> String {
+    let head = &integrity.head;
+    if integrity.is_intact() {
+        format!(
+            "| Journal | intact: {} record(s); chain head `{}` (keep it elsewhere: `breachbook verify {} --head HASH` checks the journal against it) |",
+            head.seq, head.hash, state.id
+        )
+    } else {
+        format!(
+            "| Journal | **DAMAGED** ({} problem(s)); last record read {}, hash `{}` |",
+            integrity.problem_count(),
+            head.seq,
+            head.hash
+        )
+    }
+}
+
+/// The warning a report of a damaged journal opens with.
+fn damaged(o: &mut String, state: &IncidentState, integrity: &Integrity) {
+    if integrity.is_intact() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "> **The journal of this incident is damaged**: it failed its integrity check with {} problem(s), so this report may not say what happened. Keep the journal as evidence and check it with `breachbook verify {}`. The problems found:",
+        integrity.problem_count(),
+        state.id
+    );
+    for p in &integrity.problems {
+        let _ = writeln!(o, "> - {}", printable(&scrub(p)));
+    }
+    if integrity.unlisted > 0 {
+        let _ = writeln!(o, "> - … and {} more", integrity.unlisted);
+    }
+    let _ = writeln!(o);
+}
+
+fn header(o: &mut String, state: &IncidentState, integrity: &Integrity) {
     let rb = &state.runbook;
     let _ = writeln!(o, "# Post-incident report: {}", rb.title);
     let _ = writeln!(o);
@@ -68,6 +107,7 @@ fn header(o: &mut String, state: &IncidentState) {
     }
     let _ = writeln!(o, "| Steps | {} |", steps_words(state));
     let _ = writeln!(o, "| As of | {} |", ts(&state.clock));
+    let _ = writeln!(o, "{}", journal_row(state, integrity));
     if state.mode == Mode::Drill {
         let mut clock = "times are the drill's simulated clock".to_string();
         if let Some(s) = state.speed {
@@ -84,6 +124,7 @@ fn header(o: &mut String, state: &IncidentState) {
         "All times are UTC. Keys appear only as hints (`sk-…a1b2`)."
     );
     let _ = writeln!(o);
+    damaged(o, state, integrity);
 }
 
 fn summary(o: &mut String, state: &IncidentState) {
@@ -646,7 +687,7 @@ fn timeline(o: &mut String, state: &IncidentState) {
             "- `{}` {}{}",
             ts(&e.at),
             tone_mark(e.tone),
-            scrub(&e.text)
+            printable(&scrub(&e.text))
         );
     }
 }

@@ -5,12 +5,16 @@
 //! confirmations and overrides, failures and retries, old keys after revocation, outages,
 //! operator notes, mistakes in words, the drill score, then the full timeline in time order.
 //!
+//! Every report carries the journal's chain head and what its integrity check found
+//! ([`Integrity`]); a damaged journal is said so at the top of the report itself.
+//!
 //! Here: what all three share (times, durations, counts, statuses, action items, attacker
 //! activity and mistakes in words).
 //! Pure: no IO and no clock (the same state always gives the same report). Depends on
-//! `state`, `rotation`, `model`, `redact` and `runbook::duration`. Only key hints ever
-//! appear, never values; free text that came from providers is scrubbed of key-shaped
-//! tokens besides.
+//! `state`, `rotation`, `model`, `journal` (the chain head), `redact` and
+//! `runbook::duration`. Only key hints ever appear, never values; free text that came from
+//! providers is scrubbed of key-shaped tokens besides, and no control character or escape
+//! sequence from a runbook or a provider reaches the report.
 
 mod html;
 mod json;
@@ -25,11 +29,58 @@ pub use self::html::{CHART_H, CHART_W, colours, html};
 pub use self::json::json;
 pub use self::markdown::markdown;
 use super::event::Mode;
+use super::journal::{ChainHead, Record, Recovery};
 use super::redact::scrub;
 use super::rotation::{RotationState, Stage};
 use super::state::{CredentialState, IncidentState, StepStatus, TimelineEntry};
 use crate::runbook::duration;
 use crate::runbook::schema::Severity;
+
+/// What the report says about the journal it was built from: its chain head, and what its
+/// integrity check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Integrity {
+    /// The last record the report covers.
+    pub head: ChainHead,
+    /// Integrity problems, each naming its line (at most the journal's listed ones).
+    pub problems: Vec<String>,
+    /// Problems found beyond those listed.
+    pub unlisted: u64,
+    /// A torn last line (a crash mid-write) was left out.
+    pub torn_tail: bool,
+}
+
+impl Integrity {
+    /// The integrity of a journal as read: its records and what reading them found.
+    pub fn of(records: &[Record], recovery: &Recovery) -> Integrity {
+        Integrity {
+            head: ChainHead::of(records),
+            problems: recovery.problems.clone(),
+            unlisted: recovery.unlisted,
+            torn_tail: recovery.dropped_torn_line,
+        }
+    }
+
+    /// An intact journal ending at `head` (the engine's own, as it writes the report).
+    pub fn intact(head: ChainHead) -> Integrity {
+        Integrity {
+            head,
+            problems: Vec::new(),
+            unlisted: 0,
+            torn_tail: false,
+        }
+    }
+
+    /// True when every record verified.
+    pub fn is_intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// Every problem found.
+    pub fn problem_count(&self) -> u64 {
+        self.problems.len() as u64 + self.unlisted
+    }
+}
 
 /// A report time: UTC, RFC 3339, whole seconds.
 pub fn ts(t: &DateTime<Utc>) -> String {

@@ -205,6 +205,10 @@ pub fn check(state: &IncidentState, work: &Work, cmd: &Command) -> Result<Plan, 
             key,
         } => check_paste(state, work, id, key.0.expose_secret().is_empty()),
         Command::Note { text } => {
+            // Typed by the operator (or a script): journaled, shown and reported, so no
+            // control character or escape sequence, and nothing key-shaped (a pasted key),
+            // goes into the journal. Key values breachbook holds are masked on recording.
+            let text = super::redact::scrub(&super::redact::printable(text.trim()));
             let text = text.trim();
             if text.is_empty() {
                 return Err(Refusal::EmptyNote.into());

@@ -79,21 +79,23 @@ impl UsageSeries {
         self.old_sources
             .values()
             .filter(|s| s.service.is_some() == known)
-            .fold((0, 0), |(o, d), s| (o + s.ok, d + s.denied))
+            .fold((0, 0), |(o, d), s| {
+                (o.saturating_add(s.ok), d.saturating_add(s.denied))
+            })
     }
 
     /// Calls after revocation, split: (known services, unknown sources).
     pub fn after_revoke_split(&self) -> (Calls, Calls) {
-        let mut known = (0, 0);
-        let mut unknown = (0, 0);
+        let mut known: Calls = (0, 0);
+        let mut unknown: Calls = (0, 0);
         for s in self.old_sources.values() {
             let slot = if s.service.is_some() {
                 &mut known
             } else {
                 &mut unknown
             };
-            slot.0 += s.after_revoke.0;
-            slot.1 += s.after_revoke.1;
+            slot.0 = slot.0.saturating_add(s.after_revoke.0);
+            slot.1 = slot.1.saturating_add(s.after_revoke.1);
         }
         (known, unknown)
     }
@@ -153,8 +155,8 @@ impl IncidentState {
         let series = self.usage.entry(s.credential.clone()).or_default();
         let add = |map: &mut BTreeMap<DateTime<Utc>, Calls>| {
             let slot = map.entry(s.minute).or_insert((0, 0));
-            slot.0 += s.ok;
-            slot.1 += s.denied;
+            slot.0 = slot.0.saturating_add(s.ok);
+            slot.1 = slot.1.saturating_add(s.denied);
         };
         if s.generation == KeyGeneration::New {
             add(&mut series.new);
@@ -188,7 +190,11 @@ impl IncidentState {
         // After the revocation: denied calls of its minute came after it.
         let after = revoked_at.map(|r| {
             let ok = if s.minute >= r { s.ok } else { 0 };
-            let denied = if s.minute + Duration::minutes(1) > r {
+            let denied = if s
+                .minute
+                .checked_add_signed(Duration::minutes(1))
+                .is_none_or(|end| end > r)
+            {
                 s.denied
             } else {
                 0
@@ -196,8 +202,8 @@ impl IncidentState {
             (ok, denied)
         });
         if let Some((ok, denied)) = after {
-            series.old_after_revoke.0 += ok;
-            series.old_after_revoke.1 += denied;
+            series.old_after_revoke.0 = series.old_after_revoke.0.saturating_add(ok);
+            series.old_after_revoke.1 = series.old_after_revoke.1.saturating_add(denied);
         }
         let while_known =
             found_at.is_some_and(|f| s.minute >= f) && revoked_at.is_none_or(|r| s.minute < r);
@@ -215,14 +221,15 @@ impl IncidentState {
                 last_ok: None,
                 last_denied: None,
             });
-        per.ok += s.ok;
-        per.denied += s.denied;
+        // Counts come from the journal: they saturate rather than overflow.
+        per.ok = per.ok.saturating_add(s.ok);
+        per.denied = per.denied.saturating_add(s.denied);
         if while_known {
-            per.ok_while_known += s.ok;
+            per.ok_while_known = per.ok_while_known.saturating_add(s.ok);
         }
         if let Some((ok, denied)) = after {
-            per.after_revoke.0 += ok;
-            per.after_revoke.1 += denied;
+            per.after_revoke.0 = per.after_revoke.0.saturating_add(ok);
+            per.after_revoke.1 = per.after_revoke.1.saturating_add(denied);
         }
         per.first = per.first.min(s.minute);
         per.last = per.last.max(s.minute);

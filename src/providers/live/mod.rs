@@ -70,19 +70,20 @@ struct Parts {
     identity: Option<String>,
 }
 
-/// Connects to everything the runbook's scope names. `known`: credentials found before
-/// (a resumed incident), watched for usage from the start.
+/// Connects to everything the runbook's scope names. `fingerprint_key`: the incident's
+/// secret HMAC key for fingerprints (`incident::journal::FingerprintKey`). `known`:
+/// credentials found before (a resumed incident), watched for usage from the start.
 pub async fn connect(
     rb: &Runbook,
     aws: &AwsOptions,
-    incident: &str,
+    fingerprint_key: &[u8],
     known: Vec<Credential>,
 ) -> Result<LiveSet, ConnectError> {
     let scope = &rb.scope;
     let mut parts = Parts::default();
     let clock: Arc<dyn Clock> = Arc::new(WallClock);
     if scope.secrets_manager.is_some() || scope.iam.is_some() {
-        add_aws(&mut parts, scope, aws, &fingerprint_key(incident), &clock).await?;
+        add_aws(&mut parts, scope, aws, fingerprint_key, &clock).await?;
     }
     let http = HttpConfig::from_env().map_err(ConnectError::Http)?;
     add_http(&mut parts, scope, &http);
@@ -126,16 +127,6 @@ pub async fn connect(
         feed,
         new_keys,
     })
-}
-
-/// The key of this incident's fingerprints: copies of one value in two stores match, and
-/// nothing outside the incident can match them.
-fn fingerprint_key(incident: &str) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(b"breachbook fingerprint\0");
-    h.update(incident.as_bytes());
-    h.finalize().to_vec()
 }
 
 /// Time between usage polls: `BREACHBOOK_USAGE_POLL_SECS`, else a minute.

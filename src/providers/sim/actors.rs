@@ -46,7 +46,7 @@ impl SimWorld {
             let (t, msg) = due[w.injects_sent];
             events.push(Event::InjectArrived {
                 message: msg.to_string(),
-                at: self.start + chrono::Duration::seconds(t as i64),
+                at: duration::after(self.start, std::time::Duration::from_secs(t)),
             });
             w.injects_sent += 1;
         }

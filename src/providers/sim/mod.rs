@@ -182,11 +182,13 @@ impl SimWorld {
         dir: &Path,
     ) -> Result<(Arc<SimWorld>, WorldFeed), SimError> {
         let path = dir.join("world.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| SimError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let w: World = serde_json::from_str(&text).map_err(|e| SimError::Corrupt {
+        // A state file: never through a link, bounded (64 MiB: far above any drill's world).
+        let text =
+            crate::fsutil::read_state_file(&path, 64 * 1024 * 1024).map_err(|e| SimError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            })?;
+        let w: World = serde_json::from_slice(&text).map_err(|e| SimError::Corrupt {
             path: path.clone(),
             why: e.to_string(),
         })?;
@@ -258,8 +260,8 @@ impl SimWorld {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Saves world.json atomically: a private temporary file, fsynced, renamed over the old
-    /// one, then the folder fsynced. No-op for an in-memory world.
+    /// Saves world.json atomically (`fsutil::write_private`: a private temporary file, fsynced,
+    /// renamed over the old one, then the folder fsynced). No-op for an in-memory world.
     fn save(&self) -> std::io::Result<()> {
         let Some(dir) = &self.dir else {
             return Ok(());
@@ -271,10 +273,7 @@ impl SimWorld {
             w.elapsed_secs = w.elapsed_secs.max(self.elapsed());
             serde_json::to_vec(&*w).map_err(std::io::Error::other)?
         };
-        let tmp = dir.join("world.json.tmp");
-        crate::incident::fsutil::write_private(&tmp, &text)?;
-        std::fs::rename(&tmp, dir.join("world.json"))?;
-        std::fs::File::open(dir)?.sync_all()
+        crate::fsutil::write_private(&dir.join("world.json"), &text).map_err(std::io::Error::other)
     }
 
     fn save_quietly(&self) {
@@ -299,11 +298,14 @@ impl SimWorld {
 
     /// The drill clock.
     pub fn now(&self) -> DateTime<Utc> {
-        self.start + chrono::Duration::milliseconds((self.elapsed() * 1000.0) as i64)
+        let elapsed = Duration::try_from_secs_f64(self.elapsed().max(0.0)).unwrap_or(Duration::MAX);
+        crate::runbook::duration::after(self.start, elapsed)
     }
 
     fn minute_time(&self, m: i64) -> DateTime<Utc> {
-        self.start + chrono::Duration::minutes(m)
+        chrono::TimeDelta::try_minutes(m)
+            .and_then(|d| self.start.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// Spawns the task that advances the world every 250 ms (tokio time) and sends what happens

@@ -203,7 +203,7 @@ impl World {
         seed: u64,
     ) -> Result<(), SimError> {
         let age = duration::parse(&c.age).map_err(SimError::Invalid)?;
-        let created = start - chrono::Duration::seconds(age.as_secs() as i64);
+        let created = duration::before(start, age);
         let key_id = key_id(c.issuer, seed, &format!("orig-{i}-{}", c.name));
         self.keys.insert(
             key_id.clone(),
@@ -348,7 +348,7 @@ pub(super) fn key_id(issuer: Issuer, seed: u64, salt: &str) -> String {
 pub(super) fn drill_start(rb: &Runbook) -> Result<DateTime<Utc>, SimError> {
     let drill = rb.drill.as_ref().ok_or(SimError::NoDrill)?;
     let after = duration::parse(&drill.starts_after_exposure).map_err(SimError::Invalid)?;
-    Ok(rb.exposure_window.start + chrono::Duration::seconds(after.as_secs() as i64))
+    Ok(duration::after(rb.exposure_window.start, after))
 }
 
 pub(super) fn loc_name(l: &SimLocation) -> &str {

@@ -10,7 +10,9 @@ use super::shadow::{SDrill, SDrillEffect, SFaultBody, SRunbook, off, opt_off};
 use super::{DURATION_HINT, Problems, consumer_hint, step_offset};
 use crate::runbook::diagnostic::did_you_mean;
 use crate::runbook::duration;
-use crate::runbook::schema::{ActorKind, Drill, DrillEffect, Fault, Runbook, SimLocation};
+use crate::runbook::schema::{
+    ActorKind, Drill, DrillEffect, Fault, MAX_SPEED, MIN_SPEED, Runbook, SimLocation, speed_ok,
+};
 
 /// The drill: durations, names, references between credentials, actors, faults and steps.
 pub(super) fn drill(p: &mut Problems, rb: &Runbook, d: &Drill, shadow: &SRunbook) {
@@ -50,6 +52,14 @@ fn clock(p: &mut Problems, d: &Drill, sd: Option<&SDrill>, doff: usize) -> Optio
             sd.and_then(|s| s.speed.as_ref()).map(off).unwrap_or(doff),
             "drill.speed must be a positive number".into(),
             Some("10 means ten simulated seconds per real second".into()),
+        );
+    } else if !speed_ok(d.speed) {
+        p.push(
+            sd.and_then(|s| s.speed.as_ref()).map(off).unwrap_or(doff),
+            format!("drill.speed must be between {MIN_SPEED} and {MAX_SPEED}"),
+            Some(format!(
+                "{MAX_SPEED} already plays an hour of drill per real second; 10 means ten simulated seconds per real second"
+            )),
         );
     }
     if d.credentials.is_empty() {

@@ -20,7 +20,7 @@ use serde_saphyr::Spanned;
 
 use super::diagnostic::{Diagnostic, Lines};
 use super::duration;
-use super::schema::{Action, Runbook};
+use super::schema::{Action, MAX_ATTEMPTS, MAX_CONCURRENCY, Runbook};
 use shadow::{SRunbook, SSettings, off, opt_off};
 
 const DURATION_HINT: &str =
@@ -163,7 +163,7 @@ fn scope(p: &mut Problems, rb: &Runbook, shadow: &SRunbook) {
     }
 }
 
-/// The quiet period is a duration; concurrency and attempts are at least 1.
+/// The quiet period is a duration; concurrency and attempts are at least 1 and bounded.
 fn settings(p: &mut Problems, rb: &Runbook, shadow: &SRunbook) {
     let settings_off = |f: &Option<Spanned<String>>| opt_off(f, 0);
     let no_settings = SSettings::default();
@@ -181,11 +181,23 @@ fn settings(p: &mut Problems, rb: &Runbook, shadow: &SRunbook) {
             "settings.concurrency must be at least 1".into(),
             Some("8 is a good default".into()),
         );
+    } else if rb.settings.concurrency > MAX_CONCURRENCY {
+        p.push(
+            sset.concurrency.as_ref().map(off).unwrap_or(0),
+            format!("settings.concurrency must be at most {MAX_CONCURRENCY}"),
+            Some("providers throttle long before that; 8 is a good default".into()),
+        );
     }
     if rb.settings.max_attempts == 0 {
         p.push(
             sset.max_attempts.as_ref().map(off).unwrap_or(0),
             "settings.max_attempts must be at least 1".into(),
+            Some("it counts the first try too; 5 is a good default".into()),
+        );
+    } else if rb.settings.max_attempts > MAX_ATTEMPTS {
+        p.push(
+            sset.max_attempts.as_ref().map(off).unwrap_or(0),
+            format!("settings.max_attempts must be at most {MAX_ATTEMPTS}"),
             Some("it counts the first try too; 5 is a good default".into()),
         );
     }

@@ -47,6 +47,7 @@ pub(super) struct SStep {
 #[serde(default)]
 pub(super) struct SCommand {
     pub(super) drill_effect: Option<Spanned<SDrillEffect>>,
+    pub(super) pass_env: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

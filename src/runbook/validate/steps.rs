@@ -148,6 +148,29 @@ fn action_fields(p: &mut Problems, i: usize, st: &Step, sh: Option<&SStep>, shad
         ),
         _ => {}
     }
+    if let Some(cmd) = &st.command {
+        let shadow_cmd = sh.and_then(|s| s.command.as_ref()).map(|c| &c.value);
+        for (j, name) in cmd.pass_env.iter().enumerate() {
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                p.push(
+                    shadow_cmd
+                        .and_then(|c| c.pass_env.get(j))
+                        .map(off)
+                        .unwrap_or(action_off),
+                    format!("pass_env: `{name}` is not an environment variable name"),
+                    Some(
+                        "write names like `AWS_PROFILE`: letters, digits and `_`, not starting with a digit"
+                            .into(),
+                    ),
+                );
+            }
+        }
+    }
     if let Some(t) = &st.timeout
         && let Err(e) = duration::parse(t)
     {

@@ -1,9 +1,21 @@
-//! Masking key-shaped text: command output and provider error messages ([`redact`], before
-//! they are journaled or logged) and a report's free text ([`scrub`], which never should
-//! have held a key). Pure.
+//! Keeping secrets and hostile text off disk and screen.
 //!
-//! Used by the engine, the report and the HTTP providers. Depends on `model` (the hint
-//! shape) only.
+//! - [`known`]: the key values this process holds, masked in every form wherever they
+//!   appear (command output, every journal record, the log file); [`StreamMasker`] does it
+//!   across lines and reads.
+//! - [`redact`] and [`scrub`]: the second net, key-shaped tokens masked whether breachbook
+//!   knows them or not (command output, provider error messages, a report's free text).
+//! - [`printable`] and [`printable_text`] (from `crate::printable`): control characters and
+//!   escape sequences removed from runbook- and provider-sourced text before headless
+//!   output, reports and logs.
+//!
+//! Used by the engine, the journal, the report, the log file and the HTTP providers. Depends
+//! on `model` (the hint shape) only.
+
+mod known;
+
+pub use crate::printable::{printable, printable_text};
+pub use known::{Known, MIN_VALUE, Masker, PIECE, StreamMasker, known};
 
 /// Masks anything that looks like a key in command output.
 pub fn redact(line: &str) -> String {
@@ -12,6 +24,10 @@ pub fn redact(line: &str) -> String {
             let core = tok
                 .trim_end_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '=');
             let tail = &tok[core.len()..];
+            // A hint (`sk-…a1b2`, `[masked sk-…a1b2]`) is what masking leaves: no key has `…`.
+            if core.contains('…') {
+                return tok.to_string();
+            }
             let looks_secret = core.starts_with("sk-")
                 || core.starts_with("AKIA")
                 || core.starts_with("ASIA")
