@@ -17,12 +17,17 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::incident::model::{Credential, KeyGeneration, Location, UsageSample};
 use crate::incident::ports::{
-    KeyIssuer, Liveness, NewKey, ProviderResult, ProviderSet, SecretStore, StrayKey,
+    KeyIssuer, Liveness, NewKey, PendingCheck, ProviderResult, ProviderSet, SecretStore, StrayKey,
 };
 use crate::incident::redact::known;
 
 fn remember(value: &SecretString) {
     known().add(value.expose_secret());
+}
+
+/// A key's id, as its issuer names it: an identifier, never masked.
+fn remember_id(key_id: &str) {
+    known().add_id(key_id);
 }
 
 /// A provider set whose issuers and stores remember every value they hand over or take.
@@ -53,11 +58,14 @@ struct RememberingIssuer {
 #[async_trait]
 impl KeyIssuer for RememberingIssuer {
     async fn issue(&self, old: &Credential, token: &str) -> ProviderResult<NewKey> {
+        remember_id(&old.key_id);
         let key = self.inner.issue(old, token).await?;
+        remember_id(&key.key_id);
         remember(&key.secret);
         Ok(key)
     }
     async fn verify(&self, cred: &Credential, key: &SecretString) -> ProviderResult<Liveness> {
+        remember_id(&cred.key_id);
         remember(key);
         self.inner.verify(cred, key).await
     }
@@ -84,6 +92,13 @@ impl KeyIssuer for RememberingIssuer {
     }
     async fn discard_stray(&self, old: &Credential, stray: &StrayKey) -> ProviderResult<()> {
         self.inner.discard_stray(old, stray).await
+    }
+    async fn end_sessions(
+        &self,
+        old: &Credential,
+        before: DateTime<Utc>,
+    ) -> ProviderResult<Option<String>> {
+        self.inner.end_sessions(old, before).await
     }
     async fn usage(
         &self,
@@ -118,6 +133,43 @@ impl SecretStore for RememberingStore {
     }
     async fn promote(&self, loc: &Location, version: &str) -> ProviderResult<DateTime<Utc>> {
         self.inner.promote(loc, version).await
+    }
+    async fn inspect(&self, secret: &Location) -> ProviderResult<PendingCheck> {
+        self.inner.inspect(secret).await
+    }
+    async fn stage_version(
+        &self,
+        secret: &Location,
+        base: Option<&str>,
+        set: &[(Location, SecretString)],
+        restore: &[Location],
+        token: &str,
+    ) -> ProviderResult<String> {
+        for (_, value) in set {
+            remember(value);
+        }
+        self.inner
+            .stage_version(secret, base, set, restore, token)
+            .await
+    }
+    async fn read_fields(
+        &self,
+        locs: &[Location],
+        version: &str,
+    ) -> ProviderResult<Vec<SecretString>> {
+        let values = self.inner.read_fields(locs, version).await?;
+        values.iter().for_each(remember);
+        Ok(values)
+    }
+    async fn promote_version(
+        &self,
+        locs: &[Location],
+        version: &str,
+    ) -> ProviderResult<DateTime<Utc>> {
+        self.inner.promote_version(locs, version).await
+    }
+    async fn unstage(&self, secret: &Location, version: &str) -> ProviderResult<()> {
+        self.inner.unstage(secret, version).await
     }
     async fn read_old(&self, loc: &Location, new_version: &str) -> ProviderResult<SecretString> {
         let value = self.inner.read_old(loc, new_version).await?;

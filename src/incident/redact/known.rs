@@ -35,6 +35,9 @@ pub struct Known {
 #[derive(Default)]
 struct Inner {
     atoms: Vec<Zeroizing<String>>,
+    /// Key ids the issuers named as ids (an access key id in the same JSON document as its
+    /// secret): identifiers the journal and the screen name keys by, never masked.
+    ids: Vec<String>,
     masker: Option<Arc<Masker>>,
 }
 
@@ -59,12 +62,37 @@ impl Known {
         let mut inner = self.lock();
         let mut changed = false;
         for a in atoms {
+            if inner.ids.iter().any(|id| id.as_str() == a.as_str()) {
+                continue;
+            }
             if !inner.atoms.iter().any(|b| b.as_str() == a.as_str()) {
                 inner.atoms.push(a);
                 changed = true;
             }
         }
         if changed {
+            inner.masker = None;
+        }
+    }
+
+    /// Remembers a key's id, which an issuer named as its id: it is never masked, even inside
+    /// a JSON document whose other strings are (the id is how the journal, the report and the
+    /// screen tell keys apart, and a masked id would lose track of a key). Not every issuer's
+    /// ids have a shape one could tell from a secret's (LocalStack's `LKIA…`, a vendor's
+    /// opaque `key_…`), so the issuer's word is what counts.
+    pub fn add_id(&self, id: &str) {
+        let id = id.trim();
+        if id.is_empty() {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.ids.iter().any(|i| i == id) {
+            return;
+        }
+        inner.ids.push(id.to_string());
+        let before = inner.atoms.len();
+        inner.atoms.retain(|a| a.as_str() != id);
+        if inner.atoms.len() != before {
             inner.masker = None;
         }
     }
@@ -616,6 +644,32 @@ mod tests {
         pieces.iter().any(|p| text.contains(p))
             || text.contains(&b64(KEY))
             || text.to_lowercase().contains(&hex::encode(KEY))
+    }
+
+    /// LocalStack names access keys `LKIA…` and mints them in sequence, so two ids share
+    /// long runs: were the id remembered as a secret, its pieces would mask other keys' ids
+    /// and the journal would lose track of them. An id its issuer named stays, whichever
+    /// came first; the secret beside it is still masked.
+    #[test]
+    fn an_id_the_issuer_named_is_never_masked() {
+        let id = "LKIAQAAAAAAAEXAMPLE1";
+        let other = "LKIAQAAAAAAAEXAMPLE2";
+        let doc = format!(r#"{{"AccessKeyId":"{id}","SecretAccessKey":"{KEY}"}}"#);
+        for id_first in [true, false] {
+            let k = Known::default();
+            if id_first {
+                k.add_id(id);
+            }
+            k.add(&doc);
+            if !id_first {
+                k.add_id(id);
+            }
+            let text = format!("old {id}, next {other}, secret {KEY}");
+            let out = k.mask(&text);
+            assert!(out.contains(id), "{out}");
+            assert!(out.contains(other), "{out}");
+            assert!(!leaks(&out), "{out}");
+        }
     }
 
     #[test]
