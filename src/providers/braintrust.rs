@@ -437,11 +437,14 @@ fn env_var_credential(v: EnvVar, exposure: &ExposureWindow) -> Credential {
     meta.insert("braintrust_env_var_id".to_string(), v.id.clone());
     meta.insert("object_type".to_string(), v.object_type.clone());
     meta.insert("object_id".to_string(), v.object_id.clone());
+    // The same name may live in several scopes (and as an org AI secret): the scope says
+    // which one this is.
+    let short: String = v.object_id.chars().take(8).collect();
     Credential {
         id: format!("braintrust/{location}"),
         issuer: issuer_of_env_var(v.secret_type.as_deref(), &v.name),
         key_id: String::new(),
-        name: v.name.clone(),
+        name: format!("{} ({} {short})", v.name, v.object_type),
         hint: hint_of(v.preview()),
         created: v.created,
         last_used: v.used,

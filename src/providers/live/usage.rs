@@ -130,7 +130,9 @@ impl UsagePoller {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(credential = %cred.id, error = %e, "usage poll failed");
-                if polled.failing.insert(cred.issuer) {
+                // A throttled or failed poll is tried again at the next one; only a source
+                // that cannot answer at all is said.
+                if !e.is_retryable() && polled.failing.insert(cred.issuer) {
                     let text = format!(
                         "usage of {} keys cannot be read ({e}): the Usage panel shows none of their calls, which is not the same as none made",
                         cred.issuer.label()
