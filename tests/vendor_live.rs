@@ -180,7 +180,23 @@ fn journal_watcher(
     })
 }
 
+/// A condition on the fakes' state under which the test kills breachbook (-9).
+type KillWhen = Box<dyn Fn(&State) -> bool + Send>;
+
 fn run_breachbook(state: &Path, runbook: &Path, world: &World, op: Arc<Mutex<Operator>>) -> Run {
+    let rb = runbook.display().to_string();
+    breachbook_with(state, &["run", &rb], world, op, None)
+}
+
+/// breachbook `args` (`run RUNBOOK` or `resume ID`), headless with the autopilot, against
+/// the world; killed (-9) as soon as `kill_when` holds.
+fn breachbook_with(
+    state: &Path,
+    args: &[&str],
+    world: &World,
+    op: Arc<Mutex<Operator>>,
+    kill_when: Option<KillWhen>,
+) -> Run {
     let (moto, fake): (&Moto, &FakeAi) = (&world.moto, &world.fake);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_breachbook"));
     for name in vendor_world::UNSET {
@@ -191,8 +207,7 @@ fn run_breachbook(state: &Path, runbook: &Path, world: &World, op: Arc<Mutex<Ope
         .envs(world.env(state))
         .arg("--state-dir")
         .arg(state)
-        .arg("run")
-        .arg(runbook)
+        .args(args)
         .args(["--headless", "--autopilot", "--quiet-period", "2s"])
         .args(["--endpoint-url", &moto.endpoint])
         .stdin(Stdio::piped())
@@ -216,6 +231,13 @@ fn run_breachbook(state: &Path, runbook: &Path, world: &World, op: Arc<Mutex<Ope
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
+        }
+        if kill_when
+            .as_ref()
+            .is_some_and(|when| when(&fake.state()))
+        {
+            let _ = child.kill();
+            break child.wait().unwrap();
         }
         if started.elapsed() > DEADLINE {
             timed_out = true;
@@ -334,4 +356,75 @@ async fn the_vendor_breach_runbook_runs_live_end_to_end() {
         world.fake.state().recorded.len(),
         run.elapsed.as_secs_f64()
     );
+}
+
+/// An OpenAI mint interrupted where its outcome is unknown — the new service account made,
+/// its answer (with the key) never back, breachbook killed — and the incident resumed: the
+/// account that was made is found (it carries the rotation's tag, its key is in no store),
+/// deleted and journaled, and exactly one new service account per key is left.
+///
+/// NOT YET ON MAIN: the engine's side of intent → reconcile (src/incident/engine, issue 11)
+/// is what calls `KeyIssuer::find_strays` / `discard_stray` before minting again. Until it
+/// lands this test fails — the resumed run mints a second account and leaves the first
+/// alive — so it is ignored; run it with `--ignored`, and drop the `ignore` when the engine
+/// part is merged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the engine's intent → reconcile (issue 11); run with --ignored once it is on main"]
+async fn an_interrupted_openai_mint_is_reconciled_on_resume() {
+    let world = World::start().await;
+    world.fake.state().hold_service_account_create = Some(Duration::from_secs(120));
+    let tmp = tempfile::tempdir().unwrap();
+    let state_dir = tmp.path().join("state");
+    let rb = vendor_world::runbook_copy(tmp.path());
+    let op = Arc::new(Mutex::new(Operator::default()));
+    let rb_arg = rb.display().to_string();
+    let killed = tokio::task::block_in_place(|| {
+        breachbook_with(
+            &state_dir,
+            &["run", &rb_arg],
+            &world,
+            op.clone(),
+            Some(Box::new(|st: &State| {
+                st.hold_service_account_create.is_none()
+                    && !st.minted_service_accounts().is_empty()
+            })),
+        )
+    });
+    // The held one is the first made (the other key's mint may have gone through).
+    let stray = world.fake.state().minted_service_accounts()[0].clone();
+    assert!(!killed.ok, "the first run was killed mid-mint\n{}", killed.dump());
+    let id = std::fs::read_dir(state_dir.join("incidents"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let run = tokio::task::block_in_place(|| {
+        breachbook_with(&state_dir, &["resume", &id], &world, op.clone(), None)
+    });
+    let st = world.fake.state();
+    assert!(run.ok, "the resumed run failed\n{}", run.dump());
+    assert!(
+        st.openai_sa(&stray.id).unwrap().deleted,
+        "the account the interrupted mint made is still alive (no reconcile)"
+    );
+    let alive: Vec<_> = st
+        .minted_service_accounts()
+        .into_iter()
+        .filter(|a| !a.deleted)
+        .collect();
+    assert_eq!(alive.len(), 2, "one new account per exposed OpenAI key: {alive:#?}");
+    let events = vendor_world::journal_events(&state_dir);
+    for kind in ["stray_key_found", "stray_key_discarded"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["type"] == kind && e["key_id"] == stray.id.as_str()),
+            "no {kind} for {}",
+            stray.id
+        );
+    }
+    vendor_world::check_contract(&st);
 }

@@ -225,6 +225,9 @@ pub struct State {
     pub throttles: Vec<Throttle>,
     /// 429s sent, as `vendor METHOD /path (Retry-After …)`.
     pub throttled: Vec<String>,
+    /// The next service account created is made at once but its answer held this long (an
+    /// answer lost on the way: the caller does not know it was made).
+    pub hold_service_account_create: Option<std::time::Duration>,
     /// The public key (PKCS#1 DER) of the service account's key file.
     google_public_key: Vec<u8>,
     /// Where the Google token endpoint is (the key file's `token_uri`).
@@ -268,6 +271,7 @@ impl State {
             page_cap: usize::MAX,
             throttles: Vec::new(),
             throttled: Vec::new(),
+            hold_service_account_create: None,
             google_public_key: Vec::new(),
             google_token_uri: String::new(),
             google_tokens: Vec::new(),
@@ -1269,7 +1273,10 @@ fn openai(st: &mut State, call: &Call) -> ResponseTemplate {
                 st.openai_usage_in("embeddings", &id, 0, 12);
             }
             st.openai_service_accounts.push(sa);
-            ok(answer)
+            match st.hold_service_account_create.take() {
+                Some(hold) => ok(answer).set_delay(hold),
+                None => ok(answer),
+            }
         }
         // OAI retrieve-project-service-account (L12711).
         [
