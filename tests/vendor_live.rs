@@ -232,10 +232,7 @@ fn breachbook_with(
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        if kill_when
-            .as_ref()
-            .is_some_and(|when| when(&fake.state()))
-        {
+        if kill_when.as_ref().is_some_and(|when| when(&fake.state())) {
             let _ = child.kill();
             break child.wait().unwrap();
         }
@@ -385,14 +382,17 @@ async fn an_interrupted_openai_mint_is_reconciled_on_resume() {
             &world,
             op.clone(),
             Some(Box::new(|st: &State| {
-                st.hold_service_account_create.is_none()
-                    && !st.minted_service_accounts().is_empty()
+                st.hold_service_account_create.is_none() && !st.minted_service_accounts().is_empty()
             })),
         )
     });
     // The held one is the first made (the other key's mint may have gone through).
     let stray = world.fake.state().minted_service_accounts()[0].clone();
-    assert!(!killed.ok, "the first run was killed mid-mint\n{}", killed.dump());
+    assert!(
+        !killed.ok,
+        "the first run was killed mid-mint\n{}",
+        killed.dump()
+    );
     let id = std::fs::read_dir(state_dir.join("incidents"))
         .unwrap()
         .next()
@@ -415,7 +415,11 @@ async fn an_interrupted_openai_mint_is_reconciled_on_resume() {
         .into_iter()
         .filter(|a| !a.deleted)
         .collect();
-    assert_eq!(alive.len(), 2, "one new account per exposed OpenAI key: {alive:#?}");
+    assert_eq!(
+        alive.len(),
+        2,
+        "one new account per exposed OpenAI key: {alive:#?}"
+    );
     let events = vendor_world::journal_events(&state_dir);
     for kind in ["stray_key_found", "stray_key_discarded"] {
         assert!(

@@ -7,7 +7,7 @@
 //! Contracts: `GET /v1beta/models` on `https://generativelanguage.googleapis.com` with the
 //! key in `x-goog-api-key` (googleapis/googleapis@f8291d2
 //! google/ai/generativelanguage/v1beta/model_service.proto `ListModels`; the header is a
-//! system parameter, https://docs.cloud.google.com/apis/docs/system-parameters). A key Google
+//! system parameter, <https://docs.cloud.google.com/apis/docs/system-parameters>). A key Google
 //! found leaked answers 403 `PERMISSION_DENIED` "Your API key was reported as leaked. Please
 //! use another API key." with no `details` (continuedev/continue#10513 quotes the whole body):
 //! its own state, "blocked by the issuer as leaked" — unusable, still to be deleted. The API

@@ -877,7 +877,7 @@ impl KeyIssuer for OpenAiIssuer {
     }
 
     /// Service accounts of the old key's project that carry this rotation's tag, were
-    /// created at or after `since` (less [`STRAY_CLOCK_SKEW`]) and hold no key breachbook
+    /// created at or after `since` (less five minutes of clock skew) and hold no key breachbook
     /// holds (`known`): an interrupted mint left them. Never the old key's own account.
     async fn find_strays(
         &self,

@@ -890,7 +890,7 @@ fn check_headers(r: &Recorded, route: &Route, out: &mut Vec<String>) {
         Vendor::GoogleApiKeys => bearer(out, "GAK apikeys_v2.yaml authentication"),
         Vendor::Anthropic => {
             // ANT api/overview: `x-api-key` and `anthropic-version: 2023-06-01` (required).
-            if !h("x-api-key").is_some_and(|v| !v.is_empty()) {
+            if h("x-api-key").is_none_or(str::is_empty) {
                 out.push(format!("{}: no x-api-key (ANT api/overview)", r.what()));
             }
             if h("anthropic-version") != Some("2023-06-01") {
@@ -904,7 +904,7 @@ fn check_headers(r: &Recorded, route: &Route, out: &mut Vec<String>) {
         Vendor::Gemini => {
             // The key as the system parameter `X-Goog-Api-Key` (or `key`), per
             // https://docs.cloud.google.com/apis/docs/system-parameters.
-            if !h("x-goog-api-key").is_some_and(|v| !v.is_empty())
+            if h("x-goog-api-key").is_none_or(str::is_empty)
                 && !r.query.iter().any(|(k, _)| k == "key")
             {
                 out.push(format!(
@@ -933,7 +933,10 @@ fn check_headers(r: &Recorded, route: &Route, out: &mut Vec<String>) {
 }
 
 /// Whether `path` fits `template`; the path parameters' kinds are checked too.
-fn path_fits(template: &str, path: &str) -> Option<Vec<(String, String, Kind)>> {
+/// A path's parameters: (name, value, kind).
+type PathParams = Vec<(String, String, Kind)>;
+
+fn path_fits(template: &str, path: &str) -> Option<PathParams> {
     let t: Vec<&str> = template.split('/').collect();
     let p: Vec<&str> = path.split('/').collect();
     if t.len() != p.len() {
@@ -959,7 +962,7 @@ fn path_fits(template: &str, path: &str) -> Option<Vec<(String, String, Kind)>> 
 
 /// The documented route a request is for, with its path parameters: the most literal
 /// template that fits wins.
-fn route_of(r: &Recorded) -> Option<(&'static Route, Vec<(String, String, Kind)>)> {
+fn route_of(r: &Recorded) -> Option<(&'static Route, PathParams)> {
     ROUTES
         .iter()
         .filter(|rt| rt.vendor == r.vendor && rt.method == r.method)
