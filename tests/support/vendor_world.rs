@@ -532,6 +532,37 @@ pub fn check_providers(st: &State, world: &World) -> (String, String, String) {
         old_gemini.deleted_at.is_some(),
         "the old Gemini key was not deleted"
     );
+    // Found by its value (keys:lookupKey names its project and key), signed in with the key
+    // file made here (the JWT-bearer grant), minted (create + the operation + getKeyString).
+    for (call, what) in [
+        ("Google OAuth POST", "a token for the service account"),
+        (
+            "Google API Keys GET /v2/keys:lookupKey",
+            "the old key found by lookupKey",
+        ),
+        ("Google API Keys POST /v2/projects/", "the new key created"),
+        (
+            "Google API Keys GET /v2/operations/",
+            "the create operation polled",
+        ),
+        (
+            "Google API Keys DELETE /v2/projects/",
+            "the old key deleted",
+        ),
+    ] {
+        assert!(
+            st.count_calls(call) >= 1,
+            "no {what} ({call}): {:#?}",
+            st.calls
+        );
+    }
+    assert!(
+        st.calls
+            .iter()
+            .any(|c| c.starts_with("Google API Keys GET") && c.ends_with("/keyString")),
+        "the new key's value was not read with getKeyString: {:#?}",
+        st.calls
+    );
     let minted_google = st.minted_google();
     assert_eq!(minted_google.len(), 1, "{minted_google:#?}");
     let new_gemini = minted_google[0];
@@ -726,6 +757,20 @@ pub fn check_journal(events: &[serde_json::Value]) -> usize {
         .filter_map(|e| e["credential"].as_str().map(str::to_string))
         .collect();
     assert_eq!(revoked, discovered_exposed);
+    // Each key's word came before its revoke (the old OpenAI service accounts deleted after it).
+    for id in &revoked {
+        let at = |kind: &str| {
+            events.iter().position(|e| {
+                e["type"] == kind
+                    && e["credential"] == id.as_str()
+                    && (kind != "confirmation_given" || e["action"] == "revoke")
+            })
+        };
+        assert!(
+            at("confirmation_given") < at("revoked"),
+            "{id} was revoked before its typed confirmation"
+        );
+    }
     assert!(
         !events.iter().any(|e| e["type"] == "override_given"),
         "nothing was overridden"
@@ -745,6 +790,17 @@ pub fn check_report(report: &str) {
     ] {
         let hint = format!("{}…{}", &old[..3], &old[old.len() - 4..]);
         assert!(report.contains(&hint), "the report lacks {hint}:\n{report}");
+    }
+    // What the issuers said: Google's leaked-key state, and until when its deleted key can
+    // still be restored.
+    for said in [
+        "blocked by the issuer as leaked",
+        "the issuer can restore it until",
+    ] {
+        assert!(
+            report.contains(said),
+            "the report lacks {said:?}:\n{report}"
+        );
     }
 }
 
