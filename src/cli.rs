@@ -1,7 +1,9 @@
 //! Command-line definitions (clap derive): one subcommand per job.
 //!
-//! Depends on clap and the runbook's duration parser only: `launch` turns these flags into
-//! the options of each layer (e.g. [`AwsArgs`] into `providers::aws::AwsOptions`).
+//! Depends on clap (and clap_complete's shell names) and the runbook's duration parser only:
+//! `launch` turns these flags into the options of each layer (e.g. [`AwsArgs`] into
+//! `providers::aws::AwsOptions`); completions and the man page are generated from these
+//! definitions.
 
 use std::path::PathBuf;
 
@@ -42,8 +44,34 @@ pub enum Job {
     Check(CheckArgs),
     /// Print the JSON Schema of the runbook format (for editors)
     Schema,
-    /// List the runbooks built into breachbook
-    Runbooks,
+    /// List the runbooks built into breachbook, or print one to start a copy from
+    Runbooks(RunbooksArgs),
+    /// Print shell completions: `breachbook completions bash > /etc/bash_completion.d/breachbook`
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `breachbook man | man -l -`
+    Man,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunbooksArgs {
+    #[command(subcommand)]
+    pub action: Option<RunbooksAction>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RunbooksAction {
+    /// Print a built-in runbook to start a copy from: `breachbook runbooks show NAME > mine.yaml`
+    Show {
+        /// The runbook's name (see `breachbook runbooks`)
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::aot::Shell,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -179,6 +207,7 @@ pub struct ResumeArgs {
 pub struct ReportArgs {
     /// Incident id (see `breachbook incidents`)
     pub id: String,
+    /// Markdown for people, JSON for machines, HTML with charts for the post-mortem
     #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
     pub format: ReportFormat,
 }
@@ -187,6 +216,8 @@ pub struct ReportArgs {
 pub enum ReportFormat {
     Md,
     Json,
+    /// One self-contained page with a chart of calls per minute for each exposed key.
+    Html,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -130,6 +130,11 @@ const CASES: &[Case] = &[
     case("multiple-problems.yaml", 2, 10, "unsupported version 2", Some("this breachbook reads `version: 1`")),
     case("multiple-problems.yaml", 15, 13, "step `inventory` needs itself", Some("remove it from its own `needs`")),
     case("multiple-problems.yaml", 16, 14, "timeout: `soon` is not a duration: a unit needs a number before it", Some(HINT_DURATION)),
+    // One pass: an unknown field hides neither a typo in `needs` nor a word for a number,
+    // and a wrong type has a hint of its own.
+    case("one-pass-every-problem.yaml", 10, 3, "unknown field `colour`", Some("known fields here: secrets_manager, iam, openai")),
+    case("one-pass-every-problem.yaml", 22, 13, "step `two` needs `lok`, which is not a step", Some("did you mean `look`?")),
+    case("one-pass-every-problem.yaml", 24, 10, "expected a number here", Some("write a number such as 10, without quotes")),
     // Columns count characters, not bytes.
     case("unicode-columns.yaml", 14, 13, "step `inventory` needs `größe`, which is not a step", Some("known steps: inventory")),
     case("unicode-columns.yaml", 14, 20, "step `inventory` needs `inventroy`, which is not a step", Some("did you mean `inventory`?")),
@@ -663,4 +668,67 @@ fn several_files_report_every_files_problems() {
         .map(|n| CASES.iter().filter(|c| c.file == *n).count())
         .sum();
     assert_eq!(errors, want, "{}", run.context());
+}
+
+/// Each problem is printed once: its `error:` line, then the source with a caret (not the
+/// message again).
+#[test]
+fn each_problem_is_printed_once() {
+    let path = fixture("one-pass-every-problem.yaml");
+    let run = check(&[&path]);
+    for message in [
+        "unknown field `colour`",
+        "step `two` needs `lok`, which is not a step",
+        "expected a number here",
+    ] {
+        assert_eq!(
+            run.stdout.matches(message).count(),
+            1,
+            "`{message}` printed more than once\n{}",
+            run.context()
+        );
+    }
+    assert!(!run.stdout.contains('×'), "{}", run.context());
+}
+
+/// `drill` and `run` print a runbook's problems as `check` does, and a name that is neither
+/// a file nor a built-in runbook without a made-up place.
+#[test]
+fn drill_and_run_print_load_problems_as_check_does() {
+    let state = tempfile::tempdir().unwrap();
+    let path = fixture("one-pass-every-problem.yaml");
+    for job in ["drill", "run"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_breachbook"))
+            .args([job, &path])
+            .current_dir(root())
+            .env("BREACHBOOK_STATE_DIR", state.path())
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{job}: {err}");
+        let first = err.lines().next().unwrap_or_default();
+        assert_eq!(
+            first,
+            format!("{path}:10:3: error: unknown field `colour`"),
+            "{job}: {err}"
+        );
+        assert!(!err.contains("error: tests/"), "{job}: {err}");
+        assert_eq!(err.matches(": error: ").count(), 3, "{job}: {err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_breachbook"))
+        .args(["drill", "nosuch"])
+        .env("BREACHBOOK_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(
+            "error: no runbook file `nosuch` and no built-in runbook of that name\n  help: "
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("nosuch:1:1"), "{err}");
 }

@@ -331,3 +331,93 @@ fn a_wrong_word_revokes_nothing() {
         r.stdout
     );
 }
+
+fn script(name: &str) -> String {
+    format!("{}/tests/scripts/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// After skipping "Test every new key", rolling out says what blocks it (which keys, which
+/// step) at once, in the headless output, and nothing spins: reopening the test goes on.
+#[test]
+fn a_step_that_cannot_go_on_says_why_instead_of_spinning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run(
+        tmp.path(),
+        &[
+            "drill",
+            "--headless",
+            "--seed",
+            "7",
+            "--script",
+            &script("skip-the-key-test.yaml"),
+        ],
+    );
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(
+            "refused: “Roll the new keys out everywhere” cannot go on: openai-prod, anthropic-prod and gemini-prod are not verified yet because “Test every new key” was skipped: reopen it and run it, or leave those keys out of the rotation."
+        ),
+        "{}",
+        r.stdout
+    );
+    // It did not start (nothing to spin), the test was reopened, then all went on.
+    let events = journal_events(&incident_dirs(tmp.path())[0]);
+    let propagate_starts = events
+        .iter()
+        .filter(|e| e["type"] == "step_started" && e["step"] == "propagate")
+        .count();
+    assert_eq!(
+        propagate_starts, 1,
+        "propagate started once, after the reopen"
+    );
+    assert_eq!(count(&events, "step_reopened"), 1);
+    assert!(
+        r.stdout
+            .contains("step reopened after its skip: Test every new key")
+    );
+    assert!(
+        r.stdout
+            .contains("step done: Roll the new keys out everywhere")
+    );
+    // The skip, reopened and done, stays on record as a mistake of its own.
+    assert!(
+        r.stdout
+            .contains("step skipped: Test every new key: in a hurry")
+    );
+}
+
+/// "Watch the old keys fail" does not pass while a known service fails on an old key: it
+/// says why (in the headless output too) and finishes once the service is restarted.
+#[test]
+fn watching_holds_while_a_known_service_fails_on_an_old_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run(
+        tmp.path(),
+        &[
+            "drill",
+            "--headless",
+            "--seed",
+            "7",
+            "--script",
+            &script("never-restart-the-caching-service.yaml"),
+        ],
+    );
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    let out = &r.stdout;
+    let held = out
+        .find("step blocked: “Watch the old keys fail” holds: billing-service still calls with openai-prod's old key and is refused (an outage): reopen “Restart services that cache their key” and run it.")
+        .unwrap_or_else(|| panic!("no hold:\n{out}"));
+    let restarted = out.find("command of restart-stale exited 0").unwrap();
+    let done = out.find("step done: Watch the old keys fail").unwrap();
+    assert!(held < restarted && restarted < done, "{out}");
+    // Nothing between the hold and the restart says it is done.
+    assert!(!out[..restarted].contains("step done: Watch the old keys fail"));
+    let s = r.summary();
+    assert!(s["consumer_errors"].as_u64().unwrap() > 0, "{s}");
+    let mistakes = s["mistakes"].to_string();
+    assert!(
+        mistakes
+            .contains("billing-service still held the old key of openai-prod when it was revoked"),
+        "{mistakes}"
+    );
+}

@@ -229,8 +229,10 @@ fn a_person_runs_the_iam_runbook_live_against_moto_from_the_screen() {
     });
     show("start", &s);
     for title in PANELS {
+        // The focused panel (the Checklist) has a thick frame.
+        let framed = if title == "Checklist" { "┏" } else { "┌" };
         assert!(
-            s.contains(&format!("┌ {title}")),
+            s.contains(&format!("{framed} {title}")),
             "panel {title} missing:\n{s}"
         );
     }

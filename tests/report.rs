@@ -273,10 +273,12 @@ fn propagate(c: &str, base: i64) -> Vec<Event> {
 
 fn revoke(c: &str, m: i64) -> Vec<Event> {
     vec![
+        // Typed 15 seconds before the provider answered.
         Event::ConfirmationGiven {
             credential: c.into(),
             action: DangerKind::Revoke,
             via: Via::Tui,
+            at: Some(at(m - 1, 45)),
         },
         Event::RevokeRequested {
             credential: c.into(),
@@ -347,6 +349,7 @@ fn careful() -> Vec<Event> {
         credential: OPENAI.into(),
         action: DangerKind::Revoke,
         why: "`ce97` is not the confirmation word for openai-prod".into(),
+        at: Some(at(5, 30)),
     });
     v.extend(revoke(OPENAI, 6));
     v.extend(revoke(ANTHROPIC, 8));
@@ -395,6 +398,8 @@ fn careful() -> Vec<Event> {
             consumer_errors: 0,
             skipped_checks: 0,
             points: 100,
+            attacker_calls_while_known: 0,
+            replacement_wait_secs: 0,
             mistakes: vec![],
         },
         at: at(24, 0),
@@ -422,6 +427,7 @@ fn hurried() -> Vec<Event> {
             "every location updated (0 of 2)".into(),
         ],
         via: Via::Tui,
+        at: Some(at(2, 0)),
     });
     v.extend(revoke(OPENAI, 2));
     v.push(Event::ConsumerFailed {
@@ -473,7 +479,7 @@ fn the_summary_counts_and_times_are_right() {
     );
     let md = report::markdown(&st);
     for want in [
-        "Time to contain (opened → last exposed key revoked): **8m00s**",
+        "Time to contain (incident opened → last exposed key revoked): **8m00s**",
         "Keys found: 3; exposed: 2; rotated (new key everywhere): 2; revoked: 2 (confirmed dead: 2); skipped: 0; failed: 0",
         "2 typed, 0 override(s), 1 refused",
         "| openai-prod | yes |",
@@ -680,4 +686,107 @@ fn the_report_of_a_scripted_drill_with_a_mistake_names_it() {
         !md.contains("sk-test-") && !md.contains("sk-ant-test-"),
         "{md}"
     );
+}
+
+/// What an incident commander pastes: confirmations at their own time, one definition of
+/// time to contain, skipped steps never counted done, the window's end once contained,
+/// the timeline in time order, retries summed up, the attacker, notes and action items.
+#[test]
+fn a_report_an_incident_commander_can_paste() {
+    let mut events = careful();
+    // A dozen throttled calls, all retried.
+    for i in 0..12 {
+        events.insert(
+            14,
+            Event::AttemptFailed {
+                credential: Some(OPENAI.into()),
+                step: "propagate".into(),
+                operation: "promote".into(),
+                attempt: i % 3 + 1,
+                why: "Secrets Manager is throttling requests: Rate exceeded".into(),
+                retryable: true,
+            },
+        );
+    }
+    let n = events.len();
+    events.insert(
+        n - 3,
+        Event::OperatorNote {
+            text: "billing confirmed the spike stopped | paged Dana".into(),
+            at: at(22, 0),
+        },
+    );
+    let st = fold(&events);
+    let md = report::markdown(&st);
+    // The confirmation's own time, not the event before it.
+    assert!(
+        md.contains("| 2026-05-13T00:05:45Z | alice | revoke | openai-prod | tui | — |"),
+        "{md}"
+    );
+    // One definition of time to contain, in the summary and the score alike.
+    assert_eq!(
+        md.matches("incident opened → last exposed key revoked")
+            .count(),
+        2,
+        "{md}"
+    );
+    assert!(!md.contains("drill start →"), "{md}");
+    // The window is closed by the containment.
+    assert!(
+        md.contains("| Exposure window | 2026-05-12T00:00:00Z → 2026-05-13T00:08:00Z (contained: last exposed key revoked) |"),
+        "{md}"
+    );
+    // Retries summed up, not a table of twelve rows.
+    assert!(
+        md.contains("13 failed call(s) were retried by themselves"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- Secrets Manager is throttling requests ×12: `propagate` promote"),
+        "{md}"
+    );
+    assert!(!md.contains("| propagate | promote |"), "{md}");
+    // The timeline is in time order.
+    let times: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("- `2026-"))
+        .map(|l| &l[3..23])
+        .collect();
+    assert!(times.len() > 30);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    // The attacker, the notes (a `|` does not break the table) and the action items.
+    assert!(
+        md.contains("| anthropic-prod | 203.0.113.45 (unknown ASN) | 131 | 57 | 131 | 0 / 57 | 2026-05-13T00:04:00Z | 2026-05-13T00:09:00Z |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| 2026-05-13T00:22:00Z | alice | billing confirmed the spike stopped \\| paged Dana |"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("## Action items"), "{md}");
+    let j = report::json(&st);
+    assert_eq!(j["notes"][0]["operator"], "alice");
+    assert_eq!(j["retried_failures"][0]["count"], 12);
+    assert_eq!(j["exposure_window"]["contained_at"], "2026-05-13T00:08:00Z");
+    assert_eq!(j["attacker_activity"][0]["ok"], 131);
+
+    // Skipped is never "done": the hurried responder skipped the watch.
+    let st = fold(&hurried());
+    let md = report::markdown(&st);
+    assert!(md.contains("| Steps | 8 steps: "), "{md}");
+    assert!(md.contains("1 skipped"), "{md}");
+    assert!(!md.contains("8 done"), "{md}");
+    assert!(md.contains("→ open (1 exposed key(s) not revoked)"), "{md}");
+    let items = report::action_items(&st).join("\n");
+    for want in [
+        "critical step “Watch the old keys fail” was skipped (no time)",
+        "review the override alice typed for openai-prod",
+        "exposed key anthropic-prod (sk-…1943) is still alive",
+    ] {
+        assert!(items.contains(want), "{want}: {items}");
+    }
+    let j = report::json(&st);
+    assert_eq!(j["summary"]["steps_skipped"], 1);
 }

@@ -666,6 +666,7 @@ async fn revoking_before_propagation_breaks_a_consumer() {
             credential: "openai/openai-prod".into(),
             failed_checks: vec!["the new key is not in every location".into()],
             via: Via::Script,
+            at: None,
         },
         revoked_at,
     );
@@ -1062,4 +1063,46 @@ async fn the_vendor_breach_drill_done_right_scores_100() {
     );
     assert_eq!(score.points, 100, "{score:?}");
     assert!(score.mistakes.is_empty(), "{:?}", score.mistakes);
+}
+
+/// While an onboarding explanation is open the drill clock stands still: nothing in the
+/// world moves (no minute is simulated, no usage arrives), and a wait on the drill clock
+/// lasts its drill time, not its real time.
+#[tokio::test(start_paused = true)]
+async fn the_drill_clock_stands_still_while_paused() {
+    use breachbook::incident::ports::Clock;
+    let mut d = drill().await;
+    minutes(3).await;
+    let _ = drain(&mut d.feed);
+    d.world.set_paused(true);
+    let stood = d.world.now();
+    // Ten drill minutes of real time pass: the clock does not move, nothing happens.
+    minutes(10).await;
+    assert_eq!(d.world.now(), stood);
+    assert!(
+        drain(&mut d.feed).is_empty(),
+        "the world moved while paused"
+    );
+    // A wait started while paused ends two drill minutes after the clock runs again.
+    let world = d.world.clone();
+    let waited = tokio::spawn(async move {
+        Clock::sleep(world.as_ref(), Duration::from_secs(120)).await;
+        world.now()
+    });
+    minutes(5).await;
+    assert!(
+        !waited.is_finished(),
+        "a drill wait ended while the clock stood still"
+    );
+    d.world.set_paused(false);
+    let done = waited.await.unwrap();
+    let ran = (done - stood).num_seconds();
+    assert!((120..=122).contains(&ran), "waited {ran} drill seconds");
+    // And the world goes on.
+    minutes(2).await;
+    assert!(
+        drain(&mut d.feed)
+            .iter()
+            .any(|e| matches!(e, Event::UsageObserved { .. }))
+    );
 }

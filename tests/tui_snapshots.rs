@@ -415,10 +415,11 @@ impl Story {
         })
     }
 
-    /// Calls per minute for minutes `from..until`. Consumers move to the new key the minute
-    /// after their key was promoted; billing-service stays on the old openai key until it is
-    /// restarted; the attacker bursts on openai and anthropic every 4 minutes, denied once
-    /// openai's old key is revoked.
+    /// Calls per minute for minutes `from..until`, one sample per source (as the drill world
+    /// reports them). Consumers move to the new key the minute after their key was
+    /// promoted; billing-service stays on the old openai key until it is restarted; the
+    /// attacker bursts on openai and anthropic every 4 minutes, denied once openai's old key
+    /// is revoked.
     fn usage(mut self, from: i64, until: i64, traffic: &Traffic) -> Story {
         let attacker = "203.0.113.45 (unknown ASN)";
         let billing = "billing-service (10.0.9.14)";
@@ -427,7 +428,7 @@ impl Story {
             let moved = |id: &str| traffic.promoted.contains(&id) && m >= 6;
             let billing_old = traffic.restarted.is_none_or(|r| m < r);
             let revoked = traffic.revoked.is_some_and(|r| m >= r);
-            let sample = |id: &str, g: KeyGeneration, ok: u32, denied: u32, sources: &[&str]| {
+            let sample = |id: &str, g: KeyGeneration, ok: u32, denied: u32, source: &str| {
                 Event::UsageObserved {
                     sample: UsageSample {
                         credential: id.into(),
@@ -435,62 +436,55 @@ impl Story {
                         minute: at(m, 0),
                         ok,
                         denied,
-                        sources: sources.iter().map(|s| s.to_string()).collect(),
+                        sources: vec![source.to_string()],
                     },
                 }
             };
-            // openai: chat-api 30 + eval-runner 8 + billing-service 6.
-            let mut old = Vec::new();
-            let mut calls = 0;
+            // openai: chat-api 30, eval-runner 8 and billing-service 6, and the attacker.
+            let mut old: Vec<(&str, u32)> = Vec::new();
+            let mut new: Vec<(&str, u32)> = Vec::new();
             if attack {
-                old.push(attacker);
-                calls += 150;
+                old.push((attacker, 150));
             }
-            if !moved(OPENAI) {
-                old.push("chat-api (10.0.1.0/24)");
-                calls += 38;
+            for (who, calls) in [
+                ("chat-api (10.0.1.0/24)", 30),
+                ("braintrust eval-runner", 8),
+            ] {
+                if moved(OPENAI) {
+                    new.push((who, calls));
+                } else {
+                    old.push((who, calls));
+                }
             }
             if !moved(OPENAI) || billing_old {
-                old.push(billing);
-                calls += 6;
+                old.push((billing, 6));
+            } else {
+                new.push((billing, 6));
             }
-            if calls > 0 {
+            for (who, calls) in old {
                 let (ok, denied) = if revoked { (0, calls) } else { (calls, 0) };
-                self = self.push(sample(OPENAI, KeyGeneration::Old, ok, denied, &old));
+                self = self.push(sample(OPENAI, KeyGeneration::Old, ok, denied, who));
             }
-            if moved(OPENAI) {
-                let new = 38 + if billing_old { 0 } else { 6 };
-                self = self.push(sample(
-                    OPENAI,
-                    KeyGeneration::New,
-                    new,
-                    0,
-                    &["chat-api (10.0.1.0/24)"],
-                ));
+            for (who, calls) in new {
+                self = self.push(sample(OPENAI, KeyGeneration::New, calls, 0, who));
             }
             let summarizer = "summarizer (10.0.2.0/24)";
-            let old_anthropic =
-                if moved(ANTHROPIC) { 0 } else { 20 } + if attack { 150 } else { 0 };
-            if old_anthropic > 0 {
-                let from = if attack { attacker } else { summarizer };
-                self = self.push(sample(
-                    ANTHROPIC,
-                    KeyGeneration::Old,
-                    old_anthropic,
-                    0,
-                    &[from],
-                ));
+            if attack {
+                self = self.push(sample(ANTHROPIC, KeyGeneration::Old, 150, 0, attacker));
             }
-            if moved(ANTHROPIC) {
-                self = self.push(sample(ANTHROPIC, KeyGeneration::New, 20, 0, &[summarizer]));
-            }
+            let g = if moved(ANTHROPIC) {
+                KeyGeneration::New
+            } else {
+                KeyGeneration::Old
+            };
+            self = self.push(sample(ANTHROPIC, g, 20, 0, summarizer));
             let ranker = "search-ranker (10.0.3.0/24)";
             let g = if moved(GEMINI) {
                 KeyGeneration::New
             } else {
                 KeyGeneration::Old
             };
-            self = self.push(sample(GEMINI, g, 12, 0, &[ranker]));
+            self = self.push(sample(GEMINI, g, 12, 0, ranker));
             if moved(OPENAI) && billing_old && m == 6 {
                 self = self.push(Event::Alarm {
                     credential: Some(OPENAI.into()),
@@ -508,6 +502,7 @@ impl Story {
             credential: id.into(),
             action: DangerKind::Revoke,
             via: Via::Tui,
+            at: None,
         })
         .push(Event::RevokeRequested {
             credential: id.into(),
@@ -700,19 +695,21 @@ fn main_screen_120x40_mid_propagation() {
         "Usage",
         "Timeline",
     ] {
+        // The focused panel has a thick border, the others a thin one.
+        let framed = if title == "Checklist" { "┏" } else { "┌" };
         assert!(
-            s.contains(&format!("┌ {title} ")),
+            s.contains(&format!("{framed} {title} ")),
             "panel {title} missing:\n{s}"
         );
     }
     assert!(s.contains("DRILL"), "{s}");
     assert!(s.contains("working… (1 in flight)"), "{s}");
-    assert!(s.contains("steps 5/10"), "{s}");
+    assert!(s.contains("steps 5/10 done"), "{s}");
     assert!(s.contains("keys contained 0/3"), "{s}");
     assert!(s.contains("shared ×3"), "{s}");
     assert!(s.contains("r retry"), "a failed row offers retry:\n{s}");
     assert!(s.contains("SPIKE"), "{s}");
-    assert!(s.contains("old key used 00:12:00 after"), "{s}");
+    assert!(s.contains("billing-service still on the old"), "{s}");
     insta::assert_snapshot!(s);
 }
 
@@ -723,11 +720,14 @@ fn each_panel_in_tabs_at_80x24() {
     for p in Panel::ALL {
         focus(&mut app, p);
         let s = screen(&app, 80, 24);
+        // The tab of the focused panel is marked (and reversed), not only coloured.
         assert!(
-            s.contains("Checklist │ Step │ Inventory │ Rotation │ Usage │ Timeline"),
+            s.replace('▸', "")
+                .contains("Checklist │ Step │ Inventory │ Rotation │ Usage │ Timeline"),
             "{s}"
         );
-        assert!(s.contains(&format!("┌ {} ", p.title())), "{s}");
+        assert!(s.contains(&format!("┏ {} ", p.title())), "{s}");
+        assert!(s.contains(&format!("▸{}", p.title())), "{s}");
         insta::assert_snapshot!(format!("panel_{}_80x24", p.title().to_lowercase()), s);
     }
 }
@@ -749,7 +749,7 @@ fn usage_after_revocation_shows_denied_old_key_calls() {
     let mut app = story.app(false);
     focus(&mut app, Panel::Usage);
     let s = screen(&app, 80, 24);
-    assert!(s.contains("since revocation: 150 denied"), "{s}");
+    assert!(s.contains("since revocation: 150 refused"), "{s}");
     assert!(s.contains("revoked"), "{s}");
     insta::assert_snapshot!(s);
 }
@@ -819,24 +819,63 @@ fn revoke_modal_with_failed_preflight_asks_for_the_override() {
 
 #[test]
 fn help_overlay_lists_every_binding() {
-    for (w, h) in [(120, 40), (80, 24)] {
+    for (w, h) in [(120, 40), (80, 24), (60, 20)] {
         let mut app = until_inventory().app(false);
+        app.size = (w, h);
         key(&mut app, KeyCode::Char('?'));
-        let s = screen(&app, w, h);
+        // Every page, scrolling down until nothing is below: every key is somewhere, and
+        // the keys that close help are on every page.
+        let mut pages = vec![screen(&app, w, h)];
+        insta::assert_snapshot!(format!("help_overlay_{w}x{h}"), pages[0]);
+        while pages.last().is_some_and(|p| p.contains("more below")) && pages.len() < 20 {
+            key(&mut app, KeyCode::PageDown);
+            pages.push(screen(&app, w, h));
+        }
+        // The words inside the help box, in reading order, whatever wrapped them.
+        let inside = |page: &str| -> String {
+            let lines: Vec<Vec<char>> = page.lines().map(|l| l.chars().collect()).collect();
+            let top = lines
+                .iter()
+                .position(|l| l.iter().collect::<String>().contains("┌ Help"));
+            let Some(top) = top else { return String::new() };
+            let left = lines[top].iter().position(|c| *c == '┌').unwrap();
+            let right = lines[top].iter().rposition(|c| *c == '┐').unwrap();
+            lines[top + 1..]
+                .iter()
+                .take_while(|l| l.get(left) == Some(&'│'))
+                .map(|l| l[left + 1..right].iter().collect::<String>())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let all = pages
+            .iter()
+            .map(|p| inside(p))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         for b in BINDINGS {
             assert!(
-                s.contains(b.help),
-                "help at {w}x{h} misses {:?}:\n{s}",
+                all.contains(b.help),
+                "help at {w}x{h} misses {:?}:\n{all}",
                 b.help
             );
             assert!(
-                s.contains(b.label),
-                "help at {w}x{h} misses {}:\n{s}",
+                all.contains(b.label),
+                "help at {w}x{h} misses {}:\n{all}",
                 b.label
             );
         }
-        assert!(s.contains("Esc or ? closes this help."), "{s}");
-        insta::assert_snapshot!(format!("help_overlay_{w}x{h}"), s);
+        for p in &pages {
+            assert!(p.contains("Esc or ? closes this help."), "{p}");
+        }
+        if w == 60 {
+            assert!(pages.len() > 1, "at 60×20 help scrolls:\n{all}");
+            // Back to the top.
+            key(&mut app, KeyCode::Char('g'));
+            assert_eq!(screen(&app, w, h), pages[0]);
+        }
         key(&mut app, KeyCode::Esc);
         assert!(app.modals.is_empty());
     }
@@ -864,6 +903,8 @@ fn drill_over() -> Story {
                 consumer_errors: 12,
                 skipped_checks: 1,
                 points: 62,
+                attacker_calls_while_known: 380,
+                replacement_wait_secs: 300,
                 mistakes: vec![
                     "openai-prod was revoked before its new key reached every location: billing-service failed 12 calls".into(),
                     "an override was used to revoke openai-prod".into(),
@@ -879,7 +920,7 @@ fn drill_over() -> Story {
 #[test]
 fn score_screen_after_a_drill_with_mistakes() {
     let mut app = drill_over().app(false);
-    assert!(matches!(app.modals.last(), Some(Modal::Score)));
+    assert!(matches!(app.modals.last(), Some(Modal::Score(0))));
     for (w, h) in [(120, 40), (80, 24)] {
         let s = screen(&app, w, h);
         assert!(s.contains("Drill over — score 62/100"), "{s}");
@@ -944,15 +985,35 @@ fn onboarding_explains_each_panel_once_and_shows_why() {
 // ── Keys ─────────────────────────────────────────────────────────────────────────────────
 
 #[test]
-fn footer_hints_come_from_the_keymap() {
-    let app = until_inventory().app(false);
-    let s = screen(&app, 120, 40);
-    let footer = s.lines().last().unwrap();
-    for b in BINDINGS {
-        if let Some(h) = b.hint {
-            assert!(footer.contains(&format!(" {} {h}", b.label)), "{footer}");
+fn footer_hints_come_from_the_keymap_for_the_focused_panel() {
+    let mut app = until_inventory().app(false);
+    for p in Panel::ALL {
+        focus(&mut app, p);
+        let s = screen(&app, 120, 40);
+        let footer = s.lines().last().unwrap();
+        let hints = breachbook::tui::keymap::hints(false, p);
+        for (label, hint) in &hints {
+            assert!(
+                footer.contains(&format!(" {label} {hint}")),
+                "{p:?}: {footer}"
+            );
+        }
+        // Every hint shown is one of the focused panel's.
+        for b in BINDINGS.iter().filter(|b| b.hint.is_some()) {
+            let shown = footer.contains(&format!(" {} {}", b.label, b.hint.unwrap()));
+            assert_eq!(
+                shown,
+                hints.contains(&(b.label, b.hint.unwrap())),
+                "{p:?}: {footer}"
+            );
         }
     }
+    focus(&mut app, Panel::Inventory);
+    let footer = screen(&app, 120, 40).lines().last().unwrap().to_string();
+    assert!(
+        footer.contains(" s sort") && !footer.contains("Enter run"),
+        "{footer}"
+    );
 }
 
 #[test]
@@ -978,10 +1039,23 @@ fn quit_asks_when_work_is_in_flight() {
     app.handle_key(ctrl_c);
     assert!(app.quit);
 
-    // Idle: q quits, the journal keeps everything.
+    // Idle but not finished: q asks too, naming the command that goes on from here.
     let mut idle = until_inventory().app(false);
     key(&mut idle, KeyCode::Char('q'));
+    assert!(!idle.quit);
+    let s = screen(&idle, 120, 40);
+    assert!(
+        s.contains("The incident is not finished: 8 step(s) to go."),
+        "{s}"
+    );
+    assert!(s.contains("`breachbook resume snap` goes on"), "{s}");
+    key(&mut idle, KeyCode::Char('y'));
     assert!(idle.quit);
+
+    // Finished: the score's q quits at once.
+    let mut done = drill_over().app(false);
+    key(&mut done, KeyCode::Char('q'));
+    assert!(done.quit);
 }
 
 #[test]
@@ -1155,6 +1229,7 @@ fn revocation_one_key_at_a_time_with_typed_words() {
             credential: OPENAI.into(),
             action: DangerKind::Revoke,
             via: Via::Tui,
+            at: None,
         },
         Event::RevokeRequested {
             credential: OPENAI.into(),
@@ -1310,7 +1385,7 @@ fn the_drill_end_brings_up_the_score_and_r_writes_a_missing_report() {
     }));
     assert_eq!(
         app.modals,
-        vec![Modal::Score],
+        vec![Modal::Score(0)],
         "the score replaces the window"
     );
     // Report waits for monitoring: r says so.
@@ -1368,7 +1443,13 @@ fn a_resize_redraws_in_the_other_layout() {
     let tiny = screen(&app, 40, 12);
     assert!(!big.contains("Checklist │ Step"));
     assert!(small.contains("Checklist │ Step"));
-    assert!(tiny.contains("DRILL"));
+    // Below the smallest usable size: one clear message, nothing cut to pieces.
+    let said: String = tiny.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        said.contains("breachbook needs a terminal of at least 50×14; this one is 40×12."),
+        "{tiny}"
+    );
+    assert!(!tiny.contains("Checklist"), "{tiny}");
 }
 
 #[test]
@@ -1395,11 +1476,11 @@ fn the_deletion_window_asks_for_the_override_until_the_old_key_is_dead() {
             },
         )));
     let s = screen(&app, 120, 40);
-    assert!(s.contains("DELETE the old key of openai-prod"), "{s}");
+    assert!(s.contains("DELETE openai-prod's old key"), "{s}");
     assert!(s.contains("✓ old key revoked"), "{s}");
     assert!(s.contains("✗ old key confirmed dead"), "{s}");
     assert!(
-        s.contains("To delete anyway, also type `override 0504`"),
+        s.contains("to delete anyway, also type `override 0504`"),
         "{s}"
     );
     type_text(&mut app, "0504");
@@ -1446,7 +1527,7 @@ fn the_score_waits_for_the_report_the_drill_end_is_writing() {
     app.on_update(event(Event::ReportWritten {
         path: "/tmp/incident/report.md".into(),
     }));
-    assert_eq!(app.modals, vec![Modal::Score]);
+    assert_eq!(app.modals, vec![Modal::Score(0)]);
     assert!(screen(&app, 120, 40).contains("report: /tmp/incident/report.md"));
 }
 
@@ -1563,6 +1644,7 @@ fn a_key_revoked_by_hand_keeps_its_window_with_the_console_steps() {
             credential: OPENAI.into(),
             action: DangerKind::Revoke,
             via: Via::Tui,
+            at: None,
         },
         Event::RevokeRequested {
             credential: OPENAI.into(),
@@ -1591,4 +1673,371 @@ fn a_key_revoked_by_hand_keeps_its_window_with_the_console_steps() {
     }));
     assert!(app.modals.is_empty());
     assert!(!screen(&app, 120, 40).contains("by hand, then confirm again"));
+}
+
+// ── Issue 15: what a newcomer at 03:00 ran into ─────────────────────────────────────────
+
+/// The state after the inventory, with the key test skipped and the roll-out selected.
+fn verify_skipped() -> Story {
+    Story::new(false)
+        .declared()
+        .inventoried()
+        .reviewed()
+        .rotated()
+        .push(Event::StepSkipped {
+            step: "verify".into(),
+            why: "no time".into(),
+            at: at(4, 10),
+        })
+}
+
+#[test]
+fn a_skipped_step_is_not_done_it_is_a_gap_and_o_reopens_it() {
+    let mut app = verify_skipped().app(false);
+    // The step to do now is the roll-out; Enter there says why nothing would move.
+    assert_eq!(app.state.steps[app.selected_step].id, "propagate");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    let toast = app.toast.clone().unwrap();
+    assert!(
+        toast.contains("openai-prod, anthropic-prod and gemini-prod are not verified yet because “Test every new key” was skipped")
+            && toast.contains("o reopens “Test every new key”"),
+        "{toast}"
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("steps 4/10 done · 1 skipped · 1 gap"), "{s}");
+    assert!(s.contains("↷ Test every new key · skipped: a gap"), "{s}");
+    assert!(s.contains("⏸ Enter would do nothing yet"), "{s}");
+    insta::assert_snapshot!("skipped_step_is_a_gap_120x40", s);
+    // Selected, the skipped step says so — never "done".
+    select_step(&mut app, "verify");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(
+        app.toast
+            .as_deref()
+            .unwrap()
+            .contains("“Test every new key” was skipped (no time): o reopens it"),
+        "{:?}",
+        app.toast
+    );
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("↷ skipped: no time — a gap: this critical"),
+        "{s}"
+    );
+    assert!(!s.contains("✓ done"), "{s}");
+    // o reopens it (journaled by the engine).
+    assert_eq!(
+        key(&mut app, KeyCode::Char('o')),
+        vec![Command::ReopenStep {
+            step: "verify".into()
+        }]
+    );
+    app.on_update(event(Event::StepReopened {
+        step: "verify".into(),
+        at: at(4, 20),
+    }));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("reopened after its skip (no time)"), "{s}");
+    assert!(s.contains("steps 4/10 done · 1 gap"), "{s}");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::RunStep {
+            step: "verify".into()
+        }]
+    );
+    // From the blocked roll-out, o reopens what it waits for.
+    let mut app = verify_skipped().app(false);
+    assert_eq!(
+        key(&mut app, KeyCode::Char('o')),
+        vec![Command::ReopenStep {
+            step: "verify".into()
+        }]
+    );
+}
+
+#[test]
+fn keys_act_where_the_focus_is_and_unknown_keys_say_so_once() {
+    let mut app = Story::new(false).app(false);
+    for p in [
+        Panel::Inventory,
+        Panel::Rotation,
+        Panel::Usage,
+        Panel::Timeline,
+    ] {
+        focus(&mut app, p);
+        assert!(key(&mut app, KeyCode::Char(' ')).is_empty(), "{p:?}");
+        assert!(key(&mut app, KeyCode::Enter).is_empty(), "{p:?}");
+        assert!(
+            app.toast
+                .as_deref()
+                .unwrap()
+                .starts_with("Enter does nothing in "),
+            "{:?}",
+            app.toast
+        );
+    }
+    assert!(
+        app.state.steps[0].checked.iter().all(|c| !c),
+        "nothing ticked"
+    );
+    // An unbound key says it does nothing, once.
+    key(&mut app, KeyCode::Char('z'));
+    assert_eq!(
+        app.toast.as_deref(),
+        Some("`z` does nothing here; ? lists every key")
+    );
+    key(&mut app, KeyCode::Char('z'));
+    assert_eq!(app.toast, None);
+    // Focus shows by a thick frame and the tab's mark, not only a colour.
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("┏ Timeline") && s.contains("▸Timeline"), "{s}");
+}
+
+#[test]
+fn every_list_pages_and_jumps() {
+    let mut app = mid_propagation().app(false);
+    key(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.selected_step, app.state.steps.len() - 1);
+    key(&mut app, KeyCode::Home);
+    assert_eq!(app.selected_step, 0);
+    key(&mut app, KeyCode::PageDown);
+    assert!(app.selected_step >= 3, "{}", app.selected_step);
+    focus(&mut app, Panel::Rotation);
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.selected_cred.as_deref(), Some(GEMINI));
+    key(&mut app, KeyCode::Char('g'));
+    assert_eq!(app.selected_cred.as_deref(), Some(OPENAI));
+    focus(&mut app, Panel::Timeline);
+    key(&mut app, KeyCode::PageUp);
+    assert!(app.timeline_scroll > 1);
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.timeline_scroll, 0);
+}
+
+#[test]
+fn the_colon_prompt_and_the_note_key() {
+    let mut app = until_inventory().app(false);
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "note paged billing on-call");
+    let s = screen(&app, 80, 24);
+    assert!(s.contains(" :note paged billing on-call▏"), "{s}");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::Note {
+            text: "paged billing on-call".into()
+        }]
+    );
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "revoke");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("`:revoke` is not a command"), "{s}");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "help");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.modals.last(), Some(Modal::Help(_))));
+    key(&mut app, KeyCode::Esc);
+    // n opens the note window; Enter journals it.
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "Dana is commander");
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("A note for the timeline and the report"), "{s}");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::Note {
+            text: "Dana is commander".into()
+        }]
+    );
+    app.on_update(event(Event::OperatorNote {
+        text: "Dana is commander".into(),
+        at: at(2, 30),
+    }));
+    assert_eq!(app.state.notes.len(), 1);
+    assert!(screen(&app, 120, 40).contains("note by responder: Dana is"));
+    // :q asks, as q does, while the incident is open.
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "q");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.modals.last(), Some(Modal::Quit)));
+}
+
+#[test]
+fn a_revocation_window_that_cannot_show_its_evidence_takes_no_word() {
+    let mut app = ready_to_revoke().app(false);
+    app.size = (60, 20);
+    key(&mut app, KeyCode::Enter);
+    assert!(revoke_of(&app).is_some());
+    let s = screen(&app, 60, 20);
+    let words: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(s.contains("Revoke: window too small"), "{s}");
+    assert!(words.contains("make the terminal at least 80×"), "{s}");
+    assert!(!s.contains("word >"), "no input is offered:\n{s}");
+    insta::assert_snapshot!("revoke_window_too_small_60x20", s);
+    // Typed keys are refused there, and nothing is sent.
+    assert!(type_text(&mut app, "0504").is_empty());
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(revoke_of(&app).unwrap().word.is_empty());
+    // Grown to 80×24, all of it shows and the word is taken.
+    app.size = (80, 24);
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("lives in 3 location(s):") && s.contains("sm:legacy/billing/openai"),
+        "{s}"
+    );
+    assert!(
+        s.contains("pre-flight checks:") && s.contains("last accepted call"),
+        "{s}"
+    );
+    type_text(&mut app, "0504");
+    assert_eq!(key(&mut app, KeyCode::Enter).len(), 1);
+}
+
+#[test]
+fn a_known_service_still_on_the_old_key_is_an_instruction_and_needs_the_override() {
+    // billing-service was never restarted: it calls with openai's old key after promotion.
+    let story = Story::new(false)
+        .declared()
+        .inventoried()
+        .reviewed()
+        .rotated()
+        .verified()
+        .propagated()
+        .push(Event::StepSkipped {
+            step: "restart-stale".into(),
+            why: "no access to the billing cluster".into(),
+            at: at(6, 0),
+        })
+        .usage(
+            0,
+            10,
+            &Traffic {
+                promoted: ALL,
+                restarted: None,
+                revoked: None,
+            },
+        );
+    let mut app = story.app(false);
+    assert_eq!(app.state.steps[app.selected_step].id, "revoke");
+    key(&mut app, KeyCode::Enter);
+    for (w, h) in [(120, 40), (80, 24)] {
+        app.size = (w, h);
+        let s = screen(&app, w, h);
+        assert!(
+            s.contains("✗ billing-service (a known service) still calls with this old key"),
+            "{s}"
+        );
+        assert!(s.contains("Esc, reopen “Restart services"), "{s}");
+        assert!(
+            !s.contains("is it the attacker"),
+            "a question, not an instruction:\n{s}"
+        );
+        assert!(s.contains("override > "), "the override is asked for:\n{s}");
+        insta::assert_snapshot!(format!("revoke_known_service_on_old_key_{w}x{h}"), s);
+    }
+    // The word alone is not enough: the window asks for the phrase, and the engine's own
+    // pre-flight (the one path) names the service in the override it journals.
+    type_text(&mut app, "0504");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    let failure = Dangerous::Revoke {
+        credential: OPENAI.into(),
+    }
+    .preflight_failure(&app.state)
+    .unwrap();
+    assert_eq!(
+        failure.failed,
+        ["no known service still on the old key (billing-service used it after the promotion)"]
+    );
+}
+
+#[test]
+fn every_count_agrees_and_last_use_is_the_incidents_own() {
+    let traffic = Traffic {
+        promoted: ALL,
+        restarted: Some(7),
+        revoked: Some(10),
+    };
+    let story = ready_to_revoke()
+        .push(Event::StepStarted {
+            step: "revoke".into(),
+            at: at(9, 50),
+        })
+        .revoked(OPENAI, at(13, 30))
+        .usage(10, 16, &traffic);
+    let mut app = story.app(false);
+    // Revoked at 00:13:30: the attacker's refused burst of that minute (its sample says
+    // 00:13:00) came after the revocation, and counts as after it, in the panel and in the
+    // report alike.
+    focus(&mut app, Panel::Usage);
+    let s = screen(&app, 80, 24);
+    let (ok, denied) = app.state.usage[OPENAI].old_after_revoke;
+    assert_eq!((ok, denied), (0, 150));
+    assert!(
+        s.contains(&format!("since revocation: {denied} refused")),
+        "{s}"
+    );
+    let md = breachbook::incident::report::markdown(&app.state);
+    assert!(
+        md.contains(&format!(
+            "| openai-prod | 2026-05-23T00:13:30Z | {denied} | {ok} |"
+        )),
+        "{md}"
+    );
+    // Old-key traffic split: known services and unknown sources on lines of their own.
+    assert!(s.contains(" svc ") && s.contains(" unk "), "{s}");
+    // Last use: from the incident's own samples, not the provider's snapshot.
+    focus(&mut app, Panel::Inventory);
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("last used 2026-05-23 00:09 (seen in this incident's"),
+        "{s}"
+    );
+    assert_eq!(
+        app.last_use(app.state.credential(ANTHROPIC).unwrap()),
+        (Some(at(13, 0)), true)
+    );
+}
+
+#[test]
+fn onboarding_explains_a_term_where_it_first_appears_and_the_drill_clock_waits() {
+    let mut app = until_inventory().reviewed().app(true);
+    // The first explanation stops the drill clock at once.
+    assert_eq!(app.start(), vec![Command::PauseDrill { paused: true }]);
+    // Any key closes it; the rotate step, to do now, names AWSPENDING: that word's
+    // explanation comes up where it first appears, and the clock stays stopped.
+    assert_eq!(app.state.steps[app.selected_step].id, "rotate");
+    assert!(key(&mut app, KeyCode::Char('z')).is_empty());
+    assert!(app.drill_paused);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("AWSPENDING and AWSCURRENT"), "{s}");
+    assert!(s.contains("the drill clock waits while you read"), "{s}");
+    insta::assert_snapshot!("onboarding_term_awspending_80x24", s);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("⏸ drill clock paused"), "{s}");
+    // Read: the clock runs again.
+    assert_eq!(
+        key(&mut app, KeyCode::Char('z')),
+        vec![Command::PauseDrill { paused: false }]
+    );
+    assert!(!app.drill_paused);
+    // Each term once.
+    assert!(
+        app.terms_explained
+            .contains(&breachbook::tui::modal::Term::Staging)
+    );
+}
+
+#[test]
+fn read_only_says_that_action_not_that_key() {
+    let mut app = Story::new(true)
+        .declared()
+        .inventoried()
+        .reviewed()
+        .app(false);
+    focus(&mut app, Panel::Rotation);
+    key(&mut app, KeyCode::Char('r'));
+    assert_eq!(
+        app.toast.as_deref(),
+        Some("read-only: that action changes keys or systems, so it is disabled here")
+    );
 }

@@ -62,6 +62,8 @@ pub enum Command {
     TickItem { step: String, item: usize },
     /// Pass over a step (journaled, counted as a skipped check when it is critical).
     SkipStep { step: String, why: String },
+    /// Open a skipped step again, to do it after all (journaled; the skip stays on record).
+    ReopenStep { step: String },
     /// The typed confirmation of a dangerous action. `word` is what the operator typed;
     /// `override_phrase` is needed when pre-flight checks fail.
     Confirm {
@@ -80,8 +82,11 @@ pub enum Command {
     /// Not part of scripts: a key never goes through a file.
     #[serde(skip)]
     PasteKey { credential: String, key: PastedKey },
-    /// Free text for the timeline.
+    /// Free text for the timeline and the report's notes.
     Note { text: String },
+    /// Stop (or restart) the drill clock while a person reads an onboarding explanation.
+    /// Not journaled; live incidents run on the wall clock and ignore it.
+    PauseDrill { paused: bool },
     /// Stop after in-flight work is journaled.
     Shutdown,
 }

@@ -107,6 +107,15 @@ pub struct Score {
     pub skipped_checks: u32,
     /// 0–100.
     pub points: u32,
+    /// Calls the attacker got through with, with an exposed key, after the inventory had
+    /// found it exposed (so the responders knew); drills scored before this was counted
+    /// read 0.
+    #[serde(default)]
+    pub attacker_calls_while_known: u32,
+    /// Drill seconds ready replacements waited for their old key's revocation, summed over
+    /// the keys (ready: the new key in every location).
+    #[serde(default)]
+    pub replacement_wait_secs: u64,
     /// One line per mistake, in words.
     pub mistakes: Vec<String>,
 }
@@ -157,6 +166,18 @@ pub enum Event {
         step: String,
         item: usize,
         checked: bool,
+    },
+    /// A skipped step was opened again, to be done after all. Its skip stays on record.
+    StepReopened {
+        step: String,
+        at: DateTime<Utc>,
+    },
+    /// A running step cannot make progress: nothing of it is in flight and the keys it
+    /// waits for cannot move on by themselves. `why` says which keys and what to do.
+    StepBlocked {
+        step: String,
+        why: String,
+        at: DateTime<Utc>,
     },
     CredentialDiscovered {
         credential: Credential,
@@ -250,18 +271,28 @@ pub enum Event {
         /// What is confirmed.
         action: DangerKind,
         via: Via,
+        /// When (incident clock); journals written before this field use the time of the
+        /// event before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<DateTime<Utc>>,
     },
     /// A confirmation was refused (empty or wrong word).
     ConfirmationRefused {
         credential: String,
         action: DangerKind,
         why: String,
+        /// When (incident clock); absent in journals written before this field.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<DateTime<Utc>>,
     },
     /// The operator typed the override phrase to revoke despite failed pre-flight checks.
     OverrideGiven {
         credential: String,
         failed_checks: Vec<String>,
         via: Via,
+        /// When (incident clock); absent in journals written before this field.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<DateTime<Utc>>,
     },
     RevokeRequested {
         credential: String,
@@ -362,9 +393,16 @@ pub enum Event {
     ReportWritten {
         path: String,
     },
-    /// Free text from the operator.
+    /// Free text: from the operator in journals written before `OperatorNote`, else
+    /// breachbook's own remarks.
     Note {
         text: String,
+    },
+    /// A note the operator wrote on the screen (or a script), for the timeline and the
+    /// report's notes.
+    OperatorNote {
+        text: String,
+        at: DateTime<Utc>,
     },
 }
 
@@ -486,6 +524,7 @@ mod tests {
                 credential: "iam/x".into(),
                 action: DangerKind::MakeRoom,
                 via: Via::Autopilot,
+                at: None,
             }
         );
         assert_eq!(serde_json::to_string(&e).unwrap(), old);

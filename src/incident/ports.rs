@@ -314,6 +314,11 @@ pub trait Drill: Send + Sync {
     fn restart_consumers(&self, names: &[String]);
     /// The drill's score from the world and the incident state.
     fn score(&self, state: &IncidentState) -> Score;
+    /// Stops (true) or restarts (false) the drill clock: nothing in the world moves while a
+    /// person reads an onboarding explanation.
+    fn set_paused(&self, paused: bool) {
+        let _ = paused;
+    }
 }
 
 /// Everything the engine can call.

@@ -16,10 +16,25 @@ pub enum Refusal {
     NoCredential {
         credential: String,
     },
-    /// The step is done (or skipped) already.
+    /// The step is done already.
     StepDone {
         title: String,
     },
+    /// The step was skipped: it can be reopened, not run.
+    StepSkipped {
+        title: String,
+        why: String,
+    },
+    /// Only a skipped step can be reopened.
+    NotSkipped {
+        title: String,
+    },
+    /// The step could not move a single key on: why, and what to do.
+    Blocked {
+        why: String,
+    },
+    /// A note needs some text.
+    EmptyNote,
     /// The steps this one needs are not finished; their titles, quoted.
     NeedsFirst {
         titles: Vec<String>,
@@ -125,6 +140,16 @@ impl fmt::Display for Refusal {
             NoStep { step } => write!(f, "there is no step `{step}`"),
             NoCredential { credential } => write!(f, "there is no credential `{credential}`"),
             StepDone { title } => write!(f, "“{title}” is already done"),
+            StepSkipped { title, why } => write!(
+                f,
+                "“{title}” was skipped ({why}); reopen it to do it after all"
+            ),
+            NotSkipped { title } => write!(
+                f,
+                "“{title}” was not skipped; only a skipped step can be reopened"
+            ),
+            Blocked { why } => f.write_str(why),
+            EmptyNote => f.write_str("a note needs some text"),
             NeedsFirst { titles } => write!(f, "do {} first", titles.join(" and ")),
             StepRunning => f.write_str("this step is already running"),
             ReadOnlyStep => {

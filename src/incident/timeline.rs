@@ -66,6 +66,15 @@ fn step(state: &IncidentState, event: &Event) -> Option<TimelineEntry> {
             Tone::Warn,
             format!("step skipped: {}: {why}", title(step)),
         ),
+        Event::StepReopened { step, at } => entry(
+            *at,
+            Tone::Info,
+            format!("step reopened after its skip: {}", title(step)),
+        ),
+        // The reason names the step already.
+        Event::StepBlocked { why, at, .. } => {
+            entry(*at, Tone::Warn, format!("step blocked: {why}"))
+        }
         _ => return None,
     })
 }
@@ -203,7 +212,13 @@ fn rollout(state: &IncidentState, event: &Event) -> Option<TimelineEntry> {
 
 fn confirmation(state: &IncidentState, event: &Event, operator: &str) -> Option<TimelineEntry> {
     let n = |id: &str| name_of(state, id);
-    let now = state.clock;
+    // A confirmation's own time; journals written before it had one use the clock so far.
+    let now = match event {
+        Event::ConfirmationGiven { at: Some(at), .. }
+        | Event::ConfirmationRefused { at: Some(at), .. }
+        | Event::OverrideGiven { at: Some(at), .. } => *at,
+        _ => state.clock,
+    };
     Some(match event {
         Event::ConfirmationGiven {
             credential, action, ..
@@ -216,6 +231,7 @@ fn confirmation(state: &IncidentState, event: &Event, operator: &str) -> Option<
             credential,
             action,
             why,
+            ..
         } => entry(
             now,
             Tone::Warn,
@@ -283,12 +299,15 @@ fn trouble(state: &IncidentState, event: &Event) -> Option<TimelineEntry> {
             retryable,
             ..
         } => {
-            let who = credential.as_deref().map(n).unwrap_or_default();
+            let who = credential
+                .as_deref()
+                .map(|c| format!(" {}", n(c)))
+                .unwrap_or_default();
             let tail = if *retryable { ", retrying" } else { "" };
             entry(
                 now,
                 Tone::Warn,
-                format!("{operation} {who} failed (attempt {attempt}): {why}{tail}"),
+                format!("{operation}{who} failed (attempt {attempt}): {why}{tail}"),
             )
         }
         Event::RotationFailed { credential, why } => entry(
@@ -349,6 +368,45 @@ fn world(state: &IncidentState, event: &Event, operator: &str) -> Option<Timelin
         ),
         Event::ReportWritten { path } => entry(now, Tone::Good, format!("report written: {path}")),
         Event::Note { text } => entry(now, Tone::Info, format!("{operator}: {text}")),
+        Event::OperatorNote { text, at } => {
+            entry(*at, Tone::Info, format!("note by {operator}: {text}"))
+        }
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::runbook::schema::Runbook;
+
+    #[test]
+    fn a_failure_of_no_key_reads_without_a_double_space() {
+        let rb: Runbook =
+            serde_saphyr::from_str(include_str!("../../runbooks/onboarding-walkthrough.yaml"))
+                .unwrap();
+        let at = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+        let open = Event::IncidentOpened {
+            id: "t".into(),
+            mode: Mode::Drill,
+            runbook: Box::new(rb),
+            runbook_digest: String::new(),
+            seed: None,
+            speed: None,
+            at,
+            read_only: false,
+        };
+        let st = IncidentState::open(&open, at, "op").unwrap();
+        let e = Event::AttemptFailed {
+            credential: None,
+            step: "inventory".into(),
+            operation: "inventory".into(),
+            attempt: 1,
+            why: "access denied".into(),
+            retryable: false,
+        };
+        let said = narrate(&st, &e, "op").unwrap().text;
+        assert_eq!(said, "inventory failed (attempt 1): access denied");
+    }
 }

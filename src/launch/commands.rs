@@ -24,6 +24,45 @@ pub(super) fn runbooks() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `breachbook runbooks show NAME`: a built-in runbook's YAML, to start a copy from.
+pub(super) fn show_runbook(name: &str) -> anyhow::Result<ExitCode> {
+    let Some((_, src)) = crate::runbook::shipped::get(name) else {
+        let names: Vec<&str> = crate::runbook::shipped::all()
+            .iter()
+            .map(|(f, _)| f.trim_end_matches(".yaml"))
+            .collect();
+        return Err(anyhow!(
+            "no built-in runbook `{name}`: the built-in ones are {}",
+            names.join(", ")
+        ));
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error.
+    let _ = out.write_all(src.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `breachbook completions SHELL`: completions generated from the clap definitions.
+pub(super) fn completions(shell: clap_complete::aot::Shell) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut cmd = crate::cli::Cli::command();
+    clap_complete::aot::generate(shell, &mut cmd, "breachbook", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `breachbook man`: the man page generated from the clap definitions.
+pub(super) fn man() -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(crate::cli::Cli::command())
+        .render(&mut out)
+        .map_err(|e| anyhow!("could not write the man page: {e}"))?;
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `breachbook incidents`: the incidents and drills of the state folder.
 pub(super) fn incidents(dir: &Path) -> anyhow::Result<ExitCode> {
     let rows = journal::list(dir)?;
@@ -51,6 +90,7 @@ pub(super) fn report(dir: &Path, id: &str, format: ReportFormat) -> anyhow::Resu
             "{}",
             serde_json::to_string_pretty(&report::json(&state)).unwrap_or_default()
         ),
+        ReportFormat::Html => print!("{}", report::html(&state)),
     }
     Ok(ExitCode::SUCCESS)
 }

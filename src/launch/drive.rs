@@ -25,17 +25,18 @@ pub(super) async fn drive(
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let engine_task = tokio::spawn(engine.run(cmd_rx));
     if !headless {
-        crate::tui::run(crate::tui::TuiConfig {
+        let exit = crate::tui::run(crate::tui::TuiConfig {
             state,
             commands: cmd_tx.clone(),
             updates,
             onboarding: ui.onboarding,
             read_only: ui.read_only,
-            journal_dir,
+            journal_dir: journal_dir.clone(),
         })
         .await?;
         let _ = cmd_tx.send(crate::incident::command::Command::Shutdown);
         let _ = engine_task.await;
+        super::print_resume_hint(&exit, &journal_dir);
         return Ok(ExitCode::SUCCESS);
     }
     let live = state.mode == Mode::Live;

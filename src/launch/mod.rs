@@ -36,9 +36,29 @@ pub fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     if let Some(d) = &cli.state_dir {
         return Ok(d.clone());
     }
+    default_state_dir().ok_or_else(|| anyhow!("no home folder found: pass --state-dir DIR"))
+}
+
+/// The platform's state folder, when there is a home folder.
+fn default_state_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("dev", "breachbook", "breachbook")
         .map(|p| p.data_local_dir().to_path_buf())
-        .ok_or_else(|| anyhow!("no home folder found: pass --state-dir DIR"))
+}
+
+/// After the screen closed on an open incident: the command that goes on with it (with
+/// `--state-dir` when the state folder is not the platform's).
+fn print_resume_hint(exit: &crate::tui::Exit, incident_dir: &Path) {
+    if !exit.open {
+        return;
+    }
+    let state = incident_dir.parent().and_then(Path::parent);
+    let explicit = state
+        .filter(|d| default_state_dir().as_deref() != Some(*d))
+        .map(|d| d.display().to_string());
+    println!(
+        "{}",
+        crate::tui::strings::resume_hint(&exit.id, explicit.as_deref())
+    );
 }
 
 /// Runs one job; returns the process exit code.
@@ -59,7 +79,12 @@ pub fn run(cli: Cli) -> ExitCode {
             commands::print_or_quiet(&crate::runbook::schema_json());
             Ok(ExitCode::SUCCESS)
         }
-        Job::Runbooks => commands::runbooks(),
+        Job::Runbooks(args) => match args.action {
+            None => commands::runbooks(),
+            Some(crate::cli::RunbooksAction::Show { name }) => commands::show_runbook(&name),
+        },
+        Job::Completions(args) => commands::completions(args.shell),
+        Job::Man => commands::man(),
         Job::Incidents => commands::incidents(&dir),
         Job::Report(args) => commands::report(&dir, &args.id, args.format),
         Job::Drill(args) => drill::drill(&dir, args),
@@ -71,7 +96,11 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<crate::runbook::diagnostic::LoadError>() {
+                // Located problems say `file:line:col: error:` themselves, as `check` does.
+                Some(problems) => eprint!("{problems}"),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::from(USAGE)
         }
     }
@@ -87,8 +116,8 @@ fn fold(records: &[journal::Record]) -> Option<IncidentState> {
 
 /// Loads a runbook from a path or a built-in name; prints diagnostics on failure.
 fn load_runbook(arg: Option<&str>) -> anyhow::Result<(Runbook, String)> {
-    let (origin, source) = crate::runbook::shipped::resolve(arg).map_err(|e| anyhow!("{e}"))?;
-    let rb = crate::runbook::load::load_str(&origin, &source).map_err(|e| anyhow!("{e}"))?;
+    let (origin, source) = crate::runbook::shipped::resolve(arg)?;
+    let rb = crate::runbook::load::load_str(&origin, &source)?;
     Ok((rb, source))
 }
 

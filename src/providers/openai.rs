@@ -583,7 +583,8 @@ impl OpenAiIssuer {
             .get("project_name")
             .or_else(|| old.meta.get("project_id"))
             .cloned()
-            .unwrap_or_else(|| "the project the old key belongs to".to_string());
+            // Named as a project either way: "select the project X" reads once.
+            .unwrap_or_else(|| "(the one the old key belongs to)".to_string());
         let owner = match Self::owner_type(old) {
             Some("user") => {
                 "it is owned by a person, and OpenAI mints such keys only in the dashboard"

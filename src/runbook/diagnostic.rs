@@ -191,6 +191,14 @@ impl fmt::Display for LoadError {
         };
         let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
         for d in &self.diagnostics {
+            if d.line == 0 {
+                // Not a place in a file (a runbook name that is not one): no location.
+                writeln!(f, "error: {}", d.message)?;
+                if let Some(h) = &d.hint {
+                    writeln!(f, "  help: {h}")?;
+                }
+                continue;
+            }
             writeln!(
                 f,
                 "{}:{}:{}: error: {}",
@@ -212,7 +220,11 @@ impl fmt::Display for LoadError {
                     )
                     .is_ok();
             if rendered {
-                f.write_str(&out)?;
+                // The message is on the line above already: the snippet starts at its frame.
+                let snippet = out
+                    .find("╭─")
+                    .and_then(|i| out[..i].rfind('\n').map(|n| &out[n + 1..]));
+                f.write_str(snippet.unwrap_or(&out))?;
             } else if let Some(h) = &d.hint {
                 writeln!(f, "  help: {h}")?;
             }

@@ -51,20 +51,168 @@ pub fn read_source(path: &Path) -> Result<String, LoadError> {
 }
 
 /// Parses and validates runbook text; `origin` names it in diagnostics.
+///
+/// Every problem in one pass: the parser stops at its first error, so an unknown field
+/// (or a wrong scalar) is reported, blanked out of a copy of the text — kept byte for byte
+/// the same length, so every place still points into the file as written — and the copy
+/// parsed again, until it parses; then the rules are checked on it. A problem that only
+/// echoes an earlier one (a required field missing because its bad value was blanked) is
+/// not reported.
 pub fn load_str(origin: &str, src: &str) -> Result<Runbook, LoadError> {
     guard::text(origin, src)?;
     guard::structure(origin, src)?;
-    let rb = parse(origin, src)?;
-    let problems = validate::validate(src, &rb);
-    if problems.is_empty() {
-        Ok(rb)
-    } else {
-        Err(LoadError {
+    let mut text = src.to_string();
+    let mut found: Vec<Diagnostic> = Vec::new();
+    let mut blanked: Vec<String> = Vec::new();
+    let mut parsed = None;
+    for _ in 0..MAX_PASSES {
+        match parse(origin, &text) {
+            Ok(rb) => {
+                found.extend(validate::validate(&text, &rb));
+                parsed = Some(rb);
+                break;
+            }
+            Err(e) => {
+                let Some(d) = e.diagnostics.into_iter().next() else {
+                    break;
+                };
+                let echo = blanked
+                    .iter()
+                    .any(|k| d.message == format!("missing field `{k}`"));
+                if echo {
+                    break;
+                }
+                let next = blank_key_at(&text, d.offset, &d.message);
+                found.push(d);
+                match next {
+                    Some((t, keys)) => {
+                        text = t;
+                        blanked.extend(keys);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    found.sort_by_key(|d| (d.line, d.column));
+    found.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
+    match parsed {
+        Some(rb) if found.is_empty() => Ok(rb),
+        _ => Err(LoadError {
             origin: origin.to_string(),
             source: src.to_string(),
-            diagnostics: problems,
-        })
+            diagnostics: found,
+        }),
     }
+}
+
+/// How often an unknown field or a bad value is blanked out to look further.
+const MAX_PASSES: usize = 25;
+
+/// `text` with the `key: …` entry at `offset` (and the block under it) turned into spaces
+/// and a `#`, so the rest parses on: for an unknown field (the offset is the key) or a bad
+/// scalar (the offset is its value, on the key's line). None where that cannot be done
+/// safely (a list item's first key, a flow mapping): the parse stops there.
+fn blank_key_at(text: &str, offset: usize, message: &str) -> Option<(String, Vec<String>)> {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = &text[start..end];
+    let indent = line.len() - line.trim_start().len();
+    let body = &line[indent..];
+    if body.starts_with('-') || body.starts_with('{') || body.starts_with('[') {
+        return None;
+    }
+    let (key, _) = body.split_once(':')?;
+    let key = key.trim();
+    if key.is_empty() || key.contains([' ', '{', '[', '"', '\'']) {
+        return None;
+    }
+    let unknown = message.starts_with("unknown field");
+    if unknown && start + indent != offset {
+        return None;
+    }
+    if !unknown && offset <= start + indent + key.len() {
+        return None;
+    }
+    // The block under the key: the lines after it indented deeper (or blank).
+    let mut block_end = end;
+    let mut rest = end;
+    while rest < text.len() {
+        let next_end = text[rest + 1..]
+            .find('\n')
+            .map_or(text.len(), |i| rest + 1 + i);
+        let next = &text[rest + 1..next_end.min(text.len())];
+        let deeper = next.trim().is_empty() || next.len() - next.trim_start().len() > indent;
+        if !deeper {
+            break;
+        }
+        if !next.trim().is_empty() {
+            block_end = next_end;
+        }
+        rest = next_end;
+    }
+    let mut out = text.as_bytes().to_vec();
+    blank(&mut out, start, block_end, indent);
+    // A parent left with nothing under it would now be empty (null): it goes too.
+    let mut keys = vec![key.to_string()];
+    let (mut child_start, mut child_indent) = (start, indent);
+    while let Some((p_start, p_end, p_indent)) = empty_parent(&out, child_start, child_indent) {
+        if let Some(k) = std::str::from_utf8(&out[p_start..p_end])
+            .ok()
+            .and_then(|l| l.trim().strip_suffix(':'))
+        {
+            keys.push(k.trim().to_string());
+        }
+        blank(&mut out, p_start, p_end, p_indent);
+        (child_start, child_indent) = (p_start, p_indent);
+    }
+    // Spaces and `#` in place of whole lines: still UTF-8.
+    let text = String::from_utf8(out).ok()?;
+    Some((text, keys))
+}
+
+/// Turns `[start, end)` into spaces (line breaks kept) with a `#` at `start + indent`.
+fn blank(out: &mut [u8], start: usize, end: usize, indent: usize) {
+    for b in &mut out[start..end] {
+        if *b != b'\n' {
+            *b = b' ';
+        }
+    }
+    if let Some(b) = out.get_mut(start + indent) {
+        *b = b'#';
+    }
+}
+
+/// The `key:` line above the line at `start` (indented `indent`) when it holds a block
+/// whose every line is now blank or a comment: (its start, its end, its indent).
+fn empty_parent(out: &[u8], start: usize, indent: usize) -> Option<(usize, usize, usize)> {
+    let text = std::str::from_utf8(out).ok()?;
+    let lines: Vec<(usize, &str)> = text
+        .split_inclusive('\n')
+        .scan(0, |at, l| {
+            let s = *at;
+            *at += l.len();
+            Some((s, l.trim_end_matches('\n')))
+        })
+        .collect();
+    let me = lines.iter().position(|(s, _)| *s == start)?;
+    let ind = |l: &str| l.len() - l.trim_start().len();
+    let quiet = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+    let parent = lines[..me]
+        .iter()
+        .rposition(|(_, l)| !quiet(l) && ind(l) < indent)?;
+    let (p_start, p_line) = lines[parent];
+    let p_indent = ind(p_line);
+    let body = p_line.trim();
+    if body.starts_with('-') || !body.ends_with(':') {
+        return None;
+    }
+    let children_quiet = lines[parent + 1..]
+        .iter()
+        .take_while(|(_, l)| quiet(l) || ind(l) > p_indent)
+        .all(|(_, l)| quiet(l));
+    children_quiet.then_some((p_start, p_start + p_line.len(), p_indent))
 }
 
 /// serde-saphyr options shared by the typed parse and the shadow parse of `validate`.
@@ -318,6 +466,12 @@ fn explain(msg: &str) -> (String, Option<String>) {
             Some("write `true` or `false` without quotes".into()),
         );
     }
+    if lower.contains("invalid floating point") || lower.contains("invalid f64") {
+        return (
+            "expected a number here".into(),
+            Some("write a number such as 10, without quotes".into()),
+        );
+    }
     if lower.contains("invalid u32")
         || lower.contains("invalid u64")
         || lower.contains("invalid usize")
@@ -396,6 +550,38 @@ steps:
     }
 
     #[test]
+    fn every_problem_in_one_pass_each_once() {
+        // An unknown field no longer hides a typo in `needs`, nor a bad number.
+        let src = format!(
+            "{BASE}    checklist: [a]\n  - id: two\n    title: Two\n    action: manual\n    instructions: Tick.\n    checklist: [a]\n    needs: [lok]\n    colour: blue\n"
+        )
+        .replacen("  openai:\n", "  openai:\n    colour: red\n", 1);
+        let e = load_str("t.yaml", &src).unwrap_err();
+        let msgs: Vec<&str> = e.diagnostics().iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "unknown field `colour`",
+                "step `two` needs `lok`, which is not a step",
+                "unknown field `colour`"
+            ],
+            "{e}"
+        );
+        assert_eq!(e.diagnostics()[0].line, 8);
+        let lines: Vec<usize> = e.diagnostics().iter().map(|d| d.line).collect();
+        assert_eq!(lines, [8, 21, 22]);
+        // A wrong type gets a hint of its own.
+        let src = format!("{BASE}    checklist: [a]\nsettings:\n  concurrency: ten\n");
+        let e = load_str("t.yaml", &src).unwrap_err();
+        let msgs: Vec<&str> = e.diagnostics().iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(msgs, ["expected a whole number here"], "{e}");
+        // A bad required value is one problem, not two.
+        let src = BASE.replace("title: T", "title: [T]");
+        let e = load_str("t.yaml", &src).unwrap_err();
+        assert_eq!(e.diagnostics().len(), 1, "{e}");
+    }
+
+    #[test]
     fn parser_words_become_the_operators_words() {
         let (m, h) = explain("only single YAML document expected but multiple found");
         assert_eq!(m, "several YAML documents in one file");
@@ -408,5 +594,11 @@ steps:
         let (m, h) = explain("unknown field `neds`, expected one of `id`, `needs`, `title`");
         assert_eq!(m, "unknown field `neds`");
         assert_eq!(h.as_deref(), Some("did you mean `needs`?"));
+        let (m, h) = explain("invalid floating point");
+        assert_eq!(m, "expected a number here");
+        assert_eq!(
+            h.as_deref(),
+            Some("write a number such as 10, without quotes")
+        );
     }
 }

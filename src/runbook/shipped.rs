@@ -61,8 +61,9 @@ pub fn resolve(arg: Option<&str>) -> Result<(String, String), LoadError> {
         name,
         "",
         Diagnostic {
-            line: 1,
-            column: 1,
+            // Not a place in a file: the name is neither a file nor a built-in runbook.
+            line: 0,
+            column: 0,
             offset: 0,
             message: format!("no runbook file `{name}` and no built-in runbook of that name"),
             hint: Some(format!(

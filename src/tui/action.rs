@@ -11,6 +11,12 @@ pub enum Action {
     // Move.
     Up,
     Down,
+    /// A page up or down in the focused list.
+    PageUp,
+    PageDown,
+    /// The first or the last row of the focused list.
+    First,
+    Last,
     NextPanel,
     PrevPanel,
     // Act on the incident.
@@ -24,10 +30,16 @@ pub enum Action {
     Skip,
     /// Open the hidden input for a key made by hand.
     Paste,
+    /// Reopen the selected skipped step (or the one a blocked step waits for).
+    Reopen,
+    /// Write a note for the timeline and the report.
+    Note,
     /// Text pasted into the terminal (bracketed paste).
     PasteText(Pasted),
     // View.
     Filter,
+    /// The `:` prompt.
+    Command,
     Sort,
     Help,
     /// Esc: close, clear, go back.
@@ -47,11 +59,24 @@ pub enum Action {
     Close,
     /// Score screen: show (or write) the report.
     ReportPath,
+    /// Scroll a window's text.
+    Scroll(Scroll),
     // From the loop.
     /// The clock tick: spinners and the header clock move.
     Tick,
     /// Something from the engine (boxed: events are large, keys are small).
     Engine(Box<Update>),
+}
+
+/// Which way a window's text scrolls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scroll {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
 }
 
 /// Text pasted into the terminal: may be a key, so it is zeroized and never printed.

@@ -10,7 +10,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{
@@ -21,11 +21,11 @@ use ratatui::crossterm::terminal::{
 };
 use ratatui::crossterm::{cursor, execute};
 
-use super::TuiConfig;
 use super::action::Action;
 use super::app::App;
 use super::layout::render;
 use super::strings;
+use super::{Exit, TuiConfig};
 use crate::incident::command::Update;
 
 /// How often spinners and the header clock move.
@@ -71,8 +71,12 @@ impl Drop for Restore {
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
 
+/// Keys arriving together, at least this many with text in them, are a paste into a
+/// terminal without bracketed paste, not a person typing.
+const PASTE_BURST: usize = 4;
+
 /// Sets up the terminal, runs the screen until the operator quits, restores the terminal.
-pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
+pub async fn run(config: TuiConfig) -> anyhow::Result<Exit> {
     install_panic_hook();
     let _restore = Restore;
     let mut terminal = open().map_err(|e| anyhow::anyhow!(strings::no_terminal(&e.to_string())))?;
@@ -94,7 +98,7 @@ fn open() -> std::io::Result<Term> {
     Ok(t)
 }
 
-async fn event_loop(terminal: &mut Term, config: TuiConfig) -> anyhow::Result<()> {
+async fn event_loop(terminal: &mut Term, config: TuiConfig) -> anyhow::Result<Exit> {
     let TuiConfig {
         state,
         commands,
@@ -106,25 +110,57 @@ async fn event_loop(terminal: &mut Term, config: TuiConfig) -> anyhow::Result<()
     let mut app = App::new(state, onboarding, read_only);
     app.journal_dir = journal_dir;
     app.live_clock = true;
+    if let Ok(size) = terminal.size() {
+        app.size = (size.width, size.height);
+    }
+    for c in app.start() {
+        let _ = commands.send(c);
+    }
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut updates_open = true;
     loop {
+        if let Ok(size) = terminal.size() {
+            app.size = (size.width, size.height);
+        }
         // `draw` resizes the buffers to the terminal first: a resize is one more redraw.
         terminal.draw(|f| render(&app, f))?;
         if app.quit {
-            return Ok(());
+            let open = !app.state.is_complete() && app.state.score.is_none();
+            return Ok(Exit {
+                id: app.state.id.clone(),
+                open,
+            });
         }
         let out = tokio::select! {
             ev = events.next() => match ev {
-                Some(Ok(TermEvent::Key(key))) => app.handle_key(key),
+                Some(Ok(TermEvent::Key(key))) => {
+                    // Everything that arrived with it: a burst is a paste, not typing.
+                    let mut burst = vec![TermEvent::Key(key)];
+                    while burst.len() < 512 {
+                        match events.next().now_or_never() {
+                            Some(Some(Ok(ev))) => burst.push(ev),
+                            _ => break,
+                        }
+                    }
+                    take_events(&mut app, burst)
+                }
                 Some(Ok(TermEvent::Paste(text))) => app.update(Action::PasteText(
                     super::action::Pasted(zeroize::Zeroizing::new(text)),
                 )),
+                Some(Ok(TermEvent::Resize(w, h))) => {
+                    app.size = (w, h);
+                    Vec::new()
+                }
                 Some(Ok(_)) => Vec::new(),
                 Some(Err(e)) => return Err(e.into()),
-                None => return Ok(()),
+                None => {
+                    return Ok(Exit {
+                        id: app.state.id.clone(),
+                        open: !app.state.is_complete(),
+                    });
+                }
             },
             _ = tick.tick() => app.update(Action::Tick),
             u = updates.recv(), if updates_open => match u {
@@ -155,4 +191,43 @@ async fn event_loop(terminal: &mut Term, config: TuiConfig) -> anyhow::Result<()
             }
         }
     }
+}
+
+/// Terminal events read together. Keys that arrive in a burst with text in them, on the
+/// screen (no window takes text), are a paste without bracketed paste: they are not acted
+/// on one by one — a pasted line must not tick items and run a step.
+fn take_events(app: &mut App, events: Vec<TermEvent>) -> Vec<crate::incident::command::Command> {
+    use ratatui::crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
+    let typed = events
+        .iter()
+        .filter(|e| match e {
+            TermEvent::Key(k) => {
+                k.kind != KeyEventKind::Release
+                    && !k
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                    && matches!(k.code, KeyCode::Char(_) | KeyCode::Enter)
+            }
+            _ => false,
+        })
+        .count();
+    let texty = events.iter().any(|e| {
+        matches!(e, TermEvent::Key(k) if matches!(k.code, KeyCode::Char(c) if c.is_alphanumeric()))
+    });
+    if typed >= PASTE_BURST && texty && !app.takes_text() {
+        app.toast = Some(strings::paste_ignored(typed));
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for e in events {
+        match e {
+            TermEvent::Key(k) => out.extend(app.handle_key(k)),
+            TermEvent::Paste(text) => out.extend(app.update(Action::PasteText(
+                super::action::Pasted(zeroize::Zeroizing::new(text)),
+            ))),
+            TermEvent::Resize(w, h) => app.size = (w, h),
+            _ => {}
+        }
+    }
+    out
 }

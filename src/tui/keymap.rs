@@ -7,12 +7,25 @@
 //! do not matter (Ctrl+Enter still confirms), except that Ctrl-C always reaches the screen's
 //! quit unless the window binds it, and only plain characters type.
 //!
-//! Depends on `action` and `strings`.
+//! A screen binding may belong to some panels only (Enter and Space act on the steps, not on
+//! whatever panel has focus): pressed elsewhere it does nothing and says where it works, and
+//! the footer shows the hints of the focused panel.
+//!
+//! Depends on `action`, `panel` and `strings`.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::Action;
+use super::action::{Action, Scroll};
+use super::panel::Panel;
 use super::strings;
+
+/// Every panel.
+const ANY: &[Panel] = &[];
+/// Where the steps are: Enter runs, Space ticks, o reopens there.
+const STEPS: &[Panel] = &[Panel::Checklist, Panel::Step];
+const INVENTORY: &[Panel] = &[Panel::Inventory];
+/// Where failed keys show, so where `r` is worth a hint.
+const RETRY_HINT: &[Panel] = &[Panel::Rotation];
 
 /// One key of a binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +92,10 @@ pub enum Group {
     Skip,
     /// The `/` prompt.
     Filter,
+    /// The `:` prompt.
+    Prompt,
+    /// A note for the timeline.
+    Note,
     /// The keys of every window with a text field.
     Typing,
     /// A y/n question before a step runs.
@@ -94,7 +111,7 @@ pub enum Group {
 }
 
 impl Group {
-    pub const ALL: [Group; 13] = [
+    pub const ALL: [Group; 15] = [
         Group::Incident,
         Group::Move,
         Group::View,
@@ -102,6 +119,8 @@ impl Group {
         Group::Paste,
         Group::Skip,
         Group::Filter,
+        Group::Prompt,
+        Group::Note,
         Group::Typing,
         Group::Question,
         Group::Quit,
@@ -122,6 +141,8 @@ impl Group {
             Group::Paste => strings::GROUP_PASTE,
             Group::Skip => strings::GROUP_SKIP,
             Group::Filter => strings::GROUP_FILTER,
+            Group::Prompt => strings::GROUP_PROMPT,
+            Group::Note => strings::GROUP_NOTE,
             Group::Typing => strings::GROUP_TYPING,
             Group::Question => strings::GROUP_QUESTION,
             Group::Quit => strings::GROUP_QUIT,
@@ -144,6 +165,8 @@ impl Group {
             Group::Paste => &[Group::Paste, Group::Typing],
             Group::Skip => &[Group::Skip, Group::Typing],
             Group::Filter => &[Group::Filter, Group::Typing],
+            Group::Prompt => &[Group::Prompt, Group::Typing],
+            Group::Note => &[Group::Note, Group::Typing],
             Group::Incident => &[Group::Incident],
             Group::Move => &[Group::Move],
             Group::View => &[Group::View],
@@ -172,6 +195,17 @@ pub struct Binding {
     pub hint: Option<&'static str>,
     /// Changes keys or systems: not registered in read-only mode.
     pub mutating: bool,
+    /// The panels it acts in (screen bindings; empty: every panel).
+    pub panels: &'static [Panel],
+    /// The panels whose footer shows its hint (empty: where it acts).
+    pub hint_in: &'static [Panel],
+}
+
+impl Binding {
+    /// Whether it acts with `focus` on the screen.
+    pub fn acts_in(&self, focus: Panel) -> bool {
+        self.panels.is_empty() || self.panels.contains(&focus)
+    }
 }
 
 impl Binding {
@@ -179,6 +213,14 @@ impl Binding {
     pub fn action_for(&self, ev: &KeyEvent) -> Action {
         match (&self.action, ev.code) {
             (Action::Type(_), KeyCode::Char(c)) => Action::Type(c),
+            (Action::Scroll(_), code) => Action::Scroll(match code {
+                KeyCode::Char('k') | KeyCode::Up => Scroll::Up,
+                KeyCode::PageDown | KeyCode::Char(' ') => Scroll::PageDown,
+                KeyCode::PageUp => Scroll::PageUp,
+                KeyCode::Char('g') | KeyCode::Home => Scroll::Top,
+                KeyCode::Char('G') | KeyCode::End => Scroll::Bottom,
+                _ => Scroll::Down,
+            }),
             (a, _) => a.clone(),
         }
     }
@@ -194,6 +236,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_RUN,
         hint: Some(strings::HINT_RUN),
         mutating: false,
+        panels: STEPS,
+        hint_in: ANY,
     },
     Binding {
         action: Action::TickItem,
@@ -203,6 +247,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_TICK,
         hint: Some(strings::HINT_TICK),
         mutating: false,
+        panels: STEPS,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Retry,
@@ -212,6 +258,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_RETRY,
         hint: Some(strings::HINT_RETRY),
         mutating: true,
+        panels: ANY,
+        hint_in: RETRY_HINT,
     },
     Binding {
         action: Action::Skip,
@@ -221,6 +269,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_SKIP,
         hint: Some(strings::HINT_SKIP),
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Paste,
@@ -230,6 +280,30 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_PASTE,
         hint: None,
         mutating: true,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::Reopen,
+        keys: &[plain(KeyCode::Char('o'))],
+        label: "o",
+        group: Group::Incident,
+        help: strings::HELP_REOPEN,
+        hint: Some(strings::HINT_REOPEN),
+        mutating: false,
+        panels: STEPS,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::Note,
+        keys: &[plain(KeyCode::Char('n'))],
+        label: "n",
+        group: Group::Incident,
+        help: strings::HELP_NOTE,
+        hint: Some(strings::HINT_NOTE),
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Up,
@@ -239,6 +313,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_UP,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Down,
@@ -248,6 +324,52 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_DOWN,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::PageUp,
+        keys: &[plain(KeyCode::PageUp)],
+        label: "PgUp",
+        group: Group::Move,
+        help: strings::HELP_PAGE_UP,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::PageDown,
+        keys: &[plain(KeyCode::PageDown)],
+        label: "PgDn",
+        group: Group::Move,
+        help: strings::HELP_PAGE_DOWN,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::First,
+        keys: &[plain(KeyCode::Char('g')), plain(KeyCode::Home)],
+        label: "g/Home",
+        group: Group::Move,
+        help: strings::HELP_FIRST,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::Last,
+        keys: &[plain(KeyCode::Char('G')), plain(KeyCode::End)],
+        label: "G/End",
+        group: Group::Move,
+        help: strings::HELP_LAST,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::NextPanel,
@@ -257,6 +379,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_NEXT_PANEL,
         hint: Some(strings::HINT_PANEL),
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::PrevPanel,
@@ -266,6 +390,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_PREV_PANEL,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Filter,
@@ -275,6 +401,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_FILTER,
         hint: Some(strings::HINT_FILTER),
         mutating: false,
+        panels: ANY,
+        hint_in: INVENTORY,
     },
     Binding {
         action: Action::Sort,
@@ -282,8 +410,10 @@ pub const BINDINGS: &[Binding] = &[
         label: "s",
         group: Group::View,
         help: strings::HELP_SORT,
-        hint: None,
+        hint: Some(strings::HINT_SORT),
         mutating: false,
+        panels: INVENTORY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Help,
@@ -293,6 +423,19 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_HELP,
         hint: Some(strings::HINT_HELP),
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::Command,
+        keys: &[plain(KeyCode::Char(':'))],
+        label: ":",
+        group: Group::View,
+        help: strings::HELP_COMMAND,
+        hint: Some(strings::HINT_COMMAND),
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Back,
@@ -302,6 +445,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_BACK,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Quit,
@@ -311,6 +456,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_QUIT,
         hint: Some(strings::HINT_QUIT),
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Quit,
@@ -320,6 +467,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::HELP_QUIT_NOW,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     // ── Windows: the top one reads its own group (then the typing keys, if it has a field).
     Binding {
@@ -330,6 +479,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_CONFIRM,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::SwitchField,
@@ -344,6 +495,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_SWITCH_FIELD,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Close,
@@ -353,6 +506,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_CANCEL,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Submit,
@@ -362,6 +517,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_TEST_AND_STORE,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Close,
@@ -371,6 +528,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_CANCEL,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Submit,
@@ -380,6 +539,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_SKIP,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Close,
@@ -389,6 +550,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_CANCEL,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Submit,
@@ -398,6 +561,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_KEEP_FILTER,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Close,
@@ -407,6 +572,52 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_CLEAR_FILTER,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::Submit,
+        keys: &[plain(KeyCode::Enter)],
+        label: "Enter",
+        group: Group::Prompt,
+        help: strings::WINDOW_DO,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::Close,
+        keys: &[plain(KeyCode::Esc)],
+        label: "Esc",
+        group: Group::Prompt,
+        help: strings::WINDOW_CANCEL,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::Submit,
+        keys: &[plain(KeyCode::Enter)],
+        label: "Enter",
+        group: Group::Note,
+        help: strings::WINDOW_SAVE_NOTE,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        action: Action::Close,
+        keys: &[plain(KeyCode::Esc)],
+        label: "Esc",
+        group: Group::Note,
+        help: strings::WINDOW_CANCEL,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         // The character typed replaces this one (see `Binding::action_for`).
@@ -417,6 +628,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_TYPE,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Erase,
@@ -426,6 +639,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_ERASE,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Answer(true),
@@ -435,6 +650,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_YES,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Answer(false),
@@ -448,6 +665,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_NO,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         // A second Ctrl-C while asked means it.
@@ -462,6 +681,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_QUIT,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Answer(false),
@@ -475,6 +696,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_STAY,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Quit,
@@ -484,6 +707,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_QUIT,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::ReportPath,
@@ -493,6 +718,32 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_REPORT_PATH,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        // The key pressed says which way (see `Binding::action_for`).
+        action: Action::Scroll(Scroll::Down),
+        keys: &[
+            plain(KeyCode::Char('j')),
+            plain(KeyCode::Char('k')),
+            plain(KeyCode::Down),
+            plain(KeyCode::Up),
+            plain(KeyCode::PageDown),
+            plain(KeyCode::PageUp),
+            plain(KeyCode::Char(' ')),
+            plain(KeyCode::Char('g')),
+            plain(KeyCode::Char('G')),
+            plain(KeyCode::Home),
+            plain(KeyCode::End),
+        ],
+        label: "j/k",
+        group: Group::Score,
+        help: strings::WINDOW_SCROLL,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Close,
@@ -502,6 +753,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_BACK,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         // Onboarding explanations go away with any key.
@@ -512,6 +765,8 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_CONTINUE,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
     Binding {
         action: Action::Close,
@@ -526,6 +781,32 @@ pub const BINDINGS: &[Binding] = &[
         help: strings::WINDOW_CLOSE_HELP,
         hint: None,
         mutating: false,
+        panels: ANY,
+        hint_in: ANY,
+    },
+    Binding {
+        // The key pressed says which way (see `Binding::action_for`).
+        action: Action::Scroll(Scroll::Down),
+        keys: &[
+            plain(KeyCode::Char('j')),
+            plain(KeyCode::Char('k')),
+            plain(KeyCode::Down),
+            plain(KeyCode::Up),
+            plain(KeyCode::PageDown),
+            plain(KeyCode::PageUp),
+            plain(KeyCode::Char(' ')),
+            plain(KeyCode::Char('g')),
+            plain(KeyCode::Char('G')),
+            plain(KeyCode::Home),
+            plain(KeyCode::End),
+        ],
+        label: "j/k/PgUp/PgDn",
+        group: Group::Help,
+        help: strings::WINDOW_SCROLL,
+        hint: None,
+        mutating: false,
+        panels: ANY,
+        hint_in: ANY,
     },
 ];
 
@@ -559,12 +840,43 @@ pub fn is_disabled_in_read_only(key: &KeyEvent) -> bool {
         .any(|b| b.mutating && b.keys.iter().any(|k| k.matches(key)))
 }
 
-/// The screen's footer: `label hint` pairs of the screen bindings that have a hint.
-pub fn hints(read_only: bool) -> Vec<(&'static str, &'static str)> {
+/// The screen's footer with `focus` on a panel: `label hint` pairs of the screen bindings
+/// that act there and have a hint for it.
+pub fn hints(read_only: bool, focus: Panel) -> Vec<(&'static str, &'static str)> {
     active(read_only)
-        .filter(|b| b.group.on_screen())
+        .filter(|b| b.group.on_screen() && b.acts_in(focus))
+        .filter(|b| b.hint_in.is_empty() || b.hint_in.contains(&focus))
         .filter_map(|b| b.hint.map(|h| (b.label, h)))
         .collect()
+}
+
+/// What a key pressed on the screen comes to with `focus` on a panel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScreenKey {
+    /// It asks for this.
+    Act(Action),
+    /// It is bound, but not in this panel: its label and where it works.
+    ElsewhereOnly {
+        label: &'static str,
+        panels: &'static [Panel],
+    },
+    /// Read-only mode leaves it out (it changes keys or systems).
+    ReadOnly,
+    /// Nothing is bound to it.
+    Unbound,
+}
+
+/// What a key pressed on the screen does with `focus` on a panel.
+pub fn screen_key(key: &KeyEvent, read_only: bool, focus: Panel) -> ScreenKey {
+    match binding_for(key, read_only) {
+        Some(b) if b.acts_in(focus) => ScreenKey::Act(b.action_for(key)),
+        Some(b) => ScreenKey::ElsewhereOnly {
+            label: b.label,
+            panels: b.panels,
+        },
+        None if read_only && is_disabled_in_read_only(key) => ScreenKey::ReadOnly,
+        None => ScreenKey::Unbound,
+    }
 }
 
 /// A window's footer and its row in help: `label help` of its own bindings.
@@ -632,7 +944,9 @@ mod tests {
         assert_eq!(action_for(&r, true), None);
         assert!(is_disabled_in_read_only(&r));
         assert!(active(true).all(|b| !b.mutating));
-        assert!(hints(true).iter().all(|(l, _)| *l != "r"));
+        for p in Panel::ALL {
+            assert!(hints(true, p).iter().all(|(l, _)| *l != "r"));
+        }
     }
 
     #[test]
@@ -668,9 +982,89 @@ mod tests {
         for g in Group::ALL {
             assert!(BINDINGS.iter().any(|b| b.group == g), "{g:?} is empty");
         }
-        let h = hints(false);
-        assert!(h.contains(&("?", strings::HINT_HELP)));
-        assert!(h.contains(&("q", strings::HINT_QUIT)));
+        for p in Panel::ALL {
+            let h = hints(false, p);
+            assert!(h.contains(&("?", strings::HINT_HELP)), "{p:?}");
+            assert!(h.contains(&("q", strings::HINT_QUIT)), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn enter_and_space_act_on_the_steps_only_and_say_where_elsewhere() {
+        let enter = press(KeyCode::Enter);
+        let space = press(KeyCode::Char(' '));
+        for key in [&enter, &space] {
+            assert!(matches!(
+                screen_key(key, false, Panel::Checklist),
+                ScreenKey::Act(_)
+            ));
+            assert!(matches!(
+                screen_key(key, false, Panel::Step),
+                ScreenKey::Act(_)
+            ));
+            for p in [
+                Panel::Inventory,
+                Panel::Rotation,
+                Panel::Usage,
+                Panel::Timeline,
+            ] {
+                assert!(
+                    matches!(
+                        screen_key(key, false, p),
+                        ScreenKey::ElsewhereOnly { panels, .. }
+                            if panels == [Panel::Checklist, Panel::Step]
+                    ),
+                    "{p:?}"
+                );
+            }
+        }
+        // The footer of each panel shows only what acts there.
+        assert!(hints(false, Panel::Checklist).contains(&("Enter", strings::HINT_RUN)));
+        assert!(!hints(false, Panel::Inventory).contains(&("Enter", strings::HINT_RUN)));
+        assert!(hints(false, Panel::Inventory).contains(&("s", strings::HINT_SORT)));
+        assert!(!hints(false, Panel::Timeline).contains(&("s", strings::HINT_SORT)));
+        assert_eq!(
+            screen_key(&press(KeyCode::Char('z')), false, Panel::Step),
+            ScreenKey::Unbound
+        );
+        assert_eq!(
+            screen_key(&press(KeyCode::Char('r')), true, Panel::Rotation),
+            ScreenKey::ReadOnly
+        );
+    }
+
+    #[test]
+    fn every_list_pages_and_jumps_and_help_scrolls() {
+        for (code, action) in [
+            (KeyCode::PageUp, Action::PageUp),
+            (KeyCode::PageDown, Action::PageDown),
+            (KeyCode::Char('g'), Action::First),
+            (KeyCode::Home, Action::First),
+            (KeyCode::Char('G'), Action::Last),
+            (KeyCode::End, Action::Last),
+            (KeyCode::Char(':'), Action::Command),
+            (KeyCode::Char('n'), Action::Note),
+        ] {
+            for p in Panel::ALL {
+                assert_eq!(
+                    screen_key(&press(code), false, p),
+                    ScreenKey::Act(action.clone()),
+                    "{code:?} in {p:?}"
+                );
+            }
+        }
+        assert_eq!(
+            in_window(Group::Help, &press(KeyCode::PageDown)),
+            KeyOutcome::Consumed(Some(Action::Scroll(Scroll::PageDown)))
+        );
+        assert_eq!(
+            in_window(Group::Help, &press(KeyCode::Char('k'))),
+            KeyOutcome::Consumed(Some(Action::Scroll(Scroll::Up)))
+        );
+        assert_eq!(
+            in_window(Group::Help, &press(KeyCode::Esc)),
+            KeyOutcome::Consumed(Some(Action::Close))
+        );
     }
 
     #[test]

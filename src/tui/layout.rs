@@ -18,6 +18,9 @@ use super::{keymap, strings, text};
 /// Below this many columns or rows the panels collapse to tabs.
 pub const MIN_FULL_WIDTH: u16 = 100;
 pub const MIN_FULL_HEIGHT: u16 = 30;
+/// Below this many columns or rows nothing fits: one message says so.
+pub const MIN_WIDTH: u16 = 50;
+pub const MIN_HEIGHT: u16 = 14;
 
 /// Whether the screen is too small for all panels at once.
 pub fn compact(area: Rect) -> bool {
@@ -27,6 +30,23 @@ pub fn compact(area: Rect) -> bool {
 /// Draws the whole screen from the app state.
 pub fn render(app: &App, f: &mut Frame) {
     let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        // One clear message rather than a screen cut to pieces.
+        let msg = strings::too_small(MIN_WIDTH, MIN_HEIGHT, area.width, area.height);
+        let lines = text::wrapped(
+            "",
+            app.theme.warn(),
+            &msg,
+            app.theme.bold(),
+            area.width as usize,
+        );
+        let h = u16::try_from(lines.len())
+            .unwrap_or(u16::MAX)
+            .min(area.height);
+        let y = area.y + area.height.saturating_sub(h) / 2;
+        f.render_widget(Paragraph::new(lines), Rect::new(area.x, y, area.width, h));
+        return;
+    }
     let footer = footer_lines(app, area.width as usize);
     let footer_h = u16::try_from(footer.len()).unwrap_or(1);
     let [head, body, foot] = Layout::vertical([
@@ -39,7 +59,16 @@ pub fn render(app: &App, f: &mut Frame) {
     if compact(area) {
         let [tabs, panel] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(2)]).areas(body);
-        let titles: Vec<Line> = Panel::ALL.iter().map(|p| Line::from(p.title())).collect();
+        let titles: Vec<Line> = Panel::ALL
+            .iter()
+            .map(|p| {
+                if *p == app.focus {
+                    Line::from(format!("▸{}", p.title()))
+                } else {
+                    Line::from(p.title())
+                }
+            })
+            .collect();
         f.render_widget(
             Tabs::new(titles)
                 .select(app.focus.index())
@@ -94,7 +123,8 @@ fn header(app: &App, f: &mut Frame, area: Rect) {
     let t = app.theme;
     let st = &app.state;
     let elapsed = (app.now() - st.opened_at).num_seconds();
-    let (done, steps) = st.progress();
+    let steps = st.step_counts();
+    let gaps = st.gaps().len();
     let (contained, exposed) = st.containment();
     let mut first = vec![
         Span::raw(" "),
@@ -110,6 +140,9 @@ fn header(app: &App, f: &mut Frame, area: Rect) {
     first.push(Span::raw("  "));
     first.push(Span::styled(st.runbook.title.clone(), t.bold()));
     first.push(Span::raw(format!("   ⏱ {}", text::duration(elapsed))));
+    if app.drill_paused {
+        first.push(Span::styled(format!(" {}", strings::CLOCK_PAUSED), t.dim()));
+    }
     if app.busy.in_flight > 0 && app.stopped.is_none() {
         first.push(Span::styled(
             format!(
@@ -121,8 +154,20 @@ fn header(app: &App, f: &mut Frame, area: Rect) {
         ));
     }
     // Progress first: the identity is long and may be cut at the right edge.
-    let second = Line::from(vec![
-        Span::raw(format!(" {}", strings::steps_done(done, steps))),
+    let mut second = vec![Span::raw(format!(
+        " {}",
+        strings::steps_done(steps.done, steps.total)
+    ))];
+    if steps.skipped > 0 {
+        second.push(Span::styled(
+            format!(" · {}", strings::steps_skipped(steps.skipped)),
+            t.warn(),
+        ));
+    }
+    if gaps > 0 {
+        second.push(Span::styled(format!(" · {}", strings::gaps(gaps)), t.bad()));
+    }
+    second.extend([
         Span::styled(
             format!("   {}", strings::keys_contained(contained, exposed)),
             if exposed > 0 && contained == exposed {
@@ -137,7 +182,10 @@ fn header(app: &App, f: &mut Frame, area: Rect) {
             t.dim(),
         ),
     ]);
-    f.render_widget(Paragraph::new(vec![Line::from(first), second]), area);
+    f.render_widget(
+        Paragraph::new(vec![Line::from(first), Line::from(second)]),
+        area,
+    );
 }
 
 /// The footer: why the engine stopped (if it did), then the latest message, the top
@@ -166,10 +214,37 @@ fn footer_lines(app: &App, width: usize) -> Vec<Line<'static>> {
     } else if let Some(top) = app.modals.last() {
         lines.push(top.footer(&app.ctx()));
     } else {
+        let mut hints = keymap::hints(app.read_only, app.focus);
+        // A failed key is worth its retry key wherever the operator looks at the steps.
+        let failed = app.rotation_rows().iter().any(|c| {
+            matches!(
+                c.rotation,
+                crate::incident::rotation::RotationState::Failed { .. }
+            )
+        });
+        let steps_in_view = matches!(
+            app.focus,
+            super::panel::Panel::Checklist | super::panel::Panel::Step
+        );
+        if failed
+            && steps_in_view
+            && let Some(b) =
+                keymap::active(app.read_only).find(|b| b.action == super::action::Action::Retry)
+            && let Some(h) = b.hint
+            && !hints.contains(&(b.label, h))
+        {
+            hints.insert(2.min(hints.len()), (b.label, h));
+        }
+        // Two spaces between hints when they fit, one when the terminal is narrow.
+        let wide: usize = hints
+            .iter()
+            .map(|(l, h)| text::width(l) + text::width(h) + 3)
+            .sum();
+        let gap = if wide < width { " " } else { "" };
         let mut spans = Vec::new();
-        for (label, hint) in keymap::hints(app.read_only) {
+        for (label, hint) in hints {
             spans.push(Span::styled(format!(" {label} "), t.accent()));
-            spans.push(Span::raw(format!("{hint} ")));
+            spans.push(Span::raw(format!("{hint}{gap}")));
         }
         lines.push(Line::from(spans));
     }

@@ -60,8 +60,17 @@ pub struct TuiConfig {
     pub journal_dir: std::path::PathBuf,
 }
 
+/// How the screen was left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// The incident.
+    pub id: String,
+    /// It is not finished: `breachbook resume ID` goes on.
+    pub open: bool,
+}
+
 /// Sets up the terminal, runs until the operator quits, and always restores the terminal.
-pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
+pub async fn run(config: TuiConfig) -> anyhow::Result<Exit> {
     event_loop::run(config).await
 }
 

@@ -17,9 +17,19 @@ pub const EXPLAIN_CHECKLIST: &str = "Checklist: the runbook's steps in order. �
 pub const EXPLAIN_STEP: &str = "Step: what to do now, why it matters, and the keys that act on it. Manual steps have items to tick with Space.";
 pub const EXPLAIN_INVENTORY: &str = "Inventory: every key found in scope. EXPOSED keys could have been read by the attacker. 'shared ×N' means one key lives in N places: every copy must change. s sorts, / filters.";
 pub const EXPLAIN_ROTATION: &str = "Rotation: each exposed key's way from exposed to confirmed dead, with the time of each stage. A failed row says why; r retries it, x leaves the key out.";
-pub const EXPLAIN_USAGE: &str = "Usage: calls per minute on the old and the new key of each credential; the ✗ line is denied calls. A spike on an old key is the attacker. Calls on an old key after its replacement was promoted raise an alarm: someone still uses it.";
+pub const EXPLAIN_USAGE: &str = "Usage: calls per minute on each credential's keys. svc: the old key, from known services; unk: the old key, from unknown sources (a spike there is the attacker); ✗: refused calls; new: the new key. A known service still on the old key after the promotion must be restarted before the revocation.";
 pub const EXPLAIN_TIMELINE: &str = "Timeline: everything that happened, newest last, as written to the journal. Drill injects (news from outside) are marked ✉.";
-pub const ANY_KEY: &str = "any key to continue";
+pub const ANY_KEY: &str = "any key to continue (the drill clock waits while you read)";
+
+// Onboarding: the words a new engineer meets, explained where they first appear.
+pub const TERM_STAGING_TITLE: &str = "AWSPENDING and AWSCURRENT";
+pub const TERM_STAGING: &str = "Secrets Manager keeps versions of a secret under labels. AWSCURRENT is the version every service reads; AWSPENDING is a new version stored but not used yet. breachbook stores each new key as AWSPENDING first, tests it, then moves AWSCURRENT to it (the old value stays as AWSPREVIOUS).";
+pub const TERM_ASN_TITLE: &str = "ASN";
+pub const TERM_ASN: &str = "An ASN (autonomous system number) names the network an address belongs to — a cloud, an ISP, a company. Calls from an unknown ASN come from outside the networks your services run in: in this incident, most likely the attacker.";
+pub const TERM_QUIET_TITLE: &str = "Quiet period";
+pub const TERM_QUIET: &str = "After a revocation breachbook watches the old key for the quiet period (the runbook's `quiet_period`) before it calls the key dead: long enough for caches to expire and for anything still using the key to show up as refused calls.";
+pub const TERM_PREFLIGHT_TITLE: &str = "Pre-flight checks";
+pub const TERM_PREFLIGHT: &str = "Before anything destructive, breachbook checks the evidence itself — the new key works, is current, is in every location, and no known service still uses the old key. A ✗ means going ahead breaks something: it then needs the override phrase as well as the word.";
 
 // ── Header and footer ────────────────────────────────────────────────────────────────────
 
@@ -38,7 +48,23 @@ pub fn identity(cloud: Option<&str>) -> String {
 }
 
 pub fn steps_done(done: usize, all: usize) -> String {
-    format!("steps {done}/{all}")
+    format!("steps {done}/{all} done")
+}
+pub fn steps_skipped(n: usize) -> String {
+    format!("{n} skipped")
+}
+pub fn gaps(n: usize) -> String {
+    if n == 1 {
+        "1 gap".to_string()
+    } else {
+        format!("{n} gaps")
+    }
+}
+pub const CLOCK_PAUSED: &str = "⏸ drill clock paused";
+pub fn too_small(min_w: u16, min_h: u16, w: u16, h: u16) -> String {
+    format!(
+        "breachbook needs a terminal of at least {min_w}×{min_h}; this one is {w}×{h}. Make it larger (q quits; the journal keeps everything)."
+    )
 }
 
 pub fn keys_contained(contained: usize, exposed: usize) -> String {
@@ -80,6 +106,13 @@ pub const HELP_HELP: &str = "this help";
 pub const HELP_BACK: &str = "close the overlay, clear the filter, go back";
 pub const HELP_QUIT: &str = "quit (asks while work is in flight; the journal keeps all)";
 pub const HELP_QUIT_NOW: &str = "quit too; twice when asked quits at once";
+pub const HELP_REOPEN: &str = "reopen a skipped step (or what a blocked one waits for)";
+pub const HELP_NOTE: &str = "write a note for the timeline and the report";
+pub const HELP_PAGE_UP: &str = "a page up in the focused list";
+pub const HELP_PAGE_DOWN: &str = "a page down in the focused list";
+pub const HELP_FIRST: &str = "the first row of the focused list";
+pub const HELP_LAST: &str = "the last row of the focused list";
+pub const HELP_COMMAND: &str = "the prompt: :note TEXT, :report, :help, :q";
 
 pub const HINT_RUN: &str = "run";
 pub const HINT_TICK: &str = "tick";
@@ -89,6 +122,10 @@ pub const HINT_PANEL: &str = "panel";
 pub const HINT_FILTER: &str = "filter";
 pub const HINT_HELP: &str = "help";
 pub const HINT_QUIT: &str = "quit";
+pub const HINT_REOPEN: &str = "reopen";
+pub const HINT_NOTE: &str = "note";
+pub const HINT_SORT: &str = "sort";
+pub const HINT_COMMAND: &str = "cmd";
 
 // The windows' keys: their groups, and what each key does there (help lists a window's
 // keys as `label what`, and so does its footer, after the prompt).
@@ -96,6 +133,8 @@ pub const GROUP_REVOKE: &str = "Revoke";
 pub const GROUP_PASTE: &str = "Paste";
 pub const GROUP_SKIP: &str = "Skip";
 pub const GROUP_FILTER: &str = "Filter";
+pub const GROUP_PROMPT: &str = "Prompt :";
+pub const GROUP_NOTE: &str = "Note";
 pub const GROUP_TYPING: &str = "Typing";
 pub const GROUP_QUESTION: &str = "Question";
 pub const GROUP_QUIT: &str = "Quit?";
@@ -119,11 +158,29 @@ pub const WINDOW_STAY: &str = "stay";
 pub const WINDOW_REPORT_PATH: &str = "report path";
 pub const WINDOW_BACK: &str = "back";
 pub const WINDOW_CONTINUE: &str = "continues";
+pub const WINDOW_DO: &str = "do it";
+pub const WINDOW_SAVE_NOTE: &str = "saves the note";
+pub const WINDOW_SCROLL: &str = "scroll";
 pub const LABEL_CHARACTERS: &str = "characters";
 pub const LABEL_ANY_KEY: &str = "any key";
 /// The help window's own keys: its last line, and its footer.
 pub const LABEL_HELP_CLOSE: &str = "Esc or ?";
 pub const WINDOW_CLOSE_HELP: &str = "closes this help.";
+
+// The note window and the `:` prompt.
+pub const NOTE_TITLE: &str = "Note";
+pub const NOTE_QUESTION: &str =
+    "A note for the timeline and the report (who was paged, what was decided, why):";
+pub const NOTE_KEYS: &str = "Enter saves it in the journal · Esc cancels";
+pub const NOTE_EMPTY: &str = "type the note first";
+pub const PROMPT_NOTE: &str = "type the note";
+pub const PROMPT_COMMANDS: &str = ":note TEXT · :report · :help · :q";
+pub fn unknown_command(word: &str) -> String {
+    format!("`:{word}` is not a command: {PROMPT_COMMANDS}")
+}
+pub fn note_saved() -> String {
+    "note saved in the journal".to_string()
+}
 
 // What a window's footer says before its keys.
 pub const PROMPT_WORD: &str = "type the word";
@@ -131,6 +188,13 @@ pub const PROMPT_PASTE: &str = "paste the key";
 pub const PROMPT_REASON: &str = "type why";
 
 pub const HELP_TITLE: &str = "Help";
+pub fn help_title_scrolled(above: bool, below: bool) -> String {
+    match (above, below) {
+        (true, true) => "Help — more above, more below (j/k scroll)".into(),
+        (true, false) => "Help — more above (k scrolls)".into(),
+        _ => "Help — more below (j scrolls)".into(),
+    }
+}
 pub const HELP_HEADING: &str = "Keys";
 pub const HELP_WINDOWS: &str = "In a window";
 pub const HELP_READ_ONLY: &str = "read-only: keys that change keys or systems are not available";
@@ -141,18 +205,36 @@ pub fn needs(ids: &[String]) -> String {
     format!(" · needs {}", ids.join(", "))
 }
 
-pub fn done_of(done: usize, all: usize) -> String {
-    format!("{done}/{all} done")
+pub fn done_of(done: usize, skipped: usize, all: usize) -> String {
+    if skipped > 0 {
+        format!("{done}/{all} done · {skipped} skipped")
+    } else {
+        format!("{done}/{all} done")
+    }
 }
+pub const SKIPPED_GAP: &str = " · skipped: a gap";
+pub const SKIPPED: &str = " · skipped";
+pub const REOPENED: &str = " · reopened";
+pub const BLOCKED: &str = " · blocked";
 
 pub const STEP_DONE: &str = "✓ done";
 pub const STEP_RUNNING: &str = "running";
 pub fn step_failed(why: &str) -> String {
     format!("✗ failed: {why}")
 }
-pub fn step_skipped(why: &str) -> String {
-    format!("↷ skipped: {why}")
+pub fn step_skipped(why: &str, critical: bool) -> String {
+    if critical {
+        format!("↷ skipped: {why} — a gap: this critical step is not done")
+    } else {
+        format!("↷ skipped: {why}")
+    }
 }
+pub fn step_reopened(why: &str) -> String {
+    format!("↷ reopened after its skip ({why}): do it now")
+}
+pub const STEP_SKIPPED_KEYS: &str = "▶ o reopens it, then Enter runs it";
+pub const BLOCKED_MARK: &str = "⏸ blocked: ";
+pub const WOULD_BLOCK_MARK: &str = "⏸ Enter would do nothing yet: ";
 pub const WHY: &str = "Why: ";
 pub fn waits_for(titles: &[String]) -> String {
     format!("Waits for {} — do that first.", titles.join(" and "))
@@ -235,7 +317,13 @@ pub fn lives_in(n: usize) -> String {
 pub fn created_used(created: &str, used: &str) -> String {
     format!("created {created} · last used {used}")
 }
-pub const NEVER: &str = "never";
+pub fn last_seen(at: &str) -> String {
+    format!("{at} (seen in this incident's usage)")
+}
+pub fn last_reported(at: &str) -> String {
+    format!("{at}* (the provider's figure at the inventory; no call seen since)")
+}
+pub const NEVER_SEEN: &str = "— (no call seen in this incident, none reported by the provider)";
 pub fn ago(age: &str) -> String {
     format!("{age} ago")
 }
@@ -283,7 +371,9 @@ pub const EMPTY_USAGE: &str = "No usage seen yet. Calls per minute appear here a
 pub fn usage_window(minutes: usize) -> String {
     format!("calls/min · last {minutes}m")
 }
-pub const OLD: &str = "old";
+/// Old-key calls of known services, and of unknown sources.
+pub const OLD_KNOWN: &str = "svc";
+pub const OLD_UNKNOWN: &str = "unk";
 pub const NEW: &str = "new";
 pub const DENIED: &str = "✗";
 pub const SPIKE: &str = "▲ SPIKE";
@@ -294,15 +384,26 @@ pub fn per_min(n: u32) -> String {
 pub fn denied_per_min(n: u32) -> String {
     format!("{n:>4}✗/m")
 }
-pub fn old_used_after_promotion(when: &str, from: &str) -> String {
-    format!("⚠ old key used {when} after promotion, from {from}")
+pub fn services_on_old_key(names: &[String], last: &str) -> String {
+    format!(
+        "⚠ {} still on the old key after the promotion (last {last}): restart it before revoking",
+        names.join(", ")
+    )
 }
-pub fn after_revoke(denied: u32, ok: u32) -> String {
-    if ok > 0 {
-        format!("since revocation: {denied} denied, {ok} still got through")
-    } else {
-        format!("since revocation: {denied} denied")
+pub fn unknown_after_promotion(when: &str) -> String {
+    format!(
+        "⚠ the old key still works for unknown sources (last {when}): revoke it once the new key is everywhere"
+    )
+}
+pub fn after_revoke(denied: u32, known_denied: u32, ok: u32) -> String {
+    let mut s = format!("since revocation: {denied} refused");
+    if known_denied > 0 {
+        s.push_str(&format!(" ({known_denied} from known services: an outage)"));
     }
+    if ok > 0 {
+        s.push_str(&format!(", {ok} still got through"));
+    }
+    s
 }
 pub const NO_CALLS: &str = "no calls seen";
 pub fn more_below(n: usize) -> String {
@@ -340,7 +441,8 @@ pub fn stopped_cannot_run(why: &str) -> String {
 pub const NO_CHECKLIST: &str = "this step has no items to tick; Enter runs it";
 pub const STEP_ALREADY_DONE: &str = "this step is already done";
 pub const NO_FAILED_KEY: &str = "no failed key to retry";
-pub const READ_ONLY_KEY: &str = "read-only: that key changes keys or systems and is disabled";
+pub const READ_ONLY_KEY: &str =
+    "read-only: that action changes keys or systems, so it is disabled here";
 pub fn revoked_next(verb: &str, name: &str, more: bool) -> String {
     if more {
         format!("{name}: old key {verb}d. Press Enter for the next key.")
@@ -352,6 +454,57 @@ pub fn not_exposed(name: &str) -> String {
     format!("{name} is not exposed; it is not part of the rotation")
 }
 pub const NOTHING_TO_SKIP: &str = "nothing selected to skip";
+pub fn paste_ignored(n: usize) -> String {
+    format!(
+        "ignored {n} keys that arrived at once (a paste?): on the screen keys act one at a time; paste into a window's field"
+    )
+}
+pub fn resume_hint(id: &str, state_dir: Option<&str>) -> String {
+    match state_dir {
+        Some(d) => format!(
+            "The incident is not finished. To go on where you left it:\n  breachbook --state-dir {d} resume {id}"
+        ),
+        None => format!(
+            "The incident is not finished. To go on where you left it:\n  breachbook resume {id}"
+        ),
+    }
+}
+pub fn key_elsewhere(label: &str, here: &str, panels: &[&str]) -> String {
+    format!(
+        "{label} does nothing in {here}: it acts in {} (Tab moves there, Esc goes to the step to do)",
+        panels.join(" and ")
+    )
+}
+pub fn key_does_nothing(key: &str) -> String {
+    format!("`{key}` does nothing here; ? lists every key")
+}
+pub fn skipped_step(title: &str, why: &str) -> String {
+    format!("“{title}” was skipped ({why}): o reopens it, then Enter runs it")
+}
+pub fn not_skipped(title: &str) -> String {
+    format!("“{title}” was not skipped: o reopens a skipped step")
+}
+pub fn reopening(title: &str) -> String {
+    format!("reopening “{title}”: it is the step to do now")
+}
+/// What a blocked step waits for, in the incident's words, then the keys that help.
+pub fn blocked_with_keys(why: &str, keys: &[&str]) -> String {
+    if keys.is_empty() {
+        why.to_string()
+    } else {
+        format!("{why} — {}", keys.join(" · "))
+    }
+}
+pub fn key_reopen(title: &str) -> String {
+    format!("o reopens “{title}”")
+}
+pub fn key_run(title: &str) -> String {
+    format!("select “{title}” and press Enter")
+}
+pub const KEY_RETRY: &str = "r retries a failed key";
+pub const KEY_SKIP_KEYS: &str = "x in Rotation leaves a key out";
+pub const KEY_PASTE: &str = "p pastes a key made by hand";
+pub const KEY_MAKE_ROOM: &str = "r on its row decides about room";
 
 // ── Modals ───────────────────────────────────────────────────────────────────────────────
 
@@ -376,7 +529,22 @@ pub const SKIP_NEEDS_REASON: &str = "say why you skip it (it goes in the report)
 
 pub const QUIT_TITLE: &str = "Quit?";
 
-pub const QUIT_BUSY: &str = "Work is in flight. Quit anyway? Everything done so far is in the journal; `breachbook resume` goes on from there. (y/n)";
+/// Quit while the incident is open (and maybe while work is in flight).
+pub fn quit_question(busy: usize, steps_left: usize, id: &str) -> String {
+    let mut s = String::new();
+    if busy > 0 {
+        s.push_str("Work is in flight (it stops where it is; a resume finishes it). ");
+    }
+    if steps_left > 0 {
+        s.push_str(&format!(
+            "The incident is not finished: {steps_left} step(s) to go. "
+        ));
+    }
+    s.push_str(&format!(
+        "Quit anyway? Everything done so far is in the journal; `breachbook resume {id}` goes on from here. (y/n)"
+    ));
+    s
+}
 
 // The revocation window.
 pub fn revoke_title(delete: bool, name: &str) -> String {
@@ -388,11 +556,9 @@ pub fn revoke_title(delete: bool, name: &str) -> String {
 }
 pub fn revoke_heading(verb_caps: &str, name: &str) -> String {
     if verb_caps.eq_ignore_ascii_case("delete") {
-        format!("{verb_caps} the old key of {name} — one key at a time, there is no undo")
+        format!("{verb_caps} {name}'s old key: there is no undo")
     } else {
-        format!(
-            "{verb_caps} the old key of {name} — one key at a time: whatever still uses it stops working now"
-        )
+        format!("{verb_caps} {name}'s old key: whatever still uses it stops working now")
     }
 }
 pub fn revoke_identity(issuer: &str, hint: &str, key_id: &str) -> String {
@@ -412,38 +578,62 @@ pub fn location_updated(at: &str) -> String {
 pub const LOCATION_NOT_UPDATED: &str = "still the old key";
 pub const LOCATION_IAM: &str = "the key itself";
 pub const PREFLIGHT: &str = "pre-flight checks:";
-pub fn last_use(when: &str, from: &str, after_promotion: bool) -> String {
+pub fn last_use(when: &str, from: &str, known: bool) -> String {
     // Usage reports by key do not always say where calls came from.
-    let from = if from.trim().is_empty() {
-        " (source not reported)".to_string()
+    if from.trim().is_empty() {
+        format!("last accepted call: {when} (source not reported)")
+    } else if known {
+        format!("last accepted call: {when} from {from} (a known service)")
     } else {
-        format!(" from {from}")
-    };
-    if after_promotion {
-        format!(
-            "last use of the old key: {when}{from} — AFTER its replacement was promoted: is it the attacker, or a service still on the old key?"
-        )
-    } else {
-        format!("last use of the old key: {when}{from}")
+        format!("last accepted call: {when} from {from}")
     }
 }
-pub const LAST_USE_NONE: &str = "last use of the old key: none seen";
-pub fn recent_old_calls(n: u32) -> String {
-    format!(" · {n} old-key calls in the last 5 min")
+pub const LAST_USE_NONE: &str = "last accepted call of the old key: none seen";
+pub fn recent_split(unknown: (u32, u32), known: (u32, u32)) -> String {
+    format!(
+        "old key, last 5 min: {} unknown-source calls, {} from services{}",
+        unknown.0,
+        known.0,
+        if unknown.1 + known.1 > 0 {
+            format!(" ({} refused)", unknown.1 + known.1)
+        } else {
+            String::new()
+        }
+    )
 }
+pub fn service_still_on_old(
+    service: &str,
+    last: &str,
+    promoted: &str,
+    restart: Option<(&str, bool)>,
+) -> String {
+    let first = match restart {
+        Some((title, true)) => format!("Esc, reopen “{title}” (o) and run it"),
+        Some((title, false)) => format!("Esc and run “{title}”"),
+        None => "restart it".to_string(),
+    };
+    format!(
+        "{service} (a known service) still calls with this old key (last {last}, promoted {promoted}): {first} first, or type the override to break it"
+    )
+}
+pub fn revoke_too_small(w: u16, h: u16, cols: u16, rows: u16) -> String {
+    format!(
+        "This window cannot show all the evidence at {cols}×{rows}, so it takes no word: make the terminal at least {w}×{h}."
+    )
+}
+pub const REVOKE_TOO_SMALL_TITLE: &str = "Revoke: window too small";
+pub const REVOKE_TOO_SMALL_KEYS: &str =
+    "Esc closes; nothing happens until the whole evidence shows";
 pub fn type_word(tail: &str) -> String {
     format!("Type the last 4 characters of the key id (…{tail}) to confirm:")
 }
 pub const WORD_INPUT: &str = "  word > ";
 pub fn override_prompt(verb: &str, phrase: &str) -> String {
-    format!(
-        "Pre-flight failed. To {verb} anyway, also type `{phrase}` (journaled as an override; Tab switches field):"
-    )
+    format!("Pre-flight failed: to {verb} anyway, also type `{phrase}` (Tab):")
 }
 pub const OVERRIDE_INPUT: &str = "  override > ";
 pub const TYPE_WORD_FIRST: &str = "type the confirmation word first";
-pub const TYPE_OVERRIDE: &str =
-    "pre-flight failed: type the override phrase below to go ahead anyway, or Esc";
+pub const TYPE_OVERRIDE: &str = "type the override phrase below to go ahead anyway, or Esc";
 pub fn confirming(verb: &str) -> String {
     format!("{verb}… waiting for the provider")
 }
@@ -452,6 +642,8 @@ pub const REVOKE_KEYS: &str =
 
 // Score.
 pub const SCORE_TITLE: &str = "Drill over";
+pub const SCORE_TITLE_MORE: &str = "Drill over — more below (j scrolls)";
+pub const SCORE_KEYS_SCROLL: &str = "j/k scroll · q quits · Esc back · r report path";
 pub fn score_heading(points: u32) -> String {
     format!("Drill over — score {points}/100")
 }
@@ -463,6 +655,8 @@ pub fn of(a: u32, b: u32) -> String {
 }
 pub const SCORE_ATTACKER: &str = "attacker calls after the first revocation";
 pub const SCORE_CONSUMERS: &str = "consumer errors caused";
+pub const SCORE_WHILE_KNOWN: &str = "attacker calls while a key was known exposed";
+pub const SCORE_WAITED: &str = "ready replacements waited (all keys)";
 pub const SCORE_SKIPPED: &str = "skipped checks";
 pub const SCORE_NO_MISTAKES: &str = "No mistakes. Well done.";
 pub const SCORE_MISTAKES: &str = "Mistakes:";

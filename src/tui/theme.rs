@@ -83,10 +83,10 @@ impl Theme {
         Style::default().add_modifier(Modifier::REVERSED)
     }
 
-    /// The title of the focused panel: reversed without colour, so focus is still visible.
+    /// The title of the focused panel: reversed, so focus shows by more than a colour.
     pub fn focused_title(self) -> Style {
         if self.color {
-            self.accent()
+            self.accent().add_modifier(Modifier::REVERSED)
         } else {
             Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
         }

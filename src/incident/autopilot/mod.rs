@@ -253,9 +253,13 @@ impl Driver {
         }
     }
 
+    /// Finished, failed, or stuck saying why (a blocked step does not move by waiting).
     fn finished_or_failed(s: &IncidentState, step: &str) -> bool {
-        s.step(step)
-            .is_some_and(|st| st.is_finished() || matches!(st.status, StepStatus::Failed { .. }))
+        s.step(step).is_some_and(|st| {
+            st.is_finished()
+                || matches!(st.status, StepStatus::Failed { .. })
+                || st.blocked.is_some()
+        })
     }
 
     /// Runs a step and waits for it to finish or fail.
@@ -324,6 +328,10 @@ impl Driver {
                 }
                 _ => self.run_step(&step).await?,
             };
+            if let Some(why) = self.state.step(&step).and_then(|s| s.blocked.clone()) {
+                // A careful operator does not wait on a step that says it cannot go on.
+                return Err(DriveError::Stuck(why));
+            }
             if !ok || self.has_failures() {
                 if retries_left == 0 {
                     return Err(DriveError::Stuck(format!(

@@ -48,6 +48,8 @@ pub enum ScriptAction {
         step: String,
         why: String,
     },
+    /// Open a skipped step again.
+    Reopen(String),
     SkipCredential {
         credential: String,
         why: String,
@@ -97,6 +99,10 @@ impl Driver {
                 }
                 ScriptAction::SkipStep { step, why } => {
                     self.send(Command::SkipStep { step, why })?;
+                    self.settle().await?;
+                }
+                ScriptAction::Reopen(step) => {
+                    self.send(Command::ReopenStep { step })?;
                     self.settle().await?;
                 }
                 ScriptAction::SkipCredential { credential, why } => {

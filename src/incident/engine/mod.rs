@@ -86,6 +86,14 @@ pub struct Engine {
     busy_creds: HashSet<String>,
     /// Credentials already alarmed about old-key use after promotion.
     alarmed: HashSet<String>,
+    /// What each blocked step was last said to wait for: said again only when that changes.
+    said_blocked: BTreeMap<String, Vec<String>>,
+}
+
+/// Steps whose action is watched on every world report (their completion depends on
+/// usage, not only on their own work).
+fn watches_usage(action: Action) -> bool {
+    action == Action::Monitor
 }
 
 /// Errors that stop the engine.
@@ -134,6 +142,7 @@ impl Engine {
             in_flight: BTreeMap::new(),
             busy_creds: HashSet::new(),
             alarmed: HashSet::new(),
+            said_blocked: BTreeMap::new(),
         };
         if let Some(id) = engine.providers.identity.clone()
             && engine.state.cloud_identity.as_deref() != Some(id.as_str())
@@ -321,6 +330,12 @@ impl Engine {
     fn follow(&mut self, next: Next, cmd: Command) -> Result<(), EngineError> {
         match next {
             Next::Nothing => Ok(()),
+            Next::PauseDrill(paused) => {
+                if let Some(world) = &self.providers.drill {
+                    world.set_paused(paused);
+                }
+                Ok(())
+            }
             Next::EndDrillIfComplete => self.maybe_end_drill(),
             Next::CompleteFinishedSteps => self.complete_finished_steps(),
             Next::CompleteStep { step } => self.maybe_complete(&step),
@@ -362,15 +377,75 @@ impl Engine {
         Ok(())
     }
 
-    /// Marks a step done (or failed) when none of its work is left.
+    /// Marks a step done (or failed) when none of its work is left; a step that cannot go
+    /// on says why (once per reason), and steps that were waiting on this one go on.
     fn maybe_complete(&mut self, step: &str) -> Result<(), EngineError> {
+        self.complete(step, true)
+    }
+
+    /// [`Engine::maybe_complete`]; `say` whether a blocked step says why (not when it was
+    /// only woken by another step's end: its reason said so already).
+    fn complete(&mut self, step: &str, say: bool) -> Result<(), EngineError> {
         let events = rules::completion(&self.state, step, self.now());
         let done = matches!(events.last(), Some(Event::StepCompleted { .. }));
+        let none = events.is_empty();
         for e in events {
             self.record(e)?;
         }
+        if say && none && self.units(step) == 0 {
+            self.say_if_blocked(step)?;
+        }
         if done {
+            self.wake_blocked()?;
             self.maybe_end_drill()?;
+        }
+        Ok(())
+    }
+
+    /// Journals why a running step cannot go on, unless that was said already.
+    fn say_if_blocked(&mut self, step: &str) -> Result<(), EngineError> {
+        let Some(b) = rules::blocked(&self.state, step, &self.busy_creds) else {
+            return Ok(());
+        };
+        let said = self.state.step(step).and_then(|s| s.blocked.as_deref());
+        if said == Some(b.why.as_str())
+            || (said.is_some() && self.said_blocked.get(step) == Some(&b.waits_for))
+        {
+            return Ok(());
+        }
+        self.said_blocked
+            .insert(step.to_string(), b.waits_for.clone());
+        let at = self.now();
+        self.record(Event::StepBlocked {
+            step: step.to_string(),
+            why: b.why,
+            at,
+        })
+    }
+
+    /// Running steps that said they were blocked start their work again once another step
+    /// is done (a reopened step, a restart): what can move now, moves.
+    fn wake_blocked(&mut self) -> Result<(), EngineError> {
+        let waiting: Vec<String> = self
+            .state
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Running && s.blocked.is_some())
+            .map(|s| s.id.clone())
+            .filter(|s| self.units(s) == 0)
+            .collect();
+        for step in waiting {
+            if rules::blocked(&self.state, &step, &self.busy_creds).is_none() {
+                // The work starts again: journaled as a new start, which clears the block.
+                let at = self.now();
+                self.record(Event::StepStarted {
+                    step: step.clone(),
+                    at,
+                })?;
+                self.run_bulk(&step)?;
+            } else {
+                self.complete(&step, false)?;
+            }
         }
         Ok(())
     }
@@ -441,6 +516,7 @@ impl Engine {
             return Ok(());
         }
         let alarm = rules::old_key_alarm(&self.state, &ev, &self.alarmed);
+        let usage = matches!(ev, Event::UsageObserved { .. });
         self.record(ev)?;
         if let Some(alarm) = alarm {
             if let Event::Alarm {
@@ -451,6 +527,25 @@ impl Engine {
                 self.alarmed.insert(c.clone());
             }
             self.record(alarm)?;
+        }
+        if usage {
+            // Steps that wait on what the world does (a service moving to its new key).
+            let watching: Vec<String> = self
+                .state
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Running)
+                .filter(|s| {
+                    self.state
+                        .step_def(&s.id)
+                        .is_some_and(|d| watches_usage(d.action))
+                })
+                .map(|s| s.id.clone())
+                .filter(|s| self.units(s) == 0)
+                .collect();
+            for step in watching {
+                self.maybe_complete(&step)?;
+            }
         }
         self.maybe_time_up()
     }
@@ -479,7 +574,8 @@ impl Engine {
         }
     }
 
-    /// Writes report.md and report.json into the incident folder; returns the md path.
+    /// Writes report.md, report.json and report.html into the incident folder; returns the
+    /// md path.
     fn write_report(&self) -> Result<String, String> {
         let dir = self.journal.dir().to_path_buf();
         let md = super::report::markdown(&self.state);
@@ -491,6 +587,9 @@ impl Engine {
         let text = serde_json::to_string_pretty(&json).unwrap_or_default();
         super::fsutil::write_private(&json_path, text.as_bytes())
             .map_err(|e| format!("could not write {}: {e}", json_path.display()))?;
+        let html_path = dir.join("report.html");
+        super::fsutil::write_private(&html_path, super::report::html(&self.state).as_bytes())
+            .map_err(|e| format!("could not write {}: {e}", html_path.display()))?;
         Ok(md_path.display().to_string())
     }
 

@@ -3,8 +3,9 @@
 use serde_json::{Value, json};
 
 use super::{
-    between, counts, exposure_duration, mistakes, mode_label, name_of, revoked_before_propagation,
-    severity, status, time_to_contain, ts,
+    action_items, attacker_activity, between, contained_at, counts, exposure_duration, mistakes,
+    mode_label, name_of, retried_groups, revoked_before_propagation, severity, status,
+    time_to_contain, timeline_in_order, ts,
 };
 use crate::incident::event::Mode;
 use crate::incident::redact::scrub;
@@ -26,6 +27,7 @@ pub fn json(state: &IncidentState) -> Value {
         "exposure_window": {
             "start": ts(&rb.exposure_window.start),
             "end": rb.exposure_window.end.as_ref().map(ts),
+            "contained_at": contained_at(state).as_ref().map(ts),
         },
         "opened": ts(&state.opened_at),
         "as_of": ts(&state.clock),
@@ -38,6 +40,23 @@ pub fn json(state: &IncidentState) -> Value {
         "confirmations": confirmations(state),
         "failures": failures(state),
         "mistakes": mistakes(state),
+        "action_items": action_items(state),
+        "attacker_activity": attacker_activity(state).iter().map(|r| json!({
+            "credential": r.credential,
+            "source": scrub(&r.source),
+            "ok": r.ok,
+            "denied": r.denied,
+            "ok_while_known_exposed": r.while_known,
+            "after_revoke": {"ok": r.after_revoke.0, "denied": r.after_revoke.1},
+            "first_seen": ts(&r.first),
+            "last_seen": ts(&r.last),
+        })).collect::<Vec<_>>(),
+        "retried_failures": retried_groups(state).iter().map(|(step, operation, what, count)| json!({
+            "step": step, "operation": operation, "error": what, "count": count,
+        })).collect::<Vec<_>>(),
+        "notes": state.notes.iter().map(|(at, who, text)| json!({
+            "at": ts(at), "operator": who, "text": scrub(text),
+        })).collect::<Vec<_>>(),
         "score": state.score.as_ref().map(|s| json!({
             "points": s.points,
             "time_to_contain_secs": s.time_to_contain_secs,
@@ -46,9 +65,11 @@ pub fn json(state: &IncidentState) -> Value {
             "attacker_calls_after_revoke": s.attacker_calls_after_revoke,
             "consumer_errors": s.consumer_errors,
             "skipped_checks": s.skipped_checks,
+            "attacker_calls_while_known": s.attacker_calls_while_known,
+            "replacement_wait_secs": s.replacement_wait_secs,
             "mistakes": s.mistakes.iter().map(|m| scrub(m)).collect::<Vec<_>>(),
         })),
-        "timeline": state.timeline.iter()
+        "timeline": timeline_in_order(state).into_iter()
             .map(|e| json!({"at": ts(&e.at), "tone": e.tone, "text": scrub(&e.text)}))
             .collect::<Vec<_>>(),
     })
@@ -56,10 +77,12 @@ pub fn json(state: &IncidentState) -> Value {
 
 fn summary(state: &IncidentState) -> Value {
     let n = counts(state);
-    let (done, total) = state.progress();
+    let steps = state.step_counts();
     json!({
-        "steps_done": done,
-        "steps": total,
+        "steps_done": steps.done,
+        "steps_skipped": steps.skipped,
+        "steps_failed": steps.failed,
+        "steps": steps.total,
         "time_to_contain_secs": time_to_contain(state).map(|d| d.as_secs()),
         "exposure_secs": exposure_duration(state).map(|d| d.as_secs()),
         "keys_found": n.found,
@@ -80,6 +103,7 @@ fn summary(state: &IncidentState) -> Value {
 
 fn step(s: &StepState) -> Value {
     let (status, why) = match &s.status {
+        StepStatus::Pending if s.skip.is_some() => ("reopened", s.skip.as_deref().map(scrub)),
         StepStatus::Pending => ("pending", None),
         StepStatus::Running => ("running", None),
         StepStatus::Done => ("done", None),
@@ -133,6 +157,15 @@ fn credential(state: &IncidentState, c: &CredentialState) -> Value {
             "at": ts(t),
             "from": scrub(from),
         })),
+        "old_key_calls": usage.map(|u| {
+            let (kok, kdenied) = u.known_totals();
+            let (uok, udenied) = u.unknown_totals();
+            json!({
+                "known_services": {"ok": kok, "denied": kdenied},
+                "unknown_sources": {"ok": uok, "denied": udenied},
+            })
+        }),
+        "found_exposed_at": c.found_at.as_ref().map(ts),
     });
     // What the issuer said of the key, only where it said something (reports of keys it
     // said nothing of stay as they were).

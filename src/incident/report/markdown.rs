@@ -4,8 +4,9 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{
-    after_revoke_verdict, between, cell, counts, dur, exposure_duration, mistakes, name_of, ots,
-    severity, status, time_to_contain, ts,
+    action_items, after_revoke_verdict, attacker_activity, between, cell, counts, dur,
+    exposure_duration, mistakes, name_of, ots, retried_groups, severity, status, steps_words,
+    time_to_contain, timeline_in_order, ts, waits_words, window_words,
 };
 use crate::incident::event::Mode;
 use crate::incident::redact::scrub;
@@ -18,12 +19,15 @@ pub fn markdown(state: &IncidentState) -> String {
     let mut o = String::new();
     header(&mut o, state);
     summary(&mut o, state);
+    action_items_section(&mut o, state);
     credentials(&mut o, state);
     issuer_notes(&mut o, state);
+    attacker(&mut o, state);
     confirmations(&mut o, state);
     failures(&mut o, state);
     old_keys(&mut o, state);
     outages(&mut o, state);
+    notes(&mut o, state);
     mistakes_section(&mut o, state);
     score(&mut o, state);
     timeline(&mut o, state);
@@ -52,16 +56,7 @@ fn header(o: &mut String, state: &IncidentState) {
             .unwrap_or(&state.runbook_digest)
     );
     let _ = writeln!(o, "| Severity | {} |", severity(rb.severity));
-    let _ = writeln!(
-        o,
-        "| Exposure window | {} → {} |",
-        ts(&rb.exposure_window.start),
-        rb.exposure_window
-            .end
-            .as_ref()
-            .map(ts)
-            .unwrap_or_else(|| "open".into())
-    );
+    let _ = writeln!(o, "| Exposure window | {} |", cell(&window_words(state)));
     let _ = writeln!(
         o,
         "| Opened | {} by {} |",
@@ -71,8 +66,7 @@ fn header(o: &mut String, state: &IncidentState) {
     if let Some(id) = &state.cloud_identity {
         let _ = writeln!(o, "| Cloud identity | `{id}` |");
     }
-    let (done, steps) = state.progress();
-    let _ = writeln!(o, "| Steps | {done} of {steps} finished |");
+    let _ = writeln!(o, "| Steps | {} |", steps_words(state));
     let _ = writeln!(o, "| As of | {} |", ts(&state.clock));
     if state.mode == Mode::Drill {
         let mut clock = "times are the drill's simulated clock".to_string();
@@ -124,6 +118,16 @@ fn summary(o: &mut String, state: &IncidentState) {
         "- Failed provider calls: {} ({} retried)",
         n.attempts_failed, n.attempts_retried
     );
+    let rows = attacker_activity(state);
+    if !rows.is_empty() {
+        let ok: u32 = rows.iter().map(|r| r.ok).sum();
+        let denied: u32 = rows.iter().map(|r| r.denied).sum();
+        let known: u32 = rows.iter().map(|r| r.while_known).sum();
+        let _ = writeln!(
+            o,
+            "- Calls with exposed keys from unknown sources: {ok} accepted ({known} after the key was known to be exposed), {denied} refused (see Attacker activity)"
+        );
+    }
     let _ = writeln!(
         o,
         "- Consumer errors (calls that failed because their key died): {}",
@@ -139,6 +143,16 @@ fn summary(o: &mut String, state: &IncidentState) {
             format!("{m} (see Mistakes)")
         }
     );
+    let a = action_items(state).len();
+    let _ = writeln!(
+        o,
+        "- Action items: {}",
+        if a == 0 {
+            "none".to_string()
+        } else {
+            format!("{a} (see Action items)")
+        }
+    );
     if let Some(s) = &state.score {
         let _ = writeln!(o, "- Drill score: {}/100", s.points);
     }
@@ -151,7 +165,7 @@ fn containment(o: &mut String, state: &IncidentState, exposed: usize) {
         Some(d) => {
             let _ = writeln!(
                 o,
-                "- Time to contain (opened → last exposed key revoked): **{}**",
+                "- Time to contain (incident opened → last exposed key revoked): **{}**",
                 duration::format(d)
             );
             let _ = writeln!(
@@ -353,11 +367,36 @@ fn failures(o: &mut String, state: &IncidentState) {
         }
         return;
     }
+    let retried = retried_groups(state);
+    if !retried.is_empty() {
+        let n: usize = retried.iter().map(|g| g.3).sum();
+        let _ = writeln!(
+            o,
+            "{n} failed call(s) were retried by themselves (backoff), as expected under load:"
+        );
+        let _ = writeln!(o);
+        for (step, operation, what, count) in &retried {
+            let _ = writeln!(
+                o,
+                "- {} ×{count}: `{}` {}",
+                cell(what),
+                cell(step),
+                cell(operation)
+            );
+        }
+        let _ = writeln!(o);
+    }
+    let stopped: Vec<_> = state.failures.iter().filter(|f| !f.retryable).collect();
+    if stopped.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "Calls that failed for good:");
+    let _ = writeln!(o);
     let _ = writeln!(
         o,
         "| Time | Step | Operation | Credential | Attempt | Error | Retried |\n|---|---|---|---|---|---|---|"
     );
-    for f in &state.failures {
+    for f in stopped {
         let _ = writeln!(
             o,
             "| {} | {} | {} | {} | {} | {} | {} |",
@@ -393,9 +432,19 @@ fn old_keys(o: &mut String, state: &IncidentState) {
         o,
         "| Credential | Revoked | Calls refused after | Calls accepted after | Last accepted call | Verdict |\n|---|---|---|---|---|---|"
     );
+    let mut split = Vec::new();
     for c in revoked {
         let usage = state.usage.get(&c.credential.id);
         let (ok, denied) = usage.map(|u| u.old_after_revoke).unwrap_or((0, 0));
+        if let Some(u) = usage {
+            let (known, unknown) = u.after_revoke_split();
+            if known.0 + known.1 > 0 {
+                split.push(format!(
+                    "- {}: of the calls after its revocation, {} refused and {} accepted came from known services (an outage), {} refused and {} accepted from unknown sources",
+                    c.credential.name, known.1, known.0, unknown.1, unknown.0
+                ));
+            }
+        }
         let last = usage
             .and_then(|u| u.last_old_use.as_ref())
             .map(|(t, from)| {
@@ -419,6 +468,12 @@ fn old_keys(o: &mut String, state: &IncidentState) {
         );
     }
     let _ = writeln!(o);
+    if !split.is_empty() {
+        for l in split {
+            let _ = writeln!(o, "{l}");
+        }
+        let _ = writeln!(o);
+    }
 }
 
 fn outages(o: &mut String, state: &IncidentState) {
@@ -464,7 +519,7 @@ fn score(o: &mut String, state: &IncidentState) {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "- Time to contain (drill start → last exposed key revoked): {}",
+        "- Time to contain (incident opened → last exposed key revoked, as in the summary): {}",
         s.time_to_contain_secs
             .map(|x| duration::format(Duration::from_secs(x)))
             .unwrap_or_else(|| "not contained".into())
@@ -480,6 +535,16 @@ fn score(o: &mut String, state: &IncidentState) {
         o,
         "- Safety checks passed over (overrides, skipped critical steps or keys): {}",
         s.skipped_checks
+    );
+    let _ = writeln!(
+        o,
+        "- Attacker calls with exposed keys after the inventory had found them exposed: {}",
+        s.attacker_calls_while_known
+    );
+    let _ = writeln!(
+        o,
+        "- Time each ready replacement waited for its old key's revocation: {}",
+        waits_words(state)
     );
     if !s.mistakes.is_empty() {
         let _ = writeln!(o);
@@ -506,10 +571,10 @@ fn timeline(o: &mut String, state: &IncidentState) {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "In the order it was recorded. **!** alarm, ! warning, » scenario inject."
+        "In time order (entries of the same second as recorded). **!** alarm, ! warning, » scenario inject."
     );
     let _ = writeln!(o);
-    for e in &state.timeline {
+    for e in timeline_in_order(state) {
         let _ = writeln!(
             o,
             "- `{}` {}{}",
@@ -518,4 +583,76 @@ fn timeline(o: &mut String, state: &IncidentState) {
             scrub(&e.text)
         );
     }
+}
+
+fn action_items_section(o: &mut String, state: &IncidentState) {
+    let _ = writeln!(o, "## Action items");
+    let _ = writeln!(o);
+    let items = action_items(state);
+    if items.is_empty() {
+        let _ = writeln!(
+            o,
+            "None: no skipped check, no override, no exposed key alive, nothing done by hand."
+        );
+    } else {
+        for i in &items {
+            let _ = writeln!(o, "- [ ] {i}");
+        }
+    }
+    let _ = writeln!(o);
+}
+
+fn attacker(o: &mut String, state: &IncidentState) {
+    let _ = writeln!(o, "## Attacker activity");
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "Calls with the old (exposed) keys from sources that are not known services{}.",
+        if state.known_sources.is_empty() {
+            " (this runbook names no services, so every source is unknown)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(o);
+    let rows = attacker_activity(state);
+    if rows.is_empty() {
+        let _ = writeln!(o, "None seen.");
+        let _ = writeln!(o);
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "| Credential | Source | Accepted | Refused | Accepted while known exposed | After revocation (accepted / refused) | First seen | Last seen |\n|---|---|---|---|---|---|---|---|"
+    );
+    for r in &rows {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} / {} | {} | {} |",
+            cell(&r.credential),
+            cell(&r.source),
+            r.ok,
+            r.denied,
+            r.while_known,
+            r.after_revoke.0,
+            r.after_revoke.1,
+            ts(&r.first),
+            ts(&r.last)
+        );
+    }
+    let _ = writeln!(o);
+}
+
+fn notes(o: &mut String, state: &IncidentState) {
+    let _ = writeln!(o, "## Operator notes");
+    let _ = writeln!(o);
+    if state.notes.is_empty() {
+        let _ = writeln!(o, "None written.");
+    } else {
+        let _ = writeln!(o, "| Time | Operator | Note |\n|---|---|---|");
+        for (at, who, text) in &state.notes {
+            let _ = writeln!(o, "| {} | {} | {} |", ts(at), cell(who), cell(text));
+        }
+    }
+    let _ = writeln!(o);
 }

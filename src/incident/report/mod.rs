@@ -1,14 +1,18 @@
 //! The post-incident report, rendered from incident state as Markdown (for people,
-//! `markdown`) and JSON (for machines, `json`). A post-mortem appendix: header, summary,
-//! per-credential table, confirmations and overrides, failures and retries, old keys after
-//! revocation, outages, mistakes in words, the drill score, then the full timeline.
+//! `markdown`), JSON (for machines, `json`) and a self-contained HTML page with a chart of
+//! calls per minute for each exposed key (`html`, for the post-mortem). A post-mortem
+//! appendix: header, summary, action items, per-credential table, attacker activity,
+//! confirmations and overrides, failures and retries, old keys after revocation, outages,
+//! operator notes, mistakes in words, the drill score, then the full timeline in time order.
 //!
-//! Here: what both share (times, durations, counts, statuses and mistakes in words).
+//! Here: what all three share (times, durations, counts, statuses, action items, attacker
+//! activity and mistakes in words).
 //! Pure: no IO and no clock (the same state always gives the same report). Depends on
 //! `state`, `rotation`, `model`, `redact` and `runbook::duration`. Only key hints ever
 //! appear, never values; free text that came from providers is scrubbed of key-shaped
 //! tokens besides.
 
+mod html;
 mod json;
 mod markdown;
 
@@ -17,12 +21,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use self::html::{CHART_H, CHART_W, colours, html};
 pub use self::json::json;
 pub use self::markdown::markdown;
 use super::event::Mode;
 use super::redact::scrub;
 use super::rotation::{RotationState, Stage};
-use super::state::{CredentialState, IncidentState, StepStatus};
+use super::state::{CredentialState, IncidentState, StepStatus, TimelineEntry};
 use crate::runbook::duration;
 use crate::runbook::schema::Severity;
 
@@ -83,6 +88,285 @@ pub fn time_to_contain(state: &IncidentState) -> Option<Duration> {
 /// attacker at most.
 pub fn exposure_duration(state: &IncidentState) -> Option<Duration> {
     last_revocation(state).and_then(|t| between(state.runbook.exposure_window.start, t))
+}
+
+/// When the incident was contained: the last exposed key's revocation, once every exposed
+/// key is revoked.
+pub fn contained_at(state: &IncidentState) -> Option<DateTime<Utc>> {
+    last_revocation(state)
+}
+
+/// The exposure window in words: its start, then its end as the runbook gives it, else the
+/// containment, else that it is still open (and why).
+fn window_words(state: &IncidentState) -> String {
+    let w = &state.runbook.exposure_window;
+    let start = ts(&w.start);
+    if let Some(end) = &w.end {
+        return format!("{start} → {}", ts(end));
+    }
+    match contained_at(state) {
+        Some(t) => format!("{start} → {} (contained: last exposed key revoked)", ts(&t)),
+        None => {
+            let open = state
+                .credentials
+                .iter()
+                .filter(|c| c.credential.exposed && !c.rotation.is_contained())
+                .count();
+            if open == 0 {
+                format!("{start} → open (no exposed key found)")
+            } else {
+                format!("{start} → open ({open} exposed key(s) not revoked)")
+            }
+        }
+    }
+}
+
+/// The steps in words: done, skipped, failed and running, of all; a skip is never "done".
+/// A report step that runs is the one writing this report.
+fn steps_words(state: &IncidentState) -> String {
+    let n = state.step_counts();
+    let writing = state
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Running)
+        .filter(|s| {
+            state
+                .step_def(&s.id)
+                .is_some_and(|d| d.action == crate::runbook::schema::Action::Report)
+        })
+        .count();
+    let mut parts = vec![format!("{} done", n.done)];
+    if n.skipped > 0 {
+        parts.push(format!("{} skipped", n.skipped));
+    }
+    if n.failed > 0 {
+        parts.push(format!("{} failed", n.failed));
+    }
+    if n.running > writing {
+        parts.push(format!("{} running", n.running - writing));
+    }
+    if writing > 0 {
+        parts.push("1 writing this report".to_string());
+    }
+    let pending = n.total - n.done - n.skipped - n.failed - n.running;
+    if pending > 0 {
+        parts.push(format!("{pending} not started"));
+    }
+    format!("{} steps: {}", n.total, parts.join(", "))
+}
+
+/// How long each key's ready replacement (its new key in every location) waited for the
+/// old key's revocation, in key order: (name, wait, still waiting).
+pub fn replacement_waits(state: &IncidentState) -> Vec<(String, Duration, bool)> {
+    state
+        .credentials
+        .iter()
+        .filter(|c| c.credential.exposed)
+        .filter_map(|c| {
+            let ready = *c.stamps.get(&Stage::Propagated)?;
+            let revoked = c.stamps.get(&Stage::Revoked).copied();
+            let until = revoked.unwrap_or(state.clock);
+            Some((
+                c.credential.name.clone(),
+                between(ready, until).unwrap_or_default(),
+                revoked.is_none(),
+            ))
+        })
+        .collect()
+}
+
+/// The waits of [`replacement_waits`] in words: `openai-prod 7m41s, gemini-prod 12m00s
+/// (still waiting)`.
+fn waits_words(state: &IncidentState) -> String {
+    let w = replacement_waits(state);
+    if w.is_empty() {
+        return "— (no replacement was ready)".into();
+    }
+    w.iter()
+        .map(|(n, d, open)| {
+            format!(
+                "{n} {}{}",
+                duration::format(*d),
+                if *open { " (still waiting)" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The timeline in time order (as recorded where times are equal): work reports what
+/// happened when it happened, after the clock may have moved on.
+fn timeline_in_order(state: &IncidentState) -> Vec<&TimelineEntry> {
+    let mut v: Vec<&TimelineEntry> = state.timeline.iter().collect();
+    v.sort_by_key(|e| e.at);
+    v
+}
+
+/// Failed provider calls that were retried (and so did not stop anything by themselves),
+/// grouped: (step, operation, what went wrong, how many).
+fn retried_groups(state: &IncidentState) -> Vec<(String, String, String, usize)> {
+    let mut out: Vec<(String, String, String, usize)> = Vec::new();
+    for f in state.failures.iter().filter(|f| f.retryable) {
+        // The provider's words up to the first colon name the trouble ("… is throttling
+        // requests"); the rest varies call by call.
+        let what = scrub(f.why.split(':').next().unwrap_or(&f.why).trim());
+        match out
+            .iter_mut()
+            .find(|(s, o, w, _)| *s == f.step && *o == f.operation && *w == what)
+        {
+            Some(g) => g.3 += 1,
+            None => out.push((f.step.clone(), f.operation.clone(), what, 1)),
+        }
+    }
+    out
+}
+
+/// Old-key calls from one source that is not a known service, for the attacker-activity
+/// section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttackerRow {
+    pub credential: String,
+    pub source: String,
+    pub ok: u32,
+    pub denied: u32,
+    pub while_known: u32,
+    pub after_revoke: (u32, u32),
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+/// Every unknown source's old-key calls, per exposed key, busiest first.
+pub fn attacker_activity(state: &IncidentState) -> Vec<AttackerRow> {
+    let mut out = Vec::new();
+    for c in state.credentials.iter().filter(|c| c.credential.exposed) {
+        let Some(u) = state.usage.get(&c.credential.id) else {
+            continue;
+        };
+        let mut rows: Vec<AttackerRow> = u
+            .old_sources
+            .iter()
+            .filter(|(_, s)| s.service.is_none())
+            .map(|(source, s)| AttackerRow {
+                credential: c.credential.name.clone(),
+                source: if source.is_empty() {
+                    "(source not reported)".to_string()
+                } else {
+                    source.clone()
+                },
+                ok: s.ok,
+                denied: s.denied,
+                while_known: s.ok_while_known,
+                after_revoke: s.after_revoke,
+                first: s.first,
+                last: s.last,
+            })
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.ok + r.denied));
+        out.extend(rows);
+    }
+    out
+}
+
+/// What is left to do or to look at after this incident, in words: gaps and skipped
+/// checks, overrides, keys still alive, services still on old keys, and what was done by
+/// hand (keys made or revoked in a console, simulated commands).
+pub fn action_items(state: &IncidentState) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &state.steps {
+        let Some(def) = state.step_def(&s.id) else {
+            continue;
+        };
+        if let StepStatus::Skipped { why } = &s.status {
+            out.push(format!(
+                "{}step “{}” was skipped ({why}): do it, or record why it is not needed",
+                if def.is_critical { "critical " } else { "" },
+                def.title
+            ));
+        } else if s.is_skip_open() {
+            out.push(format!(
+                "step “{}” was reopened after its skip and is not done yet",
+                def.title
+            ));
+        }
+        if let StepStatus::Failed { why } = &s.status {
+            out.push(format!("step “{}” failed: {}", def.title, scrub(why)));
+        }
+    }
+    for r in state
+        .confirmations
+        .iter()
+        .filter(|r| r.action.is_override())
+    {
+        out.push(format!(
+            "review the override {} typed for {} at {}: {}",
+            r.operator,
+            name_of(state, &r.credential),
+            ts(&r.at),
+            if r.override_of.is_empty() {
+                "no check named".to_string()
+            } else {
+                r.override_of.join("; ")
+            }
+        ));
+    }
+    for c in state.credentials.iter().filter(|c| c.credential.exposed) {
+        match &c.rotation {
+            RotationState::Skipped { why, .. } => out.push(format!(
+                "exposed key {} ({}) is still alive: it was left out of the rotation ({why})",
+                c.credential.name, c.credential.hint
+            )),
+            r if !r.is_contained() => out.push(format!(
+                "exposed key {} ({}) is still alive ({}): revoke it",
+                c.credential.name,
+                c.credential.hint,
+                r.label()
+            )),
+            _ => {}
+        }
+        for s in state.still_on_old_key(&c.credential.id) {
+            out.push(format!(
+                "{} still called with the old key of {} at {}{}: restart it or point it at the new key",
+                s.service,
+                c.credential.name,
+                ts(&s.last),
+                if s.failing { " and was refused" } else { "" }
+            ));
+        }
+        if c.manual_revoke_asks > 0 {
+            out.push(format!(
+                "the old key of {} was revoked (or deleted) by hand in the issuer's console: check it there",
+                c.credential.name
+            ));
+        }
+        if c.new_key_id
+            .as_deref()
+            .is_some_and(|k| k.starts_with("pasted "))
+        {
+            out.push(format!(
+                "the new key of {} was made by hand in the issuer's console: record who made it",
+                c.credential.name
+            ));
+        }
+    }
+    for s in state.steps.iter().filter(|s| s.status == StepStatus::Done) {
+        let Some(def) = state.step_def(&s.id) else {
+            continue;
+        };
+        if def.action == crate::runbook::schema::Action::Manual && !def.checklist.is_empty() {
+            out.push(format!(
+                "“{}” was done by hand (its {} item(s) ticked on the screen): breachbook did not check it",
+                def.title,
+                def.checklist.len()
+            ));
+        }
+        if def.action == crate::runbook::schema::Action::Command && state.mode == Mode::Live {
+            out.push(format!(
+                "“{}” ran a command on this machine: check its effect where it ran",
+                def.title
+            ));
+        }
+    }
+    out.into_iter().map(|m| scrub(&m)).collect()
 }
 
 /// The revocation that contained the incident, once every exposed key is revoked.
@@ -262,6 +546,20 @@ pub fn mistakes(state: &IncidentState) -> Vec<String> {
                 "{}step `{}` ({title}) was skipped: {why}",
                 if critical { "critical " } else { "" },
                 s.id
+            ));
+        } else if s.reopened > 0 {
+            let title = state
+                .step_def(&s.id)
+                .map(|d| d.title.as_str())
+                .unwrap_or(&s.id);
+            out.push(format!(
+                "step `{}` ({title}) was skipped at first, then reopened{}",
+                s.id,
+                if s.status == StepStatus::Done {
+                    " and done"
+                } else {
+                    "; it is not done yet"
+                }
             ));
         }
     }

@@ -18,7 +18,9 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
 pub use self::preflight::{Check, Preflight, WordRefused, check_word, override_phrase_matches};
-pub use self::progress::{completion, old_key_alarm};
+pub use self::progress::{
+    Blocked, Unblock, blocked, blocked_before_start, completion, old_key_alarm,
+};
 pub use self::table::{
     ACTIONS, ActionRule, DoneWhen, KeyOp, OnKeyFailure, Runs, confirmed_by, owner_of, rule,
 };
@@ -62,6 +64,8 @@ pub enum Next {
     Nothing,
     /// In drills, the score once every step is finished.
     EndDrillIfComplete,
+    /// Stop or restart the drill clock.
+    PauseDrill(bool),
     /// Running steps whose work is all done are marked done (after a skip).
     CompleteFinishedSteps,
     /// Whether the step is complete now.
@@ -124,6 +128,7 @@ pub fn check(state: &IncidentState, work: &Work, cmd: &Command) -> Result<Plan, 
         Command::RunStep { step } => check_run_step(state, work, step),
         Command::TickItem { step, item } => check_tick(state, step, *item),
         Command::SkipStep { step, why } => check_skip_step(state, work, step, why),
+        Command::ReopenStep { step } => check_reopen(state, work, step),
         Command::Confirm {
             target,
             word,
@@ -139,7 +144,15 @@ pub fn check(state: &IncidentState, work: &Work, cmd: &Command) -> Result<Plan, 
             let c = credential(state, target.credential())?;
             match target {
                 Dangerous::MakeRoom { .. } => check_make_room(state, work, c, word, *via),
-                _ => check_destroy(state, c, target, word, override_phrase.as_deref(), *via),
+                _ => check_destroy(
+                    state,
+                    c,
+                    target,
+                    word,
+                    override_phrase.as_deref(),
+                    *via,
+                    work.now,
+                ),
             }
         }
         Command::Retry { credential: id } => check_retry(state, work, id),
@@ -165,8 +178,17 @@ pub fn check(state: &IncidentState, work: &Work, cmd: &Command) -> Result<Plan, 
             key,
         } => check_paste(state, work, id, key.0.expose_secret().is_empty()),
         Command::Note { text } => {
-            Plan::then(vec![Event::Note { text: text.clone() }], Next::Nothing)
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(Refusal::EmptyNote.into());
+            }
+            let note = Event::OperatorNote {
+                text: text.to_string(),
+                at: work.now,
+            };
+            Plan::then(vec![note], Next::Nothing)
         }
+        Command::PauseDrill { paused } => Plan::then(Vec::new(), Next::PauseDrill(*paused)),
         Command::Shutdown => Plan::then(Vec::new(), Next::Nothing),
     }
 }
@@ -187,6 +209,13 @@ fn check_run_step(state: &IncidentState, work: &Work, step: &str) -> Result<Plan
     let Some(st) = state.step(step) else {
         return Plan::then(Vec::new(), Next::Nothing);
     };
+    if let StepStatus::Skipped { why } = &st.status {
+        return Err(Refusal::StepSkipped {
+            title: def.title.clone(),
+            why: why.clone(),
+        }
+        .into());
+    }
     if st.is_finished() {
         return Err(Refusal::StepDone {
             title: def.title.clone(),
@@ -240,6 +269,13 @@ fn check_run_step(state: &IncidentState, work: &Work, step: &str) -> Result<Plan
         }
         Runs::Command => Plan::then(vec![started], Next::RunCommand { step }),
         Runs::Report => Plan::then(vec![started], Next::WriteReport { step }),
+        Runs::EachKey(_) if st.status != StepStatus::Running => {
+            // A step that could not move a single key would only spin: say why instead.
+            if let Some(b) = blocked_before_start(state, work, &step) {
+                return Err(Refusal::Blocked { why: b.why }.into());
+            }
+            Plan::then(vec![started], Next::RunBulk { step })
+        }
         Runs::Inventory | Runs::EachKey(_) => Plan::then(vec![started], Next::RunBulk { step }),
     }
 }
@@ -300,6 +336,31 @@ fn check_skip_step(
     Plan::then(vec![skipped], Next::EndDrillIfComplete)
 }
 
+/// Opening a skipped step again: only a skipped step can be, and only when nothing of it is
+/// in flight.
+fn check_reopen(state: &IncidentState, work: &Work, step: &str) -> Result<Plan, Rejection> {
+    let (Some(s), Some(def)) = (state.step(step), state.step_def(step)) else {
+        return Err(Refusal::NoStep {
+            step: step.to_string(),
+        }
+        .into());
+    };
+    if !matches!(s.status, StepStatus::Skipped { .. }) {
+        return Err(Refusal::NotSkipped {
+            title: def.title.clone(),
+        }
+        .into());
+    }
+    if work.step_busy(step) {
+        return Err(Refusal::StepInFlight.into());
+    }
+    let reopened = Event::StepReopened {
+        step: step.to_string(),
+        at: work.now,
+    };
+    Plan::then(vec![reopened], Next::Nothing)
+}
+
 /// A revoke or delete of the old key: the key may be destroyed now, the word is its own,
 /// and a failed pre-flight comes with the override phrase.
 fn check_destroy(
@@ -309,7 +370,9 @@ fn check_destroy(
     word: &str,
     typed_override: Option<&str>,
     via: Via,
+    now: DateTime<Utc>,
 ) -> Result<Plan, Rejection> {
+    let at = Some(now);
     let kind = target.kind();
     let name = c.credential.name.clone();
     may_destroy(c, kind)?;
@@ -319,6 +382,7 @@ fn check_destroy(
             credential: id,
             action: kind,
             why: w.why().into(),
+            at,
         };
         let refusal = match w {
             WordRefused::Empty => Refusal::NoWord { name },
@@ -333,6 +397,7 @@ fn check_destroy(
         credential: id.clone(),
         action: kind,
         via,
+        at,
     }];
     // Pre-flight: checked again here, whatever the screen showed.
     if let Some(failure) = target.preflight_failure(state) {
@@ -345,6 +410,7 @@ fn check_destroy(
             credential: id.clone(),
             failed_checks: failure.failed,
             via,
+            at,
         });
     }
     let next = Next::Destroy {
@@ -412,6 +478,7 @@ fn check_make_room(
             credential: id,
             action: DangerKind::MakeRoom,
             why: w.why().into(),
+            at: Some(work.now),
         };
         return Err(Rejection {
             refusal: Refusal::WrongRoomWord { key_id },
@@ -422,6 +489,7 @@ fn check_make_room(
         credential: id.clone(),
         action: DangerKind::MakeRoom,
         via,
+        at: Some(work.now),
     }];
     if matches!(c.rotation, RotationState::Failed { .. }) {
         // Making room is how this failed rotation goes on: the retry is journaled, so the

@@ -15,7 +15,15 @@ use crate::incident::state::{CredentialState, IncidentState};
 pub enum Check {
     NewKeyVerified,
     NewKeyPromoted,
-    EveryLocationUpdated { updated: usize, of: usize },
+    EveryLocationUpdated {
+        updated: usize,
+        of: usize,
+    },
+    /// No known service used the old key after the promotion without moving to the new
+    /// key since; `still` of them did.
+    ServicesMoved {
+        still: usize,
+    },
     OldKeyRevoked,
     OldKeyDead,
 }
@@ -28,6 +36,13 @@ impl fmt::Display for Check {
             Check::EveryLocationUpdated { updated, of } => {
                 write!(f, "every location updated ({updated} of {of})")
             }
+            Check::ServicesMoved { still: 0 } => {
+                f.write_str("no known service still on the old key")
+            }
+            Check::ServicesMoved { still } => write!(
+                f,
+                "no known service still on the old key ({still} used it after the promotion)"
+            ),
             Check::OldKeyRevoked => f.write_str("old key revoked"),
             Check::OldKeyDead => f.write_str("old key confirmed dead after the quiet period"),
         }
@@ -49,7 +64,7 @@ impl Dangerous {
             return Vec::new();
         };
         match self {
-            Dangerous::Revoke { .. } => revoke_preflight(c),
+            Dangerous::Revoke { .. } => revoke_preflight(state, c),
             Dangerous::Delete { .. } => {
                 let reached = c.rotation.reached();
                 vec![
@@ -73,7 +88,21 @@ impl Dangerous {
             .preflight(state)
             .iter()
             .filter(|p| !p.passed)
-            .map(|p| p.check.to_string())
+            .map(|p| match p.check {
+                // Journaled with the override: which services, by name.
+                Check::ServicesMoved { .. } => {
+                    let names: Vec<String> = state
+                        .still_on_old_key(self.credential())
+                        .into_iter()
+                        .map(|s| s.service)
+                        .collect();
+                    format!(
+                        "no known service still on the old key ({} used it after the promotion)",
+                        super::progress::and_list(&names)
+                    )
+                }
+                check => check.to_string(),
+            })
             .collect();
         let c = state.credential(self.credential())?;
         (!failed.is_empty()).then(|| PreflightFailure {
@@ -85,8 +114,10 @@ impl Dangerous {
 }
 
 /// Revoking the old key: the new one is verified, promoted and in every location (an IAM
-/// user holds the key itself, so it counts as updated).
-fn revoke_preflight(c: &CredentialState) -> Vec<Preflight> {
+/// user holds the key itself, so it counts as updated), and no known service still calls
+/// with the old key after the promotion.
+fn revoke_preflight(state: &IncidentState, c: &CredentialState) -> Vec<Preflight> {
+    let still = state.still_on_old_key(&c.credential.id).len();
     let reached = c.rotation.reached();
     let stores = || {
         c.credential
@@ -110,6 +141,10 @@ fn revoke_preflight(c: &CredentialState) -> Vec<Preflight> {
                 of: stores().count(),
             },
             passed: reached >= Stage::Propagated && all_locations,
+        },
+        Preflight {
+            check: Check::ServicesMoved { still },
+            passed: still == 0,
         },
     ]
 }

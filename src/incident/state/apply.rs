@@ -11,7 +11,6 @@ use super::{
     StepStatus,
 };
 use crate::incident::event::{DangerKind, Event};
-use crate::incident::model::{KeyGeneration, UsageSample};
 use crate::incident::rotation::{RotationState, Stage, Transition};
 use crate::incident::state::ByHand;
 
@@ -30,6 +29,8 @@ impl IncidentState {
             | Event::StepCompleted { .. }
             | Event::StepFailed { .. }
             | Event::StepSkipped { .. }
+            | Event::StepReopened { .. }
+            | Event::StepBlocked { .. }
             | Event::ChecklistTicked { .. } => self.fold_step(event),
             Event::CredentialDiscovered { .. }
             | Event::IssueRequested { .. }
@@ -55,7 +56,7 @@ impl IncidentState {
             | Event::RotationFailed { .. }
             | Event::RotationRetried { .. }
             | Event::RotationSkipped { .. } => self.fold_trouble(event),
-            _ => self.fold_world(event),
+            _ => self.fold_world(event, operator),
         }
     }
 
@@ -64,7 +65,9 @@ impl IncidentState {
             Event::StepStarted { step, at }
             | Event::StepCompleted { step, at }
             | Event::StepFailed { step, at, .. }
-            | Event::StepSkipped { step, at, .. } => (step, Some(*at)),
+            | Event::StepSkipped { step, at, .. }
+            | Event::StepReopened { step, at }
+            | Event::StepBlocked { step, at, .. } => (step, Some(*at)),
             Event::ChecklistTicked { step, .. } => (step, None),
             _ => return,
         };
@@ -74,6 +77,12 @@ impl IncidentState {
         let Some(s) = self.steps.iter_mut().find(|s| &s.id == step) else {
             return;
         };
+        if !matches!(
+            event,
+            Event::StepBlocked { .. } | Event::ChecklistTicked { .. }
+        ) {
+            s.blocked = None;
+        }
         match event {
             Event::StepStarted { at, .. } => {
                 s.status = StepStatus::Running;
@@ -82,6 +91,7 @@ impl IncidentState {
             Event::StepCompleted { at, .. } => {
                 s.status = StepStatus::Done;
                 s.completed = Some(*at);
+                s.skip = None;
             }
             Event::StepFailed { why, .. } => {
                 s.status = StepStatus::Failed { why: why.clone() };
@@ -89,6 +99,15 @@ impl IncidentState {
             Event::StepSkipped { why, at, .. } => {
                 s.status = StepStatus::Skipped { why: why.clone() };
                 s.completed = Some(*at);
+                s.skip = Some(why.clone());
+            }
+            Event::StepReopened { .. } => {
+                s.status = StepStatus::Pending;
+                s.completed = None;
+                s.reopened += 1;
+            }
+            Event::StepBlocked { why, .. } => {
+                s.blocked = Some(why.clone());
             }
             Event::ChecklistTicked { item, checked, .. } => {
                 if let Some(slot) = s.checked.get_mut(*item) {
@@ -103,12 +122,17 @@ impl IncidentState {
     fn fold_new_key(&mut self, event: &Event) {
         match event {
             Event::CredentialDiscovered { credential } => {
+                let now = self.clock;
                 if let Some(existing) = self.credential_mut(&credential.id) {
                     // A second inventory refreshes what is known, not the rotation.
                     existing.credential = credential.clone();
+                    if credential.exposed {
+                        existing.found_at.get_or_insert(now);
+                    }
                 } else {
-                    self.credentials
-                        .push(CredentialState::new(credential.clone()));
+                    let mut c = CredentialState::new(credential.clone());
+                    c.found_at = credential.exposed.then_some(now);
+                    self.credentials.push(c);
                 }
             }
             Event::IssueRequested {
@@ -218,12 +242,21 @@ impl IncidentState {
 
     /// Typed words, overrides and requests about an old key, and hand-overs to a person.
     fn fold_confirmation(&mut self, event: &Event, operator: &str) {
-        let at = self.clock;
+        let at = match event {
+            Event::ConfirmationGiven { at: Some(at), .. }
+            | Event::ConfirmationRefused { at: Some(at), .. }
+            | Event::OverrideGiven { at: Some(at), .. } => {
+                self.see(*at);
+                *at
+            }
+            _ => self.clock,
+        };
         match event {
             Event::ConfirmationGiven {
                 credential,
                 action,
                 via,
+                ..
             } => {
                 if let Some(c) = self.credential_mut(credential) {
                     match action {
@@ -251,6 +284,7 @@ impl IncidentState {
                 credential,
                 failed_checks,
                 via,
+                ..
             } => {
                 if let Some(p) = self
                     .credential_mut(credential)
@@ -398,7 +432,7 @@ impl IncidentState {
 
     /// What the world and the engine report: usage, alarms, injects, outages, commands,
     /// the score and the report.
-    fn fold_world(&mut self, event: &Event) {
+    fn fold_world(&mut self, event: &Event, operator: &str) {
         match event {
             Event::UsageObserved { sample } => self.observe(sample),
             Event::Alarm { at, .. } | Event::InjectArrived { at, .. } => self.see(*at),
@@ -426,6 +460,10 @@ impl IncidentState {
                 self.score = Some(score.clone());
             }
             Event::ReportWritten { path } => self.report_path = Some(path.clone()),
+            Event::OperatorNote { text, at } => {
+                self.see(*at);
+                self.notes.push((*at, operator.to_string(), text.clone()));
+            }
             _ => {}
         }
     }
@@ -434,7 +472,7 @@ impl IncidentState {
         self.credentials.iter_mut().find(|c| c.credential.id == id)
     }
 
-    fn see(&mut self, at: DateTime<Utc>) {
+    pub(super) fn see(&mut self, at: DateTime<Utc>) {
         if at > self.clock {
             self.clock = at;
         }
@@ -471,36 +509,5 @@ impl IncidentState {
             return true;
         }
         false
-    }
-
-    fn observe(&mut self, s: &UsageSample) {
-        self.see(s.minute);
-        let revoked_at = self
-            .credential(&s.credential)
-            .and_then(|c| c.stamps.get(&Stage::Revoked).copied());
-        let series = self.usage.entry(s.credential.clone()).or_default();
-        let map = match s.generation {
-            KeyGeneration::Old => &mut series.old,
-            KeyGeneration::New => &mut series.new,
-        };
-        let slot = map.entry(s.minute).or_insert((0, 0));
-        slot.0 += s.ok;
-        slot.1 += s.denied;
-        if s.generation == KeyGeneration::Old {
-            if s.ok > 0 {
-                let from = s.sources.first().cloned().unwrap_or_default();
-                if series
-                    .last_old_use
-                    .as_ref()
-                    .is_none_or(|(t, _)| *t <= s.minute)
-                {
-                    series.last_old_use = Some((s.minute, from));
-                }
-            }
-            if revoked_at.is_some_and(|r| s.minute >= r) {
-                series.old_after_revoke.0 += s.ok;
-                series.old_after_revoke.1 += s.denied;
-            }
-        }
     }
 }

@@ -73,6 +73,9 @@ pub struct CredentialState {
     pub manual_revoke_asks: u32,
     /// The issuer has no room for a new key: the key to delete first, until room is made.
     pub room_needed: Option<RoomNeeded>,
+    /// When the inventory found it exposed (incident clock): from then on the responders
+    /// knew.
+    pub found_at: Option<DateTime<Utc>>,
 }
 
 impl CredentialState {
@@ -94,6 +97,7 @@ impl CredentialState {
             manual_revoke: None,
             manual_revoke_asks: 0,
             room_needed: None,
+            found_at: None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod apply;
 mod credential;
+mod usage;
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use self::credential::{ByHand, CredentialState, Pending, RoomNeeded};
+pub use self::usage::{Calls, SourceCalls, StillOnOld, UsageSeries, known_sources};
 use super::event::{DangerKind, Event, Mode, Score, Via};
 use super::rotation::Stage;
 use crate::runbook::schema::{Action, Runbook};
@@ -37,25 +39,34 @@ pub struct StepState {
     pub checked: Vec<bool>,
     pub started: Option<DateTime<Utc>>,
     pub completed: Option<DateTime<Utc>>,
+    /// Why it was skipped: kept when it is reopened, until it is done after all.
+    pub skip: Option<String>,
+    /// How often it was reopened after a skip.
+    pub reopened: u32,
+    /// Why it cannot make progress, while it runs and is blocked (`StepBlocked`).
+    pub blocked: Option<String>,
 }
 
 impl StepState {
+    /// Done or skipped: the steps that need it may run.
     pub fn is_finished(&self) -> bool {
         matches!(self.status, StepStatus::Done | StepStatus::Skipped { .. })
     }
+
+    /// Skipped, or reopened after a skip and not done yet.
+    pub fn is_skip_open(&self) -> bool {
+        self.skip.is_some() && self.status != StepStatus::Done
+    }
 }
 
-/// Calls per minute for one credential.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct UsageSeries {
-    /// Minute → (ok, denied), old key.
-    pub old: BTreeMap<DateTime<Utc>, (u32, u32)>,
-    /// Minute → (ok, denied), new key.
-    pub new: BTreeMap<DateTime<Utc>, (u32, u32)>,
-    /// Last successful use of the old key and where from.
-    pub last_old_use: Option<(DateTime<Utc>, String)>,
-    /// Calls on the old key at or after its revocation: (ok, denied).
-    pub old_after_revoke: (u32, u32),
+/// How the steps stand: done, skipped, failed, running, of all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct StepCounts {
+    pub done: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub running: usize,
+    pub total: usize,
 }
 
 /// How a timeline entry should look.
@@ -161,6 +172,10 @@ pub struct IncidentState {
     pub score: Option<Score>,
     pub report_path: Option<String>,
     pub command_output: BTreeMap<String, Vec<String>>,
+    /// Notes the operator wrote: (when, who, text).
+    pub notes: Vec<(DateTime<Utc>, String, String)>,
+    /// Usage sources that are known services (the runbook's consumers): source → name.
+    pub known_sources: BTreeMap<String, String>,
     /// Records that did not fit the state machine (a journal edited by hand, a bug).
     pub anomalies: Vec<String>,
 }
@@ -190,6 +205,9 @@ impl IncidentState {
                 checked: vec![false; s.checklist.len()],
                 started: None,
                 completed: None,
+                skip: None,
+                reopened: 0,
+                blocked: None,
             })
             .collect();
         let mut st = IncidentState {
@@ -216,6 +234,8 @@ impl IncidentState {
             score: None,
             report_path: None,
             command_output: BTreeMap::new(),
+            notes: Vec::new(),
+            known_sources: known_sources(runbook),
             anomalies: Vec::new(),
         };
         st.timeline
@@ -266,7 +286,35 @@ impl IncidentState {
         self.steps.iter().find(|s| !s.is_finished())
     }
 
-    /// Steps finished / all steps.
+    /// How many steps are done, skipped, failed and running, of all: a skipped step is
+    /// never counted as done.
+    pub fn step_counts(&self) -> StepCounts {
+        let mut n = StepCounts {
+            total: self.steps.len(),
+            ..StepCounts::default()
+        };
+        for s in &self.steps {
+            match s.status {
+                StepStatus::Done => n.done += 1,
+                StepStatus::Skipped { .. } => n.skipped += 1,
+                StepStatus::Failed { .. } => n.failed += 1,
+                StepStatus::Running => n.running += 1,
+                StepStatus::Pending => {}
+            }
+        }
+        n
+    }
+
+    /// Critical steps skipped and not done since: the gaps in the response.
+    pub fn gaps(&self) -> Vec<&StepState> {
+        self.steps
+            .iter()
+            .filter(|s| s.is_skip_open())
+            .filter(|s| self.step_def(&s.id).is_some_and(|d| d.is_critical))
+            .collect()
+    }
+
+    /// Steps finished (done or skipped) / all steps.
     pub fn progress(&self) -> (usize, usize) {
         (
             self.steps.iter().filter(|s| s.is_finished()).count(),
@@ -460,6 +508,7 @@ mod tests {
             credential: c.clone(),
             action: DangerKind::Revoke,
             via: Via::Tui,
+            at: None,
         };
         let requested = Event::RevokeRequested {
             credential: c.clone(),
@@ -514,6 +563,7 @@ mod tests {
             credential: c.clone(),
             action: DangerKind::MakeRoom,
             via: Via::Autopilot,
+            at: None,
         };
         st.apply(&given, at(1), "op");
         assert_eq!(st.credential(&c).unwrap().room_needed, None);
@@ -541,7 +591,7 @@ mod tests {
             credential: "openai/k".into(),
         };
         let checks = revoke.preflight(&st);
-        assert_eq!(checks.len(), 3);
+        assert_eq!(checks.len(), 4);
         assert!(checks.iter().all(|p| p.passed), "{checks:?}");
         assert_eq!(revoke.preflight_failure(&st), None);
         let mut st = opened();
@@ -551,7 +601,9 @@ mod tests {
             "op",
         );
         let checks = revoke.preflight(&st);
-        assert!(checks.iter().all(|p| !p.passed), "{checks:?}");
+        // Nothing is promoted yet, so no service can be on the old key after a promotion.
+        assert!(checks[..3].iter().all(|p| !p.passed), "{checks:?}");
+        assert!(checks[3].passed, "{checks:?}");
         let failure = revoke.preflight_failure(&st).unwrap();
         assert_eq!(
             failure.failed,

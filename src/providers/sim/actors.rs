@@ -84,10 +84,11 @@ impl SimWorld {
             let (ok, denied) = if alive { (calls, 0) } else { (0, calls) };
             record(w, &key, m, ok, denied, &source);
             let generation = generation_of(w, &cred, &key);
-            let b = touched.entry((cred.clone(), generation)).or_default();
+            let b = touched
+                .entry((cred.clone(), generation, source.clone()))
+                .or_default();
             b.ok += ok;
             b.denied += denied;
-            *b.sources.entry(source.clone()).or_default() += calls;
             if denied > 0 {
                 let c = &mut w.consumers[ci];
                 c.errors += denied;
@@ -146,41 +147,52 @@ impl SimWorld {
                     w.attacker_ok_after_first_revoke += ok;
                 }
                 let b = touched
-                    .entry((c.name.clone(), KeyGeneration::Old))
+                    .entry((c.name.clone(), KeyGeneration::Old, a.source.clone()))
                     .or_default();
                 b.ok += ok;
                 b.denied += denied;
-                *b.sources.entry(a.source.clone()).or_default() += calls;
             }
         }
     }
 }
 
-/// Calls of one minute per (credential name, key generation).
-type Touched = BTreeMap<(String, KeyGeneration), Bucket>;
+/// Calls of one minute per (credential name, key generation, source).
+type Touched = BTreeMap<(String, KeyGeneration, String), Bucket>;
 
-/// The minute's calls as usage samples, one per credential and key generation.
+/// The minute's calls as usage samples, one per credential, key generation and source (so
+/// the incident can tell its own services from unknown sources call for call), busiest
+/// source first.
 fn usage_of(w: &World, at: DateTime<Utc>, touched: Touched, events: &mut Vec<Event>) {
-    for ((cred, generation), b) in touched {
-        let id = w
-            .creds
-            .iter()
-            .find(|c| c.name == cred)
-            .map(SimCred::id)
-            .unwrap_or(cred);
-        let mut sources: Vec<(String, u32)> = b.sources.into_iter().collect();
-        sources.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        events.push(Event::UsageObserved {
-            sample: UsageSample {
+    let mut samples: Vec<UsageSample> = touched
+        .into_iter()
+        .map(|((cred, generation, source), b)| {
+            let id = w
+                .creds
+                .iter()
+                .find(|c| c.name == cred)
+                .map(SimCred::id)
+                .unwrap_or(cred);
+            UsageSample {
                 credential: id,
                 generation,
                 minute: at,
                 ok: b.ok,
                 denied: b.denied,
-                sources: sources.into_iter().map(|(s, _)| s).collect(),
-            },
-        });
-    }
+                sources: vec![source],
+            }
+        })
+        .collect();
+    samples.sort_by(|a, b| {
+        (&a.credential, a.generation)
+            .cmp(&(&b.credential, b.generation))
+            .then((b.ok + b.denied).cmp(&(a.ok + a.denied)))
+            .then(a.sources.cmp(&b.sources))
+    });
+    events.extend(
+        samples
+            .into_iter()
+            .map(|sample| Event::UsageObserved { sample }),
+    );
 }
 
 impl SimWorld {

@@ -63,15 +63,92 @@ pub enum SimError {
     )]
     Mismatch { path: PathBuf, why: String },
 }
+/// The drill clock: drill seconds since the drill started, running `speed` times faster
+/// than tokio time, except while it is paused (a person reads an onboarding explanation).
+pub(super) struct DrillClock {
+    speed: f64,
+    base: tokio::time::Instant,
+    /// Drill seconds already behind at `base` (a resumed drill).
+    offset_secs: f64,
+    pause: Mutex<Pause>,
+}
+
+/// Time the drill clock stood still.
+#[derive(Default)]
+struct Pause {
+    /// Paused since, while paused.
+    since: Option<tokio::time::Instant>,
+    /// Paused time before `since`.
+    total: Duration,
+    /// Pauses so far: a sleep that saw none ended on time.
+    count: u64,
+}
+
+impl DrillClock {
+    fn pause(&self) -> MutexGuard<'_, Pause> {
+        self.pause.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drill seconds since the drill started.
+    pub(super) fn elapsed(&self) -> f64 {
+        let p = self.pause();
+        let stood = p.total + p.since.map(|s| s.elapsed()).unwrap_or_default();
+        let ran = self.base.elapsed().saturating_sub(stood);
+        self.offset_secs + ran.as_secs_f64() * self.speed
+    }
+
+    fn set_paused(&self, paused: bool) {
+        let mut p = self.pause();
+        match (paused, p.since) {
+            (true, None) => {
+                p.since = Some(tokio::time::Instant::now());
+                p.count += 1;
+            }
+            (false, Some(since)) => {
+                p.total += since.elapsed();
+                p.since = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn paused(&self) -> (bool, u64) {
+        let p = self.pause();
+        (p.since.is_some(), p.count)
+    }
+
+    /// Waits `incident` drill seconds: one tokio sleep when nothing pauses the clock
+    /// meanwhile (so a seed replays to the millisecond), more when something does.
+    pub(super) async fn sleep(self: Arc<Self>, incident: Duration) {
+        let target = self.elapsed() + incident.as_secs_f64();
+        let (paused_at_start, before) = self.paused();
+        tokio::time::sleep(incident.div_f64(self.speed)).await;
+        if !paused_at_start && self.paused() == (false, before) {
+            // Nothing stopped the clock meanwhile: on time, to the millisecond.
+            return;
+        }
+        // The clock stood still for a while: wait out what is left of the drill time.
+        loop {
+            if self.paused().0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            let left = target - self.elapsed();
+            if left <= 0.0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs_f64(left / self.speed)).await;
+        }
+    }
+}
+
 /// The simulated world.
 pub struct SimWorld {
     world: Mutex<World>,
     runbook: Runbook,
     seed: u64,
-    speed: f64,
     start: DateTime<Utc>,
-    base: tokio::time::Instant,
-    offset_secs: f64,
+    clock: Arc<DrillClock>,
     dir: Option<PathBuf>,
     /// One writer of world.json at a time (the temporary file is shared).
     save_lock: Mutex<()>,
@@ -148,18 +225,22 @@ impl SimWorld {
         w: World,
     ) -> Result<(Arc<SimWorld>, WorldFeed), SimError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let world = Arc::new(SimWorld {
-            offset_secs: w.elapsed_secs,
-            world: Mutex::new(w),
-            runbook: runbook.clone(),
-            seed,
+        let clock = Arc::new(DrillClock {
             speed: if speed.is_finite() && speed > 0.0 {
                 speed
             } else {
                 1.0
             },
-            start,
             base: tokio::time::Instant::now(),
+            offset_secs: w.elapsed_secs,
+            pause: Mutex::new(Pause::default()),
+        });
+        let world = Arc::new(SimWorld {
+            clock,
+            world: Mutex::new(w),
+            runbook: runbook.clone(),
+            seed,
+            start,
             dir: dir.map(Path::to_path_buf),
             save_lock: Mutex::new(()),
             feed: tx,
@@ -208,7 +289,12 @@ impl SimWorld {
     }
 
     fn elapsed(&self) -> f64 {
-        self.offset_secs + self.base.elapsed().as_secs_f64() * self.speed
+        self.clock.elapsed()
+    }
+
+    /// Stops or restarts the drill clock (an onboarding explanation is open).
+    pub fn set_paused(&self, paused: bool) {
+        self.clock.set_paused(paused);
     }
 
     /// The drill clock.

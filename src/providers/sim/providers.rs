@@ -89,6 +89,9 @@ impl Drill for SimWorld {
     fn score(&self, state: &IncidentState) -> Score {
         SimWorld::score(self, state)
     }
+    fn set_paused(&self, paused: bool) {
+        SimWorld::set_paused(self, paused);
+    }
 }
 
 /// A new version id from the idempotency token: `v-` and its last 12 characters, made unique
@@ -182,7 +185,10 @@ impl Clock for SimWorld {
         SimWorld::now(self)
     }
     fn real(&self, incident: Duration) -> Duration {
-        incident.div_f64(self.speed)
+        incident.div_f64(self.clock.speed)
+    }
+    fn sleep(&self, incident: Duration) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(self.clock.clone().sleep(incident))
     }
 }
 

@@ -6,10 +6,13 @@
 //!
 //! Depends on the same as `app`.
 
+use std::collections::BTreeMap;
+
 use super::App;
 use crate::incident::command::{Command, Dangerous};
 use crate::incident::event::Mode;
 use crate::incident::rotation::RotationState;
+use crate::incident::rules::{self, Blocked, Unblock, Work};
 use crate::incident::state::StepStatus;
 use crate::runbook::schema::{Action as StepAction, Confirm, Step};
 use crate::tui::modal::{Ask, Modal, PasteModal, Reason, RevokeModal, SkipTarget};
@@ -44,6 +47,10 @@ impl App {
         let Some(def) = self.state.step_def(&st.id).cloned() else {
             return Vec::new();
         };
+        if let StepStatus::Skipped { why } = &st.status {
+            self.toast = Some(strings::skipped_step(&def.title, why));
+            return Vec::new();
+        }
         if st.is_finished() {
             let next = self.current_step_index();
             let next_title = next.map(|i| self.step_title(&self.state.steps[i].id));
@@ -60,6 +67,11 @@ impl App {
         }
         if self.read_only && def.action.is_mutating() {
             self.toast = Some(strings::READ_ONLY_STEP.to_string());
+            return Vec::new();
+        }
+        if let Some(b) = self.would_block(&st.id) {
+            // Running it would move no key: say why here, without a round trip.
+            self.toast = Some(self.blocked_words(&b));
             return Vec::new();
         }
         let run = Command::RunStep {
@@ -198,10 +210,96 @@ impl App {
         match target {
             Some(credential) => vec![Command::Retry { credential }],
             None => {
-                self.toast = Some(strings::NO_FAILED_KEY.to_string());
+                // Nothing failed; a step that waits on something else says what.
+                self.toast = Some(match self.blocked_step() {
+                    Some(b) => self.blocked_words(&b),
+                    None => strings::NO_FAILED_KEY.to_string(),
+                });
                 Vec::new()
             }
         }
+    }
+
+    /// o: reopen the selected step if it was skipped, else the step a blocked step waits
+    /// for.
+    pub(super) fn reopen(&mut self) -> Vec<Command> {
+        let Some(st) = self.state.steps.get(self.selected_step).cloned() else {
+            return Vec::new();
+        };
+        let step = if matches!(st.status, StepStatus::Skipped { .. }) {
+            Some(st.id.clone())
+        } else {
+            self.blocked_step().and_then(|b| {
+                b.unblock.into_iter().find_map(|u| match u {
+                    Unblock::Reopen(s) => Some(s),
+                    _ => None,
+                })
+            })
+        };
+        let Some(step) = step else {
+            self.toast = Some(strings::not_skipped(&self.step_title(&st.id)));
+            return Vec::new();
+        };
+        self.toast = Some(strings::reopening(&self.step_title(&step)));
+        if let Some(i) = self.state.steps.iter().position(|s| s.id == step) {
+            self.select_step(i);
+        }
+        vec![Command::ReopenStep { step }]
+    }
+
+    /// Why running `step` now would move no key, if it would not.
+    pub fn would_block(&self, step: &str) -> Option<Blocked> {
+        let st = self.state.step(step)?;
+        if st.status == StepStatus::Running {
+            return rules::blocked(&self.state, step, &self.busy.credentials);
+        }
+        let in_flight = BTreeMap::new();
+        let work = Work {
+            read_only: self.read_only,
+            now: self.state.clock,
+            in_flight: &in_flight,
+            busy: &self.busy.credentials,
+        };
+        let def = self.state.step_def(step)?;
+        if !rules::rule(def.action).is_bulk() || !self.state.unmet_needs(step).is_empty() {
+            return None;
+        }
+        rules::blocked_before_start(&self.state, &work, step)
+    }
+
+    /// The blocked step the operator is looking at (the selected one), else any running one
+    /// that is blocked.
+    pub fn blocked_step(&self) -> Option<Blocked> {
+        let selected = self
+            .state
+            .steps
+            .get(self.selected_step)
+            .and_then(|s| self.would_block(&s.id));
+        selected.or_else(|| {
+            self.state
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Running)
+                .find_map(|s| rules::blocked(&self.state, &s.id, &self.busy.credentials))
+        })
+    }
+
+    /// A blocked step's reason, with the keys that move it on.
+    pub fn blocked_words(&self, b: &Blocked) -> String {
+        let keys: Vec<String> = b
+            .unblock
+            .iter()
+            .map(|u| match u {
+                Unblock::Reopen(s) => strings::key_reopen(&self.step_title(s)),
+                Unblock::Run(s) => strings::key_run(&self.step_title(s)),
+                Unblock::Retry => strings::KEY_RETRY.to_string(),
+                Unblock::SkipKeys => strings::KEY_SKIP_KEYS.to_string(),
+                Unblock::Paste => strings::KEY_PASTE.to_string(),
+                Unblock::MakeRoom => strings::KEY_MAKE_ROOM.to_string(),
+            })
+            .collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        strings::blocked_with_keys(&b.why, &refs)
     }
 
     /// x: ask why, then skip the selected key (in a credential panel) or the selected step.

@@ -61,7 +61,7 @@ impl App {
                 self.busy = Busy::default();
                 if self.state.score.is_some() && !self.score_shown {
                     self.score_shown = true;
-                    self.modals.push(Modal::Score);
+                    self.modals.push(Modal::Score(0));
                 }
             }
         }
@@ -86,6 +86,15 @@ impl App {
                 strings::paste_waiting(n)
             }
             Event::ReportWritten { path } => strings::report_written(path),
+            Event::OperatorNote { .. } => strings::note_saved(),
+            Event::StepBlocked { step, .. } => {
+                let Some(b) =
+                    crate::incident::rules::blocked(&self.state, step, &self.busy.credentials)
+                else {
+                    return;
+                };
+                self.blocked_words(&b)
+            }
             Event::RoomNeeded { credential, .. } => strings::room_needed_toast(&name(credential)),
             Event::ManualRevokeNeeded { credential, .. } => {
                 strings::manual_revoke_toast(&name(credential))
@@ -104,7 +113,7 @@ impl App {
         if self.state.score.is_some() && !self.score_shown && !report_due {
             self.score_shown = true;
             self.modals.retain(|m| !matches!(m, Modal::Revoke(_)));
-            self.modals.push(Modal::Score);
+            self.modals.push(Modal::Score(0));
         }
         // Follow the checklist: when the step to do moves on, so does the selection, unless
         // the operator is looking at another step.

@@ -22,12 +22,13 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::Action;
-use super::keymap::{self, KeyOutcome};
-use super::modal::{self, Ctx, Modal, ModalOutcome, RevokeModal, Then};
+use super::keymap::{self, KeyOutcome, ScreenKey};
+use super::modal::{self, Ctx, Modal, ModalOutcome, PromptCommand, RevokeModal, Term, Then};
 use super::panel::Panel;
 use super::strings;
 use super::theme::Theme;
 use crate::incident::command::{Command, Update};
+use crate::incident::event::Mode;
 use crate::incident::state::{CredentialState, IncidentState};
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -109,6 +110,16 @@ pub struct App {
     pub clock_seen: (DateTime<Utc>, Instant),
     /// Run the header clock between events (the live screen; off for snapshots).
     pub live_clock: bool,
+    /// The terminal's size (columns, rows), as last drawn; (0, 0) before the first frame.
+    pub size: (u16, u16),
+    /// Keys already told they do nothing (each is told once).
+    pub said_unbound: HashSet<String>,
+    /// Onboarding: terms already explained.
+    pub terms_explained: HashSet<Term>,
+    /// Whether the engine was last asked to stop the drill clock.
+    pub drill_paused: bool,
+    /// The incident clock as it stood when an explanation stopped it.
+    pub clock_frozen: Option<DateTime<Utc>>,
 }
 
 impl App {
@@ -142,12 +153,17 @@ impl App {
             timeline_scroll: 0,
             clock_seen: (clock, Instant::now()),
             live_clock: false,
+            size: (0, 0),
+            said_unbound: HashSet::new(),
+            terms_explained: HashSet::new(),
+            drill_paused: false,
+            clock_frozen: None,
         };
         app.selected_item = app.first_unticked(selected_step);
         app.explain(Panel::Checklist);
         if app.state.score.is_some() {
             app.score_shown = true;
-            app.modals.push(Modal::Score);
+            app.modals.push(Modal::Score(0));
         }
         app
     }
@@ -173,21 +189,36 @@ impl App {
             return out;
         }
         self.toast = None;
-        match self.action_for_key(&key) {
-            Some(a) => self.update(a),
-            None => {
-                if self.read_only
-                    && self.modals.is_empty()
-                    && keymap::is_disabled_in_read_only(&key)
-                {
-                    self.toast = Some(strings::READ_ONLY_KEY.to_string());
+        if let Some(top) = self.modals.last() {
+            match top.on_key(&key) {
+                KeyOutcome::Consumed(Some(a)) => return self.update(a),
+                KeyOutcome::Consumed(None) => return self.sync(Vec::new()),
+                KeyOutcome::Ignored => {}
+            }
+        }
+        match keymap::screen_key(&key, self.read_only, self.focus) {
+            ScreenKey::Act(a) => self.update(a),
+            ScreenKey::ElsewhereOnly { label, panels } => {
+                let titles: Vec<&str> = panels.iter().map(|p| p.title()).collect();
+                self.toast = Some(strings::key_elsewhere(label, self.focus.title(), &titles));
+                Vec::new()
+            }
+            ScreenKey::ReadOnly => {
+                self.toast = Some(strings::READ_ONLY_KEY.to_string());
+                Vec::new()
+            }
+            ScreenKey::Unbound => {
+                let name = key_name(&key);
+                if !name.is_empty() && self.said_unbound.insert(name.clone()) {
+                    self.toast = Some(strings::key_does_nothing(&name));
                 }
                 Vec::new()
             }
         }
     }
 
-    /// The action a key asks for: the top window decides first, then the keymap.
+    /// The action a key asks for: the top window decides first, then the keymap (in the
+    /// focused panel).
     pub fn action_for_key(&self, key: &KeyEvent) -> Option<Action> {
         if let Some(top) = self.modals.last() {
             match top.on_key(key) {
@@ -195,7 +226,36 @@ impl App {
                 KeyOutcome::Ignored => {}
             }
         }
-        keymap::action_for(key, self.read_only)
+        match keymap::screen_key(key, self.read_only, self.focus) {
+            ScreenKey::Act(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The commands to send before the first key: the drill clock stands still while the
+    /// first onboarding explanation is open.
+    pub fn start(&mut self) -> Vec<Command> {
+        self.explain_terms();
+        self.sync(Vec::new())
+    }
+
+    /// `commands`, plus the drill clock stopped or restarted when an explanation opened or
+    /// closed.
+    fn sync(&mut self, mut commands: Vec<Command>) -> Vec<Command> {
+        let explaining = self.modals.last().is_some_and(Modal::is_explanation)
+            && self.state.mode == Mode::Drill
+            && self.state.score.is_none()
+            && self.stopped.is_none();
+        if explaining != self.drill_paused {
+            self.drill_paused = explaining;
+            if explaining {
+                self.clock_frozen = Some(self.now());
+            } else if let Some(t) = self.clock_frozen.take() {
+                self.clock_seen = (t.max(self.state.clock), Instant::now());
+            }
+            commands.push(Command::PauseDrill { paused: explaining });
+        }
+        commands
     }
 
     /// An engine update arrived (shorthand for `update(Action::Engine(u))`).
@@ -205,7 +265,7 @@ impl App {
 
     /// The only place state changes. Returns the commands for the engine.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
-        match action {
+        let commands = match action {
             Action::Engine(u) => {
                 self.on_engine(*u);
                 Vec::new()
@@ -218,7 +278,9 @@ impl App {
                 Some(commands) => commands,
                 None => self.on_screen(action),
             },
-        }
+        };
+        self.explain_terms();
+        self.sync(commands)
     }
 
     /// What a window sees of the screen.
@@ -231,6 +293,7 @@ impl App {
             stopped: self.stopped.as_deref(),
             busy: &self.busy.credentials,
             filter: &self.filter,
+            size: self.size,
         }
     }
 
@@ -277,6 +340,20 @@ impl App {
                 self.quit = true;
                 Vec::new()
             }
+            Then::Prompt(cmd) => self.prompt(cmd),
+        }
+    }
+
+    /// A `:` command.
+    fn prompt(&mut self, cmd: PromptCommand) -> Vec<Command> {
+        match cmd {
+            PromptCommand::Note(text) => vec![Command::Note { text }],
+            PromptCommand::Report => self.report_path(),
+            PromptCommand::Help => {
+                self.modals.push(Modal::Help(0));
+                Vec::new()
+            }
+            PromptCommand::Quit => self.on_screen(Action::Quit),
         }
     }
 
@@ -285,6 +362,13 @@ impl App {
         match action {
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-self.page()),
+            Action::PageDown => self.move_by(self.page()),
+            Action::First => self.move_by(isize::MIN / 2),
+            Action::Last => self.move_by(isize::MAX / 2),
+            Action::Reopen => return self.reopen(),
+            Action::Note => self.modals.push(Modal::Note(Default::default())),
+            Action::Command => self.modals.push(Modal::Command(Default::default())),
             Action::NextPanel => self.focus_on(self.focus.next()),
             Action::PrevPanel => self.focus_on(self.focus.prev()),
             Action::Run => return self.run_selected(),
@@ -298,10 +382,11 @@ impl App {
                 self.focus_on(Panel::Inventory);
             }
             Action::Sort => self.sort = self.sort.next(),
-            Action::Help => self.modals.push(Modal::Help),
+            Action::Help => self.modals.push(Modal::Help(0)),
             Action::Back => self.back(),
             Action::Quit => {
-                if self.busy.in_flight > 0 && self.stopped.is_none() {
+                let open = !self.state.is_complete() && self.state.score.is_none();
+                if self.stopped.is_none() && (self.busy.in_flight > 0 || open) {
                     self.modals.push(Modal::Quit);
                 } else {
                     self.quit = true;
@@ -315,6 +400,7 @@ impl App {
             | Action::Submit
             | Action::SwitchField
             | Action::Answer(_)
+            | Action::Scroll(_)
             | Action::Close => {}
             Action::Tick | Action::Engine(_) => {}
         }
@@ -394,12 +480,67 @@ impl App {
                 self.selected_cred = ids.get(clamp(at, ids.len())).cloned();
             }
             Panel::Timeline => {
+                // Up goes back in time: the scroll counts entries from the newest.
                 let n = self.state.timeline.len();
-                self.timeline_scroll = if d < 0 {
-                    (self.timeline_scroll + 1).min(n.saturating_sub(1))
-                } else {
-                    self.timeline_scroll.saturating_sub(1)
-                };
+                self.timeline_scroll = self
+                    .timeline_scroll
+                    .saturating_add_signed(-d)
+                    .min(n.saturating_sub(1));
+            }
+        }
+    }
+
+    /// Rows a page up or down moves: about a panel's height.
+    fn page(&self) -> isize {
+        let rows = if self.size.1 == 0 { 20 } else { self.size.1 };
+        isize::try_from(rows / 3).unwrap_or(3).max(3)
+    }
+
+    /// Onboarding: a term's explanation, the first time it is on the screen (never over a
+    /// window being typed into).
+    fn explain_terms(&mut self) {
+        if !self.onboarding {
+            return;
+        }
+        let typing = self.modals.last().is_some_and(|m| match m {
+            Modal::Revoke(r) => !r.word.is_empty() || !r.override_text.is_empty(),
+            Modal::Explain(_) | Modal::Term(_) => true,
+            Modal::Paste(_) | Modal::Reason(_) | Modal::Command(_) | Modal::Note(_) => true,
+            Modal::Filter => true,
+            _ => false,
+        });
+        if typing {
+            return;
+        }
+        for term in Term::ALL {
+            if !self.terms_explained.contains(&term) && self.term_in_view(term) {
+                self.terms_explained.insert(term);
+                self.modals.push(Modal::Term(term));
+                return;
+            }
+        }
+    }
+
+    /// Whether a term is on the screen now.
+    fn term_in_view(&self, term: Term) -> bool {
+        let step_text = self
+            .state
+            .steps
+            .get(self.selected_step)
+            .and_then(|s| self.state.step_def(&s.id))
+            .map(|d| format!("{} {} {}", d.title, d.instructions, d.why))
+            .unwrap_or_default();
+        match term {
+            Term::Staging => step_text.contains("AWSPENDING") || step_text.contains("AWSCURRENT"),
+            Term::QuietPeriod => step_text.to_lowercase().contains("quiet period"),
+            Term::Preflight => matches!(self.modals.last(), Some(Modal::Revoke(_))),
+            Term::Asn => {
+                self.state.timeline.iter().any(|e| e.text.contains(" ASN"))
+                    || self
+                        .state
+                        .usage
+                        .values()
+                        .any(|u| u.old_sources.keys().any(|s| s.contains(" ASN")))
             }
         }
     }
@@ -411,6 +552,9 @@ impl App {
     pub fn now(&self) -> DateTime<Utc> {
         if !self.live_clock || self.state.score.is_some() || self.stopped.is_some() {
             return self.state.clock;
+        }
+        if let Some(t) = self.clock_frozen {
+            return t;
         }
         let speed = self.state.speed.unwrap_or(1.0);
         let real = self.clock_seen.1.elapsed().as_secs_f64().min(120.0);
@@ -458,7 +602,7 @@ impl App {
             SortBy::Issuer => v.sort_by_key(|c| c.credential.issuer),
             SortBy::Name => v.sort_by(|a, b| a.credential.name.cmp(&b.credential.name)),
             SortBy::Exposed => v.sort_by_key(|c| !c.credential.exposed),
-            SortBy::LastUsed => v.sort_by_key(|c| std::cmp::Reverse(c.credential.last_used)),
+            SortBy::LastUsed => v.sort_by_key(|c| std::cmp::Reverse(self.last_use(c).0)),
         }
         v
     }
@@ -496,6 +640,30 @@ impl App {
         Some(found.unwrap_or(0))
     }
 
+    /// Whether the top window takes typed text (a field has the cursor).
+    pub fn takes_text(&self) -> bool {
+        matches!(
+            self.modals.last(),
+            Some(
+                Modal::Revoke(_)
+                    | Modal::Paste(_)
+                    | Modal::Reason(_)
+                    | Modal::Filter
+                    | Modal::Command(_)
+                    | Modal::Note(_)
+            )
+        )
+    }
+
+    /// The last use of a key's old value: from the incident's own usage samples (true), else
+    /// the provider's snapshot at the inventory (false).
+    pub fn last_use(&self, c: &CredentialState) -> (Option<DateTime<Utc>>, bool) {
+        match self.state.last_seen_use(&c.credential.id) {
+            Some(t) => (Some(t), true),
+            None => (c.credential.last_used, false),
+        }
+    }
+
     /// How many places hold this key: its own locations, or, when its fingerprint shows the
     /// same value under other credentials too, the locations of all of them.
     pub fn shared_count(&self, c: &CredentialState) -> usize {
@@ -527,5 +695,27 @@ impl App {
     /// their way.
     pub fn next_dangerous(&self, delete: bool) -> Option<String> {
         modal::next_dangerous(&self.state, &self.busy.credentials, delete)
+    }
+}
+
+/// A key as help writes it, for "does nothing" (empty for keys not worth a word: modifiers,
+/// releases, media keys).
+fn key_name(key: &KeyEvent) -> String {
+    let base = match key.code {
+        KeyCode::Char(c) if !c.is_control() => c.to_string(),
+        KeyCode::F(n) => format!("F{n}"),
+        KeyCode::Left => "←".into(),
+        KeyCode::Right => "→".into(),
+        KeyCode::Delete => "Delete".into(),
+        KeyCode::Insert => "Insert".into(),
+        KeyCode::Backspace => "Backspace".into(),
+        KeyCode::Enter => "Enter".into(),
+        KeyCode::Char(' ') => "Space".into(),
+        _ => return String::new(),
+    };
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        format!("Ctrl-{base}")
+    } else {
+        base
     }
 }

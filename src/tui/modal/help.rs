@@ -1,17 +1,55 @@
 //! The `?` window, generated from `keymap::BINDINGS` grouped by purpose (as k9s does): the
 //! screen's keys a row each when there is room, then one row per window; packed tighter on a
-//! small terminal. And the onboarding tip: what a panel is for.
+//! small terminal, and scrolled when even that does not fit (its closing keys always show).
+//! And the onboarding tips: what a panel is for, what a term means where it first appears.
 //!
-//! Depends on `keymap`, `overlay`, `panel`, `strings`, `text`, `theme`.
+//! Depends on `action`, `keymap`, `overlay`, `strings`, `text`, `theme`.
 
 use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
 
-use super::window::Ctx;
+use super::window::{Ctx, ModalOutcome, Then};
+use crate::tui::action::{Action, Scroll};
 use crate::tui::keymap::{self, Binding, Group};
-use crate::tui::panel::Panel;
 use crate::tui::theme::Theme;
 use crate::tui::{overlay, strings, text};
+
+/// A word a new engineer meets on the screen, explained once where it first appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Term {
+    /// AWSPENDING and AWSCURRENT, Secrets Manager's staging labels.
+    Staging,
+    /// An ASN, as in "unknown ASN" next to a caller's address.
+    Asn,
+    /// The quiet period of watching a revoked key.
+    QuietPeriod,
+    /// The pre-flight checks of a dangerous action.
+    Preflight,
+}
+
+impl Term {
+    pub const ALL: [Term; 4] = [Term::Staging, Term::Asn, Term::QuietPeriod, Term::Preflight];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Term::Staging => strings::TERM_STAGING_TITLE,
+            Term::Asn => strings::TERM_ASN_TITLE,
+            Term::QuietPeriod => strings::TERM_QUIET_TITLE,
+            Term::Preflight => strings::TERM_PREFLIGHT_TITLE,
+        }
+    }
+
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Term::Staging => strings::TERM_STAGING,
+            Term::Asn => strings::TERM_ASN,
+            Term::QuietPeriod => strings::TERM_QUIET,
+            Term::Preflight => strings::TERM_PREFLIGHT,
+        }
+    }
+}
 
 /// The label column of a roomy row.
 const LABEL_W: usize = 11;
@@ -77,11 +115,36 @@ pub fn lines(ctx: &Ctx, width: usize, roomy: bool) -> Vec<Line<'static>> {
             width,
         ));
     }
-    // This window's own keys close it.
-    for (label, help) in keymap::window_hints(Group::Help) {
-        lines.push(Line::from(Span::styled(format!("{label} {help}"), t.dim())));
-    }
     lines
+}
+
+/// The help window's last line: its own keys (closing, scrolling), always in view.
+fn closing_line(ctx: &Ctx) -> Line<'static> {
+    let keys: Vec<String> = keymap::window_hints(Group::Help)
+        .iter()
+        .map(|(label, help)| format!("{label} {help}"))
+        .collect();
+    Line::from(Span::styled(keys.join(" · "), ctx.theme.dim()))
+}
+
+/// Scrolling the help window.
+pub fn update(scroll: &mut usize, action: &Action, ctx: &Ctx) -> ModalOutcome {
+    let page = usize::from(ctx.size.1.saturating_sub(6)).max(1);
+    match action {
+        Action::Close => return ModalOutcome::Close(Then::Nothing),
+        Action::Scroll(s) => {
+            *scroll = match s {
+                Scroll::Up => scroll.saturating_sub(1),
+                Scroll::Down => scroll.saturating_add(1),
+                Scroll::PageUp => scroll.saturating_sub(page),
+                Scroll::PageDown => scroll.saturating_add(page),
+                Scroll::Top => 0,
+                Scroll::Bottom => usize::MAX / 2,
+            };
+        }
+        _ => return ModalOutcome::Ignored,
+    }
+    ModalOutcome::Stay
 }
 
 /// `label help` entries after `name`, as many to a row as fit, ` · ` between them; rows after
@@ -100,6 +163,28 @@ fn packed(
     let mut used = 0;
     for (label, help) in entries {
         let w = text::width(label) + 1 + text::width(help);
+        if w > room {
+            // Too long for a row of its own: wrapped, the label on its first line.
+            if used > 0 {
+                rows.push(std::mem::take(&mut row));
+                used = 0;
+            }
+            let label_w = text::width(label) + 1;
+            for (i, part) in text::wrap_hanging(help, room.saturating_sub(label_w).max(1), room)
+                .into_iter()
+                .enumerate()
+            {
+                let mut r = Vec::new();
+                if i == 0 {
+                    r.push(Span::styled(label, t.bold()));
+                    r.push(Span::styled(format!(" {part}"), t.text()));
+                } else {
+                    r.push(Span::styled(part, t.text()));
+                }
+                rows.push(r);
+            }
+            continue;
+        }
         if used > 0 && used + 3 + w > room {
             rows.push(std::mem::take(&mut row));
             used = 0;
@@ -112,7 +197,9 @@ fn packed(
         row.push(Span::styled(format!(" {help}"), t.text()));
         used += w;
     }
-    rows.push(row);
+    if !row.is_empty() || rows.is_empty() {
+        rows.push(row);
+    }
     rows.into_iter()
         .enumerate()
         .map(|(i, mut spans)| {
@@ -127,31 +214,49 @@ fn packed(
         .collect()
 }
 
-/// Draws the `?` window: a row per binding if it fits, else packed.
-pub fn draw(f: &mut Frame, ctx: &Ctx) {
+/// Draws the `?` window: a row per binding if it fits, else packed, else scrolled by
+/// `scroll` rows with the closing line kept at the bottom.
+pub fn draw(f: &mut Frame, scroll: usize, ctx: &Ctx) {
     let area = f.area();
     let w = overlay::width(area, 84);
     let iw = w.saturating_sub(2) as usize;
+    // Room inside the box for the keys, above the closing line.
+    let room = (area.height as usize).saturating_sub(3).max(1);
     let mut lines = lines(ctx, iw, true);
-    if usize::from(overlay::height(lines.len())) > area.height as usize {
+    if lines.len() > room {
         // A small terminal: every key still shows, packed.
         lines = self::lines(ctx, iw, false);
     }
-    overlay::boxed(f, w, strings::HELP_TITLE, ctx.theme.accent(), lines);
+    let shown = lines.len().min(room);
+    let top = scroll.min(lines.len() - shown);
+    let more_above = top > 0;
+    let more_below = top + shown < lines.len();
+    let body: Vec<Line<'static>> = lines.into_iter().skip(top).take(shown).collect();
+    let title = if more_above || more_below {
+        strings::help_title_scrolled(more_above, more_below)
+    } else {
+        strings::HELP_TITLE.to_string()
+    };
+    let h = u16::try_from(shown + 3).unwrap_or(u16::MAX);
+    let inner = overlay::frame_box(f, overlay::centered(area, w, h), &title, ctx.theme.accent());
+    let [keys, last] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    f.render_widget(Paragraph::new(body), keys);
+    f.render_widget(Paragraph::new(closing_line(ctx)), last);
 }
 
-/// Onboarding: what a panel is for.
-pub fn explain(f: &mut Frame, p: Panel, ctx: &Ctx) {
+/// Onboarding: what a panel is for, or what a term means. The drill clock stands still
+/// while it is open.
+pub fn explain(f: &mut Frame, title: &str, explanation: &str, ctx: &Ctx) {
     let t = ctx.theme;
     let w = overlay::width(f.area(), 66);
     let mut lines = text::wrapped(
         "",
         t.text(),
-        p.explanation(),
+        explanation,
         t.text(),
         w.saturating_sub(2) as usize,
     );
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(strings::ANY_KEY, t.dim())));
-    overlay::boxed(f, w, p.title(), t.accent(), lines);
+    overlay::boxed(f, w, title, t.accent(), lines);
 }

@@ -8,10 +8,12 @@
 //!   pre-flight check fails; `dangerous_checks` lives there;
 //! - `paste` — the hidden input for a key made by hand;
 //! - `question` — y/n before a step, quit while work is in flight, the reason of a skip;
-//! - `help` — the `?` window generated from the keymap, and the onboarding tip of a panel;
-//! - `score` — the drill's final score.
+//! - `help` — the `?` window generated from the keymap (it scrolls), and the onboarding tips:
+//!   what a panel is for, what a term means where it first appears;
+//! - `score` — the drill's final score;
+//! - `prompt` — the `:` prompt and the note window.
 //!
-//! The `/` prompt has no box: its text is the screen's filter, drawn in the footer.
+//! The `/` and `:` prompts have no box: their text is drawn in the footer.
 //!
 //! `window` holds what they share: `Ctx` (what a window may read of the screen, never `App`),
 //! `ModalOutcome` and `Then` (what it answers), its text fields.
@@ -21,6 +23,7 @@
 
 mod help;
 mod paste;
+mod prompt;
 mod question;
 mod revoke;
 mod score;
@@ -37,7 +40,9 @@ use super::strings;
 use crate::incident::command::Update;
 use window::{MAX_INPUT, pasted_chars, push_char};
 
+pub use help::Term;
 pub use paste::PasteModal;
+pub use prompt::{Prompt, PromptCommand};
 pub use question::{Ask, Reason, SkipTarget};
 pub use revoke::{
     Field, RevokeModal, dangerous_checks, needs_override, next_dangerous, override_phrase_for,
@@ -47,10 +52,16 @@ pub use window::{Ctx, ModalOutcome, Then};
 /// One window.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Modal {
-    /// The `?` key list.
-    Help,
+    /// The `?` key list, scrolled this many rows.
+    Help(usize),
     /// Onboarding: what a panel is for, the first time it gets focus.
     Explain(Panel),
+    /// Onboarding: what a term means, where it first appears.
+    Term(Term),
+    /// The `:` prompt.
+    Command(Prompt),
+    /// A note for the timeline and the report.
+    Note(Prompt),
     /// y/n before running a step.
     Ask(Ask),
     /// The typed confirmation of one dangerous action.
@@ -59,8 +70,8 @@ pub enum Modal {
     Reason(Reason),
     /// Quit while work is in flight?
     Quit,
-    /// The drill's final score.
-    Score,
+    /// The drill's final score, scrolled this many rows.
+    Score(usize),
     /// The `/` prompt (drawn in the footer; the list filters as you type).
     Filter,
     /// The hidden input for a key made by hand in the issuer's console.
@@ -71,13 +82,15 @@ impl Modal {
     /// The group of `keymap::BINDINGS` this window reads its keys from.
     pub fn group(&self) -> Group {
         match self {
-            Modal::Help => Group::Help,
-            Modal::Explain(_) => Group::Tip,
+            Modal::Help(_) => Group::Help,
+            Modal::Explain(_) | Modal::Term(_) => Group::Tip,
+            Modal::Command(_) => Group::Prompt,
+            Modal::Note(_) => Group::Note,
             Modal::Ask(_) => Group::Question,
             Modal::Revoke(_) => Group::Revoke,
             Modal::Reason(_) => Group::Skip,
             Modal::Quit => Group::Quit,
-            Modal::Score => Group::Score,
+            Modal::Score(_) => Group::Score,
             Modal::Filter => Group::Filter,
             Modal::Paste(_) => Group::Paste,
         }
@@ -97,7 +110,11 @@ impl Modal {
             Modal::Ask(a) => a.update(action),
             Modal::Quit => question::quit_update(action),
             Modal::Filter => filter_update(action, ctx),
-            Modal::Help | Modal::Explain(_) | Modal::Score => match action {
+            Modal::Command(p) => p.update_command(action),
+            Modal::Note(p) => p.update_note(action),
+            Modal::Help(scroll) => help::update(scroll, action, ctx),
+            Modal::Score(scroll) => score::update(scroll, action, ctx),
+            Modal::Explain(_) | Modal::Term(_) => match action {
                 Action::Close => ModalOutcome::Close(Then::Nothing),
                 _ => ModalOutcome::Ignored,
             },
@@ -116,9 +133,12 @@ impl Modal {
     /// Draws this window over the screen. Reads only.
     pub fn draw(&self, f: &mut Frame, ctx: &Ctx) {
         match self {
-            Modal::Help => help::draw(f, ctx),
-            Modal::Explain(p) => help::explain(f, *p, ctx),
-            Modal::Score => score::draw(f, ctx),
+            Modal::Help(scroll) => help::draw(f, *scroll, ctx),
+            Modal::Explain(p) => help::explain(f, p.title(), p.explanation(), ctx),
+            Modal::Term(t) => help::explain(f, t.title(), t.explanation(), ctx),
+            Modal::Command(_) => {}
+            Modal::Note(p) => p.draw_note(f, ctx),
+            Modal::Score(scroll) => score::draw(f, *scroll, ctx),
             Modal::Filter => {}
             Modal::Ask(a) => a.draw(f, ctx),
             Modal::Reason(r) => r.draw(f, ctx),
@@ -144,6 +164,21 @@ impl Modal {
                     Span::styled(format!("  {keys}"), t.dim()),
                 ]);
             }
+            Modal::Command(p) => {
+                let tail = match &p.error {
+                    // Why the last Enter did nothing, in place of the list of commands.
+                    Some(e) => Span::styled(format!("  ✗ {e}"), t.bad()),
+                    None => {
+                        Span::styled(format!("  {keys} · {}", strings::PROMPT_COMMANDS), t.dim())
+                    }
+                };
+                return Line::from(vec![
+                    Span::styled(" :", t.accent()),
+                    Span::raw(format!("{}▏", p.text)),
+                    tail,
+                ]);
+            }
+            Modal::Note(_) => Some(strings::PROMPT_NOTE),
             Modal::Revoke(_) => Some(strings::PROMPT_WORD),
             Modal::Paste(_) => Some(strings::PROMPT_PASTE),
             Modal::Reason(_) => Some(strings::PROMPT_REASON),
@@ -154,6 +189,14 @@ impl Modal {
             None => format!(" {keys}"),
         };
         Line::from(Span::styled(text, t.accent()))
+    }
+}
+
+impl Modal {
+    /// Whether this window is an onboarding explanation (the drill clock stands still while
+    /// it is open).
+    pub fn is_explanation(&self) -> bool {
+        matches!(self, Modal::Explain(_) | Modal::Term(_))
     }
 }
 

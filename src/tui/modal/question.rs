@@ -78,13 +78,10 @@ pub fn quit_draw(f: &mut Frame, ctx: &Ctx) {
     let t = ctx.theme;
     let area = f.area();
     let w = overlay::width(area, 72);
-    let lines = text::wrapped(
-        "",
-        t.text(),
-        strings::QUIT_BUSY,
-        t.text(),
-        w.saturating_sub(2) as usize,
-    );
+    let n = ctx.state.step_counts();
+    let left = n.total - n.done - n.skipped;
+    let words = strings::quit_question(ctx.busy.len(), left, &ctx.state.id);
+    let lines = text::wrapped("", t.text(), &words, t.text(), w.saturating_sub(2) as usize);
     let h = overlay::height(lines.len());
     let inner = overlay::frame_box(
         f,

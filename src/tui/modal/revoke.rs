@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -22,6 +22,7 @@ use crate::incident::command::{Command, Dangerous, Update, override_phrase};
 use crate::incident::event::{DangerKind, Event, Via};
 use crate::incident::model::LocationKind;
 use crate::incident::rotation::Stage;
+use crate::incident::rules::Check;
 use crate::incident::state::{CredentialState, IncidentState, RoomNeeded};
 use crate::tui::action::Action;
 use crate::tui::theme::Theme;
@@ -125,8 +126,18 @@ impl RevokeModal {
         self.field = Field::Word;
     }
 
-    /// Keys typed, erased, pasted; Tab; Enter; Esc.
+    /// Keys typed, erased, pasted; Tab; Enter; Esc. A window too small to show all its
+    /// evidence takes no word.
     pub fn update(&mut self, action: &Action, ctx: &Ctx) -> ModalOutcome {
+        if let Some((w, h)) = self.too_small(ctx)
+            && matches!(
+                action,
+                Action::Type(_) | Action::PasteText(_) | Action::Submit | Action::SwitchField
+            )
+        {
+            self.error = Some(strings::revoke_too_small(w, h, ctx.size.0, ctx.size.1));
+            return ModalOutcome::Stay;
+        }
         match action {
             Action::Type(c) => {
                 push_char(self.active_field(), *c, MAX_INPUT);
@@ -242,35 +253,74 @@ impl RevokeModal {
         }
     }
 
+    /// The rows the window needs on a terminal `cols` wide: (evidence, prompt), or one list
+    /// for making room.
+    fn content(&self, ctx: &Ctx, cols: u16) -> Option<(Vec<Line<'static>>, Vec<Line<'static>>)> {
+        let w = overlay::width(Rect::new(0, 0, cols, 1), 100);
+        let iw = w.saturating_sub(2) as usize;
+        if matches!(self.target, Dangerous::MakeRoom { .. }) {
+            return Some((self.make_room_lines(ctx, iw), Vec::new()));
+        }
+        let c = ctx.state.credential(self.target.credential())?;
+        let checks = dangerous_checks(ctx.state, &self.target);
+        let ev = self.evidence(c, &checks, ctx, iw);
+        let needs_override = checks.iter().any(|(_, ok)| !ok);
+        let pr = self.prompt(c, needs_override, ctx, iw);
+        Some((ev, pr))
+    }
+
+    /// The size the window needs when the terminal cannot show all of its evidence (then it
+    /// takes no word): at this width, or 80 columns when this one is narrower.
+    pub fn too_small(&self, ctx: &Ctx) -> Option<(u16, u16)> {
+        let (cols, rows) = ctx.size;
+        if cols == 0 || rows == 0 {
+            return None;
+        }
+        let needs = |cols: u16| {
+            // A row stays for the status line (a refusal, the spinner), so the window does not
+            // turn too small the moment one shows.
+            let status = usize::from(self.error.is_none() && !self.pending);
+            self.content(ctx, cols)
+                .map(|(ev, pr)| ev.len() + pr.len() + 2 + status)
+                .unwrap_or(0)
+        };
+        if cols >= MIN_COLS && needs(cols) <= usize::from(rows) {
+            return None;
+        }
+        let w = cols.max(MIN_COLS).max(80);
+        let h = u16::try_from(needs(w)).unwrap_or(u16::MAX);
+        Some((w, h))
+    }
+
     /// Draws the window. Reads only.
     pub fn draw(&self, f: &mut Frame, ctx: &Ctx) {
+        let area = f.area();
+        let sized = Ctx {
+            size: (area.width, area.height),
+            ..*ctx
+        };
+        if let Some((w, h)) = self.too_small(&sized) {
+            return self.draw_too_small(f, ctx, w, h);
+        }
         if matches!(self.target, Dangerous::MakeRoom { .. }) {
             return self.draw_make_room(f, ctx);
         }
         let Some(c) = ctx.state.credential(self.target.credential()) else {
             return;
         };
-        let area = f.area();
         let w = overlay::width(area, 100);
-        let iw = w.saturating_sub(2) as usize;
-        let checks = dangerous_checks(ctx.state, &self.target);
-        let ev = self.evidence(c, &checks, ctx, iw);
-        let needs_override = checks.iter().any(|(_, ok)| !ok);
-        let pr = self.prompt(c, needs_override, ctx, iw);
+        let Some((ev, pr)) = self.content(ctx, area.width) else {
+            return;
+        };
 
         let ev_h = u16::try_from(ev.len()).unwrap_or(u16::MAX);
         let pr_h = u16::try_from(pr.len()).unwrap_or(u16::MAX);
-        let h = ev_h.saturating_add(pr_h).saturating_add(3);
+        let h = ev_h.saturating_add(pr_h).saturating_add(2);
         let delete = matches!(self.target, Dangerous::Delete { .. });
         let title = strings::revoke_title(delete, &c.credential.name);
         let inner = overlay::frame_box(f, overlay::centered(area, w, h), &title, ctx.theme.bad());
-        // The prompt keeps its rows; the evidence gives way on a small screen.
-        let [ev_area, _, pr_area] = Layout::vertical([
-            Constraint::Min(1),
-            Constraint::Length(1),
-            Constraint::Length(pr_h),
-        ])
-        .areas(inner);
+        let [ev_area, pr_area] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(pr_h)]).areas(inner);
         f.render_widget(Paragraph::new(ev), ev_area);
         f.render_widget(Paragraph::new(pr), pr_area);
     }
@@ -347,12 +397,28 @@ impl RevokeModal {
             }
         }
         ev.push(Line::from(Span::styled(strings::PREFLIGHT, t.dim())));
-        for (label, ok) in checks {
+        let services = if delete {
+            Vec::new()
+        } else {
+            services_on_old(c, ctx)
+        };
+        let kinds = self.target.preflight(ctx.state);
+        for (i, (label, ok)) in checks.iter().enumerate() {
             let (mark, style) = if *ok {
                 ("  ✓ ", t.good())
             } else {
                 ("  ✗ ", t.bad())
             };
+            // A known service still on the old key: the check says which and what to do.
+            let services_check = kinds
+                .get(i)
+                .is_some_and(|p| matches!(p.check, Check::ServicesMoved { .. }));
+            if !*ok && services_check && !services.is_empty() {
+                for s in &services {
+                    ev.extend(text::wrapped(mark, style, s, t.bad(), iw));
+                }
+                continue;
+            }
             ev.extend(text::wrapped(mark, style, label, t.text(), iw));
         }
         ev.extend(last_use(c, delete, ctx, iw));
@@ -432,15 +498,56 @@ impl RevokeModal {
         }
     }
 
+    /// A window too small for its evidence: what size it needs, and no input.
+    fn draw_too_small(&self, f: &mut Frame, ctx: &Ctx, need_w: u16, need_h: u16) {
+        let t = ctx.theme;
+        let area = f.area();
+        let w = overlay::width(area, 100);
+        let iw = w.saturating_sub(2) as usize;
+        let name = ctx
+            .state
+            .credential(self.target.credential())
+            .map(|c| c.credential.name.clone())
+            .unwrap_or_default();
+        let mut lines = text::wrapped(
+            "",
+            t.bad(),
+            &strings::revoke_heading(&self.target.verb().to_uppercase(), &name),
+            t.bad(),
+            iw,
+        );
+        lines.extend(text::wrapped(
+            "",
+            t.warn(),
+            &strings::revoke_too_small(need_w, need_h, area.width, area.height),
+            t.warn(),
+            iw,
+        ));
+        lines.extend(text::wrapped(
+            "",
+            t.dim(),
+            strings::REVOKE_TOO_SMALL_KEYS,
+            t.dim(),
+            iw,
+        ));
+        overlay::boxed(f, w, strings::REVOKE_TOO_SMALL_TITLE, t.bad(), lines);
+    }
+
     /// The question at an issuer's key limit: delete this inactive key (not the exposed one)
     /// to make room, typed like every other deletion.
     fn draw_make_room(&self, f: &mut Frame, ctx: &Ctx) {
         let t = ctx.theme;
-        let Some(c) = ctx.state.credential(self.target.credential()) else {
-            return;
-        };
         let w = overlay::width(f.area(), 100);
         let iw = w.saturating_sub(2) as usize;
+        let lines = self.make_room_lines(ctx, iw);
+        overlay::boxed(f, w, strings::MAKE_ROOM_TITLE, t.bad(), lines);
+    }
+
+    fn make_room_lines(&self, ctx: &Ctx, iw: usize) -> Vec<Line<'static>> {
+        let t = ctx.theme;
+        let Some(c) = ctx.state.credential(self.target.credential()) else {
+            return Vec::new();
+        };
         let mut lines: Vec<Line> = Vec::new();
         lines.extend(text::wrapped(
             "",
@@ -451,7 +558,7 @@ impl RevokeModal {
         ));
         let Some(RoomNeeded { key_id, plan, .. }) = &c.room_needed else {
             lines.extend(text::wrapped("", t.dim(), strings::ROOM_STALE, t.dim(), iw));
-            return overlay::boxed(f, w, strings::MAKE_ROOM_TITLE, t.bad(), lines);
+            return lines;
         };
         lines.extend(text::wrapped("", t.text(), plan, t.text(), iw));
         lines.extend(text::wrapped(
@@ -481,9 +588,12 @@ impl RevokeModal {
             t.dim(),
             iw,
         ));
-        overlay::boxed(f, w, strings::MAKE_ROOM_TITLE, t.bad(), lines);
+        lines
     }
 }
+
+/// Narrower than this, a revocation window is not drawn at all.
+const MIN_COLS: u16 = 50;
 
 /// Every location of the key, and (for a revocation) whether it has the new key yet.
 fn locations(c: &CredentialState, delete: bool, t: Theme, iw: usize) -> Vec<Line<'static>> {
@@ -519,29 +629,73 @@ fn locations(c: &CredentialState, delete: bool, t: Theme, iw: usize) -> Vec<Line
     lines
 }
 
-/// The last use of the old key, flagged when it came after the replacement was promoted.
+/// Known services still on the old key after the promotion, each as an instruction, not
+/// a question: which service, since when, and to restart it first (naming the step that
+/// does) or to type the override phrase to break it anyway.
+fn services_on_old(c: &CredentialState, ctx: &Ctx) -> Vec<String> {
+    let promoted = c
+        .stamps
+        .get(&Stage::Promoted)
+        .map(text::clock)
+        .unwrap_or_default();
+    ctx.state
+        .still_on_old_key(&c.credential.id)
+        .iter()
+        .map(|s| {
+            let restart = restart_step_for(ctx.state, &s.service);
+            strings::service_still_on_old(
+                &s.service,
+                &text::clock(&s.last),
+                &promoted,
+                restart
+                    .as_ref()
+                    .map(|(title, skipped)| (title.as_str(), *skipped)),
+            )
+        })
+        .collect()
+}
+
+/// The title of the command step that restarts `service` in drills, and whether it was
+/// skipped.
+fn restart_step_for(state: &IncidentState, service: &str) -> Option<(String, bool)> {
+    use crate::runbook::schema::DrillEffect;
+    let def = state.runbook.steps.iter().find(|s| {
+        s.command.as_ref().is_some_and(|c| {
+            matches!(&c.drill_effect, Some(DrillEffect::RestartConsumers(n)) if n.iter().any(|x| x == service))
+        })
+    })?;
+    let skipped = state.step(&def.id).is_some_and(|s| s.skip.is_some());
+    Some((def.title.clone(), skipped))
+}
+
+/// The old key's use: the last five minutes split into unknown sources and known services,
+/// and its last accepted call and where from.
 fn last_use(c: &CredentialState, delete: bool, ctx: &Ctx, iw: usize) -> Vec<Line<'static>> {
     let t = ctx.theme;
     let id = &c.credential.id;
     let u = ctx.state.usage.get(id);
-    let promoted = c.stamps.get(&Stage::Promoted);
+    let mut lines = Vec::new();
+    if !delete {
+        let (unknown, known) = recent_old_calls(ctx.state, id);
+        if unknown.0 + known.0 > 0 {
+            lines.extend(text::wrapped(
+                "  • ",
+                t.text(),
+                &strings::recent_split(unknown, known),
+                t.text(),
+                iw,
+            ));
+        }
+    }
     match u.and_then(|u| u.last_old_use.as_ref()) {
         Some((when, from)) => {
-            let after = promoted.is_some_and(|p| when >= p) && !delete;
-            let mut line = strings::last_use(&text::clock(when), from, after);
-            let recent = recent_old_calls(ctx.state, id);
-            if recent > 0 {
-                line.push_str(&strings::recent_old_calls(recent));
-            }
-            let (mark, style) = if after {
-                ("  ⚠ ", t.warn())
-            } else {
-                ("  • ", t.text())
-            };
-            text::wrapped(mark, style, &line, style, iw)
+            let known = ctx.state.service_of(from).is_some();
+            let line = strings::last_use(&text::clock(when), from, known);
+            lines.extend(text::wrapped("  • ", t.text(), &line, t.text(), iw));
         }
-        None => vec![Line::from(format!("  • {}", strings::LAST_USE_NONE))],
+        None => lines.push(Line::from(format!("  • {}", strings::LAST_USE_NONE))),
     }
+    lines
 }
 
 /// The last characters of a key id, enough for a person to read the word in context.
@@ -552,14 +706,16 @@ fn id_tail(key_id: &str) -> String {
     chars[chars.len().saturating_sub(8)..].iter().collect()
 }
 
-/// Old-key calls (ok and denied) in the five minutes up to the incident clock.
-fn recent_old_calls(state: &IncidentState, id: &str) -> u32 {
+/// Old-key calls in the five minutes up to the incident clock: (unknown sources, known
+/// services), each (accepted, refused).
+fn recent_old_calls(state: &IncidentState, id: &str) -> ((u32, u32), (u32, u32)) {
     let Some(u) = state.usage.get(id) else {
-        return 0;
+        return ((0, 0), (0, 0));
     };
     let since = state.clock - chrono::Duration::minutes(5);
-    u.old
-        .range(since..)
-        .map(|(_, (ok, denied))| ok + denied)
-        .sum()
+    let sum = |m: &std::collections::BTreeMap<chrono::DateTime<chrono::Utc>, (u32, u32)>| {
+        m.range(since..)
+            .fold((0, 0), |(a, b), (_, (ok, denied))| (a + ok, b + denied))
+    };
+    (sum(&u.old_unknown), sum(&u.old_known))
 }

@@ -8,29 +8,64 @@ use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph};
 
-use super::window::Ctx;
+use super::window::{Ctx, ModalOutcome, Then};
 use crate::incident::event::Score;
+use crate::tui::action::{Action, Scroll};
 use crate::tui::{overlay, strings, text};
 
-/// Draws the score window. Reads only.
-pub fn draw(f: &mut Frame, ctx: &Ctx) {
+/// Scrolling the score when it is longer than the terminal; Esc and Enter close it.
+pub fn update(scroll: &mut usize, action: &Action, ctx: &Ctx) -> ModalOutcome {
+    let page = usize::from(ctx.size.1.saturating_sub(8)).max(1);
+    match action {
+        Action::Close => ModalOutcome::Close(Then::Nothing),
+        Action::Scroll(s) => {
+            *scroll = match s {
+                Scroll::Up => scroll.saturating_sub(1),
+                Scroll::Down => scroll.saturating_add(1),
+                Scroll::PageUp => scroll.saturating_sub(page),
+                Scroll::PageDown => scroll.saturating_add(page),
+                Scroll::Top => 0,
+                Scroll::Bottom => usize::MAX / 2,
+            };
+            ModalOutcome::Stay
+        }
+        _ => ModalOutcome::Ignored,
+    }
+}
+
+/// Draws the score window, scrolled by `scroll` rows when it does not fit. Reads only.
+pub fn draw(f: &mut Frame, scroll: usize, ctx: &Ctx) {
     let t = ctx.theme;
     let Some(s) = &ctx.state.score else {
         return;
     };
     let area = f.area();
     let w = overlay::width(area, 84);
-    let lines = body(s, ctx, w.saturating_sub(2) as usize);
+    let mut lines = body(s, ctx, w.saturating_sub(2) as usize);
+    // The keys stay on the last row, whatever scrolls.
+    let keys = lines.pop();
+    let room = (area.height as usize).saturating_sub(5).max(1);
+    let shown = lines.len().min(room);
+    let top = scroll.min(lines.len() - shown);
+    let more = top + shown < lines.len();
+    let mut lines: Vec<Line> = lines.into_iter().skip(top).take(shown).collect();
+    if let Some(k) = keys {
+        lines.push(if more || top > 0 {
+            Line::from(Span::styled(strings::SCORE_KEYS_SCROLL, t.accent()))
+        } else {
+            k
+        });
+    }
 
     // Heading, gauge, then the facts.
     let body_h = u16::try_from(lines.len()).unwrap_or(u16::MAX);
     let h = body_h.saturating_add(4);
-    let inner = overlay::frame_box(
-        f,
-        overlay::centered(area, w, h),
-        strings::SCORE_TITLE,
-        t.accent(),
-    );
+    let title = if more {
+        strings::SCORE_TITLE_MORE
+    } else {
+        strings::SCORE_TITLE
+    };
+    let inner = overlay::frame_box(f, overlay::centered(area, w, h), title, t.accent());
     let [head, gauge, body] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
@@ -100,7 +135,7 @@ fn body(s: &Score, ctx: &Ctx, iw: usize) -> Vec<Line<'static>> {
 }
 
 /// (what, value, whether it is good).
-fn facts(s: &Score) -> [(&'static str, String, bool); 5] {
+fn facts(s: &Score) -> [(&'static str, String, bool); 7] {
     [
         (
             strings::SCORE_TIME,
@@ -118,6 +153,16 @@ fn facts(s: &Score) -> [(&'static str, String, bool); 5] {
             strings::SCORE_ATTACKER,
             s.attacker_calls_after_revoke.to_string(),
             s.attacker_calls_after_revoke == 0,
+        ),
+        (
+            strings::SCORE_WHILE_KNOWN,
+            s.attacker_calls_while_known.to_string(),
+            s.attacker_calls_while_known == 0,
+        ),
+        (
+            strings::SCORE_WAITED,
+            text::duration(i64::try_from(s.replacement_wait_secs).unwrap_or(i64::MAX)),
+            s.replacement_wait_secs <= 15 * 60,
         ),
         (
             strings::SCORE_CONSUMERS,

@@ -28,6 +28,8 @@ pub struct Ctx<'a> {
     pub busy: &'a HashSet<String>,
     /// The inventory filter (the `/` prompt's text).
     pub filter: &'a str,
+    /// The terminal's size (columns, rows); (0, 0) when not known yet.
+    pub size: (u16, u16),
 }
 
 /// What came of offering a window an action or an engine update.
@@ -57,6 +59,8 @@ pub enum Then {
     ClearFilter,
     /// Quit the screen (the journal keeps everything).
     Quit,
+    /// What a `:` command asks.
+    Prompt(super::prompt::PromptCommand),
 }
 
 /// Adds `c` to a text field unless it holds `max` characters already; whether it did.

@@ -31,12 +31,16 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 .unwrap_or_else(|| s.id.clone());
             let unmet = st.unmet_needs(&s.id);
             let blocked = s.status == StepStatus::Pending && !unmet.is_empty();
+            let stuck = s.status == StepStatus::Running && s.blocked.is_some();
+            let critical = st.step_def(&s.id).is_some_and(|d| d.is_critical);
             let (icon, style) = match &s.status {
                 StepStatus::Done => ("✓", t.good()),
+                StepStatus::Running if stuck => ("⏸", t.warn()),
                 StepStatus::Running => (app.spinner_frame(), t.accent()),
                 StepStatus::Failed { .. } => ("✗", t.bad()),
                 StepStatus::Skipped { .. } => ("↷", t.warn()),
                 StepStatus::Pending if blocked => ("·", t.dim()),
+                StepStatus::Pending if s.skip.is_some() => ("↷", t.warn()),
                 StepStatus::Pending => ("○", t.text()),
             };
             let is_current = Some(i) == current;
@@ -53,6 +57,17 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
             if blocked {
                 spans.push(Span::styled(strings::needs(&unmet), t.dim()));
             }
+            if matches!(s.status, StepStatus::Skipped { .. }) {
+                spans.push(if critical {
+                    Span::styled(strings::SKIPPED_GAP, t.bad())
+                } else {
+                    Span::styled(strings::SKIPPED, t.warn())
+                });
+            } else if s.status == StepStatus::Pending && s.skip.is_some() {
+                spans.push(Span::styled(strings::REOPENED, t.warn()));
+            } else if stuck {
+                spans.push(Span::styled(strings::BLOCKED, t.warn()));
+            }
             let line = Line::from(spans);
             if focused && i == app.selected_step {
                 line.style(t.selected())
@@ -61,11 +76,11 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
             }
         })
         .collect();
-    let (done, all) = st.progress();
+    let n = st.step_counts();
     let b = block(
         app,
         Panel::Checklist,
-        Some(status(app, strings::done_of(done, all))),
+        Some(status(app, strings::done_of(n.done, n.skipped, n.total))),
     );
     // Keep the selected step in view.
     let inner_h = area.height.saturating_sub(2) as usize;

@@ -4,17 +4,23 @@
 //! Depends on `app` (read only: theme and focus), `panel`.
 
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Block;
+use ratatui::widgets::{Block, BorderType};
 
 use crate::tui::app::App;
 use crate::tui::panel::Panel;
 
-/// The frame of a panel: its exact title on the left, a status on the right.
+/// The frame of a panel: its exact title on the left, a status on the right. The focused
+/// panel has a thick border and a reversed title, so focus shows without colour too.
 pub(super) fn block(app: &App, panel: Panel, status: Option<Line<'static>>) -> Block<'static> {
     let t = app.theme;
     let focused = app.focus == panel;
     let title_style = if focused { t.focused_title() } else { t.bold() };
     let mut b = Block::bordered()
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
         .border_style(t.border(focused))
         .title(Line::from(vec![
             Span::raw(" "),

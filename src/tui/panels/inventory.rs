@@ -127,9 +127,13 @@ fn row<'a>(app: &App, c: &CredentialState, with_age: bool) -> Row<'a> {
         Line::from(first)
     };
     let clock = app.state.clock;
-    let used = cr
-        .last_used
-        .map(|d| strings::ago(&text::age((clock - d).num_seconds())))
+    // The incident's own usage first: the provider's figure is a snapshot of the inventory.
+    let (last, seen) = app.last_use(c);
+    let used = last
+        .map(|d| {
+            let ago = strings::ago(&text::age((clock - d).num_seconds()));
+            if seen { ago } else { format!("{ago}*") }
+        })
         .unwrap_or_else(|| "—".to_string());
     let exposed = if cr.exposed && c.deleted.is_some() {
         Span::styled(strings::EXPOSED_DELETED, t.good())
@@ -177,10 +181,12 @@ fn details(app: &App, c: &CredentialState, width: u16) -> Vec<Line<'static>> {
         .created
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| strings::UNKNOWN.to_string());
-    let used = cr
-        .last_used
-        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_else(|| strings::NEVER.to_string());
+    let (last, seen) = app.last_use(c);
+    let used = match last {
+        Some(d) if seen => strings::last_seen(&d.format("%Y-%m-%d %H:%M").to_string()),
+        Some(d) => strings::last_reported(&d.format("%Y-%m-%d %H:%M").to_string()),
+        None => strings::NEVER_SEEN.to_string(),
+    };
     let mut facts = strings::created_used(&created, &used);
     if let Some(fp) = &cr.fingerprint {
         facts.push_str(&strings::fingerprint(&text::truncate(fp, 9)));

@@ -76,12 +76,34 @@ fn heading(app: &App, s: &StepState, def: &Step) -> Vec<Line<'static>> {
             lines.push(Line::from(Span::styled(strings::step_failed(why), t.bad())));
         }
         StepStatus::Skipped { why } => {
+            let critical = def.is_critical;
             lines.push(Line::from(Span::styled(
-                strings::step_skipped(why),
+                strings::step_skipped(why, critical),
+                if critical { t.bad() } else { t.warn() },
+            )));
+        }
+        StepStatus::Pending if s.skip.is_some() => {
+            let why = s.skip.as_deref().unwrap_or_default();
+            lines.push(Line::from(Span::styled(
+                strings::step_reopened(why),
                 t.warn(),
             )));
         }
         _ => {}
+    }
+    if let Some(b) = app.would_block(&s.id) {
+        // Nothing would move: say what it waits for, and the keys that move it on.
+        let mark = if s.status == StepStatus::Running {
+            strings::BLOCKED_MARK
+        } else {
+            strings::WOULD_BLOCK_MARK
+        };
+        // The panel's paragraph wraps it.
+        lines.push(Line::from(vec![
+            Span::styled(mark, t.warn().add_modifier(ratatui::style::Modifier::BOLD)),
+            Span::styled(app.blocked_words(&b), t.warn()),
+        ]));
+        return lines;
     }
     lines.push(Line::from(next_action(app, s, def)));
     if matches!(s.status, StepStatus::Failed { .. }) && !app.read_only {
@@ -119,6 +141,9 @@ fn next_action(app: &App, s: &StepState, def: &Step) -> Span<'static> {
         .current_step_index()
         .and_then(|i| st.runbook.steps.get(i))
         .map(|d| d.title.as_str());
+    if matches!(s.status, StepStatus::Skipped { .. }) {
+        return Span::styled(strings::STEP_SKIPPED_KEYS, t.accent());
+    }
     if s.is_finished() {
         return Span::styled(strings::step_finished_next(next_title), t.dim());
     }

@@ -30,10 +30,14 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if h == 0 {
         return;
     }
+    // In time order (work reports what happened when it happened, after the clock moved
+    // on); entries of the same second as recorded.
+    let mut ordered: Vec<&crate::incident::state::TimelineEntry> = st.timeline.iter().collect();
+    ordered.sort_by_key(|e| e.at);
     // Wrap from the newest entry backwards until the panel is full.
-    let end = st.timeline.len().saturating_sub(app.timeline_scroll);
+    let end = ordered.len().saturating_sub(app.timeline_scroll);
     let mut lines: Vec<Line> = Vec::new();
-    for e in st.timeline[..end].iter().rev() {
+    for e in ordered[..end].iter().rev() {
         let style = match e.tone {
             Tone::Info => t.text(),
             Tone::Good => t.good(),

@@ -1,6 +1,8 @@
-//! Usage: per exposed credential, sparklines of calls per minute on the old and the new key,
-//! denied calls on their own line in another colour, spike minutes highlighted, and an alarm
-//! line when the old key is used after its replacement was promoted.
+//! Usage: per exposed credential, sparklines of calls per minute on the old key — known
+//! services (`svc`) and unknown sources (`unk`) on lines of their own — refused calls and the
+//! new key, spike minutes highlighted; a line naming the known services still on the old
+//! key after its replacement was promoted, and what happened since the revocation. Every
+//! count is the incident state's (`incident::state::usage`), as the report's.
 //!
 //! Depends on `app` (read only), `panel`, `strings`, `text`, `theme` and the incident state.
 
@@ -29,7 +31,10 @@ const SPIKE_FACTOR: u32 = 3;
 
 /// Calls per minute over the window, oldest first.
 struct Window {
-    old_ok: Vec<u64>,
+    /// Old key, accepted, from known services.
+    known_ok: Vec<u64>,
+    /// Old key, accepted, from unknown sources.
+    unknown_ok: Vec<u64>,
     old_denied: Vec<u64>,
     new_ok: Vec<u64>,
     /// Minutes of the old key far above its baseline.
@@ -118,26 +123,49 @@ impl Section {
             title.push(Span::styled(format!("  {}", strings::NO_CALLS), t.dim()));
         }
         let mut notes = Vec::new();
+        let still = app.state.still_on_old_key(&c.credential.id);
+        if !still.is_empty() && !revoked {
+            let names: Vec<String> = still.iter().map(|s| s.service.clone()).collect();
+            let last = still.iter().map(|s| s.last).max().map(|t| text::clock(&t));
+            notes.extend(text::wrapped(
+                "",
+                t.bad(),
+                &strings::services_on_old_key(&names, last.as_deref().unwrap_or("")),
+                t.bad(),
+                width,
+            ));
+        }
         let promoted = c.stamps.get(&Stage::Promoted);
-        if let (Some(p), Some((when, from))) = (promoted, &u.last_old_use)
-            && when >= p
+        let unknown_after = promoted.and_then(|p| {
+            u.old_unknown
+                .range(*p..)
+                .rev()
+                .find(|(_, (ok, _))| *ok > 0)
+                .map(|(t, _)| *t)
+        });
+        if let Some(when) = unknown_after
             && !revoked
         {
             notes.extend(text::wrapped(
                 "",
                 t.bad(),
-                &strings::old_used_after_promotion(&text::clock(when), from),
+                &strings::unknown_after_promotion(&text::clock(&when)),
                 t.bad(),
                 width,
             ));
         }
         if revoked {
             let (ok, denied) = u.old_after_revoke;
-            let style = if ok > 0 { t.bad() } else { t.good() };
+            let ((_, known_denied), _) = u.after_revoke_split();
+            let style = if ok > 0 || known_denied > 0 {
+                t.bad()
+            } else {
+                t.good()
+            };
             notes.extend(text::wrapped(
                 "",
                 style,
-                &strings::after_revoke(denied, ok),
+                &strings::after_revoke(denied, known_denied, ok),
                 style,
                 width,
             ));
@@ -152,7 +180,7 @@ impl Section {
     }
 
     fn height(&self) -> usize {
-        1 + 2 + usize::from(self.show_denied) + self.notes.len()
+        1 + 3 + usize::from(self.show_denied) + self.notes.len()
     }
 
     fn render(&self, app: &App, area: Rect, spark_w: u16, buf: &mut Buffer) {
@@ -178,13 +206,15 @@ impl Section {
         }
     }
 
-    /// The sparkline rows: old key (spike minutes marked), denied calls when there are any,
-    /// new key; each with its label, style and the calls in the minute shown.
+    /// The sparkline rows: the old key's calls from known services, from unknown sources
+    /// (spike minutes marked), refused calls when there are any, the new key; each with its
+    /// label, style and the calls in the minute shown.
     fn series(&self, t: Theme) -> Vec<(&'static str, Vec<SparklineBar>, Style, String)> {
         let w = &self.window;
         let max = w
-            .old_ok
+            .known_ok
             .iter()
+            .chain(&w.unknown_ok)
             .chain(&w.old_denied)
             .chain(&w.new_ok)
             .copied()
@@ -203,8 +233,8 @@ impl Section {
         let bars = |v: &[u64]| -> Vec<SparklineBar> {
             v.iter().map(|v| SparklineBar::from(level(*v))).collect()
         };
-        let old_bars: Vec<SparklineBar> = w
-            .old_ok
+        let unknown_bars: Vec<SparklineBar> = w
+            .unknown_ok
             .iter()
             .zip(&w.spikes)
             .map(|(v, spike)| {
@@ -216,16 +246,24 @@ impl Section {
                 }
             })
             .collect();
-        let current = [&w.old_ok, &w.old_denied, &w.new_ok]
+        let current = [&w.known_ok, &w.unknown_ok, &w.old_denied, &w.new_ok]
             .iter()
             .any(|v| v.last().is_some_and(|x| *x > 0));
         let last = |v: &[u64]| shown(v, current);
-        let mut series = vec![(
-            strings::OLD,
-            old_bars,
-            t.old_key(),
-            strings::per_min(last(&w.old_ok)),
-        )];
+        let mut series = vec![
+            (
+                strings::OLD_KNOWN,
+                bars(&w.known_ok),
+                t.old_key(),
+                strings::per_min(last(&w.known_ok)),
+            ),
+            (
+                strings::OLD_UNKNOWN,
+                unknown_bars,
+                t.old_key(),
+                strings::per_min(last(&w.unknown_ok)),
+            ),
+        ];
         if self.show_denied {
             series.push((
                 strings::DENIED,
@@ -279,6 +317,8 @@ fn window(u: &UsageSeries, end: DateTime<Utc>, w: usize) -> Window {
         (ok, denied)
     };
     let (old_ok, old_denied) = bucket(&u.old);
+    let (known_ok, _) = bucket(&u.old_known);
+    let (unknown_ok, _) = bucket(&u.old_unknown);
     let (new_ok, _) = bucket(&u.new);
     // The old key's usual rate: the median of every minute it was used.
     let mut seen: Vec<u32> = u.old.values().map(|(o, _)| *o).filter(|o| *o > 0).collect();
@@ -289,7 +329,8 @@ fn window(u: &UsageSeries, end: DateTime<Utc>, w: usize) -> Window {
         .map(|v| baseline > 0 && *v > baseline * u64::from(SPIKE_FACTOR))
         .collect();
     Window {
-        old_ok,
+        known_ok,
+        unknown_ok,
         old_denied,
         new_ok,
         spikes,
