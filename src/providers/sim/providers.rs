@@ -245,7 +245,7 @@ impl Inventory for SimInventory {
                     .and_then(|m| m.iter().rev().find(|(_, b)| b.ok > 0).map(|(m, _)| *m))
                     .map(|m| self.world.minute_time(m))
             };
-            let mut cred = Credential {
+            page.push(Credential {
                 id: c.id(),
                 issuer: c.issuer,
                 key_id: c.original.clone(),
@@ -266,15 +266,7 @@ impl Inventory for SimInventory {
                 exposure_reason,
                 fingerprint: Some(self.world.fingerprint(&value)),
                 meta: Default::default(),
-            };
-            if c.issuer == Issuer::Openai {
-                // As live: OpenAI removes a service account's key only with the account.
-                cred.set_revoke_takes(&[format!(
-                    "OpenAI deletes a service account's key only with the account: revoking deletes the service account of {} (simulated)",
-                    c.name
-                )]);
-            }
-            page.push(cred);
+            });
         }
         if !page.is_empty() {
             let _ = pages.send(page);
