@@ -246,14 +246,23 @@ fn a_person_runs_the_vendor_breach_runbook_live_from_the_screen() {
         ("AIz…aaG1", "LEAKED"),
         ("sk-…aaE1", "EXPOSED"),
         ("sk-…aaB1", "EXPOSED"),
-        ("sk-…ZZ98", " no"),
-        ("sk-…ZZ99", " no"),
     ] {
         let row = inventory.iter().find(|l| l.contains(hint));
         assert!(
             row.is_some_and(|r| r.trim_end().ends_with(mark)),
             "{hint}: the exposed column should say {mark}:\n{s}"
         );
+    }
+    // The four keys stored nowhere are not exposed. Nine keys, eight rows at this size: the
+    // one found last (the inventories run at once) sits below the fold.
+    let unexposed = ["sk-…ZZ98", "sk-…ZZ99", "sk-…ZZ96", "sk-…0003"];
+    let rows: Vec<&String> = inventory
+        .iter()
+        .filter(|l| unexposed.iter().any(|h| l.contains(h)))
+        .collect();
+    assert!(rows.len() >= 3, "the keys stored nowhere are missing:\n{s}");
+    for r in rows {
+        assert!(r.trim_end().ends_with(" no"), "not exposed, yet: {r}\n{s}");
     }
     // 3. Review.
     t.tick_all(3);
