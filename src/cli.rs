@@ -157,8 +157,9 @@ pub struct AwsArgs {
     /// AWS region for calls without one in the runbook's scope
     #[arg(long)]
     pub region: Option<String>,
-    /// Endpoint URL for AWS emulators such as moto (also AWS_ENDPOINT_URL)
-    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    /// Endpoint URL for AWS emulators such as moto, for every service (else the SDK's own
+    /// AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, e.g. AWS_ENDPOINT_URL_CLOUDTRAIL)
+    #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 }
 

@@ -371,6 +371,35 @@ fn the_base_of_the_fixtures_is_valid() {
     );
 }
 
+/// A region the AWS SDK does not know is most likely a typo: a warning, located, naming the
+/// region meant; the runbook is still valid.
+#[test]
+fn a_region_the_sdk_does_not_know_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = VALID.replace(
+        "scope:\n",
+        "scope:\n  secrets_manager:\n    regions: [us-east-1, eu-wset-1]\n",
+    );
+    let p = write(dir.path(), "typo.yaml", &text);
+    let path = p.to_str().unwrap();
+    let run = check(&[path]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    let line = text.lines().position(|l| l.contains("eu-wset-1")).unwrap() + 1;
+    assert!(
+        run.stdout.contains(&format!("warn  {path}:{line}:"))
+            && run.stdout.contains(
+                "`eu-wset-1` is not a region the AWS SDK knows (did you mean `eu-west-1`?"
+            ),
+        "{}",
+        run.context()
+    );
+    assert!(
+        !run.stdout.contains("`us-east-1` is not"),
+        "{}",
+        run.context()
+    );
+}
+
 #[test]
 fn a_file_over_one_mib_is_rejected_quickly() {
     let dir = tempfile::tempdir().unwrap();

@@ -32,12 +32,15 @@ const KNOWN_ACTIONS: &[&str] = &[
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
     "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:ListSecretVersionIds",
     "iam:ListUsers",
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
     "iam:CreateAccessKey",
     "iam:UpdateAccessKey",
     "iam:DeleteAccessKey",
+    "iam:PutUserPolicy",
+    "iam:GetUserPolicy",
     "cloudtrail:LookupEvents",
 ];
 
@@ -264,6 +267,7 @@ fn vendor_breach_policy_is_exactly_what_its_steps_need() {
                 "Action": [
                     "secretsmanager:DescribeSecret",
                     "secretsmanager:GetSecretValue",
+                    "secretsmanager:ListSecretVersionIds",
                     "secretsmanager:PutSecretValue",
                     "secretsmanager:UpdateSecretVersionStage"
                 ],
@@ -316,7 +320,9 @@ fn iam_runbook_can_create_deactivate_and_delete_only_its_users_keys() {
             "iam:CreateAccessKey",
             "iam:DeleteAccessKey",
             "iam:GetAccessKeyLastUsed",
+            "iam:GetUserPolicy",
             "iam:ListAccessKeys",
+            "iam:PutUserPolicy",
             "iam:UpdateAccessKey"
         ]
     );
@@ -360,17 +366,23 @@ fn actions_follow_the_steps() {
     assert!(!no_writes.contains("secretsmanager:PutSecretValue"));
     assert!(!no_writes.contains("secretsmanager:UpdateSecretVersionStage"));
 
-    let no_delete = without(&[Action::Delete]);
+    // A rotate step deletes keys an interrupted mint left: delete and deactivate.
+    let no_delete = without(&[Action::Delete, Action::Rotate]);
     assert!(!no_delete.contains("iam:DeleteAccessKey"));
     assert!(no_delete.contains("iam:UpdateAccessKey"));
 
-    let no_revoke = without(&[Action::Revoke, Action::Delete]);
+    let no_revoke = without(&[Action::Revoke, Action::Delete, Action::Rotate]);
     assert!(!no_revoke.contains("iam:UpdateAccessKey"));
+    // The revocation denies older sessions; the monitor step checks it is still there.
+    let no_sessions = without(&[Action::Revoke, Action::Monitor]);
+    assert!(!no_sessions.contains("iam:PutUserPolicy"));
+    assert!(without(&[Action::Monitor]).contains("iam:PutUserPolicy"));
 
     let no_monitor = without(&[Action::Monitor]);
     assert!(!no_monitor.contains("cloudtrail:LookupEvents"));
 
-    // Inventory only: read-only, and no values read (no fields, no fingerprint).
+    // Inventory only: read-only; values are read only to find which access key each stored
+    // key pair holds.
     let read_only = without(&[
         Action::Rotate,
         Action::Verify,
@@ -386,6 +398,7 @@ fn actions_follow_the_steps() {
                 "iam:GetAccessKeyLastUsed",
                 "iam:ListAccessKeys",
                 "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
                 "secretsmanager:ListSecrets",
                 "sts:GetCallerIdentity",
             ]
@@ -737,8 +750,19 @@ proptest! {
         let iam_in_play = rb.scope.iam.is_some()
             || rb.scope.secrets_manager.as_ref().is_some_and(|s| s.fields.iter().any(|f| f.issuer == Issuer::AwsIam));
         prop_assert_eq!(actions.contains("iam:CreateAccessKey"), iam_in_play && has(Action::Rotate));
-        prop_assert_eq!(actions.contains("iam:UpdateAccessKey"), iam_in_play && has(Action::Revoke));
-        prop_assert_eq!(actions.contains("iam:DeleteAccessKey"), iam_in_play && has(Action::Delete));
+        // A rotate step deletes (deactivating first) the keys an interrupted mint left.
+        prop_assert_eq!(
+            actions.contains("iam:UpdateAccessKey"),
+            iam_in_play && (has(Action::Revoke) || has(Action::Rotate))
+        );
+        prop_assert_eq!(
+            actions.contains("iam:DeleteAccessKey"),
+            iam_in_play && (has(Action::Delete) || has(Action::Rotate))
+        );
+        prop_assert_eq!(
+            actions.contains("iam:PutUserPolicy"),
+            iam_in_play && (has(Action::Revoke) || has(Action::Monitor))
+        );
         prop_assert_eq!(actions.contains("cloudtrail:LookupEvents"), iam_in_play && has(Action::Monitor));
         let sm_in_play = rb.scope.secrets_manager.is_some()
             || rb.scope.iam.as_ref().is_some_and(|i| !i.stored_in.is_empty());
@@ -748,7 +772,7 @@ proptest! {
         );
         prop_assert_eq!(
             actions.contains("secretsmanager:UpdateSecretVersionStage"),
-            sm_in_play && has(Action::Propagate)
+            sm_in_play && (has(Action::Propagate) || has(Action::Rotate))
         );
         prop_assert_eq!(
             actions.contains("secretsmanager:ListSecrets"),

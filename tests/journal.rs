@@ -613,6 +613,7 @@ fn credential() -> Credential {
             name: "prod/ai/providers".into(),
             field: Some("OPENAI_API_KEY".into()),
             region: Some("us-east-1".into()),
+            account: None,
             changed: None,
         }],
         exposed: true,

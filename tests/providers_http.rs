@@ -1529,6 +1529,7 @@ async fn braintrust_inventory_pages_filters_and_judges_exposure() {
             name: "OPENAI_API_KEY".into(),
             field: None,
             region: None,
+            account: None,
             changed: Some(Utc.with_ymd_and_hms(2026, 4, 1, 8, 0, 0).unwrap()),
         }]
     );
@@ -1608,6 +1609,7 @@ fn bt_location() -> Location {
         name: "OPENAI_API_KEY".into(),
         field: None,
         region: None,
+        account: None,
         changed: None,
     }
 }
@@ -1826,6 +1828,7 @@ async fn braintrust_env_var_is_rewritten_by_patch_with_its_name_and_read_back() 
         ),
         field: None,
         region: None,
+        account: None,
         changed: None,
     };
     let at = store.replace(&loc, &secret(BRAINTRUST_NEW)).await.unwrap();

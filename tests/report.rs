@@ -87,6 +87,7 @@ fn cred(id: &str, issuer: Issuer, name: &str, hint: &str, exposed: bool) -> Cred
         name: name.into(),
         field: field.map(str::to_string),
         region: None,
+        account: None,
         changed: None,
     };
     let mut locations = vec![loc(

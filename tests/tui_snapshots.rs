@@ -44,6 +44,7 @@ fn sm(secret: &str, field: Option<&str>, created: DateTime<Utc>) -> Location {
         name: secret.into(),
         field: field.map(str::to_string),
         region: Some("us-east-1".into()),
+        account: None,
         changed: Some(created),
     }
 }
@@ -54,6 +55,7 @@ fn braintrust(secret: &str, created: DateTime<Utc>) -> Location {
         name: secret.into(),
         field: None,
         region: None,
+        account: None,
         changed: Some(created),
     }
 }

@@ -53,7 +53,15 @@ fn a_person_finishes_the_vendor_breach_drill_from_the_screen() {
     t.keys(&["Enter"]);
     t.wait_for("steps 5/10", 30);
     t.keys(&["Enter"]);
-    t.wait_for("steps 6/10", 30);
+    // The drill throttles Secrets Manager: a promotion that runs out of attempts fails the
+    // keys of its secret (promoted together), and a person presses r to try again.
+    let s = t.wait_until("steps 6/10, or a failed step", 30, |s| {
+        s.contains("steps 6/10") || s.contains("✗ failed")
+    });
+    if !s.contains("steps 6/10") {
+        t.keys(&["r"]);
+        t.wait_for("steps 6/10", 30);
+    }
     // 7. The command step asks before running (simulated in drills).
     t.keys(&["Enter"]);
     t.wait_for("Run it? y / n", 10);
@@ -117,7 +125,8 @@ fn small_terminal_and_quit_restore_the_shell() {
     t.keys(&["q"]);
     t.wait_for("Quit anyway?", 10);
     t.keys(&["y"]);
-    let s = t.wait_for("[exited 0]", 10);
+    // Quit before the end: the drill is incomplete, exit 3 (README, "Exit codes").
+    let s = t.wait_for("[exited 3]", 10);
     // The alternate screen is gone: the shell's screen is back.
     assert!(!s.contains("Checklist │ Step"), "{s}");
 }
@@ -239,7 +248,7 @@ fn classic_mistakes_at_80x24_show_on_screen_in_the_score_and_in_the_report() {
     t.keys(&["Enter"]);
     t.wait_for("steps 5/10", 40);
     t.keys(&["Enter"]);
-    t.wait_for("steps 6/10", 40);
+    wait_rolled_out(&t, 6, 40);
 
     // Mistake 3: never restart the service that caches its key.
     t.wait_for("Restart services that cache their key", 10);
@@ -382,7 +391,11 @@ fn revoking_before_the_rollout_by_skipping_at_80x24_is_an_outage_the_score_and_r
             t.wait_for("Run it? y / n", 10);
             t.keys(&["y"]);
         }
-        t.wait_for(&format!("steps {done}/10"), 40);
+        if done == 6 {
+            wait_rolled_out(&t, 6, 40);
+        } else {
+            t.wait_for(&format!("steps {done}/10"), 40);
+        }
     }
     for n in 2..=3 {
         t.keys(&["Enter"]);
@@ -430,7 +443,8 @@ fn quitting_an_open_incident_asks_and_prints_how_to_resume() {
     );
     assert!(said(&s).contains("`breachbook resume "), "{s}");
     t.keys(&["y"]);
-    let s = t.wait_for("[exited 0]", 10);
+    // Quit before the end: the incident is incomplete, exit 3 (README, "Exit codes").
+    let s = t.wait_for("[exited 3]", 10);
     // The command may wrap at 80 columns.
     let back = t.scrollback().replace('\n', "");
     assert!(
@@ -447,4 +461,26 @@ fn quitting_an_open_incident_asks_and_prints_how_to_resume() {
         back.contains(&format!("resume {}", id.to_string_lossy())),
         "{back}\n{s}"
     );
+}
+
+/// Waits for `steps {n}/10` after rolling out. The drill throttles Secrets Manager: a
+/// promotion that runs out of attempts fails the keys of its secret (promoted together, as
+/// one pending version), and a person presses r to try again, as often as it takes.
+fn wait_rolled_out(t: &Tmux, n: u32, secs: u64) {
+    let want = format!("steps {n}/10");
+    // The Step panel says "✗ failed"; the Checklist marks the step "✗ Roll".
+    let failed = |s: &str| s.contains("✗ failed") || s.contains("✗ Roll");
+    for _ in 0..4 {
+        let s = t.wait_until(&format!("{want}, or a failed roll-out"), secs, |s| {
+            s.contains(&want) || failed(s)
+        });
+        if s.contains(&want) {
+            return;
+        }
+        t.keys(&["r"]);
+        t.wait_until("the retry to start", 10, |s| {
+            s.contains(&want) || !failed(s)
+        });
+    }
+    t.wait_for(&want, secs);
 }

@@ -15,8 +15,12 @@
 
 #[path = "support/contract.rs"]
 mod contract;
+#[path = "support/emulator.rs"]
+mod emulator;
 #[path = "support/fake_ai.rs"]
 mod fake_ai;
+#[path = "support/localstack.rs"]
+mod localstack;
 #[path = "support/moto.rs"]
 mod moto;
 #[path = "support/vendor_world.rs"]
@@ -29,8 +33,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use emulator::Emulator;
 use fake_ai::{FakeAi, State};
-use moto::Moto;
 use vendor_world::{EXPOSED, World};
 
 /// A run that takes longer than this is stuck (a normal one takes well under a minute,
@@ -197,7 +201,7 @@ fn breachbook_with(
     op: Arc<Mutex<Operator>>,
     kill_when: Option<KillWhen>,
 ) -> Run {
-    let (moto, fake): (&Moto, &FakeAi) = (&world.moto, &world.fake);
+    let (aws, fake): (&Emulator, &FakeAi) = (&world.aws, &world.fake);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_breachbook"));
     for name in vendor_world::UNSET {
         cmd.env_remove(name);
@@ -209,7 +213,7 @@ fn breachbook_with(
         .arg(state)
         .args(args)
         .args(["--headless", "--autopilot", "--quiet-period", "2s"])
-        .args(["--endpoint-url", &moto.endpoint])
+        .args(["--endpoint-url", &aws.endpoint])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -261,7 +265,18 @@ fn breachbook_with(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vendor_breach_runbook_runs_live_end_to_end() {
-    let world = World::start().await;
+    end_to_end(World::start().await).await;
+}
+
+/// The same against LocalStack, which, like AWS, keeps one AWSPENDING per secret and drops a
+/// version that lost its only label: the OpenAI and Anthropic keys of prod/ai/providers are
+/// staged as one pending version and promoted once, or one of them is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localstack_the_vendor_breach_runbook_runs_live_end_to_end() {
+    end_to_end(World::start_on(Emulator::localstack("vendor")).await).await;
+}
+
+async fn end_to_end(world: World) {
     let tmp = tempfile::tempdir().unwrap();
     let state_dir = tmp.path().join("state");
     let rb = vendor_world::runbook_copy(tmp.path());
@@ -309,11 +324,47 @@ async fn the_vendor_breach_runbook_runs_live_end_to_end() {
 
     // ---- in Secrets Manager (AWSCURRENT asked for explicitly)
     vendor_world::check_secrets_manager(
-        &world.moto,
+        &world.aws,
         (&new_prod, &new_eval, &new_gemini),
         &run.dump(),
     )
     .await;
+    // One pending version for the secret's two new keys at a time (the key pasted later is
+    // staged in a new version built on the first, which takes the label), promoted once.
+    let events = vendor_world::journal_events(&state_dir);
+    let mut last: std::collections::BTreeMap<String, String> = Default::default();
+    for e in events.iter().filter(|e| {
+        e["type"] == "staged"
+            && e["location"]
+                .as_str()
+                .is_some_and(|l| l.contains("prod/ai/providers"))
+    }) {
+        last.insert(
+            e["credential"].as_str().unwrap().to_string(),
+            e["version"].as_str().unwrap().to_string(),
+        );
+    }
+    let versions: std::collections::BTreeSet<&String> = last.values().collect();
+    assert_eq!(last.len(), 2, "{}: {last:?}", world.aws.name());
+    assert_eq!(
+        versions.len(),
+        1,
+        "{}: the two keys end in different versions: {last:?}",
+        world.aws.name()
+    );
+    let promoted: std::collections::BTreeSet<String> = events
+        .iter()
+        .filter(|e| {
+            e["type"] == "promoted" && last.contains_key(e["credential"].as_str().unwrap_or(""))
+        })
+        .map(|e| e["at"].to_string())
+        .collect();
+    assert_eq!(
+        promoted.len(),
+        1,
+        "{}: promoted more than once: {promoted:?}",
+        world.aws.name()
+    );
 
     // ---- the journal: usage fed the Usage panel; each revoke was typed
     let events = vendor_world::journal_events(&state_dir);
@@ -331,7 +382,7 @@ async fn the_vendor_breach_runbook_runs_live_end_to_end() {
         ("eu-west-1", "prod/ai/gemini"),
         ("us-east-1", "prod/ai/braintrust"),
     ] {
-        let sm = world.moto.sm_client(region).await;
+        let sm = world.aws.sm(region);
         let described = sm.describe_secret().secret_id(name).send().await.unwrap();
         let changed = described.last_changed_date().unwrap();
         let stamp = chrono::DateTime::from_timestamp(changed.secs(), 0)
@@ -357,16 +408,10 @@ async fn the_vendor_breach_runbook_runs_live_end_to_end() {
 
 /// An OpenAI mint interrupted where its outcome is unknown — the new service account made,
 /// its answer (with the key) never back, breachbook killed — and the incident resumed: the
+/// engine finds the intent journaled without its key and reconciles before minting again; the
 /// account that was made is found (it carries the rotation's tag, its key is in no store),
 /// deleted and journaled, and exactly one new service account per key is left.
-///
-/// NOT YET ON MAIN: the engine's side of intent → reconcile (src/incident/engine, issue 11)
-/// is what calls `KeyIssuer::find_strays` / `discard_stray` before minting again. Until it
-/// lands this test fails — the resumed run mints a second account and leaves the first
-/// alive — so it is ignored; run it with `--ignored`, and drop the `ignore` when the engine
-/// part is merged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the engine's intent → reconcile (issue 11); run with --ignored once it is on main"]
 async fn an_interrupted_openai_mint_is_reconciled_on_resume() {
     let world = World::start().await;
     world.fake.state().hold_service_account_create = Some(Duration::from_secs(120));

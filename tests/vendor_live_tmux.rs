@@ -21,8 +21,12 @@
 
 #[path = "support/contract.rs"]
 mod contract;
+#[path = "support/emulator.rs"]
+mod emulator;
 #[path = "support/fake_ai.rs"]
 mod fake_ai;
+#[path = "support/localstack.rs"]
+mod localstack;
 #[path = "support/moto.rs"]
 mod moto;
 #[path = "support/tmux.rs"]
@@ -210,7 +214,7 @@ fn a_person_runs_the_vendor_breach_runbook_live_from_the_screen() {
             "run",
             &rb.display().to_string(),
             "--endpoint-url",
-            &world.moto.endpoint,
+            &world.aws.endpoint,
             "--quiet-period",
             "2s",
         ],
@@ -383,7 +387,7 @@ fn a_person_runs_the_vendor_breach_runbook_live_from_the_screen() {
     let (new_prod, new_eval, new_gemini) =
         vendor_world::check_providers(&world.fake.state(), &world);
     rt.block_on(vendor_world::check_secrets_manager(
-        &world.moto,
+        &world.aws,
         (&new_prod, &new_eval, &new_gemini),
         &last,
     ));

@@ -21,6 +21,9 @@ pub enum Dangerous {
     /// Delete another, inactive key of the same owner to make room for the new key (the
     /// issuer's key limit is reached).
     MakeRoom { credential: String },
+    /// Stage the new key over a pending version breachbook did not put on the secret (a
+    /// rotation in flight, an abandoned attempt): its pending label moves to breachbook's.
+    TakeOver { credential: String },
 }
 
 impl Dangerous {
@@ -28,7 +31,8 @@ impl Dangerous {
         match self {
             Dangerous::Revoke { credential }
             | Dangerous::Delete { credential }
-            | Dangerous::MakeRoom { credential } => credential,
+            | Dangerous::MakeRoom { credential }
+            | Dangerous::TakeOver { credential } => credential,
         }
     }
     /// What kind of destruction this is, as journaled.
@@ -37,9 +41,10 @@ impl Dangerous {
             Dangerous::Revoke { .. } => DangerKind::Revoke,
             Dangerous::Delete { .. } => DangerKind::Delete,
             Dangerous::MakeRoom { .. } => DangerKind::MakeRoom,
+            Dangerous::TakeOver { .. } => DangerKind::TakeOver,
         }
     }
-    /// The word for it: `revoke`, `delete`, `delete inactive key`.
+    /// The word for it: `revoke`, `delete`, `delete inactive key`, `take over pending version`.
     pub fn verb(&self) -> &'static str {
         self.kind().word()
     }

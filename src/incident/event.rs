@@ -42,6 +42,10 @@ pub enum DangerKind {
     /// Delete another, inactive key of the same owner to make room for the new key.
     #[serde(rename = "delete inactive key")]
     MakeRoom,
+    /// Stage over an `AWSPENDING` version breachbook did not put there (a rotation in
+    /// flight, or an abandoned attempt): its label moves to breachbook's version.
+    #[serde(rename = "take over pending version")]
+    TakeOver,
 }
 
 impl DangerKind {
@@ -51,6 +55,7 @@ impl DangerKind {
             DangerKind::Revoke => "revoke",
             DangerKind::Delete => "delete",
             DangerKind::MakeRoom => "delete inactive key",
+            DangerKind::TakeOver => "take over pending version",
         }
     }
 }
@@ -206,6 +211,39 @@ pub enum Event {
         credential: String,
         key_id: String,
         what: String,
+        at: DateTime<Utc>,
+    },
+    /// Before staging, the secret that holds this key already had an `AWSPENDING` version
+    /// breachbook did not put there in this incident (a rotation Lambda in flight, an
+    /// abandoned attempt). Nothing is staged over it until the operator takes it over (typed
+    /// word) or skips the key.
+    PendingFound {
+        credential: String,
+        /// Where ([`crate::incident::model::Location::place`]).
+        location: String,
+        /// The pending version's id.
+        version: String,
+        /// What it looks like and whose, in words (rotation settings, dates).
+        whose: String,
+        /// Automatic rotation is on for the secret: a rotation Lambda may be working on it.
+        #[serde(default)]
+        rotation_on: bool,
+    },
+    /// breachbook's own `AWSPENDING` version was taken off (the key was skipped after it was
+    /// staged), so a stale label does not block later rotations of the secret.
+    PendingRemoved {
+        credential: String,
+        location: String,
+        version: String,
+        at: DateTime<Utc>,
+    },
+    /// What revoking the old key leaves working was ended too (IAM: temporary credentials
+    /// made from it, denied by an inline user policy for tokens issued before `before`).
+    SessionsEnded {
+        credential: String,
+        /// What was done, in words.
+        what: String,
+        before: DateTime<Utc>,
         at: DateTime<Utc>,
     },
     /// The issuer cannot mint this key by API: a person creates it in the console
@@ -421,6 +459,9 @@ impl Event {
             Event::IssueRequested { credential, .. }
             | Event::StrayKeyFound { credential, .. }
             | Event::StrayKeyDiscarded { credential, .. }
+            | Event::PendingFound { credential, .. }
+            | Event::PendingRemoved { credential, .. }
+            | Event::SessionsEnded { credential, .. }
             | Event::ManualKeyNeeded { credential, .. }
             | Event::RoomNeeded { credential, .. }
             | Event::RoomMade { credential, .. }
@@ -501,6 +542,7 @@ mod tests {
             (DangerKind::Revoke, "revoke"),
             (DangerKind::Delete, "delete"),
             (DangerKind::MakeRoom, "delete inactive key"),
+            (DangerKind::TakeOver, "take over pending version"),
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), word);
             assert_eq!(kind.word(), word);

@@ -127,6 +127,10 @@ pub struct Location {
     pub field: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The AWS account (or other tenant) the place belongs to, when known. With the region it
+    /// tells two places of the same name apart (journals written before it read as `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// When the stored value last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed: Option<DateTime<Utc>>,
@@ -141,6 +145,39 @@ impl Location {
             s.push_str(f);
         }
         s
+    }
+
+    /// The place's identity: kind, account and region (when known), name and field. Two
+    /// secrets named alike in two regions, or two accounts, are two places; without an
+    /// account or a region it is [`Location::label`].
+    pub fn key(&self) -> String {
+        let mut s = self.secret_key();
+        if let Some(f) = &self.field {
+            s.push('#');
+            s.push_str(f);
+        }
+        s
+    }
+
+    /// The identity of the whole secret (or other store entry) the place is part of: its
+    /// [`Location::key`] without the field. Every field of one secret shares it: the unit
+    /// of staging (Secrets Manager keeps one `AWSPENDING` version per secret).
+    pub fn secret_key(&self) -> String {
+        let mut s = format!("{}:", self.kind.short());
+        for part in [&self.account, &self.region].into_iter().flatten() {
+            s.push_str(part);
+            s.push('/');
+        }
+        s.push_str(&self.name);
+        s
+    }
+
+    /// The label with the region, for people: `sm:prod/ai/openai#OPENAI_API_KEY (eu-west-1)`.
+    pub fn place(&self) -> String {
+        match &self.region {
+            Some(r) => format!("{} ({r})", self.label()),
+            None => self.label(),
+        }
     }
 }
 

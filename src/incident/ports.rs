@@ -77,6 +77,10 @@ pub enum ProviderError {
         key_id: String,
         plan: String,
     },
+    /// Part of a listing failed: `sources` names every part that could not be listed, with
+    /// why; what the others found was sent.
+    #[error("not everything could be listed: {sources}")]
+    Incomplete { sources: String },
 }
 
 impl ProviderError {
@@ -236,6 +240,18 @@ pub trait KeyIssuer: Send + Sync {
     fn usage_blind_spots(&self) -> Option<String> {
         None
     }
+    /// Ends what revoking `old` leaves working, for sessions (temporary credentials) issued
+    /// before `before` (IAM: an inline deny on the user for `aws:TokenIssueTime` earlier than
+    /// `before`). Idempotent, and never moves an earlier end later. Returns what is in place,
+    /// in words; `None` where the issuer has nothing of the kind.
+    async fn end_sessions(
+        &self,
+        old: &Credential,
+        before: DateTime<Utc>,
+    ) -> ProviderResult<Option<String>> {
+        let _ = (old, before);
+        Ok(None)
+    }
     /// Calls per minute since `since` for the old key or the new one.
     async fn usage(
         &self,
@@ -244,6 +260,27 @@ pub trait KeyIssuer: Send + Sync {
         new_key_id: Option<&str>,
         since: DateTime<Utc>,
     ) -> ProviderResult<Vec<UsageSample>>;
+}
+
+/// A version of a secret that holds the pending label and is not current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingVersion {
+    pub version: String,
+    pub created: Option<DateTime<Utc>>,
+}
+
+/// What a store found about a secret before staging in it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PendingCheck {
+    /// `AWSPENDING` on a version other than the current one: a rotation in progress, or one
+    /// that stopped half-way.
+    pub pending: Option<PendingVersion>,
+    /// Automatic rotation is turned on.
+    pub rotation_enabled: bool,
+    /// The Lambda function that rotates the secret, when one is set.
+    pub rotation_lambda: Option<String>,
+    pub last_rotated: Option<DateTime<Utc>>,
+    pub next_rotation: Option<DateTime<Utc>>,
 }
 
 /// Where copies of keys live.
@@ -271,6 +308,71 @@ pub trait SecretStore: Send + Sync {
         Err(ProviderError::Unsupported {
             provider: loc.kind.short().to_string(),
             message: "this store keeps no earlier versions".to_string(),
+        })
+    }
+    /// Looks at the secret of `secret` before staging in it: a pending version already there
+    /// and the rotation settings. Stores without staging labels find nothing.
+    async fn inspect(&self, secret: &Location) -> ProviderResult<PendingCheck> {
+        let _ = secret;
+        Ok(PendingCheck::default())
+    }
+    /// Stores new values of ONE secret as ONE pending version (`AWSPENDING`, which leaves any
+    /// other version): each location of `set` (all fields of the secret of `secret`) gets its
+    /// value, on top of `base` (a pending version breachbook staged before, for a re-stage)
+    /// or of the current version; the fields of `restore` go back to the current version's
+    /// values. Idempotent on `token`, which becomes the version id. Returns the version id.
+    async fn stage_version(
+        &self,
+        secret: &Location,
+        base: Option<&str>,
+        set: &[(Location, SecretString)],
+        restore: &[Location],
+        token: &str,
+    ) -> ProviderResult<String> {
+        match (base, set, restore) {
+            (None, [(loc, value)], []) => self.stage(loc, value, token).await,
+            _ => Err(ProviderError::Unsupported {
+                provider: secret.kind.short().to_string(),
+                message: "this store stages one value at a time".to_string(),
+            }),
+        }
+    }
+    /// Reads the fields at `locs` (of one secret) from one version, in order: one read where
+    /// the store allows.
+    async fn read_fields(
+        &self,
+        locs: &[Location],
+        version: &str,
+    ) -> ProviderResult<Vec<SecretString>> {
+        let mut out = Vec::with_capacity(locs.len());
+        for loc in locs {
+            out.push(self.read_version(loc, version).await?);
+        }
+        Ok(out)
+    }
+    /// Makes `version` current for the fields at `locs` (all of one secret) at once, keeping
+    /// whatever else changed in the secret since. Returns the store's last-changed time.
+    async fn promote_version(
+        &self,
+        locs: &[Location],
+        version: &str,
+    ) -> ProviderResult<DateTime<Utc>> {
+        let mut at = None;
+        for loc in locs {
+            at = Some(self.promote(loc, version).await?);
+        }
+        at.ok_or_else(|| ProviderError::Validation {
+            provider: "store".to_string(),
+            message: "nothing to promote".to_string(),
+        })
+    }
+    /// Takes the pending label off `version` if it still holds it (a staged rotation skipped
+    /// or abandoned: a stale `AWSPENDING` blocks later rotations). Already gone is fine.
+    async fn unstage(&self, secret: &Location, version: &str) -> ProviderResult<()> {
+        let _ = version;
+        Err(ProviderError::Unsupported {
+            provider: secret.kind.short().to_string(),
+            message: "this store keeps no pending versions".to_string(),
         })
     }
     /// Writes `value` where there is no staging (Braintrust AI secret, Kubernetes…).

@@ -120,6 +120,14 @@ pub enum Refusal {
         key_id: String,
     },
     NoRoomConfirmation,
+    /// No pending version stands in the way of this key's staging.
+    NoPendingInTheWay {
+        name: String,
+    },
+    WrongTakeOverWord {
+        version: String,
+    },
+    NoTakeOverConfirmation,
 }
 
 /// Failed pre-flight checks of a dangerous action, and the phrase that passes over them.
@@ -221,6 +229,17 @@ impl fmt::Display for Refusal {
                 "type the last 4 characters of the inactive key {key_id} to delete it"
             ),
             NoRoomConfirmation => f.write_str("no confirmation recorded; nothing was deleted"),
+            NoPendingInTheWay { name } => write!(
+                f,
+                "no pending version stands in the way of {name}'s new key; nothing to take over"
+            ),
+            WrongTakeOverWord { version } => write!(
+                f,
+                "type the last 4 characters of the pending version {version} to take it over"
+            ),
+            NoTakeOverConfirmation => {
+                f.write_str("no confirmation recorded; the pending version was left alone")
+            }
         }
     }
 }

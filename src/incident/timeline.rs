@@ -140,6 +140,33 @@ fn rotation(state: &IncidentState, event: &Event) -> Option<TimelineEntry> {
                 n(credential)
             ),
         ),
+        Event::PendingFound {
+            credential,
+            location,
+            version,
+            whose,
+            ..
+        } => entry(
+            now,
+            Tone::Alarm,
+            format!(
+                "{}: {location} already has a pending version ({version}) breachbook did not put there: {whose}. Nothing was staged; take it over (typed word) or skip the key",
+                n(credential)
+            ),
+        ),
+        Event::PendingRemoved {
+            credential,
+            location,
+            version,
+            at,
+        } => entry(
+            *at,
+            Tone::Info,
+            format!(
+                "{}: took breachbook's pending version {version} off {location}, so it blocks no later rotation",
+                n(credential)
+            ),
+        ),
         Event::RoomMade {
             credential,
             key_id,
@@ -272,6 +299,13 @@ fn confirmation(state: &IncidentState, event: &Event, operator: &str) -> Option<
             *at,
             Tone::Good,
             format!("old key REVOKED: {}", n(credential)),
+        ),
+        Event::SessionsEnded {
+            credential, what, ..
+        } => entry(
+            now,
+            Tone::Good,
+            format!("sessions of the old key of {} ended: {what}", n(credential)),
         ),
         Event::ConfirmedDead { credential, at } => entry(
             *at,

@@ -116,33 +116,45 @@ pub(super) fn inventory(args: InventoryArgs) -> anyhow::Result<ExitCode> {
         if !args.json {
             let _ = writeln!(out, "{}", table_header());
         }
-        let mut found = 0usize;
-        let mut exposed = 0usize;
+        // One record per key with every place it lives: a key found again elsewhere (its
+        // copies merged) replaces what was known of it. The table shows each key as it is
+        // found, and again when more of its copies turn up; the JSON lines come at the end,
+        // one per key.
+        let mut found: Vec<Credential> = Vec::new();
         while let Some(page) = rx.recv().await {
             for c in page {
-                found += 1;
-                exposed += usize::from(c.exposed);
-                let line = if args.json {
-                    serde_json::to_string(&c).unwrap_or_default()
-                } else {
-                    table_row(&c)
-                };
+                let line = (!args.json).then(|| table_row(&c));
+                match found.iter_mut().find(|f| f.id == c.id) {
+                    Some(f) => *f = c,
+                    None => found.push(c),
+                }
                 // A closed pipe (`| head`) ends the listing quietly.
-                if writeln!(out, "{line}").is_err() {
+                if let Some(line) = line
+                    && writeln!(out, "{line}").is_err()
+                {
                     return Ok(ExitCode::SUCCESS);
                 }
             }
             let _ = out.flush();
         }
+        if args.json {
+            for c in &found {
+                let line = serde_json::to_string(c).unwrap_or_default();
+                if writeln!(out, "{line}").is_err() {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
         let result = task
             .await
             .map_err(|e| anyhow!("the inventory stopped: {e}"))?;
-        eprintln!("{found} key(s) found, {exposed} exposed");
+        let exposed = found.iter().filter(|c| c.exposed).count();
+        eprintln!("{} key(s) found, {exposed} exposed", found.len());
         match result {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
                 eprintln!("error: part of the scope could not be listed: {e}");
-                Ok(ExitCode::from(1))
+                Ok(ExitCode::from(super::FAILED))
             }
         }
     })
@@ -168,9 +180,16 @@ fn table_row(c: &Credential) -> String {
         }
     };
     let locations: Vec<String> = c.locations.iter().map(|l| l.label()).collect();
+    let status = if c.meta.get("status").map(String::as_str) == Some("scheduled_for_deletion") {
+        "DELETING"
+    } else if c.exposed {
+        "EXPOSED"
+    } else {
+        "ok"
+    };
     format!(
         "{:<8} {:<10} {:<28} {:<12} {:<22} {:<17} {}",
-        if c.exposed { "EXPOSED" } else { "ok" },
+        status,
         c.issuer.label(),
         cut(&c.name, 28),
         cut(&c.hint, 12),

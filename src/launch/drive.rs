@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use tokio::sync::mpsc;
 
-use crate::incident::autopilot::{Driver, ScriptAction};
+use crate::incident::autopilot::{DriveError, Driver, ScriptAction};
 use crate::incident::engine::Engine;
 use crate::incident::event::Mode;
 use crate::incident::state::IncidentState;
@@ -35,9 +35,14 @@ pub(super) async fn drive(
         })
         .await?;
         let _ = cmd_tx.send(crate::incident::command::Command::Shutdown);
-        let _ = engine_task.await;
+        // The incident as the engine left it: the screen quit, the engine stopped.
+        let done = engine_task.await.is_ok_and(|s| s.is_complete());
         super::print_resume_hint(&exit, &journal_dir);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::from(if done {
+            super::COMPLETE
+        } else {
+            super::INCOMPLETE
+        }));
     }
     let live = state.mode == Mode::Live;
     let mut driver = Driver::new(state, cmd_tx, updates, true);
@@ -53,15 +58,31 @@ pub(super) async fn drive(
         None if autopilot => driver.autopilot().await,
         None => Ok(()),
     };
+    let refusals = driver.refusals;
     let state = driver.shutdown().await;
     let _ = engine_task.await;
     println!("{}", summary_line(&state));
+    if let Err(e) = &outcome {
+        eprintln!("error: {e}");
+    }
+    Ok(ExitCode::from(exit_code(
+        &outcome,
+        state.is_complete(),
+        refusals,
+    )))
+}
+
+/// The exit code of a headless run (see README, "Exit codes"): 0 only when the incident is
+/// complete; a refused action 4; a run that ended with steps still open 3; a script naming
+/// what is not there 2 (bad input); the engine stopping on its own (the journal) 1.
+fn exit_code(outcome: &Result<(), DriveError>, complete: bool, refusals: u32) -> u8 {
     match outcome {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::from(1))
-        }
+        _ if complete => super::COMPLETE,
+        Err(DriveError::Refused(_)) => super::REFUSED,
+        Err(DriveError::Script(_)) => super::USAGE,
+        Err(DriveError::Stopped(_)) => super::FAILED,
+        Err(DriveError::Stuck(_)) | Ok(()) if refusals > 0 => super::REFUSED,
+        Err(DriveError::Stuck(_)) | Ok(()) => super::INCOMPLETE,
     }
 }
 

@@ -96,9 +96,14 @@ fn live_script_is_typed(
             | ScriptAction::MakeRoom {
                 credential,
                 word: None,
+            }
+            | ScriptAction::TakeOver {
+                credential,
+                word: None,
+                ..
             } => {
                 return Err(anyhow!(
-                    "the script confirms `{credential}` without a `word`: in a live run every revoke and delete in a script needs the confirmation word typed out"
+                    "the script confirms `{credential}` without a `word`: in a live run every revoke, delete, make-room and take-over in a script needs the confirmation word typed out"
                 ));
             }
             ScriptAction::Autopilot => {

@@ -28,8 +28,20 @@ use crate::runbook::schema::Runbook;
 
 pub use drive::summary_line;
 
-/// Exit code for problems the user can fix (bad runbook, unknown incident…).
+/// Exit code: the incident is complete (every step finished), or a one-shot command did its
+/// job.
+const COMPLETE: u8 = 0;
+/// Exit code: breachbook could not do its job (AWS or a provider unreachable, the journal
+/// unwritable, part of an inventory unlisted).
+const FAILED: u8 = 1;
+/// Exit code for problems the user can fix (bad runbook, flags or script, unknown incident…).
 const USAGE: u8 = 2;
+/// Exit code: the run ended with steps still open (the script ended early, the autopilot
+/// could not go on, the screen was closed).
+const INCOMPLETE: u8 = 3;
+/// Exit code: the run stopped at a refused action (a wrong word, a pre-flight that needs the
+/// override phrase, a pending version only a person may take over).
+const REFUSED: u8 = 4;
 
 /// The state folder: `--state-dir`, `BREACHBOOK_STATE_DIR`, or the platform's.
 pub fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
@@ -101,9 +113,21 @@ pub fn run(cli: Cli) -> ExitCode {
                 Some(problems) => eprint!("{problems}"),
                 None => eprintln!("error: {e:#}"),
             }
-            ExitCode::from(USAGE)
+            ExitCode::from(error_code(&e))
         }
     }
+}
+
+/// The exit code of a job that could not start or go on: AWS or a provider out of reach,
+/// the journal or the engine failing is [`FAILED`]; everything else (a bad runbook, flag,
+/// script or incident id) is the user's to fix, [`USAGE`].
+fn error_code(e: &anyhow::Error) -> u8 {
+    let failed = e.chain().any(|c| {
+        c.is::<crate::providers::live::ConnectError>()
+            || c.is::<crate::incident::journal::JournalError>()
+            || c.is::<crate::incident::engine::EngineError>()
+    });
+    if failed { FAILED } else { USAGE }
 }
 
 fn fold(records: &[journal::Record]) -> Option<IncidentState> {
@@ -118,6 +142,9 @@ fn fold(records: &[journal::Record]) -> Option<IncidentState> {
 fn load_runbook(arg: Option<&str>) -> anyhow::Result<(Runbook, String)> {
     let (origin, source) = crate::runbook::shipped::resolve(arg)?;
     let rb = crate::runbook::load::load_str(&origin, &source)?;
+    for w in crate::runbook::validate::region_warnings(&source, &rb) {
+        eprintln!("{}", crate::runbook::check::warning_line(&origin, &w));
+    }
     Ok((rb, source))
 }
 

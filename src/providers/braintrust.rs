@@ -413,6 +413,7 @@ fn ai_secret_credential(org: &str, s: AiSecret, exposure: &ExposureWindow) -> Cr
             name: s.name,
             field: None,
             region: None,
+            account: None,
             changed,
         }],
         exposed,
@@ -453,6 +454,7 @@ fn env_var_credential(v: EnvVar, exposure: &ExposureWindow) -> Credential {
             name: location,
             field: None,
             region: None,
+            account: None,
             changed,
         }],
         exposed,
@@ -1001,6 +1003,7 @@ mod tests {
             name,
             field: None,
             region: None,
+            account: None,
             changed: None,
         };
         match place_of(&loc) {

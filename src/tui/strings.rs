@@ -759,6 +759,48 @@ pub const ROOM_STALE: &str = "This key no longer needs room. Esc to close.";
 
 pub const MAKE_ROOM_TITLE: &str = "Make room";
 
+pub fn pending_found_toast(name: &str) -> String {
+    format!(
+        "{name}: its secret already has a pending version breachbook did not put there — select it and press r to take it over, or x to skip"
+    )
+}
+
+pub fn pending_row(location: &str, version: &str, whose: &str, read_only: bool) -> String {
+    if read_only {
+        format!("{location} already has a pending version {version}: {whose}")
+    } else {
+        format!(
+            "{location} already has a pending version {version}: {whose} — press r to take it over (typed word), x to skip"
+        )
+    }
+}
+
+pub fn take_over_heading(name: &str) -> String {
+    format!("TAKE OVER the pending version in the way of {name}'s new key")
+}
+
+pub fn take_over_found(location: &str, version: &str, whose: &str) -> String {
+    format!(
+        "{location} holds pending version {version}, which breachbook did not put there: {whose}."
+    )
+}
+
+pub const TAKE_OVER_WHAT: &str = "Taking it over stages breachbook's new keys as the secret's pending version: the AWSPENDING label leaves that version, and whoever staged it (a rotation Lambda, a person) loses it. Skip the key instead (x) if that rotation should finish.";
+
+pub fn type_version_word(tail: &str) -> String {
+    format!("Type the last 4 characters of the pending version id (…{tail}) to take it over:")
+}
+
+pub fn taken_over(name: &str) -> String {
+    format!("took over the pending version: {name}'s new key is staged")
+}
+
+pub const TAKE_OVER_STALE: &str = "No pending version stands in the way any more. Esc to close.";
+
+pub const TAKE_OVER_TITLE: &str = "Take over a pending version";
+
+pub const REVOKE_ALSO: &str = "revoking does:";
+
 pub fn replacement(new_hint: &str, verified: Option<&str>) -> String {
     match verified {
         Some(at) => format!("replaced by {new_hint}, verified {at}"),

@@ -34,6 +34,13 @@
 //!   (2010-05-08 IAM, 2011-06-15 STS) and is left out for others.
 //! - 500 and 503 use AWS's common error codes `InternalFailure` (500) and
 //!   `ServiceUnavailable` (503) in the same two shapes (query: `Type` `Receiver`).
+//! - A permission denial: `AccessDeniedException` (JSON, HTTP 400) and `AccessDenied` (query,
+//!   HTTP 403), AWS's common error ("You do not have sufficient access to perform this
+//!   action", Common Errors of the API references), with the message AWS writes for an IAM
+//!   denial, `User: <arn> is not authorized to perform: <service>:<operation> because no
+//!   identity-based policy allows the <service>:<operation> action` (real-AWS output quoted
+//!   in Kralizek/AWSSecretsManagerConfigurationExtensions#78 and
+//!   mongodb/awscdk-resources-mongodbatlas#207).
 //! - Anything else (no AWS protocol recognized) gets a small JSON body, and throttling
 //!   there is a 429.
 //!
@@ -72,6 +79,11 @@ pub enum Match {
         method: Option<String>,
         path_prefix: String,
     },
+    /// An AWS operation signed for one region: the region of the SigV4 credential scope in
+    /// `Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, …`
+    /// (AWS General Reference, "Elements of an AWS API request signature"), which is how
+    /// one endpoint serving every region (an emulator) tells them apart.
+    OperationInRegion { operation: String, region: String },
 }
 
 /// When a rule fires, among the requests its matcher matches.
@@ -101,6 +113,8 @@ pub enum Fault {
     InternalError,
     /// HTTP 503 `ServiceUnavailable`; not forwarded.
     Unavailable,
+    /// The caller may not do this (see the module doc for the shapes); not forwarded.
+    AccessDenied,
     /// The connection is reset (TCP RST) before anything is forwarded.
     ResetBeforeForward,
     /// Nothing for this long, then a reset; never forwarded (a timeout without effect).
@@ -150,6 +164,18 @@ impl Rule {
             matcher: Match::Request {
                 method: method.map(str::to_string),
                 path_prefix: prefix.to_string(),
+            },
+            when,
+            fault,
+        }
+    }
+
+    /// A rule for one AWS operation in one region.
+    pub fn operation_in(name: &str, region: &str, when: When, fault: Fault) -> Rule {
+        Rule {
+            matcher: Match::OperationInRegion {
+                operation: name.to_string(),
+                region: region.to_string(),
             },
             when,
             fault,
@@ -430,6 +456,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
             .map(str::to_string)
     };
     let (protocol, operation) = operation_of(header("x-amz-target").as_deref(), &path, &body);
+    let region = header("authorization").and_then(|a| signed_region(&a));
     let attempt = header("amz-sdk-request").and_then(|v| {
         v.split(';')
             .find_map(|kv| kv.trim().strip_prefix("attempt=").map(str::to_string))
@@ -441,7 +468,13 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
         let mut rules = shared.rules.lock().unwrap();
         let mut chosen = None;
         for (i, state) in rules.iter_mut().enumerate() {
-            if !matches(&state.rule.matcher, &method, &path, operation.as_deref()) {
+            if !matches(
+                &state.rule.matcher,
+                &method,
+                &path,
+                operation.as_deref(),
+                region.as_deref(),
+            ) {
                 continue;
             }
             state.matched += 1;
@@ -505,6 +538,16 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
             query_version.as_deref(),
             &request_id,
             ErrorKind::Unavailable,
+        )),
+        Some(Fault::AccessDenied) => Ok(shaped_error(
+            protocol,
+            content_type.as_deref(),
+            query_version.as_deref(),
+            &request_id,
+            ErrorKind::Denied(denied_action(
+                header("x-amz-target").as_deref(),
+                operation.as_deref(),
+            )),
         )),
         Some(Fault::TooManyRequests { retry_after }) => {
             let mut b = Response::builder()
@@ -597,11 +640,23 @@ fn bad_gateway(why: &str) -> Response<Full<Bytes>> {
         .unwrap()
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum ErrorKind {
     Throttle,
     Internal,
     Unavailable,
+    /// The IAM action denied, e.g. `secretsmanager:ListSecrets`.
+    Denied(String),
+}
+
+/// The IAM action of a request: the service prefix of its target (`secretsmanager.` →
+/// `secretsmanager`; query protocols: `iam`) and the operation.
+fn denied_action(target: Option<&str>, operation: Option<&str>) -> String {
+    let service = target
+        .and_then(|t| t.split('.').next())
+        .map(str::to_lowercase)
+        .unwrap_or_else(|| "iam".to_string());
+    format!("{service}:{}", operation.unwrap_or("Unknown"))
 }
 
 /// An error in the service's own shape (see the module doc).
@@ -612,7 +667,8 @@ fn shaped_error(
     request_id: &str,
     kind: ErrorKind,
 ) -> Response<Full<Bytes>> {
-    let (status, json_type, query_code, fault_type, message) = match kind {
+    let denied_message;
+    let (status, json_type, query_code, fault_type, message) = match &kind {
         ErrorKind::Throttle => (
             400,
             "ThrottlingException",
@@ -634,6 +690,23 @@ fn shaped_error(
             "Receiver",
             "Service is unavailable. Please try again later.",
         ),
+        ErrorKind::Denied(action) => {
+            denied_message = format!(
+                "User: arn:aws:sts::123456789012:assumed-role/responder/ops is not authorized to perform: {action} because no identity-based policy allows the {action} action"
+            );
+            let status = if protocol == Protocol::Query {
+                403
+            } else {
+                400
+            };
+            (
+                status,
+                "AccessDeniedException",
+                "AccessDenied",
+                "Sender",
+                denied_message.as_str(),
+            )
+        }
     };
     let b = Response::builder()
         .status(status)
@@ -663,7 +736,7 @@ fn shaped_error(
                 .unwrap()
         }
         Protocol::Other => {
-            let status = match kind {
+            let status = match &kind {
                 ErrorKind::Throttle => 429,
                 _ => status,
             };
@@ -702,10 +775,27 @@ fn form_field(path: &str, body: &[u8], name: &str) -> Option<String> {
     in_body.or_else(|| path.split_once('?').and_then(|(_, q)| find(q)))
 }
 
-fn matches(m: &Match, method: &str, path: &str, operation: Option<&str>) -> bool {
+/// The region of a SigV4 `Authorization` header's credential scope.
+fn signed_region(authorization: &str) -> Option<String> {
+    let (_, rest) = authorization.split_once("Credential=")?;
+    let scope = rest.split([',', ' ']).next()?;
+    scope.split('/').nth(2).map(str::to_string)
+}
+
+fn matches(
+    m: &Match,
+    method: &str,
+    path: &str,
+    operation: Option<&str>,
+    region: Option<&str>,
+) -> bool {
     match m {
         Match::Any => true,
         Match::Operation(name) => operation == Some(name.as_str()),
+        Match::OperationInRegion {
+            operation: name,
+            region: want,
+        } => operation == Some(name.as_str()) && region == Some(want.as_str()),
         Match::Request {
             method: want,
             path_prefix,

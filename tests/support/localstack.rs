@@ -153,8 +153,16 @@ impl LocalStack {
                     let _ = std::fs::remove_dir_all(&dir);
                     break;
                 }
+                let tail = process.log_tail(30);
+                if tail.contains("Address already in use") {
+                    // The port was taken in between (by a server of another test binary) and
+                    // LocalStack goes on without its gateway: try another.
+                    last = format!("LocalStack could not listen on port {port}:\n{tail}");
+                    process.stop();
+                    let _ = std::fs::remove_dir_all(&dir);
+                    break;
+                }
                 if Instant::now() > deadline {
-                    let tail = process.log_tail(30);
                     process.stop();
                     let _ = std::fs::remove_dir_all(&dir);
                     panic!(

@@ -1,14 +1,15 @@
 //! The world the vendor-breach runbook runs against live, shared by tests/vendor_live.rs
-//! (headless, autopilot) and tests/vendor_live_tmux.rs (a person at the screen): moto_server
-//! seeded with Secrets Manager in two regions, the stateful provider fakes (built from the
-//! vendors' contracts) seeded with the exposed keys and the attacker's usage, a Google
-//! service account's key file made here, the runbook copy made runnable here, the
-//! environment breachbook runs in, and the checks made after the run — the contract check
-//! over every request sent among them.
+//! (headless, autopilot) and tests/vendor_live_tmux.rs (a person at the screen): an AWS
+//! emulator (moto_server, or an account of LocalStack, tests/support/emulator.rs) seeded with
+//! Secrets Manager in two regions, the stateful provider fakes (built from the vendors'
+//! contracts) seeded with the exposed keys and the attacker's usage, a Google service
+//! account's key file made here, the runbook copy made runnable here, the environment
+//! breachbook runs in, and the checks made after the run — the contract check over every
+//! request sent among them.
 //!
-//! A test that uses it declares `mod contract;`, `mod fake_ai;` and `mod moto;`
-//! (tests/support/) at its root, next to `mod vendor_world;`. Every value here is an
-//! obviously fake test key.
+//! A test that uses it declares `mod contract;`, `mod fake_ai;`, `mod moto;`,
+//! `mod localstack;` and `mod emulator;` (tests/support/) at its root, next to
+//! `mod vendor_world;`. Every value here is an obviously fake test key.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,8 +17,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::contract;
+use crate::emulator::Emulator;
 use crate::fake_ai::{AdminKeys, FakeAi, State, Vendor};
-use crate::moto::{self, Moto};
+use crate::moto;
 
 pub const OPENAI_ADMIN: &str = "sk-admin-test-openai-FAKE000000000000000001";
 pub const ANTHROPIC_ADMIN: &str = "sk-ant-admin-test-FAKE0000000000000000002";
@@ -77,9 +79,9 @@ pub type Times = (
     chrono::DateTime<chrono::Utc>,
 );
 
-/// moto and the fakes, seeded, with Braintrust's times before the run.
+/// The emulator and the fakes, seeded, with Braintrust's times before the run.
 pub struct World {
-    pub moto: Moto,
+    pub aws: Emulator,
     pub fake: FakeAi,
     pub bt_before: Vec<Times>,
     /// The environment variable's secret_updated_at before the run.
@@ -92,8 +94,12 @@ pub struct World {
 impl World {
     /// Starts moto_server and the four fakes and seeds them as before the breach.
     pub async fn start() -> World {
-        let moto = Moto::start();
-        seed_secrets(&moto).await;
+        World::start_on(Emulator::moto()).await
+    }
+
+    /// The same world on `aws` (moto, or a LocalStack account).
+    pub async fn start_on(aws: Emulator) -> World {
+        seed_secrets(&aws).await;
         let fake = FakeAi::start(AdminKeys {
             openai: OPENAI_ADMIN.into(),
             anthropic: ANTHROPIC_ADMIN.into(),
@@ -116,7 +122,7 @@ impl World {
         let google_dir = tempfile::tempdir().unwrap();
         let google_key_file = fake.write_google_key_file(google_dir.path());
         World {
-            moto,
+            aws,
             fake,
             bt_before,
             env_var_before,
@@ -125,29 +131,15 @@ impl World {
         }
     }
 
-    /// The environment breachbook runs in (besides BREACHBOOK_STATE_DIR and NO_COLOR): moto's
-    /// fake credentials and no AWS config files, the fakes' base URLs and admin keys, usage
-    /// polled every second. Remove [`UNSET`] too.
+    /// The environment breachbook runs in (besides BREACHBOOK_STATE_DIR and NO_COLOR): the
+    /// emulator's credentials and no AWS config files, the fakes' base URLs and admin keys,
+    /// usage polled every second. Remove [`UNSET`] too.
     pub fn env(&self, state: &Path) -> Vec<(String, String)> {
-        let path = |name: &str| state.join(name).display().to_string();
-        let mut env = vec![
-            ("AWS_ACCESS_KEY_ID".into(), moto::FAKE_ACCESS_KEY_ID.into()),
-            (
-                "AWS_SECRET_ACCESS_KEY".into(),
-                moto::FAKE_SECRET_ACCESS_KEY.into(),
-            ),
-            ("AWS_REGION".into(), "us-east-1".into()),
-            ("AWS_CONFIG_FILE".into(), path("no-aws-config")),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE".into(),
-                path("no-aws-credentials"),
-            ),
-            ("BREACHBOOK_USAGE_POLL_SECS".into(), "1".into()),
-            (
-                "GOOGLE_APPLICATION_CREDENTIALS".into(),
-                self.google_key_file.display().to_string(),
-            ),
-        ];
+        let mut env = self.aws.env(state);
+        env.push((
+            "GOOGLE_APPLICATION_CREDENTIALS".into(),
+            self.google_key_file.display().to_string(),
+        ));
         env.extend(self.fake.env().into_iter().map(|(k, v)| (k.to_string(), v)));
         env
     }
@@ -214,9 +206,9 @@ pub fn runbook_copy(dir: &Path) -> PathBuf {
 
 /// Secrets Manager as the runbook's drill section describes it, plus one secret out of
 /// scope that must stay as it is.
-async fn seed_secrets(moto: &Moto) {
-    let us = moto.sm_client("us-east-1").await;
-    let eu = moto.sm_client("eu-west-1").await;
+async fn seed_secrets(aws: &Emulator) {
+    let us = aws.sm("us-east-1");
+    let eu = aws.sm("eu-west-1");
     let put = |client: &aws_sdk_secretsmanager::Client, name: &str, value: String| {
         let req = client.create_secret().name(name).secret_string(value);
         async move { req.send().await.unwrap() }
@@ -399,9 +391,8 @@ pub fn everything_in(dir: &Path) -> String {
 
 /// A secret's AWSCURRENT value. Asked for by stage explicitly: moto's gap (without it, the
 /// old value may come back).
-pub async fn current(moto: &Moto, region: &str, name: &str) -> String {
-    moto.sm_client(region)
-        .await
+pub async fn current(aws: &Emulator, region: &str, name: &str) -> String {
+    aws.sm(region)
         .get_secret_value()
         .secret_id(name)
         .version_stage("AWSCURRENT")
@@ -415,8 +406,8 @@ pub async fn current(moto: &Moto, region: &str, name: &str) -> String {
 
 /// Every version of a secret with its stages and, per field, which known key it holds —
 /// for assertion messages (names the keys, never prints a value).
-pub async fn history(moto: &Moto, region: &str, name: &str, known: &[(&str, &str)]) -> String {
-    let sm = moto.sm_client(region).await;
+pub async fn history(aws: &Emulator, region: &str, name: &str, known: &[(&str, &str)]) -> String {
+    let sm = aws.sm(region);
     let versions = sm
         .list_secret_version_ids()
         .secret_id(name)
@@ -645,7 +636,7 @@ pub fn check_contract(st: &State) {
 /// key, other fields are kept, the secret out of scope is untouched. `context` is added to
 /// the first message (the run's output).
 pub async fn check_secrets_manager(
-    moto: &Moto,
+    aws: &Emulator,
     (new_prod, new_eval, new_gemini): (&str, &str, &str),
     context: &str,
 ) {
@@ -656,13 +647,13 @@ pub async fn check_secrets_manager(
         ("anthropic-new", ANTHROPIC_NEW),
         ("org", "org-example"),
     ];
-    let providers = current(moto, "us-east-1", "prod/ai/providers").await;
+    let providers = current(aws, "us-east-1", "prod/ai/providers").await;
     let ok = field(&providers, "OPENAI_API_KEY") == new_prod
         && field(&providers, "ANTHROPIC_API_KEY") == ANTHROPIC_NEW;
     assert!(
         ok,
         "prod/ai/providers does not hold both new keys as AWSCURRENT\n{}\n{context}",
-        history(moto, "us-east-1", "prod/ai/providers", &known).await,
+        history(aws, "us-east-1", "prod/ai/providers", &known).await,
     );
     assert_eq!(
         field(&providers, "OPENAI_ORG_ID"),
@@ -670,33 +661,33 @@ pub async fn check_secrets_manager(
         "other fields are kept"
     );
     assert_eq!(
-        current(moto, "us-east-1", "legacy/billing/openai").await,
+        current(aws, "us-east-1", "legacy/billing/openai").await,
         new_prod
     );
     assert_eq!(
         field(
-            &current(moto, "us-east-1", "prod/ai/eval").await,
+            &current(aws, "us-east-1", "prod/ai/eval").await,
             "OPENAI_API_KEY"
         ),
         new_eval
     );
     assert_eq!(
         field(
-            &current(moto, "eu-west-1", "prod/ai/gemini").await,
+            &current(aws, "eu-west-1", "prod/ai/gemini").await,
             "GEMINI_API_KEY"
         ),
         new_gemini
     );
     assert_eq!(
         field(
-            &current(moto, "us-east-1", "prod/ai/braintrust").await,
+            &current(aws, "us-east-1", "prod/ai/braintrust").await,
             "BRAINTRUST_API_KEY"
         ),
         BRAINTRUST_CI_NEW
     );
     assert_eq!(
         field(
-            &current(moto, "us-east-1", "staging/ai/openai").await,
+            &current(aws, "us-east-1", "staging/ai/openai").await,
             "OPENAI_API_KEY"
         ),
         STAGING_KEY,
@@ -823,6 +814,7 @@ pub fn secrets(minted: &[&str]) -> Vec<String> {
         BRAINTRUST_CI_OLD,
         BRAINTRUST_CI_NEW,
         moto::FAKE_SECRET_ACCESS_KEY,
+        crate::localstack::FAKE_SECRET_ACCESS_KEY,
     ]
     .iter()
     .chain(minted)

@@ -30,6 +30,10 @@ pub enum DriveError {
     Stopped(String),
     #[error("{0}")]
     Stuck(String),
+    /// An action was refused (a wrong word, a pre-flight that needs the override), or the
+    /// autopilot refuses to do what needs a person's word.
+    #[error("{0}")]
+    Refused(String),
     #[error("script: {0}")]
     Script(String),
 }
@@ -48,6 +52,8 @@ pub struct Driver {
     pub state: IncidentState,
     printed: usize,
     refused: Vec<String>,
+    /// How many refusals the engine sent during this run.
+    pub refusals: u32,
     in_flight: usize,
     print: bool,
     via: Via,
@@ -78,6 +84,7 @@ impl Driver {
             state,
             printed: 0,
             refused: Vec::new(),
+            refusals: 0,
             in_flight: 0,
             print,
             via: Via::Autopilot,
@@ -172,6 +179,7 @@ impl Driver {
                     println!("refused: {message}");
                 }
                 self.refused.push(message);
+                self.refusals += 1;
                 Ok(())
             }
             Update::Busy { in_flight, .. } => {
@@ -241,6 +249,11 @@ impl Driver {
     /// next command is not refused for work still running, and a late answer to the last
     /// command is not taken for the next one's.
     async fn idle(&mut self) -> Result<(), DriveError> {
+        // What the engine already sent belongs to the state this decides on (the rest of a
+        // plan whose first event a wait saw, and the Busy count that follows it).
+        while let Ok(u) = self.updates.try_recv() {
+            self.take(u)?;
+        }
         loop {
             if self.in_flight == 0 || self.state.score.is_some() {
                 return Ok(());
@@ -326,8 +339,29 @@ impl Driver {
                 Runs::KeyByKey(kind) => {
                     self.confirm_each(&step, kind == DangerKind::Delete).await?
                 }
+                // A bulk step a resume found running goes on by itself: wait for it (asking
+                // to run it again would be refused).
+                _ if self
+                    .state
+                    .step(&step)
+                    .is_some_and(|s| s.status == StepStatus::Running) =>
+                {
+                    let s = step.clone();
+                    self.wait(move |st| Self::finished_or_failed(st, &s))
+                        .await?
+                }
                 _ => self.run_step(&step).await?,
             };
+            if let Some(why) = self.pending_in_the_way() {
+                return Err(DriveError::Refused(why));
+            }
+            if def.action == crate::runbook::schema::Action::Inventory
+                && let Some(StepStatus::Failed { why }) = self.state.step(&step).map(|s| &s.status)
+            {
+                // A careful operator does not go on from a partial inventory, nor runs it
+                // again and again: the gaps need someone to fix access.
+                return Err(DriveError::Stuck(format!("“{}” failed: {why}", def.title)));
+            }
             if let Some(why) = self.state.step(&step).and_then(|s| s.blocked.clone()) {
                 // A careful operator does not wait on a step that says it cannot go on.
                 return Err(DriveError::Stuck(why));
@@ -379,14 +413,14 @@ impl Driver {
             if let Some(failed) = target.preflight_failure(&self.state) {
                 // A careful operator never overrides: stop and ask for help.
                 let why = Refusal::PreflightFailed(failed);
-                return Err(DriveError::Stuck(format!(
+                return Err(DriveError::Refused(format!(
                     "the autopilot will not force this: {why}"
                 )));
             }
             let done = self.confirm(&id, delete, None, false).await?;
             if !done && let Some(why) = self.refused.last() {
                 // A careful operator never overrides: stop and ask for help.
-                return Err(DriveError::Stuck(format!(
+                return Err(DriveError::Refused(format!(
                     "the autopilot will not force this: {why}"
                 )));
             }
@@ -397,6 +431,20 @@ impl Driver {
             .wait(move |st| st.step(&s).is_some_and(|x| x.is_finished()))
             .await?;
         Ok(all && finished)
+    }
+
+    /// A key whose secret holds a pending version breachbook did not put there: only a
+    /// person takes that over (or skips the key); the autopilot stops and says so.
+    fn pending_in_the_way(&self) -> Option<String> {
+        let c =
+            self.state.credentials.iter().find(|c| {
+                c.in_rotation() && c.pending_found.as_ref().is_some_and(|p| !p.confirmed)
+            })?;
+        let p = c.pending_found.as_ref()?;
+        Some(format!(
+            "{}: {} already has a pending version ({}) breachbook did not put there: {}. The autopilot never takes one over: a person decides, on the screen (breachbook resume {}) or in a script (take_over with its word), or skips the key",
+            c.credential.name, p.location, p.version, p.whose, self.state.id
+        ))
     }
 
     fn drill_over(&self) -> bool {
@@ -433,16 +481,42 @@ impl Driver {
             .filter(|c| matches!(c.rotation, RotationState::Failed { .. }))
             .map(|c| c.credential.id.clone())
             .collect();
+        // Retrying one key of a secret retries the others that failed with it in the same
+        // pending version (the rule in `rules::check_retry`): those are not retried again,
+        // whatever the state seen here says yet.
+        let mut covered: BTreeSet<String> = BTreeSet::new();
         for id in failed {
-            let before = self
+            let still = self
                 .state
                 .credential(&id)
-                .map(|c| c.rotation.reached())
-                .unwrap_or(Stage::Exposed);
+                .is_some_and(|c| matches!(c.rotation, RotationState::Failed { .. }));
+            if !still || covered.contains(&id) {
+                continue;
+            }
+            if let Some(c) = self.state.credential(&id)
+                && c.rotation.reached() >= Stage::Staged
+                && !c.stamps.contains_key(&Stage::Promoted)
+            {
+                for m in rules::staging::group_of(&self.state, &id) {
+                    if matches!(m.rotation, RotationState::Failed { .. })
+                        && m.rotation.reached() >= Stage::Staged
+                        && !m.stamps.contains_key(&Stage::Promoted)
+                        && m.staged_version == c.staged_version
+                    {
+                        covered.insert(m.credential.id.clone());
+                    }
+                }
+            }
+            let (before, stamps) = self
+                .state
+                .credential(&id)
+                .map(|c| (c.rotation.reached(), c.stamps.len()))
+                .unwrap_or((Stage::Exposed, 0));
             self.send(Command::Retry {
                 credential: id.clone(),
             })?;
-            // Wait for the retried move to land or to fail again.
+            // Wait for the retried move to land (a stage further, or a stamp more: a key
+            // revoked early gets its rollout without moving on) or to fail again.
             let id2 = id.clone();
             let mut cleared = false;
             self.wait(move |s| {
@@ -450,7 +524,7 @@ impl Driver {
                     RotationState::Failed { .. } => cleared,
                     RotationState::At { stage } => {
                         cleared = true;
-                        *stage > before
+                        *stage > before || c.stamps.len() > stamps
                     }
                     RotationState::Skipped { .. } => true,
                 })

@@ -44,6 +44,17 @@ pub enum ScriptAction {
         #[serde(default)]
         word: Option<String>,
     },
+    /// Type the confirmation to take over a pending version breachbook did not put on the
+    /// secret of `credential` (`word`: the last 4 characters of that version's id; defaults to
+    /// the right word; `override` also types the override phrase, needed when automatic
+    /// rotation is on for the secret).
+    TakeOver {
+        credential: String,
+        #[serde(default)]
+        word: Option<String>,
+        #[serde(default, rename = "override")]
+        override_checks: bool,
+    },
     SkipStep {
         step: String,
         why: String,
@@ -97,6 +108,14 @@ impl Driver {
                     self.rooms.remove(&id);
                     self.make_room(&id, word).await?;
                 }
+                ScriptAction::TakeOver {
+                    credential,
+                    word,
+                    override_checks,
+                } => {
+                    let id = self.cred_id(&credential)?;
+                    self.take_over(&id, word, override_checks).await?;
+                }
                 ScriptAction::SkipStep { step, why } => {
                     self.send(Command::SkipStep { step, why })?;
                     self.settle().await?;
@@ -114,6 +133,9 @@ impl Driver {
                     let credential = self.cred_id(&c)?;
                     self.send(Command::Retry { credential })?;
                     self.settle().await?;
+                    // The retried work runs on its own: the next action waits for it, as
+                    // after `run`.
+                    self.idle().await?;
                 }
                 ScriptAction::Note(text) => {
                     self.send(Command::Note { text })?;

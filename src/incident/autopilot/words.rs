@@ -29,7 +29,11 @@ impl Driver {
         self.state
             .credentials
             .iter()
-            .find(|c| c.room_needed.is_some() && !self.rooms.contains(&c.credential.id))
+            // A room already confirmed (before a crash, say) is the engine's to make.
+            .find(|c| {
+                c.room_needed.as_ref().is_some_and(|r| !r.confirmed)
+                    && !self.rooms.contains(&c.credential.id)
+            })
             .map(|c| c.credential.id.clone())
     }
 
@@ -78,10 +82,52 @@ impl Driver {
                 return Ok(());
             }
             if let Some(why) = self.refused.last() {
-                return Err(DriveError::Stuck(format!("could not make room: {why}")));
+                return Err(DriveError::Refused(format!("could not make room: {why}")));
             }
             self.pump().await?;
         }
+    }
+
+    /// Types the confirmation to take over the pending version in the way of `id`'s staging
+    /// (`word`: the last 4 characters of that version's id; defaults to the right one), with
+    /// the override phrase when asked; waits until the engine answered.
+    pub(super) async fn take_over(
+        &mut self,
+        id: &str,
+        word: Option<String>,
+        override_checks: bool,
+    ) -> Result<(), DriveError> {
+        let target = Dangerous::TakeOver {
+            credential: id.to_string(),
+        };
+        let Some(right) = target.word(&self.state) else {
+            return Err(DriveError::Script(format!(
+                "`{id}` has no pending version in the way to take over"
+            )));
+        };
+        self.send(Command::Confirm {
+            target,
+            word: word.unwrap_or_else(|| right.clone()),
+            override_phrase: override_checks.then(|| override_phrase(&right)),
+            via: self.via,
+        })?;
+        // Answered: staged over it, failed again, or refused.
+        let id2 = id.to_string();
+        let before = self
+            .state
+            .credential(id)
+            .map(|c| c.failed_attempts)
+            .unwrap_or(0);
+        self.wait(move |s| {
+            s.credential(&id2).is_some_and(|c| {
+                c.rotation.reached() >= Stage::Staged
+                    || c.failed_attempts > before
+                    || (matches!(c.rotation, RotationState::Failed { .. })
+                        && c.pending_found.as_ref().is_some_and(|p| p.confirmed))
+            })
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Answers a key-made-by-hand request from the pastes, or says why it cannot.

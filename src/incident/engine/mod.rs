@@ -86,6 +86,9 @@ pub struct Engine {
     busy_creds: HashSet<String>,
     /// Credentials already alarmed about old-key use after promotion.
     alarmed: HashSet<String>,
+    /// Units in flight that change keys or stores (see `OpMsg::Done`): a shutdown waits for
+    /// them.
+    critical: usize,
     /// What each blocked step was last said to wait for: said again only when that changes.
     said_blocked: BTreeMap<String, Vec<String>>,
 }
@@ -142,6 +145,7 @@ impl Engine {
             in_flight: BTreeMap::new(),
             busy_creds: HashSet::new(),
             alarmed: HashSet::new(),
+            critical: 0,
             said_blocked: BTreeMap::new(),
         };
         if let Some(id) = engine.providers.identity.clone()
@@ -217,13 +221,14 @@ impl Engine {
         });
     }
 
-    /// Runs until `Shutdown` or until the command channel closes.
-    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    /// Runs until `Shutdown` or until the command channel closes; returns the incident as
+    /// it stands then.
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> IncidentState {
         if let Err(e) = self.recover() {
             let _ = self.updates.send(Update::Stopped {
                 why: Some(e.to_string()),
             });
-            return;
+            return self.state;
         }
         let mut feed = self.feed.take();
         let why = loop {
@@ -255,11 +260,38 @@ impl Engine {
                 }
             }
         };
+        let why = match why {
+            None => self.drain().await.err().map(|e| e.to_string()),
+            some => some,
+        };
         let _ = self.updates.send(Update::Stopped { why });
+        self.state
+    }
+
+    /// Before stopping: waits for the work that changes keys or stores (a mint and its
+    /// staging, a promotion, a revocation) to report back and journals it, so a run that ends
+    /// (a headless script that stops, the screen closed) leaves no mint half done. Other work
+    /// (watching a revoked key) is left: a resume starts it again. A mint cut short anyway (a
+    /// crash, a kill) is reconciled before the next one.
+    async fn drain(&mut self) -> Result<(), EngineError> {
+        const MAX_WAIT: Duration = Duration::from_secs(300);
+        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        while self.critical > 0 {
+            match tokio::time::timeout_at(deadline, self.ops_rx.recv()).await {
+                Ok(Some(msg)) => self.handle_op(msg)?,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// After a resume: finish what a crash interrupted. Every operation is idempotent.
     fn recover(&mut self) -> Result<(), EngineError> {
+        // Room at an issuer's key limit that was confirmed and not made yet: made now, and
+        // the new key minted, before the rotate step's other work starts.
+        for (cred, key_id) in self.confirmed_rooms() {
+            self.make_room(&cred, key_id)?;
+        }
         let running: Vec<(String, Action)> = self
             .state
             .steps
@@ -347,9 +379,11 @@ impl Engine {
                 kind,
                 via,
             } => self.destroy(&credential, kind, via),
-            Next::MakeRoom { credential, key_id } => {
-                self.make_room(&credential, key_id);
-                Ok(())
+            Next::MakeRoom { credential, key_id } => self.make_room(&credential, key_id),
+            Next::TakeOver { credential } => self.take_over(&credential),
+            Next::Unstage { credential } => {
+                self.unstage(&credential)?;
+                self.complete_finished_steps()
             }
             Next::Paste { credential, step } => {
                 if let Command::PasteKey { key, .. } = cmd {
@@ -358,6 +392,39 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// Keys that reached a running step's stage while it ran (a key staged after a take-over
+    /// or a paste while the verify step runs, one verified late while the propagate step
+    /// runs): that step works on them too, so it does not wait for them forever. Not the
+    /// rotate step: its keys left waiting (for room, a key made by hand, a pending version
+    /// in the way) wait for a person.
+    fn pick_up(&mut self) -> Result<(), EngineError> {
+        let running: Vec<(String, Action)> = self
+            .state
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Running)
+            .filter_map(|s| Some((s.id.clone(), self.state.step_def(&s.id)?.action)))
+            .collect();
+        for (step, action) in running {
+            let rule = rules::rule(action);
+            let picks = matches!(
+                rule.runs,
+                Runs::EachKey(
+                    rules::KeyOp::Verify | rules::KeyOp::Propagate | rules::KeyOp::Monitor
+                )
+            );
+            let waiting = self
+                .state
+                .credentials
+                .iter()
+                .any(|c| !self.busy_creds.contains(&c.credential.id) && rule.works_on_key(c));
+            if picks && waiting {
+                self.run_bulk(&step)?;
+            }
+        }
+        Ok(())
     }
 
     /// Completes every running step whose work is now done (after a skip or a retry).
@@ -460,21 +527,25 @@ impl Engine {
             OpMsg::Events(events) => self.record_op_events(events),
             OpMsg::Done {
                 step,
-                credential,
+                credentials,
                 events,
+                critical,
             } => {
                 self.record_op_events(events)?;
                 if let Some(n) = self.in_flight.get_mut(&step) {
                     *n = n.saturating_sub(1);
                 }
-                if let Some(c) = credential {
+                if critical {
+                    self.critical = self.critical.saturating_sub(1);
+                }
+                for c in credentials {
                     self.busy_creds.remove(&c);
                 }
                 self.send_busy();
                 if self.in_flight.get(&step).copied().unwrap_or(0) == 0 {
                     self.maybe_complete(&step)?;
                 }
-                Ok(())
+                self.pick_up()
             }
         }
     }

@@ -35,6 +35,24 @@ pub(super) async fn destroy(
         })
         .await;
     match result {
+        Ok(()) if kind == DangerKind::Revoke => {
+            let revoked = done(ctx, cred, kind);
+            let at = ctx.providers.clock.now();
+            let mut events = vec![revoked];
+            match end_sessions(ctx, cred, at).await {
+                Ok(ended) => events.extend(ended),
+                Err(e) => events.push(Event::Alarm {
+                    credential: Some(cred.id.clone()),
+                    generation: None,
+                    message: format!(
+                        "{}: the old key is revoked, but sessions made from it were not ended ({e}): they may work until they expire (up to 36 h); the monitor step tries again",
+                        cred.name
+                    ),
+                    at,
+                }),
+            }
+            events
+        }
         Ok(()) => vec![done(ctx, cred, kind)],
         Err(ProviderError::ManualRevoke { instructions, .. }) => {
             manual_revoke(ctx, cred, new_version, kind, instructions, asked_before).await
@@ -44,6 +62,30 @@ pub(super) async fn destroy(
             why: format!("{kind} failed: {e}"),
         }],
     }
+}
+
+/// Ends the sessions the revocation of `cred`'s old key leaves working (issued before
+/// `before`): the event saying what is in place, or nothing where the issuer has none.
+async fn end_sessions(
+    ctx: &OpCtx,
+    cred: &Credential,
+    before: DateTime<Utc>,
+) -> Result<Vec<Event>, ProviderError> {
+    let issuer = ctx.providers.issuer(cred.issuer)?.clone();
+    let ended = ctx
+        .attempt(Some(&cred.id), "end sessions", || {
+            issuer.end_sessions(cred, before)
+        })
+        .await?;
+    Ok(ended
+        .map(|what| Event::SessionsEnded {
+            credential: cred.id.clone(),
+            what,
+            before,
+            at: ctx.providers.clock.now(),
+        })
+        .into_iter()
+        .collect())
 }
 
 /// `Revoked` or `Deleted`, stamped with the time it happened.
@@ -72,10 +114,23 @@ pub(super) async fn monitor_one(
         ctx.providers.clock.sleep(left).await;
     }
     match old_key_check(ctx, cred, new_version).await {
-        Ok(Liveness::Dead) => vec![Event::ConfirmedDead {
-            credential: cred.id.clone(),
-            at: ctx.providers.clock.now(),
-        }],
+        // Dead includes its sessions: the deny for them is checked (and put back if it was
+        // taken away) before the key is called dead.
+        Ok(Liveness::Dead) => match end_sessions(ctx, cred, revoked_at).await {
+            Ok(mut events) => {
+                events.push(Event::ConfirmedDead {
+                    credential: cred.id.clone(),
+                    at: ctx.providers.clock.now(),
+                });
+                events
+            }
+            Err(e) => vec![Event::RotationFailed {
+                credential: cred.id.clone(),
+                why: format!(
+                    "the old key is refused, but sessions made from it are not ended ({e}): they may work until they expire (up to 36 h); retry"
+                ),
+            }],
+        },
         Ok(Liveness::Alive) => vec![Event::RotationFailed {
             credential: cred.id.clone(),
             why: "the old key is still accepted after revocation: revoke it again at the provider console"

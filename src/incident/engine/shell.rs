@@ -43,7 +43,7 @@ impl Engine {
         if self.providers.drill.is_some() {
             return self.simulate(step, &spec, &runs);
         }
-        self.start_unit(step, None);
+        self.start_unit(step, &[]);
         let ctx = self.op_ctx(step);
         let versions: HashMap<String, String> = self
             .state
@@ -58,7 +58,7 @@ impl Engine {
         let passing = spec.new_key_via.clone();
         tokio::spawn(async move {
             run_live(&ctx, runs, &passing, &versions).await;
-            ctx.done(None);
+            ctx.done();
         });
         Ok(())
     }

@@ -16,7 +16,7 @@ use crate::incident::state::{CredentialState, IncidentState, StepState, StepStat
 /// strings in UTC with whole seconds; durations are whole seconds.
 pub fn json(state: &IncidentState) -> Value {
     let rb = &state.runbook;
-    json!({
+    let mut v = json!({
         "report_version": 1,
         "incident": state.id,
         "title": rb.title,
@@ -72,7 +72,23 @@ pub fn json(state: &IncidentState) -> Value {
         "timeline": timeline_in_order(state).into_iter()
             .map(|e| json!({"at": ts(&e.at), "tone": e.tone, "text": scrub(&e.text)}))
             .collect::<Vec<_>>(),
-    })
+    });
+    // Only when there is any (reports of incidents without them stay as they were).
+    if !state.inventory_gaps.is_empty()
+        && let Some(m) = v.as_object_mut()
+    {
+        m.insert(
+            "inventory_gaps".into(),
+            json!(
+                state
+                    .inventory_gaps
+                    .iter()
+                    .map(|g| scrub(g))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    v
 }
 
 fn summary(state: &IncidentState) -> Value {
@@ -120,6 +136,50 @@ fn step(s: &StepState) -> Value {
 }
 
 fn credential(state: &IncidentState, c: &CredentialState) -> Value {
+    let mut v = credential_base(state, c);
+    let Some(m) = v.as_object_mut() else {
+        return v;
+    };
+    // Only when there is any (reports of incidents without them stay as they were).
+    if let Some((what, before)) = &c.sessions_ended {
+        m.insert(
+            "sessions_ended".into(),
+            json!({"before": ts(before), "how": scrub(what)}),
+        );
+    }
+    if !c.strays.is_empty() {
+        m.insert(
+            "discarded_keys".into(),
+            json!(
+                c.strays
+                    .iter()
+                    .map(|s| json!({
+                        "key_id": s.key_id,
+                        "what": scrub(&s.what),
+                        "deleted": s.discarded.as_ref().map(ts),
+                    }))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    if let Some(p) = &c.pending_found {
+        m.insert(
+            "pending_found".into(),
+            json!({
+                "location": p.location,
+                "version": p.version,
+                "whose": scrub(&p.whose),
+                "taken_over": p.confirmed,
+            }),
+        );
+    }
+    if let Some(at) = &c.pending_removed {
+        m.insert("pending_removed".into(), json!(ts(at)));
+    }
+    v
+}
+
+fn credential_base(state: &IncidentState, c: &CredentialState) -> Value {
     let start = state.runbook.exposure_window.start;
     let stamp = |s: Stage| c.stamps.get(&s).map(ts);
     let revoked = c.stamps.get(&Stage::Revoked);

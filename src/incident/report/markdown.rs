@@ -26,6 +26,7 @@ pub fn markdown(state: &IncidentState) -> String {
     confirmations(&mut o, state);
     failures(&mut o, state);
     old_keys(&mut o, state);
+    left_behind(&mut o, state);
     outages(&mut o, state);
     notes(&mut o, state);
     mistakes_section(&mut o, state);
@@ -103,6 +104,13 @@ fn summary(o: &mut String, state: &IncidentState) {
         dur(between(rb.exposure_window.start, state.opened_at))
     );
     containment(o, state, n.exposed);
+    if !state.inventory_gaps.is_empty() {
+        let _ = writeln!(
+            o,
+            "- Inventory: **INCOMPLETE**: {}",
+            scrub(&state.inventory_gaps.join("; "))
+        );
+    }
     let _ = writeln!(
         o,
         "- Keys found: {}; exposed: {}; rotated (new key everywhere): {}; revoked: {} (confirmed dead: {}); skipped: {}; failed: {}",
@@ -471,6 +479,103 @@ fn old_keys(o: &mut String, state: &IncidentState) {
     if !split.is_empty() {
         for l in split {
             let _ = writeln!(o, "{l}");
+        }
+        let _ = writeln!(o);
+    }
+}
+
+/// What an interrupted mint left at an issuer, breachbook's own pending versions taken off,
+/// pending versions found in the way, and the sessions each revocation ended. Only when
+/// there is any.
+fn left_behind(o: &mut String, state: &IncidentState) {
+    let sessions: Vec<_> = state
+        .credentials
+        .iter()
+        .filter_map(|c| c.sessions_ended.as_ref().map(|s| (c, s)))
+        .collect();
+    if !sessions.is_empty() {
+        let _ = writeln!(o, "## Sessions of revoked keys");
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "Revoking a key does not end the sessions (temporary credentials) made from it; these were ended too, and checked again before the key was called dead."
+        );
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "| Credential | Sessions refused if issued before | How |\n|---|---|---|"
+        );
+        for (c, (what, before)) in sessions {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} |",
+                cell(&c.credential.name),
+                ts(before),
+                cell(what)
+            );
+        }
+        let _ = writeln!(o);
+    }
+    let strays: Vec<_> = state
+        .credentials
+        .iter()
+        .flat_map(|c| c.strays.iter().map(move |s| (c, s)))
+        .collect();
+    if !strays.is_empty() {
+        let _ = writeln!(o, "## Keys minted and discarded");
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "Keys an interrupted mint left at an issuer (or minted and then not stored): nobody held their secret, so each was deleted before minting again."
+        );
+        let _ = writeln!(o);
+        let _ = writeln!(o, "| Credential | Key | Deleted |\n|---|---|---|");
+        for (c, s) in strays {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} |",
+                cell(&c.credential.name),
+                cell(&s.what),
+                s.discarded
+                    .as_ref()
+                    .map(ts)
+                    .unwrap_or_else(|| "**NOT DELETED**".into())
+            );
+        }
+        let _ = writeln!(o);
+    }
+    let pending: Vec<_> = state
+        .credentials
+        .iter()
+        .filter(|c| c.pending_found.is_some() || c.pending_removed.is_some())
+        .collect();
+    if !pending.is_empty() {
+        let _ = writeln!(o, "## Pending versions");
+        let _ = writeln!(o);
+        for c in pending {
+            if let Some(p) = &c.pending_found {
+                let _ = writeln!(
+                    o,
+                    "- {}: {} holds pending version `{}` breachbook did not put there ({}): {}",
+                    c.credential.name,
+                    p.location,
+                    p.version,
+                    scrub(&p.whose),
+                    if p.confirmed {
+                        "taken over (typed word)"
+                    } else {
+                        "left alone"
+                    }
+                );
+            }
+            if let Some(at) = &c.pending_removed {
+                let _ = writeln!(
+                    o,
+                    "- {}: breachbook's own pending version was taken off at {} (the key was skipped)",
+                    c.credential.name,
+                    ts(at)
+                );
+            }
         }
         let _ = writeln!(o);
     }

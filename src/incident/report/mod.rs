@@ -563,6 +563,22 @@ pub fn mistakes(state: &IncidentState) -> Vec<String> {
             ));
         }
     }
+    if !state.inventory_gaps.is_empty() {
+        out.push(format!(
+            "the inventory was incomplete ({}): keys stored where it failed were never seen, let alone rotated",
+            state.inventory_gaps.join("; ")
+        ));
+    }
+    for c in &state.credentials {
+        for s in c.strays.iter().filter(|s| s.discarded.is_none()) {
+            out.push(format!(
+                "a key an interrupted mint left for {} was not deleted: {}; nobody holds its secret: delete it at {}",
+                c.credential.name,
+                s.what,
+                c.credential.issuer.label()
+            ));
+        }
+    }
     if state.consumer_errors > 0 {
         out.push(format!(
             "consumer outage: legitimate services failed {} call(s) because their key died under them (OUTAGE lines in the timeline name them)",

@@ -10,6 +10,7 @@
 
 mod preflight;
 mod progress;
+pub mod staging;
 mod table;
 
 use std::collections::{BTreeMap, HashSet};
@@ -98,6 +99,17 @@ pub enum Next {
         credential: String,
         step: String,
     },
+    /// The confirmed take-over of the pending version in the way of `credential`'s staging:
+    /// its secret's new keys are minted and staged over it.
+    TakeOver {
+        credential: String,
+    },
+    /// `credential` was skipped after its new key was staged: its field leaves the secret's
+    /// pending version (or breachbook's pending label leaves the secret), its new key is
+    /// deleted at the issuer, then finished steps complete.
+    Unstage {
+        credential: String,
+    },
 }
 
 impl Plan {
@@ -144,6 +156,9 @@ pub fn check(state: &IncidentState, work: &Work, cmd: &Command) -> Result<Plan, 
             let c = credential(state, target.credential())?;
             match target {
                 Dangerous::MakeRoom { .. } => check_make_room(state, work, c, word, *via),
+                Dangerous::TakeOver { .. } => {
+                    check_take_over(state, work, c, word, override_phrase.as_deref(), *via)
+                }
                 _ => check_destroy(
                     state,
                     c,
@@ -171,7 +186,19 @@ pub fn check(state: &IncidentState, work: &Work, cmd: &Command) -> Result<Plan, 
                 credential: id.clone(),
                 why: why.clone(),
             };
-            Plan::then(vec![skipped], Next::CompleteFinishedSteps)
+            // A new key already staged (or issued and held) must not stay behind: the
+            // secret's pending version loses it, the issuer the key.
+            let staged = c.rotation.reached() >= Stage::Staged
+                && !c.stamps.contains_key(&Stage::Promoted)
+                && c.staged_version.is_some();
+            let next = if staged && !work.read_only {
+                Next::Unstage {
+                    credential: id.clone(),
+                }
+            } else {
+                Next::CompleteFinishedSteps
+            };
+            Plan::then(vec![skipped], next)
         }
         Command::PasteKey {
             credential: id,
@@ -507,6 +534,104 @@ fn check_make_room(
     )
 }
 
+/// The typed confirmation to stage over a pending version breachbook did not put on the
+/// secret: that version's own word (the last 4 characters of its id), the override phrase
+/// too when automatic rotation is on, then the secret's new keys are minted and staged.
+fn check_take_over(
+    state: &IncidentState,
+    work: &Work,
+    c: &CredentialState,
+    word: &str,
+    typed_override: Option<&str>,
+    via: Via,
+) -> Result<Plan, Rejection> {
+    let id = c.credential.id.clone();
+    let name = c.credential.name.clone();
+    let Some(found) = &c.pending_found else {
+        return Err(Refusal::NoPendingInTheWay { name }.into());
+    };
+    if matches!(c.rotation, RotationState::Skipped { .. }) || c.rotation.reached() >= Stage::Staged
+    {
+        return Err(Refusal::NoNewKeyNeeded { name }.into());
+    }
+    if staging::group_of(state, &id)
+        .iter()
+        .any(|m| work.busy.contains(&m.credential.id))
+    {
+        return Err(Refusal::Busy { name }.into());
+    }
+    if let Err(w) = check_word(word, &confirmation_word(&found.version)) {
+        let refused = Event::ConfirmationRefused {
+            credential: id,
+            action: DangerKind::TakeOver,
+            why: w.why().into(),
+            at: Some(work.now),
+        };
+        return Err(Rejection {
+            refusal: Refusal::WrongTakeOverWord {
+                version: found.version.clone(),
+            },
+            record: vec![refused],
+        });
+    }
+    let mut events = vec![Event::ConfirmationGiven {
+        credential: id.clone(),
+        action: DangerKind::TakeOver,
+        via,
+        at: Some(work.now),
+    }];
+    let target = Dangerous::TakeOver {
+        credential: id.clone(),
+    };
+    if let Some(failure) = target.preflight_failure(state) {
+        if !override_phrase_matches(typed_override, &failure.phrase) {
+            return Err(Refusal::PreflightFailed(failure).into());
+        }
+        events.push(Event::OverrideGiven {
+            credential: id.clone(),
+            failed_checks: failure.failed,
+            via,
+            at: Some(work.now),
+        });
+    }
+    for m in staging::group_of(state, &id) {
+        if matches!(m.rotation, RotationState::Failed { .. }) && m.pending_found.is_some() {
+            events.push(Event::RotationRetried {
+                credential: m.credential.id.clone(),
+            });
+        }
+    }
+    Plan::then(events, Next::TakeOver { credential: id })
+}
+
+/// What revoking the old key of `c` does, in words, for the revoke window and the report.
+pub fn revoke_effects(c: &CredentialState) -> Vec<String> {
+    let cr = &c.credential;
+    match cr.issuer {
+        crate::runbook::schema::Issuer::AwsIam => {
+            let user = cr
+                .meta
+                .get("user")
+                .cloned()
+                .unwrap_or_else(|| cr.name.clone());
+            vec![
+                format!(
+                    "deactivate access key {} (undoable until it is deleted)",
+                    cr.key_id
+                ),
+                format!(
+                    "deny every session (temporary credentials) of IAM user {user} issued before now: inline policy {SESSION_DENY_POLICY} (aws:TokenIssueTime), because deactivating a key does not end sessions made from it (up to 36 h)"
+                ),
+            ]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Name of the inline IAM user policy that denies sessions issued before a revocation.
+/// AWS's own name for roles is `AWSRevokeOlderSessions`; for users it sets no convention.
+pub const SESSION_DENY_POLICY: &str = "BreachbookRevokeOlderSessions";
+
 /// Clears a failed rotation and runs the step that owns its failed move again.
 fn check_retry(state: &IncidentState, work: &Work, id: &str) -> Result<Plan, Rejection> {
     let c = credential(state, id)?;
@@ -522,8 +647,30 @@ fn check_retry(state: &IncidentState, work: &Work, id: &str) -> Result<Plan, Rej
     let mut events = vec![Event::RotationRetried {
         credential: id.to_string(),
     }];
-    let step = owner_of(reached)
-        .and_then(|action| state.steps_with(action).first().map(|s| s.to_string()));
+    if reached >= Stage::Staged && !c.stamps.contains_key(&Stage::Promoted) {
+        // The keys of one secret share one pending version, promoted once for all of them:
+        // the others that failed before its promotion are retried with this one.
+        for m in staging::group_of(state, id) {
+            if m.credential.id != id
+                && matches!(m.rotation, RotationState::Failed { .. })
+                && m.rotation.reached() >= Stage::Staged
+                && !m.stamps.contains_key(&Stage::Promoted)
+                && m.staged_version == c.staged_version
+            {
+                events.push(Event::RotationRetried {
+                    credential: m.credential.id.clone(),
+                });
+            }
+        }
+    }
+    // A key revoked early whose replacement failed to roll out: the rollout is retried.
+    let late = IncidentState::needs_late_rollout(c);
+    let action = if late {
+        Some(Action::Propagate)
+    } else {
+        owner_of(reached)
+    };
+    let step = action.and_then(|action| state.steps_with(action).first().map(|s| s.to_string()));
     let Some(step) = step else {
         return Plan::then(events, Next::Nothing);
     };
@@ -620,6 +767,7 @@ mod tests {
                 name: "prod/k".into(),
                 field: None,
                 region: None,
+                account: None,
                 changed: None,
             }],
             exposed: true,

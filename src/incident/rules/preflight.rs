@@ -26,6 +26,12 @@ pub enum Check {
     },
     OldKeyRevoked,
     OldKeyDead,
+    /// Every inventory source was listed (`gaps`: how many could not be).
+    InventoryComplete {
+        gaps: usize,
+    },
+    /// No automatic rotation works on the secret whose pending version is taken over.
+    NoAutomaticRotation,
 }
 
 impl fmt::Display for Check {
@@ -45,6 +51,16 @@ impl fmt::Display for Check {
             ),
             Check::OldKeyRevoked => f.write_str("old key revoked"),
             Check::OldKeyDead => f.write_str("old key confirmed dead after the quiet period"),
+            Check::InventoryComplete { gaps: 0 } => {
+                f.write_str("every inventory source was listed")
+            }
+            Check::InventoryComplete { gaps } => write!(
+                f,
+                "every inventory source was listed ({gaps} failure(s): keys there were never seen)"
+            ),
+            Check::NoAutomaticRotation => f.write_str(
+                "no automatic rotation is on for the secret (a rotation Lambda may be mid-way)",
+            ),
         }
     }
 }
@@ -64,7 +80,16 @@ impl Dangerous {
             return Vec::new();
         };
         match self {
-            Dangerous::Revoke { .. } => revoke_preflight(state, c),
+            Dangerous::Revoke { .. } => {
+                let mut checks = revoke_preflight(state, c);
+                checks.push(Preflight {
+                    check: Check::InventoryComplete {
+                        gaps: state.inventory_gaps.len(),
+                    },
+                    passed: state.inventory_gaps.is_empty(),
+                });
+                checks
+            }
             Dangerous::Delete { .. } => {
                 let reached = c.rotation.reached();
                 vec![
@@ -79,6 +104,33 @@ impl Dangerous {
                 ]
             }
             Dangerous::MakeRoom { .. } => Vec::new(),
+            Dangerous::TakeOver { .. } => match &c.pending_found {
+                Some(p) => vec![Preflight {
+                    check: Check::NoAutomaticRotation,
+                    passed: !p.rotation_on,
+                }],
+                None => Vec::new(),
+            },
+        }
+    }
+
+    /// The word typed to confirm this: the last 4 characters, lower-cased, of the id of what
+    /// is destroyed or taken over (the old key; the inactive key deleted for room; the
+    /// pending version). `None` when there is nothing to confirm.
+    pub fn word(&self, state: &IncidentState) -> Option<String> {
+        let c = state.credential(self.credential())?;
+        match self {
+            Dangerous::Revoke { .. } | Dangerous::Delete { .. } => {
+                Some(c.credential.confirmation_word())
+            }
+            Dangerous::MakeRoom { .. } => c
+                .room_needed
+                .as_ref()
+                .map(|r| crate::incident::model::confirmation_word(&r.key_id)),
+            Dangerous::TakeOver { .. } => c
+                .pending_found
+                .as_ref()
+                .map(|p| crate::incident::model::confirmation_word(&p.version)),
         }
     }
 
@@ -104,11 +156,11 @@ impl Dangerous {
                 check => check.to_string(),
             })
             .collect();
-        let c = state.credential(self.credential())?;
+        let word = self.word(state)?;
         (!failed.is_empty()).then(|| PreflightFailure {
             failed,
             verb: self.verb(),
-            phrase: override_phrase(&c.credential.confirmation_word()),
+            phrase: override_phrase(&word),
         })
     }
 }
@@ -125,7 +177,7 @@ fn revoke_preflight(state: &IncidentState, c: &CredentialState) -> Vec<Preflight
             .iter()
             .filter(|l| l.kind != LocationKind::IamUser)
     };
-    let all_locations = stores().all(|l| c.updated_locations.contains_key(&l.label()));
+    let all_locations = stores().all(|l| c.updated_at(l).is_some());
     vec![
         Preflight {
             check: Check::NewKeyVerified,
@@ -137,7 +189,7 @@ fn revoke_preflight(state: &IncidentState, c: &CredentialState) -> Vec<Preflight
         },
         Preflight {
             check: Check::EveryLocationUpdated {
-                updated: c.updated_locations.len(),
+                updated: stores().filter(|l| c.updated_at(l).is_some()).count(),
                 of: stores().count(),
             },
             passed: reached >= Stage::Propagated && all_locations,

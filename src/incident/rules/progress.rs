@@ -43,15 +43,15 @@ pub fn completion(state: &IncidentState, step: &str, now: DateTime<Utc>) -> Vec<
     match rule(def.action).done_when {
         DoneWhen::ItSaysSo => Vec::new(),
         DoneWhen::Listed => {
-            let listing_failed = state
-                .failures
-                .iter()
-                .any(|f| f.step == step && f.operation == "inventory" && !f.retryable)
-                && state.credentials.is_empty();
-            if listing_failed {
-                failed("the inventory failed and found no key; see the timeline, fix access and run it again".into())
-            } else {
+            // A partial inventory is not done: the keys where it failed were never seen.
+            if state.inventory_gaps.is_empty() {
                 done()
+            } else {
+                failed(format!(
+                    "the inventory is incomplete ({} key(s) found elsewhere): {}. Fix access and run it again; to go on without it, skip this step: every revoke then needs its override phrase, and the report lists it",
+                    state.credentials.len(),
+                    state.inventory_gaps.join("; ")
+                ))
             }
         }
         DoneWhen::EveryRevokedKeyDeleted => {
@@ -99,9 +99,13 @@ fn every_key_at(
     on_failure: OnKeyFailure,
     continues: bool,
 ) -> KeysAt {
+    // A failed key has not made it, whatever it reached before (a key revoked early whose
+    // rollout failed is past `propagated` in order, not in fact).
     let reached = keys
         .iter()
-        .filter(|c| c.rotation.reached() >= stage)
+        .filter(|c| {
+            c.rotation.reached() >= stage && !matches!(c.rotation, RotationState::Failed { .. })
+        })
         .count();
     let broken: Vec<String> = keys
         .iter()

@@ -16,7 +16,7 @@ use crate::incident::state::ByHand;
 
 impl IncidentState {
     /// Changes the state by one event; `operator` is its record's user.
-    pub(super) fn fold_in(&mut self, event: &Event, operator: &str) {
+    pub(super) fn fold_in(&mut self, event: &Event, wall: DateTime<Utc>, operator: &str) {
         match event {
             Event::IncidentOpened { .. } => {
                 self.anomalies
@@ -32,8 +32,12 @@ impl IncidentState {
             | Event::StepReopened { .. }
             | Event::StepBlocked { .. }
             | Event::ChecklistTicked { .. } => self.fold_step(event),
+            Event::IssueRequested { .. }
+            | Event::StrayKeyFound { .. }
+            | Event::StrayKeyDiscarded { .. }
+            | Event::PendingFound { .. }
+            | Event::PendingRemoved { .. } => self.fold_intent(event, wall),
             Event::CredentialDiscovered { .. }
-            | Event::IssueRequested { .. }
             | Event::ManualKeyNeeded { .. }
             | Event::RoomNeeded { .. }
             | Event::RoomMade { .. }
@@ -49,9 +53,10 @@ impl IncidentState {
             | Event::RevokeRequested { .. }
             | Event::DeleteRequested { .. }
             | Event::ManualRevokeNeeded { .. } => self.fold_confirmation(event, operator),
-            Event::Revoked { .. } | Event::ConfirmedDead { .. } | Event::Deleted { .. } => {
-                self.fold_old_key(event)
-            }
+            Event::Revoked { .. }
+            | Event::ConfirmedDead { .. }
+            | Event::Deleted { .. }
+            | Event::SessionsEnded { .. } => self.fold_old_key(event),
             Event::AttemptFailed { .. }
             | Event::RotationFailed { .. }
             | Event::RotationRetried { .. }
@@ -87,6 +92,14 @@ impl IncidentState {
             Event::StepStarted { at, .. } => {
                 s.status = StepStatus::Running;
                 s.started.get_or_insert(*at);
+                let id = s.id.clone();
+                if self
+                    .step_def(&id)
+                    .is_some_and(|d| d.action == crate::runbook::schema::Action::Inventory)
+                {
+                    // A new run of the inventory: what it cannot list, it says again.
+                    self.inventory_gaps.clear();
+                }
             }
             Event::StepCompleted { at, .. } => {
                 s.status = StepStatus::Done;
@@ -135,13 +148,6 @@ impl IncidentState {
                     self.credentials.push(c);
                 }
             }
-            Event::IssueRequested {
-                credential, token, ..
-            } => {
-                if let Some(c) = self.credential_mut(credential) {
-                    c.issue_token = Some(token.clone());
-                }
-            }
             Event::ManualKeyNeeded {
                 credential,
                 instructions,
@@ -177,11 +183,24 @@ impl IncidentState {
                 at,
             } => {
                 self.see(*at);
+                let reminted = self.credential(credential).is_some_and(|c| {
+                    c.rotation
+                        == RotationState::At {
+                            stage: Stage::Issued,
+                        }
+                });
                 if let Some(c) = self.credential_mut(credential) {
                     c.manual_needed = None;
                     c.room_needed = None;
+                    if reminted {
+                        // The key issued before was lost (a crash, a refused store write)
+                        // and discarded: this one replaces it.
+                        c.stamps.insert(Stage::Issued, *at);
+                    }
                 }
-                self.transition(credential, Transition::Advance(Stage::Issued), Some(*at));
+                if !reminted {
+                    self.transition(credential, Transition::Advance(Stage::Issued), Some(*at));
+                }
                 if let Some(c) = self.credential_mut(credential) {
                     c.new_key_id = Some(new_key_id.clone());
                     c.new_hint = Some(new_hint.clone());
@@ -194,9 +213,99 @@ impl IncidentState {
                 ..
             } => {
                 self.see(*at);
-                self.transition(credential, Transition::Advance(Stage::Staged), Some(*at));
+                // Staged again: the secret's pending version was rebuilt (another key of the
+                // same secret staged or skipped since); this key's value is in it too.
+                let restaged = self
+                    .credential(credential)
+                    .is_some_and(|c| c.rotation.reached() >= Stage::Staged);
+                if !restaged {
+                    self.transition(credential, Transition::Advance(Stage::Staged), Some(*at));
+                }
                 if let Some(c) = self.credential_mut(credential) {
                     c.staged_version = Some(version.clone());
+                    c.pending_found = None;
+                    c.pending_removed = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Intents to mint, what a reconcile found and discarded, pending versions in the way of
+    /// staging and breachbook's own taken off.
+    fn fold_intent(&mut self, event: &Event, wall: DateTime<Utc>) {
+        match event {
+            Event::IssueRequested {
+                credential,
+                token,
+                at,
+            } => {
+                if let Some(at) = at {
+                    self.see(*at);
+                }
+                // Journals written before the intent had a time: the record's wall time.
+                let at = at.unwrap_or(wall);
+                if let Some(c) = self.credential_mut(credential) {
+                    c.issue_token = Some(token.clone());
+                    if c.open_intent().is_none() {
+                        c.intent_since = Some(at);
+                    }
+                }
+            }
+            Event::StrayKeyFound {
+                credential,
+                key_id,
+                what,
+            } => {
+                if let Some(c) = self.credential_mut(credential)
+                    && !c.strays.iter().any(|s| &s.key_id == key_id)
+                {
+                    c.strays.push(crate::incident::state::Stray {
+                        key_id: key_id.clone(),
+                        what: what.clone(),
+                        discarded: None,
+                    });
+                }
+            }
+            Event::StrayKeyDiscarded {
+                credential,
+                key_id,
+                what,
+                at,
+            } => {
+                self.see(*at);
+                if let Some(c) = self.credential_mut(credential) {
+                    match c.strays.iter_mut().find(|s| &s.key_id == key_id) {
+                        Some(s) => s.discarded = Some(*at),
+                        None => c.strays.push(crate::incident::state::Stray {
+                            key_id: key_id.clone(),
+                            what: what.clone(),
+                            discarded: Some(*at),
+                        }),
+                    }
+                }
+            }
+            Event::PendingFound {
+                credential,
+                location,
+                version,
+                whose,
+                rotation_on,
+            } => {
+                if let Some(c) = self.credential_mut(credential) {
+                    c.pending_found = Some(crate::incident::state::PendingInTheWay {
+                        location: location.clone(),
+                        version: version.clone(),
+                        whose: whose.clone(),
+                        rotation_on: *rotation_on,
+                        confirmed: false,
+                    });
+                }
+            }
+            Event::PendingRemoved { credential, at, .. } => {
+                self.see(*at);
+                if let Some(c) = self.credential_mut(credential) {
+                    c.pending_removed = Some(*at);
                 }
             }
             _ => {}
@@ -258,7 +367,22 @@ impl IncidentState {
                 via,
                 ..
             } => {
-                if let Some(c) = self.credential_mut(credential) {
+                if *action == DangerKind::TakeOver {
+                    // The pending version is one per secret: every key staged there goes on.
+                    let found = self
+                        .credential(credential)
+                        .and_then(|c| c.pending_found.clone());
+                    if let Some(found) = found {
+                        for c in &mut self.credentials {
+                            if let Some(p) = &mut c.pending_found
+                                && p.location == found.location
+                                && p.version == found.version
+                            {
+                                p.confirmed = true;
+                            }
+                        }
+                    }
+                } else if let Some(c) = self.credential_mut(credential) {
                     match action {
                         DangerKind::MakeRoom => {
                             if let Some(room) = &mut c.room_needed {
@@ -378,6 +502,17 @@ impl IncidentState {
                     c.manual_revoke = None;
                 }
             }
+            Event::SessionsEnded {
+                credential,
+                what,
+                before,
+                at,
+            } => {
+                self.see(*at);
+                if let Some(c) = self.credential_mut(credential) {
+                    c.sessions_ended = Some((what.clone(), *before));
+                }
+            }
             _ => {}
         }
     }
@@ -399,6 +534,9 @@ impl IncidentState {
                 {
                     c.failed_attempts += 1;
                     c.last_error = Some(why.clone());
+                }
+                if operation == "inventory" && !*retryable {
+                    self.inventory_gaps.push(why.clone());
                 }
                 self.failures.push(FailureRecord {
                     credential: credential.clone(),
@@ -423,6 +561,7 @@ impl IncidentState {
                 if let Some(c) = self.credential_mut(credential) {
                     c.room_needed = None;
                     c.manual_needed = None;
+                    c.pending_found = None;
                 }
                 self.transition(credential, Transition::Skip(why.clone()), None);
             }

@@ -42,6 +42,30 @@ pub struct RoomNeeded {
     pub confirmed: bool,
 }
 
+/// A pending version breachbook did not put there sits on the secret that holds the key:
+/// nothing is staged there until the operator takes it over (typed word) or skips the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingInTheWay {
+    /// Where ([`crate::incident::model::Location::place`]).
+    pub location: String,
+    pub version: String,
+    /// What it looks like and whose, in words.
+    pub whose: String,
+    /// Automatic rotation is on for the secret: a rotation Lambda may be working on it.
+    pub rotation_on: bool,
+    /// The operator typed the version's word; staging over it is not done yet.
+    pub confirmed: bool,
+}
+
+/// A key an interrupted mint left at the issuer, found by a reconcile (or a key breachbook
+/// minted and could not store), and whether it was deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stray {
+    pub key_id: String,
+    pub what: String,
+    pub discarded: Option<DateTime<Utc>>,
+}
+
 /// One credential and where its rotation is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CredentialState {
@@ -73,6 +97,19 @@ pub struct CredentialState {
     pub manual_revoke_asks: u32,
     /// The issuer has no room for a new key: the key to delete first, until room is made.
     pub room_needed: Option<RoomNeeded>,
+    /// The first intent to mint journaled while breachbook holds no new key for this
+    /// credential (incident clock): an open intent. A mint whose outcome is unknown may have
+    /// left a key made at or after it, so the next mint reconciles first.
+    pub intent_since: Option<DateTime<Utc>>,
+    /// Keys interrupted mints left behind, found and (once deleted) discarded.
+    pub strays: Vec<Stray>,
+    /// A pending version in the way of staging, until it is taken over or the key skipped.
+    pub pending_found: Option<PendingInTheWay>,
+    /// breachbook's own pending version was taken off (the key skipped after staging).
+    pub pending_removed: Option<DateTime<Utc>>,
+    /// What ends the sessions the old key's revocation leaves working, in words, and the
+    /// time before which they are refused.
+    pub sessions_ended: Option<(String, DateTime<Utc>)>,
     /// When the inventory found it exposed (incident clock): from then on the responders
     /// knew.
     pub found_at: Option<DateTime<Utc>>,
@@ -97,8 +134,27 @@ impl CredentialState {
             manual_revoke: None,
             manual_revoke_asks: 0,
             room_needed: None,
+            intent_since: None,
+            strays: Vec::new(),
+            pending_found: None,
+            pending_removed: None,
+            sessions_ended: None,
             found_at: None,
         }
+    }
+
+    /// When this location got the new key, by its identity or (journals written before
+    /// identities had accounts and regions) by its label.
+    pub fn updated_at(&self, loc: &crate::incident::model::Location) -> Option<&DateTime<Utc>> {
+        self.updated_locations
+            .get(&loc.key())
+            .or_else(|| self.updated_locations.get(&loc.label()))
+    }
+
+    /// The open intent to mint: journaled, and no new key held since (nothing staged).
+    pub fn open_intent(&self) -> Option<DateTime<Utc>> {
+        self.intent_since
+            .filter(|_| self.rotation.reached() < Stage::Staged)
     }
 
     /// Whether a confirmed `kind` (revoke or delete) of the old key is journaled and not

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use self::credential::{ByHand, CredentialState, Pending, RoomNeeded};
+pub use self::credential::{ByHand, CredentialState, Pending, PendingInTheWay, RoomNeeded, Stray};
 pub use self::usage::{Calls, SourceCalls, StillOnOld, UsageSeries, known_sources};
 use super::event::{DangerKind, Event, Mode, Score, Via};
 use super::rotation::Stage;
@@ -178,6 +178,9 @@ pub struct IncidentState {
     pub known_sources: BTreeMap<String, String>,
     /// Records that did not fit the state machine (a journal edited by hand, a bug).
     pub anomalies: Vec<String>,
+    /// What the latest inventory run could not list (every failed source, in words); empty
+    /// when it listed every source.
+    pub inventory_gaps: Vec<String>,
 }
 
 impl IncidentState {
@@ -237,6 +240,7 @@ impl IncidentState {
             notes: Vec::new(),
             known_sources: known_sources(runbook),
             anomalies: Vec::new(),
+            inventory_gaps: Vec::new(),
         };
         st.timeline
             .push(super::timeline::opened(&runbook.title, *mode, *at));
@@ -343,7 +347,7 @@ impl IncidentState {
     pub fn apply(&mut self, event: &Event, wall: DateTime<Utc>, operator: &str) {
         let said = super::timeline::narrate(self, event, operator);
         self.last_activity = wall;
-        self.fold_in(event, operator);
+        self.fold_in(event, wall, operator);
         self.timeline.extend(said);
     }
 
@@ -424,6 +428,7 @@ mod tests {
                 name: "prod/k".into(),
                 field: None,
                 region: None,
+                account: None,
                 changed: None,
             }],
             exposed: true,
@@ -591,7 +596,8 @@ mod tests {
             credential: "openai/k".into(),
         };
         let checks = revoke.preflight(&st);
-        assert_eq!(checks.len(), 4);
+        // Verified, promoted, every location, no service on the old key, inventory complete.
+        assert_eq!(checks.len(), 5);
         assert!(checks.iter().all(|p| p.passed), "{checks:?}");
         assert_eq!(revoke.preflight_failure(&st), None);
         let mut st = opened();
@@ -614,6 +620,24 @@ mod tests {
             ]
         );
         assert_eq!(failure.phrase, "override abcd");
+        // A partial inventory is one more failed check: keys there were never seen.
+        st.apply(
+            &Event::AttemptFailed {
+                credential: None,
+                step: "inventory".into(),
+                operation: "inventory".into(),
+                attempt: 1,
+                why: "Secrets Manager (eu-west-1): ListSecrets: AccessDeniedException".into(),
+                retryable: false,
+            },
+            at(1),
+            "op",
+        );
+        let failure = revoke.preflight_failure(&st).unwrap();
+        assert_eq!(
+            failure.failed.last().map(String::as_str),
+            Some("every inventory source was listed (1 failure(s): keys there were never seen)")
+        );
     }
 
     #[test]

@@ -51,8 +51,9 @@ pub struct AwsOptions {
     /// Default region (`--region`); overrides the chain's region. Scope regions still decide
     /// where secrets are listed.
     pub region: Option<String>,
-    /// One endpoint for every service (`--endpoint-url`), e.g. an emulator. The SDK also
-    /// honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) by itself.
+    /// One endpoint for every service (`--endpoint-url`), e.g. an emulator; it wins over
+    /// everything else. Without it the SDK finds its own: `AWS_ENDPOINT_URL_<SERVICE>` (e.g.
+    /// `AWS_ENDPOINT_URL_CLOUDTRAIL`), then `AWS_ENDPOINT_URL`, then the profile's.
     pub endpoint_url: Option<String>,
     /// Static access key id and secret access key, **for emulators and tests only**. When
     /// `None` (always, in the product) the standard credential chain is used.
@@ -78,6 +79,8 @@ impl std::fmt::Debug for AwsOptions {
 pub struct Aws {
     default_region: String,
     configs: BTreeMap<String, SdkConfig>,
+    /// The account the credentials belong to, once known (see [`Aws::with_account`]).
+    account: Option<String>,
 }
 
 impl Aws {
@@ -135,7 +138,20 @@ impl Aws {
         Ok(Aws {
             default_region,
             configs,
+            account: None,
         })
+    }
+
+    /// The same configuration, knowing the account its credentials belong to (from
+    /// [`Aws::identity`], see [`account_of`]): the inventories put it in every location.
+    pub fn with_account(mut self, account: Option<String>) -> Aws {
+        self.account = account;
+        self
+    }
+
+    /// The account the credentials belong to, when known.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// The default region (used for IAM, STS and locations without a region).
@@ -181,6 +197,26 @@ impl Aws {
                 message: "GetCallerIdentity answered without an ARN".into(),
             })
     }
+}
+
+/// The endpoint the SDK sends `service`'s calls to (its service id in upper case, spaces as
+/// `_`: `SECRETS_MANAGER`, `IAM`, `STS`, `CLOUDTRAIL`): `--endpoint-url` when given, else
+/// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL` (aws-runtime `env_config.rs`; a
+/// programmatic endpoint wins over the environment, aws-types `origin.rs`). `None`: AWS's own.
+pub fn endpoint_for(opts: &AwsOptions, service: &str) -> Option<String> {
+    let env = |name: String| std::env::var(name).ok().filter(|v| !v.is_empty());
+    opts.endpoint_url
+        .clone()
+        .or_else(|| env(format!("AWS_ENDPOINT_URL_{service}")))
+        .or_else(|| env("AWS_ENDPOINT_URL".to_string()))
+}
+
+/// The account id in an ARN (`arn:aws:sts::123456789012:assumed-role/…` → `123456789012`).
+pub fn account_of(arn: &str) -> Option<String> {
+    arn.split(':')
+        .nth(4)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
 }
 
 /// `base` with another region.
@@ -237,6 +273,38 @@ const AUTH_CODES: &[&str] = &[
     "InvalidAccessKeyId",
     "NotAuthorized",
 ];
+
+/// Error codes meaning "these credentials work, but may not do this".
+const DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "NotAuthorized",
+];
+
+/// The IAM action an AWS AccessDenied message names: `… is not authorized to perform:
+/// secretsmanager:GetSecretValue on resource: … because …` (the `on resource:` part and the
+/// reason are optional).
+fn denied_action(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("not authorized to perform")?;
+    let rest = rest.trim_start_matches(':').trim_start();
+    let action: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == ':' || *c == '-' || *c == '*')
+        .collect();
+    action.contains(':').then_some(action)
+}
+
+/// The IAM action prefix of a provider's operations.
+fn action_prefix(provider: &str) -> &'static str {
+    match provider {
+        SECRETS_MANAGER => "secretsmanager",
+        IAM => "iam",
+        STS => "sts",
+        CLOUDTRAIL => "cloudtrail",
+        _ => "aws",
+    }
+}
 
 /// Error codes meaning "no such thing".
 const NOT_FOUND_CODES: &[&str] = &[
@@ -383,6 +451,16 @@ fn classify(
             message: text,
             retry_after: None,
         }
+    } else if DENIED_CODES.contains(&code_s) {
+        // The credentials work; the role may not do this. Name the action and the fix.
+        let action = denied_action(message.unwrap_or(""))
+            .unwrap_or_else(|| format!("{}:{op}", action_prefix(&provider)));
+        ProviderError::Auth {
+            provider,
+            message: format!(
+                "{text} — the role needs {action}: `breachbook iam-policy RUNBOOK` prints the policy this runbook needs"
+            ),
+        }
     } else if AUTH_CODES.contains(&code_s) {
         ProviderError::Auth {
             provider,
@@ -512,6 +590,42 @@ mod tests {
             ProviderError::Validation { .. }
         ));
         assert!(matches!(kind(None, 403), ProviderError::Auth { .. }));
+    }
+
+    #[test]
+    fn a_denied_call_names_its_action_and_the_fix() {
+        let e = classify(
+            SECRETS_MANAGER,
+            "ListSecrets",
+            Some("AccessDeniedException"),
+            Some(
+                "User: arn:aws:sts::123456789012:assumed-role/responder/ops is not authorized to perform: secretsmanager:ListSecrets because no identity-based policy allows the secretsmanager:ListSecrets action",
+            ),
+            400,
+        );
+        let text = e.to_string();
+        assert!(matches!(e, ProviderError::Auth { .. }), "{e:?}");
+        assert!(
+            text.contains(
+                "the role needs secretsmanager:ListSecrets: `breachbook iam-policy RUNBOOK`"
+            ),
+            "{text}"
+        );
+        // No message to read the action from: the operation names it.
+        let e = classify(IAM, "PutUserPolicy", Some("AccessDenied"), None, 403);
+        assert!(
+            e.to_string().contains("the role needs iam:PutUserPolicy"),
+            "{e}"
+        );
+        // Bad credentials are not a missing permission.
+        let e = classify(
+            STS,
+            "GetCallerIdentity",
+            Some("InvalidClientTokenId"),
+            None,
+            403,
+        );
+        assert!(!e.to_string().contains("iam-policy"), "{e}");
     }
 
     #[test]

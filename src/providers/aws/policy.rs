@@ -12,18 +12,24 @@
 //! - **Secrets Manager**, when the scope has `secrets_manager` or IAM key pairs are
 //!   `stored_in` secrets: `ListSecrets` (it has no resource-level permissions, so `*`),
 //!   `DescribeSecret` on the secrets in scope; `GetSecretValue` only when values are read
-//!   (`fields`, `fingerprint`, or a rotate, verify or propagate step, which read the pending
-//!   version back); `PutSecretValue` for a rotate step (the new key is stored as AWSPENDING);
-//!   `UpdateSecretVersionStage` and `PutSecretValue` for a propagate step (promotion to
-//!   AWSCURRENT, and copies in other secrets). Secret ARNs end with `-` and six random
+//!   (`fields`, `fingerprint`, an IAM scope, whose key pairs are read for the access key id
+//!   they hold, or a rotate, verify or propagate step, which read the pending version back);
+//!   `PutSecretValue`, `ListSecretVersionIds` (whose is a pending version already there) and
+//!   `UpdateSecretVersionStage` (a key skipped after staging takes breachbook's AWSPENDING
+//!   off) for a rotate step; `UpdateSecretVersionStage` and `PutSecretValue` for a propagate
+//!   step (promotion to AWSCURRENT, and copies in other secrets). Secret ARNs end with `-` and six random
 //!   characters, so a name prefix becomes `secret:{prefix}*`, and an exact secret name
 //!   becomes `secret:{name}-??????`. Scope tags become a `secretsmanager:ResourceTag/{key}`
 //!   condition (the Service Authorization Reference lists it, like `aws:ResourceTag/{key}`,
 //!   for every action on the `Secret` resource type; it cannot narrow `ListSecrets`).
 //! - **IAM**, when the scope has `iam` (or a secret field holds an `aws_iam` key):
 //!   `ListAccessKeys` and `GetAccessKeyLastUsed` on the users in scope, `CreateAccessKey` for
-//!   a rotate step, `UpdateAccessKey` (deactivation) for a revoke step, `DeleteAccessKey` for
-//!   a delete step; `ListUsers` (no resource-level permissions) when the scope names no users.
+//!   a rotate step (with `UpdateAccessKey` and `DeleteAccessKey`: a key an interrupted mint
+//!   left, whose secret nobody holds, is deleted before minting again), `UpdateAccessKey`
+//!   (deactivation) for a revoke step, `PutUserPolicy` and `GetUserPolicy` for a revoke or
+//!   monitor step (the inline policy that denies sessions issued before the revocation),
+//!   `DeleteAccessKey` for a delete step; `ListUsers` (no resource-level permissions) when the
+//!   scope names no users.
 //!   User ARNs carry the user's path: listed users are expected at `path_prefix` (default `/`).
 //! - **CloudTrail** `LookupEvents` (no resource-level permissions) when IAM keys are watched by
 //!   a monitor step.
@@ -194,14 +200,22 @@ fn build(rb: &Runbook, account: Option<&str>, collapse_users: bool) -> Document 
         .unwrap_or_default();
     if sm.is_some() || !stored.is_empty() {
         let mut actions = BTreeSet::from(["secretsmanager:DescribeSecret"]);
-        let reads_values = sm.is_some_and(|s| !s.fields.is_empty() || s.fingerprint);
+        // Values are read for mapped fields and fingerprints, and, with an IAM scope, to find
+        // which access key a stored key pair holds.
+        let reads_values =
+            sm.is_some_and(|s| !s.fields.is_empty() || s.fingerprint) || iam.is_some();
         if reads_values || uses.rotate || uses.verify || uses.propagate {
             actions.insert("secretsmanager:GetSecretValue");
         }
         if uses.rotate || uses.propagate {
             actions.insert("secretsmanager:PutSecretValue");
         }
-        if uses.propagate {
+        if uses.rotate {
+            // Before staging: whose is a pending version already there, and since when.
+            actions.insert("secretsmanager:ListSecretVersionIds");
+        }
+        if uses.rotate || uses.propagate {
+            // Promotion; and a key skipped after staging takes breachbook's AWSPENDING off.
             actions.insert("secretsmanager:UpdateSecretVersionStage");
         }
 
@@ -297,9 +311,19 @@ fn build(rb: &Runbook, account: Option<&str>, collapse_users: bool) -> Document 
         let mut actions = BTreeSet::from(["iam:GetAccessKeyLastUsed", "iam:ListAccessKeys"]);
         if uses.rotate {
             actions.insert("iam:CreateAccessKey");
+            // A key an interrupted mint left (nobody holds its secret) is deactivated and
+            // deleted before minting again.
+            actions.insert("iam:UpdateAccessKey");
+            actions.insert("iam:DeleteAccessKey");
         }
         if uses.revoke {
             actions.insert("iam:UpdateAccessKey");
+        }
+        if uses.revoke || uses.monitor {
+            // The revocation also denies the sessions made before it (an inline user policy),
+            // checked again before the key is called dead.
+            actions.insert("iam:GetUserPolicy");
+            actions.insert("iam:PutUserPolicy");
         }
         if uses.delete {
             actions.insert("iam:DeleteAccessKey");

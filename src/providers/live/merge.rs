@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::incident::model::{Credential, hints_match};
-use crate::incident::ports::{Inventory, ProviderResult};
+use crate::incident::ports::{Inventory, ProviderError, ProviderResult};
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope};
 
 /// Runs every inventory source concurrently and merges their pages.
@@ -78,21 +78,26 @@ impl Inventory for MergedInventory {
             }
         };
         let (results, ()) = tokio::join!(futures::future::join_all(runs), merging);
-        // One failed source does not hide the others' findings; the first error is reported
-        // (after every page that did arrive) so the step shows what could not be listed.
+        // One failed source does not hide the others' findings, and none hides another's
+        // failure: every source that could not be listed is named, in one error, after every
+        // page that did arrive, so the step says what the inventory is missing.
         let mut failed = Vec::new();
         for (name, r) in results {
             if let Err(e) = r {
+                tracing::warn!(source = %name, error = %e, "inventory source failed");
                 failed.push((name, e));
             }
         }
-        match failed.into_iter().next() {
-            None => Ok(()),
-            Some((name, e)) => {
-                tracing::warn!(source = %name, error = %e, "inventory source failed");
-                Err(e)
-            }
+        if failed.is_empty() {
+            return Ok(());
         }
+        let words: Vec<String> = failed
+            .iter()
+            .map(|(name, e)| format!("{name} ({e})"))
+            .collect();
+        Err(ProviderError::Incomplete {
+            sources: words.join("; "),
+        })
     }
 }
 
@@ -344,6 +349,7 @@ mod tests {
                 name: secret.into(),
                 field: Some("OPENAI_API_KEY".into()),
                 region: Some("us-east-1".into()),
+                account: None,
                 changed: None,
             }],
             exposed: true,

@@ -40,6 +40,14 @@ pub enum ConnectError {
         "cannot tell who you are at AWS: {0}. Log in (e.g. `aws sso login`) or pass --profile, then try again"
     )]
     Identity(ProviderError),
+    /// AWS (or the emulator at `--endpoint-url`) could not be reached at all.
+    #[error(
+        "could not reach AWS at {endpoint}: {error}. Check the address (--endpoint-url, AWS_ENDPOINT_URL), that the service there is running, and the network; your credentials were not tried"
+    )]
+    Unreachable {
+        endpoint: String,
+        error: ProviderError,
+    },
     /// The HTTP client could not be built.
     #[error("{0}")]
     Http(ProviderError),
@@ -165,7 +173,21 @@ async fn add_aws(
     let aws = Aws::load(opts, &regions)
         .await
         .map_err(ConnectError::AwsSetup)?;
-    parts.identity = Some(aws.identity().await.map_err(ConnectError::Identity)?);
+    let identity = aws.identity().await.map_err(|e| match e {
+        e @ (ProviderError::Network { .. } | ProviderError::Timeout { .. }) => {
+            ConnectError::Unreachable {
+                endpoint: super::aws::endpoint_for(opts, "STS").unwrap_or_else(|| {
+                    format!("https://sts.{}.amazonaws.com", aws.default_region())
+                }),
+                error: e,
+            }
+        }
+        e => ConnectError::Identity(e),
+    })?;
+    // Locations and credential ids carry the account: two accounts' secrets of one name
+    // are two places.
+    let aws = aws.with_account(super::aws::account_of(&identity));
+    parts.identity = Some(identity);
     if scope.secrets_manager.is_some() {
         let identify = parts
             .issuers
@@ -186,9 +208,22 @@ async fn add_aws(
             "IAM".into(),
             Arc::new(super::aws::iam::IamInventory::new(&aws)),
         ));
+        // CloudTrail event history feeds the Usage panel: calls per minute, ok and denied,
+        // with source address and user agent. IAM and global STS calls are logged in
+        // us-east-1, the others where they were made.
+        let mut trail_regions = aws.regions();
+        if !trail_regions.iter().any(|r| r == "us-east-1") {
+            trail_regions.push("us-east-1".into());
+        }
+        let trail = super::aws::cloudtrail::CloudTrailUsage::for_regions(&aws, &trail_regions)
+            .with_clock(clock.clone());
         parts.issuers.insert(
             Issuer::AwsIam,
-            Arc::new(super::aws::iam::IamIssuer::new(&aws).with_clock(clock.clone())),
+            Arc::new(
+                super::aws::iam::IamIssuer::new(&aws)
+                    .with_clock(clock.clone())
+                    .with_cloudtrail(trail),
+            ),
         );
     }
     parts.stores.insert(
@@ -296,10 +331,16 @@ fn mapped(scope: &Scope, issuer: Issuer) -> bool {
 pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), String> {
     let uses_aws = scope.secrets_manager.is_some() || scope.iam.is_some();
     if uses_aws {
-        match aws.endpoint_url.as_deref() {
-            Some(u) if is_local(u) => {}
-            Some(u) => return Err(format!("AWS goes to {u}")),
-            None => return Err("AWS goes to the real AWS (no --endpoint-url)".into()),
+        for service in AWS_SERVICES {
+            match super::aws::endpoint_for(aws, service) {
+                Some(u) if is_local(&u) => {}
+                Some(u) => return Err(format!("AWS ({service}) goes to {u}")),
+                None => {
+                    return Err(format!(
+                        "AWS ({service}) goes to the real AWS (no --endpoint-url, AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_{service})"
+                    ));
+                }
+            }
         }
     }
     let ep = super::http::Endpoints::from_env();
@@ -328,6 +369,9 @@ pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), Strin
     }
     Ok(())
 }
+
+/// The AWS services breachbook calls, as the SDK names them in endpoint variables.
+const AWS_SERVICES: [&str; 4] = ["SECRETS_MANAGER", "IAM", "STS", "CLOUDTRAIL"];
 
 fn is_local(url: &str) -> bool {
     reqwest::Url::parse(url)

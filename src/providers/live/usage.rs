@@ -278,6 +278,13 @@ impl KeyIssuer for Watched {
     fn usage_blind_spots(&self) -> Option<String> {
         self.inner.usage_blind_spots()
     }
+    async fn end_sessions(
+        &self,
+        old: &Credential,
+        before: DateTime<Utc>,
+    ) -> ProviderResult<Option<String>> {
+        self.inner.end_sessions(old, before).await
+    }
     async fn usage(
         &self,
         cred: &Credential,

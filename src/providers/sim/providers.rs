@@ -124,6 +124,7 @@ fn to_location(l: &SimLocation) -> Location {
             name: secret.clone(),
             field: field.clone(),
             region: Some(region.clone()),
+            account: None,
             changed: None,
         },
         SimLocation::Braintrust { secret } => Location {
@@ -131,6 +132,7 @@ fn to_location(l: &SimLocation) -> Location {
             name: secret.clone(),
             field: None,
             region: None,
+            account: None,
             changed: None,
         },
         SimLocation::IamUser { user } => Location {
@@ -138,6 +140,7 @@ fn to_location(l: &SimLocation) -> Location {
             name: user.clone(),
             field: None,
             region: None,
+            account: None,
             changed: None,
         },
     }
@@ -468,45 +471,81 @@ impl SecretStore for SimStore {
         value: &SecretString,
         token: &str,
     ) -> ProviderResult<String> {
+        let set = [(loc.clone(), value.clone())];
+        self.stage_version(loc, None, &set, &[], token).await
+    }
+
+    /// One pending version of the secret (the label leaves any other version): `base` or
+    /// the current version, with `restore`'s fields set back to the current ones and `set`'s
+    /// new keys written in. The same token finds the version it made.
+    async fn stage_version(
+        &self,
+        secret: &Location,
+        base: Option<&str>,
+        set: &[(Location, SecretString)],
+        restore: &[Location],
+        token: &str,
+    ) -> ProviderResult<String> {
         if self.kind != LocationKind::SecretsManager {
             return Err(self.unsupported("staging"));
         }
         self.world.call(FaultTarget::SecretsManager).await?;
         let version = {
             let mut w = self.world.lock();
-            let key = self
-                .world
-                .key_of_value(&w, value.expose_secret())
-                .ok_or_else(|| ProviderError::Validation {
-                    provider: "Secrets Manager (simulated)".into(),
-                    message: "the value is not a key this world knows".into(),
-                })?;
-            let secret = w
+            let mut keys = Vec::new();
+            for (loc, value) in set {
+                let key = self
+                    .world
+                    .key_of_value(&w, value.expose_secret())
+                    .ok_or_else(|| ProviderError::Validation {
+                        provider: "Secrets Manager (simulated)".into(),
+                        message: "the value is not a key this world knows".into(),
+                    })?;
+                keys.push((loc.field.clone().unwrap_or_default(), key));
+            }
+            let state = w
                 .secrets
-                .get_mut(&loc.name)
+                .get_mut(&secret.name)
                 .ok_or_else(|| ProviderError::NotFound {
                     provider: "Secrets Manager (simulated)".into(),
-                    what: format!("secret {}", loc.name),
+                    what: format!("secret {}", secret.name),
                 })?;
-            if let Some(v) = secret
+            if let Some(v) = state
                 .versions
                 .iter()
                 .find(|v| v.token.as_deref() == Some(token))
             {
                 v.id.clone()
             } else {
-                // Build on a pending version if there is one (two fields of one secret
-                // rotated together), else on the current one.
-                let base = secret
-                    .with_stage("AWSPENDING")
-                    .or_else(|| secret.with_stage("AWSCURRENT"))
+                let current = state
+                    .with_stage("AWSCURRENT")
                     .map(|v| v.fields.clone())
                     .unwrap_or_default();
-                let mut fields = base;
-                fields.insert(loc.field.clone().unwrap_or_default(), key);
-                secret.strip("AWSPENDING");
-                let id = version_id(secret, token);
-                secret.versions.push(Version {
+                let mut fields = match base {
+                    Some(b) => state
+                        .versions
+                        .iter()
+                        .find(|v| v.id == b)
+                        .map(|v| v.fields.clone())
+                        .ok_or_else(|| ProviderError::NotFound {
+                            provider: "Secrets Manager (simulated)".into(),
+                            what: format!("version {b} of {}", secret.name),
+                        })?,
+                    None => current.clone(),
+                };
+                for loc in restore {
+                    let f = loc.field.clone().unwrap_or_default();
+                    match current.get(&f) {
+                        Some(k) => fields.insert(f, k.clone()),
+                        None => fields.remove(&f),
+                    };
+                }
+                for (f, k) in keys {
+                    fields.insert(f, k);
+                }
+                state.strip("AWSPENDING");
+                let id = version_id(state, token);
+                state.versions.push(Version {
                     id: id.clone(),
                     fields,
                     stages: vec!["AWSPENDING".into()],
@@ -517,6 +556,23 @@ impl SecretStore for SimStore {
         };
         self.world.save_quietly();
         Ok(version)
+    }
+
+    async fn unstage(&self, secret: &Location, version: &str) -> ProviderResult<()> {
+        if self.kind != LocationKind::SecretsManager {
+            return Err(self.unsupported("staging labels"));
+        }
+        self.world.call(FaultTarget::SecretsManager).await?;
+        {
+            let mut w = self.world.lock();
+            if let Some(state) = w.secrets.get_mut(&secret.name)
+                && let Some(v) = state.versions.iter_mut().find(|v| v.id == version)
+            {
+                v.stages.retain(|s| s != "AWSPENDING");
+            }
+        }
+        self.world.save_quietly();
+        Ok(())
     }
 
     async fn read_version(&self, loc: &Location, version: &str) -> ProviderResult<SecretString> {
@@ -539,9 +595,24 @@ impl SecretStore for SimStore {
     }
 
     async fn promote(&self, loc: &Location, version: &str) -> ProviderResult<DateTime<Utc>> {
+        self.promote_version(std::slice::from_ref(loc), version)
+            .await
+    }
+
+    async fn promote_version(
+        &self,
+        locs: &[Location],
+        version: &str,
+    ) -> ProviderResult<DateTime<Utc>> {
         if self.kind != LocationKind::SecretsManager {
             return Err(self.unsupported("staging labels"));
         }
+        let Some(loc) = locs.first() else {
+            return Err(ProviderError::Validation {
+                provider: "Secrets Manager (simulated)".into(),
+                message: "nothing to promote".into(),
+            });
+        };
         self.world.call(FaultTarget::SecretsManager).await?;
         let now = self.world.now();
         let changed = {
@@ -563,19 +634,23 @@ impl SecretStore for SimStore {
                 .with_stage("AWSCURRENT")
                 .is_some_and(|v| v.id == version);
             if !already {
-                // Promote only this location's field: the other fields of a JSON secret keep
-                // what is current now (another key of the same secret may have been promoted
-                // since this version was staged).
+                // Promote only these locations' fields: the other fields of a JSON secret
+                // keep what is current now (a copy of another key may have been written
+                // there since this version was staged).
                 let current = secret
                     .with_stage("AWSCURRENT")
                     .map(|v| v.fields.clone())
                     .unwrap_or_default();
-                let field = loc.field.clone().unwrap_or_default();
+                let fields: Vec<String> = locs
+                    .iter()
+                    .map(|l| l.field.clone().unwrap_or_default())
+                    .collect();
                 if let Some(v) = secret.versions.iter_mut().find(|v| v.id == version) {
-                    let mine = v.fields.get(&field).cloned();
                     let mut rebased = current;
-                    if let Some(k) = mine {
-                        rebased.insert(field.clone(), k);
+                    for f in &fields {
+                        if let Some(k) = v.fields.get(f).cloned() {
+                            rebased.insert(f.clone(), k);
+                        }
                     }
                     v.fields = rebased;
                 }
@@ -589,20 +664,6 @@ impl SecretStore for SimStore {
                 if let Some(v) = secret.versions.iter_mut().find(|v| v.id == version) {
                     v.stages.retain(|s| s != "AWSPENDING");
                     v.stages.push("AWSCURRENT".into());
-                }
-                // A version built on this one (another field pending) must not lose it.
-                let promoted = secret
-                    .versions
-                    .iter()
-                    .find(|v| v.id == version)
-                    .map(|v| v.fields.clone())
-                    .unwrap_or_default();
-                for v in &mut secret.versions {
-                    if v.stages.iter().any(|s| s == "AWSPENDING") {
-                        for (f, k) in &promoted {
-                            v.fields.entry(f.clone()).or_insert_with(|| k.clone());
-                        }
-                    }
                 }
                 secret.changed = Some(now);
             }

@@ -8,8 +8,11 @@
 //! `duration`, `diagnostic` and the parser options of `load`.
 
 mod drill;
+mod regions;
 mod shadow;
 mod steps;
+
+pub use regions::{KNOWN_REGIONS, region_warnings};
 
 use std::collections::BTreeSet;
 

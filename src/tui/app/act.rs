@@ -170,6 +170,30 @@ impl App {
 
     /// r: retry the selected key if it failed, else the first failed key.
     pub(super) fn retry(&mut self) -> Vec<Command> {
+        // A key whose secret holds a pending version breachbook did not put there: r asks to
+        // take it over (its typed word), never retries over it.
+        let in_the_way = |id: &String| {
+            self.state
+                .credential(id)
+                .is_some_and(|c| c.pending_found.as_ref().is_some_and(|p| !p.confirmed))
+        };
+        let take = self.selected_cred.clone().filter(in_the_way).or_else(|| {
+            self.rotation_rows()
+                .iter()
+                .map(|c| c.credential.id.clone())
+                .find(in_the_way)
+        });
+        if let Some(credential) = take {
+            if self.read_only {
+                self.toast = Some(strings::READ_ONLY_STEP.to_string());
+                return Vec::new();
+            }
+            self.modals
+                .push(Modal::Revoke(RevokeModal::new(Dangerous::TakeOver {
+                    credential,
+                })));
+            return Vec::new();
+        }
         // A key waiting for room at its issuer: r asks to delete the inactive key, then mints.
         let needs_room = |id: &String| {
             self.state

@@ -96,6 +96,9 @@ impl App {
                 self.blocked_words(&b)
             }
             Event::RoomNeeded { credential, .. } => strings::room_needed_toast(&name(credential)),
+            Event::PendingFound { credential, .. } => {
+                strings::pending_found_toast(&name(credential))
+            }
             Event::ManualRevokeNeeded { credential, .. } => {
                 strings::manual_revoke_toast(&name(credential))
             }

@@ -54,6 +54,9 @@ pub fn dangerous_checks(state: &IncidentState, target: &Dangerous) -> Vec<(Strin
     target
         .preflight(state)
         .into_iter()
+        // A complete inventory is the usual case and says nothing about this key: the line
+        // shows only when the inventory missed a source (so the window fits 80×24).
+        .filter(|p| !(p.passed && matches!(p.check, Check::InventoryComplete { .. })))
         .map(|p| (p.check.to_string(), p.passed))
         .collect()
 }
@@ -236,6 +239,12 @@ impl RevokeModal {
                 let name = name_of(ctx.state, credential);
                 ModalOutcome::Close(Then::Say(strings::room_made(&name)))
             }
+            Event::Staged { credential, .. }
+                if mine(credential) && matches!(self.target, Dangerous::TakeOver { .. }) =>
+            {
+                let name = name_of(ctx.state, credential);
+                ModalOutcome::Close(Then::Say(strings::taken_over(&name)))
+            }
             // The window stays: its evidence now says what to do by hand; the word is typed
             // again once that is done.
             Event::ManualRevokeNeeded {
@@ -304,6 +313,9 @@ impl RevokeModal {
         }
         if matches!(self.target, Dangerous::MakeRoom { .. }) {
             return self.draw_make_room(f, ctx);
+        }
+        if matches!(self.target, Dangerous::TakeOver { .. }) {
+            return self.draw_take_over(f, ctx);
         }
         let Some(c) = ctx.state.credential(self.target.credential()) else {
             return;
@@ -387,6 +399,17 @@ impl RevokeModal {
         }
         let delete = matches!(self.target, Dangerous::Delete { .. });
         ev.extend(locations(c, delete, t, iw));
+        let effects = if delete {
+            Vec::new()
+        } else {
+            crate::incident::rules::revoke_effects(c)
+        };
+        if !effects.is_empty() {
+            ev.push(Line::from(Span::styled(strings::REVOKE_ALSO, t.dim())));
+            for e in effects {
+                ev.extend(text::wrapped("  • ", t.text(), &e, t.text(), iw));
+            }
+        }
         if let Some(how) = &c.manual_revoke {
             for (prefix, line, style) in [
                 ("", strings::manual_revoke_heading(verb), t.warn()),
@@ -592,6 +615,107 @@ impl RevokeModal {
     }
 }
 
+impl RevokeModal {
+    /// The question when a pending version breachbook did not put there is in the way:
+    /// what it is and whose it looks like, what taking it over does, its own typed word, and
+    /// the override phrase when automatic rotation is on for the secret.
+    fn draw_take_over(&self, f: &mut Frame, ctx: &Ctx) {
+        let t = ctx.theme;
+        let Some(c) = ctx.state.credential(self.target.credential()) else {
+            return;
+        };
+        let w = overlay::width(f.area(), 100);
+        let iw = w.saturating_sub(2) as usize;
+        let mut lines: Vec<Line> = Vec::new();
+        lines.extend(text::wrapped(
+            "",
+            t.bad(),
+            &strings::take_over_heading(&c.credential.name),
+            t.bad(),
+            iw,
+        ));
+        let Some(found) = &c.pending_found else {
+            lines.extend(text::wrapped(
+                "",
+                t.dim(),
+                strings::TAKE_OVER_STALE,
+                t.dim(),
+                iw,
+            ));
+            return overlay::boxed(f, w, strings::TAKE_OVER_TITLE, t.bad(), lines);
+        };
+        lines.extend(text::wrapped(
+            "",
+            t.text(),
+            &strings::take_over_found(&found.location, &found.version, &found.whose),
+            t.text(),
+            iw,
+        ));
+        lines.extend(text::wrapped(
+            "",
+            t.text(),
+            strings::TAKE_OVER_WHAT,
+            t.text(),
+            iw,
+        ));
+        let checks = dangerous_checks(ctx.state, &self.target);
+        lines.push(Line::from(Span::styled(strings::PREFLIGHT, t.dim())));
+        for (label, ok) in &checks {
+            let (mark, style) = if *ok {
+                ("  ✓ ", t.good())
+            } else {
+                ("  ✗ ", t.bad())
+            };
+            lines.extend(text::wrapped(mark, style, label, t.text(), iw));
+        }
+        lines.push(Line::from(""));
+        lines.extend(text::wrapped(
+            "",
+            t.bold(),
+            &strings::type_version_word(&id_tail(&found.version)),
+            t.bold(),
+            iw,
+        ));
+        let input = |prefix: &str, value: &str, active: bool| {
+            Line::from(vec![
+                Span::raw(prefix.to_string()),
+                Span::styled(
+                    format!("{value}{}", if active { "▏" } else { "" }),
+                    if active { t.accent() } else { t.text() },
+                ),
+            ])
+        };
+        lines.push(input(
+            strings::WORD_INPUT,
+            &self.word,
+            self.field == Field::Word,
+        ));
+        if let Some(failure) = self.target.preflight_failure(ctx.state) {
+            lines.extend(text::wrapped(
+                "",
+                t.warn(),
+                &strings::override_prompt(self.target.verb(), &failure.phrase),
+                t.warn(),
+                iw,
+            ));
+            lines.push(input(
+                strings::OVERRIDE_INPUT,
+                &self.override_text,
+                self.field == Field::Override,
+            ));
+        }
+        lines.extend(self.status(self.target.verb(), ctx, iw));
+        lines.extend(text::wrapped(
+            "",
+            t.dim(),
+            strings::REVOKE_KEYS,
+            t.dim(),
+            iw,
+        ));
+        overlay::boxed(f, w, strings::TAKE_OVER_TITLE, t.bad(), lines);
+    }
+}
+
 /// Narrower than this, a revocation window is not drawn at all.
 const MIN_COLS: u16 = 50;
 
@@ -615,7 +739,7 @@ fn locations(c: &CredentialState, delete: bool, t: Theme, iw: usize) -> Vec<Line
         if !delete {
             spans.push(if l.kind == LocationKind::IamUser {
                 Span::styled(strings::LOCATION_IAM, t.dim())
-            } else if let Some(at) = c.updated_locations.get(&label) {
+            } else if let Some(at) = c.updated_at(l) {
                 Span::styled(
                     format!("✓ {}", strings::location_updated(&text::clock(at))),
                     t.good(),

@@ -157,8 +157,7 @@ fn notes(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
         .iter()
         .filter(|l| l.kind == LocationKind::Braintrust)
         .filter_map(|l| {
-            c.updated_locations
-                .get(&l.label())
+            c.updated_at(l)
                 .map(|at| format!("{} {}", l.name, text::clock(at)))
         })
         .collect();
@@ -171,6 +170,14 @@ fn notes(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
         ));
     }
     match &c.rotation {
+        RotationState::Failed { .. } if c.pending_found.as_ref().is_some_and(|p| !p.confirmed) => {
+            if let Some(p) = &c.pending_found {
+                notes.push((
+                    strings::pending_row(&p.location, &p.version, &p.whose, app.read_only),
+                    t.bad(),
+                ));
+            }
+        }
         RotationState::Failed { why, .. } => {
             notes.push((strings::rotation_failed(why, app.read_only), t.bad()));
         }

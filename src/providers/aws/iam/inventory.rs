@@ -9,9 +9,12 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 
+use secrecy::SecretString;
+
 use super::{KeyInfo, date, last_used, list_keys};
 use crate::incident::model::{Credential, Location, LocationKind, mask};
 use crate::incident::ports::{Inventory, ProviderError, ProviderResult};
+use crate::providers::aws::secrets::{AWSCURRENT, parse_object, wipe_map};
 use crate::providers::aws::{Aws, IAM, SECRETS_MANAGER, map_sdk_error, to_chrono};
 use crate::runbook::schema::{ExposureWindow, IamScope, Scope};
 
@@ -40,36 +43,56 @@ impl IamInventory {
         IamInventory { aws: aws.clone() }
     }
 
-    /// Where `secret` lives: the first of `regions` that knows it, with its last change.
-    async fn stored_location(&self, secret: &str, regions: &[String]) -> Location {
+    /// Every copy of `secret` in `regions`, each with its last change and the access key id
+    /// its key pair holds (`None` when it could not be read). A secret of the same name in
+    /// two regions is two places, each holding its own key.
+    async fn stored_locations(&self, secret: &str, regions: &[String]) -> Vec<Stored> {
+        let mut out = Vec::new();
         for region in regions {
             let client = aws_sdk_secretsmanager::Client::new(&self.aws.config(Some(region)));
-            match client.describe_secret().secret_id(secret).send().await {
-                Ok(d) => {
-                    return Location {
-                        kind: LocationKind::SecretsManager,
-                        name: secret.to_string(),
-                        field: None,
-                        region: Some(region.clone()),
-                        changed: d
-                            .last_changed_date()
-                            .or(d.created_date())
-                            .and_then(to_chrono),
-                    };
-                }
+            let described = match client.describe_secret().secret_id(secret).send().await {
+                Ok(d) => d,
                 Err(e) => {
                     let e = map_sdk_error(SECRETS_MANAGER, "DescribeSecret", e);
                     tracing::debug!(secret, region = %region, "stored-in secret not read: {e}");
+                    continue;
                 }
+            };
+            let mut changed = described
+                .last_changed_date()
+                .or(described.created_date())
+                .and_then(to_chrono);
+            let mut holds = None;
+            let mut unread = None;
+            match client
+                .get_secret_value()
+                .secret_id(secret)
+                .version_stage(AWSCURRENT)
+                .send()
+                .await
+            {
+                Ok(mut v) => {
+                    changed = v.created_date().and_then(to_chrono).or(changed);
+                    if let Some(text) = v.secret_string.take() {
+                        holds = held_key_id(&SecretString::from(text));
+                    }
+                }
+                Err(e) => unread = Some(map_sdk_error(SECRETS_MANAGER, "GetSecretValue", e)),
             }
+            out.push(Stored {
+                location: Location {
+                    kind: LocationKind::SecretsManager,
+                    name: secret.to_string(),
+                    field: None,
+                    region: Some(region.clone()),
+                    account: self.aws.account().map(str::to_string),
+                    changed,
+                },
+                holds,
+                unread: unread.map(|e| e.to_string()),
+            });
         }
-        Location {
-            kind: LocationKind::SecretsManager,
-            name: secret.to_string(),
-            field: None,
-            region: regions.first().cloned(),
-            changed: None,
-        }
+        out
     }
 
     /// The credentials of one user (`Ok(None)` if the user does not exist).
@@ -87,19 +110,26 @@ impl IamInventory {
             Err(e) => return Err(e),
         };
         let stored = match iam.stored_in.get(user) {
-            Some(secret) if !keys.is_empty() => {
-                Some(self.stored_location(secret, sm_regions).await)
-            }
-            _ => None,
+            Some(secret) if !keys.is_empty() => self.stored_locations(secret, sm_regions).await,
+            _ => Vec::new(),
         };
+        let account = self.aws.account().map(str::to_string);
         let mut creds = Vec::new();
-        for k in keys {
+        for k in &keys {
             let used = match last_used(client, &k.id).await {
                 Ok(u) => u,
                 Err(ProviderError::NotFound { .. }) => None,
                 Err(e) => return Err(e),
             };
-            creds.push(key_credential(user, k, used, stored.as_ref(), exposure));
+            creds.push(key_credential(
+                user,
+                k.clone(),
+                used,
+                &stored,
+                &keys,
+                account.as_deref(),
+                exposure,
+            ));
         }
         Ok(Some(creds))
     }
@@ -172,13 +202,35 @@ fn key_exposure(user: &str, k: &KeyInfo, exposure: &ExposureWindow) -> (bool, St
     }
 }
 
-/// The credential of one of `user`'s keys: found at the IAM user and, when the scope says
-/// so, in the secret that stores it.
+/// A copy of a user's `stored_in` secret, and the access key id its key pair holds.
+struct Stored {
+    location: Location,
+    holds: Option<String>,
+    /// Why its value could not be read, when it could not.
+    unread: Option<String>,
+}
+
+/// The access key id of the key pair a secret holds, the rest wiped.
+fn held_key_id(value: &SecretString) -> Option<String> {
+    let mut doc = parse_object(value)?;
+    let id = match doc.get("AccessKeyId") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    wipe_map(&mut doc);
+    id
+}
+
+/// The credential of one of `user`'s keys: found at the IAM user and in each copy of the
+/// user's `stored_in` secret that holds this key's id (a copy whose value cannot be read is
+/// a place of every key of the user, and says so).
 fn key_credential(
     user: &str,
     k: KeyInfo,
     used: Option<(DateTime<Utc>, String)>,
-    stored: Option<&Location>,
+    stored: &[Stored],
+    keys: &[KeyInfo],
+    account: Option<&str>,
     exposure: &ExposureWindow,
 ) -> Credential {
     let status = if k.active { "Active" } else { "Inactive" };
@@ -188,18 +240,40 @@ fn key_credential(
         name: user.to_string(),
         field: None,
         region: None,
+        account: account.map(str::to_string),
         changed: k.created,
     }];
-    if let Some(loc) = stored {
-        reason.push_str(&format!(
-            "; stored in Secrets Manager {}{}",
-            loc.name,
-            loc.region
+    for s in stored {
+        let place = format!(
+            "Secrets Manager {}{}",
+            s.location.name,
+            s.location
+                .region
                 .as_ref()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default()
-        ));
-        locations.push(loc.clone());
+        );
+        match (&s.holds, &s.unread) {
+            (Some(id), _) if *id == k.id => {
+                reason.push_str(&format!("; stored in {place}"));
+                locations.push(s.location.clone());
+            }
+            (Some(id), _) => {
+                if !keys.iter().any(|o| o.id == *id) {
+                    reason.push_str(&format!(
+                        "; {place} holds access key {}, which is none of {user}'s keys",
+                        mask(id)
+                    ));
+                }
+            }
+            (None, why) => {
+                reason.push_str(&format!(
+                    "; stored in {place}? its value could not be read ({}), so which key it holds is not known",
+                    why.as_deref().unwrap_or("not a key pair")
+                ));
+                locations.push(s.location.clone());
+            }
+        }
     }
     let mut meta = BTreeMap::new();
     meta.insert("user".to_string(), user.to_string());

@@ -1,22 +1,36 @@
-//! The IAM issuer: mints, tests, deactivates and deletes access keys, and reads their usage.
+//! The IAM issuer: mints, tests, deactivates and deletes access keys, ends the sessions a
+//! revoked key leaves working, finds and deletes keys an interrupted mint left, and reads
+//! usage (GetAccessKeyLastUsed, CloudTrail).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client as IamClient;
+use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::types::StatusType;
 use aws_sdk_sts::config::Credentials;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{KeyInfo, KeyPair, date, last_used, list_keys, user_of};
 use crate::incident::model::{Credential, KeyGeneration, UsageSample, mask};
 use crate::incident::ports::{
-    Clock, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult, WallClock,
+    Clock, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult, StrayKey, WallClock,
 };
+use crate::incident::rules::SESSION_DENY_POLICY;
 use crate::providers::aws::cloudtrail::{CloudTrailUsage, floor_minute};
 use crate::providers::aws::{Aws, IAM, STS, map_sdk_error, with_context};
+
+/// How much earlier than breachbook's journaled intent (this machine's clock) IAM may stamp
+/// a key (`CreateDate`, AWS's clock) and it still be taken for one that mint made: five
+/// minutes, the skew AWS allows a signed request ("a request must reach AWS within five
+/// minutes of the time stamp in the request", IAM User Guide, AWS Signature Version 4 for API
+/// requests, <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_aws-signing.html>).
+/// The SDK corrects a larger skew for signing; on such a machine a stray made just after the
+/// intent can be missed, and the two-key limit then stops the next mint and names the key.
+pub const STRAY_CLOCK_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// Default attempts of [`IamIssuer::verify`] while a new key propagates.
 const DEFAULT_VERIFY_ATTEMPTS: u32 = 5;
@@ -33,6 +47,11 @@ const DEFAULT_VERIFY_DELAY: Duration = Duration::from_millis(2500);
 pub struct IamIssuer {
     aws: Aws,
     client: IamClient,
+    /// For CreateAccessKey only: no SDK retries. A mint has no idempotency token, and a
+    /// retry after a lost response mints a second key; the engine reconciles instead.
+    mint_client: IamClient,
+    /// One writer per user of the session-deny policy (read, compare, write).
+    session_writers: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     cloudtrail: Option<CloudTrailUsage>,
     verify_attempts: u32,
     verify_delay: Duration,
@@ -43,9 +62,14 @@ pub struct IamIssuer {
 impl IamIssuer {
     /// An issuer using `aws`'s default region (IAM is global).
     pub fn new(aws: &Aws) -> Self {
+        let mint_conf = aws_sdk_iam::config::Builder::from(&aws.config(None))
+            .retry_config(RetryConfig::disabled())
+            .build();
         IamIssuer {
             aws: aws.clone(),
             client: IamClient::new(&aws.config(None)),
+            mint_client: IamClient::from_conf(mint_conf),
+            session_writers: std::sync::Mutex::new(HashMap::new()),
             cloudtrail: None,
             verify_attempts: DEFAULT_VERIFY_ATTEMPTS,
             verify_delay: DEFAULT_VERIFY_DELAY,
@@ -129,6 +153,36 @@ impl IamIssuer {
         }
     }
 
+    /// Waits for, and holds, the right to write `user`'s session-deny policy.
+    async fn session_writer(&self, user: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut writers = match self.session_writers.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            writers.entry(user.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// The time before which `user`'s session-deny policy refuses sessions, if it has one.
+    async fn sessions_denied_before(&self, user: &str) -> ProviderResult<Option<DateTime<Utc>>> {
+        let got = self
+            .client
+            .get_user_policy()
+            .user_name(user)
+            .policy_name(SESSION_DENY_POLICY)
+            .send()
+            .await;
+        match got {
+            Ok(out) => Ok(deny_time(out.policy_document())),
+            Err(e) => match map_sdk_error(IAM, "GetUserPolicy", e) {
+                ProviderError::NotFound { .. } => Ok(None),
+                e => Err(with_context(e, user)),
+            },
+        }
+    }
+
     /// The plan when `user` already has two keys.
     fn room_plan(user: &str, old: &str, keys: &[KeyInfo]) -> String {
         let others: Vec<&KeyInfo> = keys.iter().filter(|k| k.id != old).collect();
@@ -159,6 +213,15 @@ impl KeyIssuer for IamIssuer {
     /// plan instead of a third key.
     async fn issue(&self, old: &Credential, _token: &str) -> ProviderResult<NewKey> {
         let user = user_of(old);
+        if old.meta.get("out_of_scope").map(String::as_str) == Some("true") {
+            return Err(ProviderError::Validation {
+                provider: IAM.into(),
+                message: format!(
+                    "the key pair {} belongs to IAM user {user}, who is not in the runbook's IAM scope: add the user to scope.iam.users (and stored_in) to rotate it here, or rotate it by hand and skip this row",
+                    old.hint
+                ),
+            });
+        }
         let keys = list_keys(&self.client, &user).await?;
         if keys.len() >= 2 {
             let plan = Self::room_plan(&user, &old.key_id, &keys);
@@ -176,7 +239,7 @@ impl KeyIssuer for IamIssuer {
             });
         }
         let mut out = self
-            .client
+            .mint_client
             .create_access_key()
             .user_name(&user)
             .send()
@@ -295,6 +358,123 @@ impl KeyIssuer for IamIssuer {
         self.delete_inactive_for_room(old, key_id).await
     }
 
+    /// ListAccessKeys of the old key's user: the keys created at or after `since` (less
+    /// [`STRAY_CLOCK_MARGIN`]) that are neither the exposed key nor one of `known`. IAM has
+    /// no client token, so these are the keys an interrupted CreateAccessKey may have made:
+    /// their secret was in the lost response, and nobody holds it.
+    async fn find_strays(
+        &self,
+        old: &Credential,
+        _token: &str,
+        since: DateTime<Utc>,
+        known: &[String],
+    ) -> ProviderResult<Vec<StrayKey>> {
+        let user = user_of(old);
+        let margin = TimeDelta::from_std(STRAY_CLOCK_MARGIN).unwrap_or_default();
+        let keys = match list_keys(&self.client, &user).await {
+            Ok(k) => k,
+            Err(ProviderError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(keys
+            .into_iter()
+            .filter(|k| k.id != old.key_id && !known.contains(&k.id))
+            .filter(|k| k.created.is_some_and(|c| c >= since - margin))
+            .map(|k| StrayKey {
+                what: format!(
+                    "access key {} of IAM user {user}, {}, created {}",
+                    mask(&k.id),
+                    if k.active { "active" } else { "inactive" },
+                    date(k.created)
+                ),
+                key_id: k.id,
+                created: k.created,
+            })
+            .collect())
+    }
+
+    /// UpdateAccessKey to Inactive, then DeleteAccessKey; a key already gone is fine. Never
+    /// the exposed key.
+    async fn discard_stray(&self, old: &Credential, stray: &StrayKey) -> ProviderResult<()> {
+        let user = user_of(old);
+        if stray.key_id == old.key_id {
+            return Err(ProviderError::Validation {
+                provider: IAM.into(),
+                message: format!(
+                    "{} is the exposed key itself: it is deleted only by the delete step",
+                    stray.key_id
+                ),
+            });
+        }
+        match self
+            .client
+            .update_access_key()
+            .user_name(&user)
+            .access_key_id(&stray.key_id)
+            .status(StatusType::Inactive)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => match map_sdk_error(IAM, "UpdateAccessKey", e) {
+                ProviderError::NotFound { .. } => return Ok(()),
+                e => return Err(with_context(e, &stray.key_id)),
+            },
+        }
+        self.delete_key(&user, &stray.key_id).await?;
+        tracing::info!(user = %user, key = %stray.key_id, "deleted a key nobody holds");
+        Ok(())
+    }
+
+    /// PutUserPolicy of the inline policy [`SESSION_DENY_POLICY`] on the old key's user:
+    /// AWS's documented deny for temporary credentials issued before a time ("Denying access
+    /// to temporary security credentials issued before a specific time", IAM User Guide):
+    /// `Deny` `*` on `*` when `aws:TokenIssueTime` is `DateLessThan` `before` (rounded up to
+    /// the second). Deactivating a key does not end the sessions made from it (GetSessionToken
+    /// credentials live up to 36 hours); this does, and requests signed with the user's
+    /// long-term keys are not affected. A policy already denying up to a later time is kept.
+    async fn end_sessions(
+        &self,
+        old: &Credential,
+        before: DateTime<Utc>,
+    ) -> ProviderResult<Option<String>> {
+        let user = user_of(old);
+        let _writer = self.session_writer(&user).await;
+        let before = ceil_second(before);
+        let in_place = match self.sessions_denied_before(&user).await {
+            Ok(t) => t,
+            Err(ProviderError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let until = match in_place {
+            Some(t) if t >= before => t,
+            _ => {
+                let doc = deny_document(before);
+                let put = self
+                    .client
+                    .put_user_policy()
+                    .user_name(&user)
+                    .policy_name(SESSION_DENY_POLICY)
+                    .policy_document(doc)
+                    .send()
+                    .await;
+                if let Err(e) = put {
+                    return match map_sdk_error(IAM, "PutUserPolicy", e) {
+                        // The user is gone, and its sessions with it.
+                        ProviderError::NotFound { .. } => Ok(None),
+                        e => Err(with_context(e, &user)),
+                    };
+                }
+                tracing::info!(user = %user, before = %before, "denied the sessions issued before the revocation");
+                before
+            }
+        };
+        Ok(Some(format!(
+            "inline policy {SESSION_DENY_POLICY} on IAM user {user} denies every request signed with temporary credentials issued before {} (aws:TokenIssueTime)",
+            until.format("%Y-%m-%dT%H:%M:%SZ")
+        )))
+    }
+
     /// GetAccessKeyLastUsed as a coarse sample (one call in the minute of last use, from
     /// the service and region it names), merged with CloudTrail's calls per minute when a
     /// CloudTrail source is configured.
@@ -345,9 +525,112 @@ impl KeyIssuer for IamIssuer {
     }
 }
 
+/// `t` rounded up to the next whole second (a session issued within `t`'s second is denied).
+fn ceil_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = t.duration_trunc(TimeDelta::seconds(1)).unwrap_or(t);
+    if floor == t {
+        t
+    } else {
+        floor + TimeDelta::seconds(1)
+    }
+}
+
+/// AWS's documented policy that denies every action to temporary credentials issued before
+/// `before` (IAM User Guide, "Denying access to temporary security credentials issued before
+/// a specific time"; `https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_disable-perms.html`).
+fn deny_document(before: DateTime<Utc>) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": {
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "DateLessThan": {
+                    "aws:TokenIssueTime": before.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                }
+            }
+        }
+    })
+    .to_string()
+}
+
+/// The `aws:TokenIssueTime` a deny policy document refuses sessions before. GetUserPolicy
+/// answers the document URL-encoded ("Policies returned by this operation are URL-encoded
+/// compliant with RFC 3986", aws-sdk-iam 1.103.0 `src/operation/get_user_policy/builders.rs`);
+/// an emulator may answer it plain.
+fn deny_time(document: &str) -> Option<DateTime<Utc>> {
+    let text = if document.trim_start().starts_with('{') {
+        document.to_string()
+    } else {
+        percent_decode(document)?
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let statements = match &v["Statement"] {
+        serde_json::Value::Array(a) => a.clone(),
+        s @ serde_json::Value::Object(_) => vec![s.clone()],
+        _ => return None,
+    };
+    statements
+        .iter()
+        .filter(|s| s["Effect"] == "Deny")
+        .filter_map(|s| s["Condition"]["DateLessThan"]["aws:TokenIssueTime"].as_str())
+        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .max()
+}
+
+/// RFC 3986 percent-decoding (`+` is kept: it is not a space in RFC 3986).
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deny_policy_is_awss_documented_one_and_reads_back_encoded_or_not() {
+        let t = DateTime::parse_from_rfc3339("2026-12-01T10:20:30.250Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let up = ceil_second(t);
+        assert_eq!(up.to_rfc3339(), "2026-12-01T10:20:31+00:00");
+        let doc = deny_document(up);
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap_or_default();
+        assert_eq!(v["Statement"]["Effect"], "Deny");
+        assert_eq!(v["Statement"]["Action"], "*");
+        assert_eq!(
+            v["Statement"]["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+            "2026-12-01T10:20:31Z"
+        );
+        assert_eq!(deny_time(&doc), Some(up));
+        let encoded: String = doc
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        assert_eq!(deny_time(&encoded), Some(up));
+        assert_eq!(deny_time("not a policy"), None);
+    }
 
     fn key(id: &str, active: bool) -> KeyInfo {
         KeyInfo {

@@ -19,7 +19,7 @@ use crate::incident::model::{
     Credential, Location, LocationKind, fingerprint as keyed_fingerprint, mask,
 };
 use crate::incident::ports::{Inventory, KeyIssuer, ProviderError, ProviderResult};
-use crate::providers::aws::{Aws, SECRETS_MANAGER, map_sdk_error, to_chrono, with_context};
+use crate::providers::aws::{Aws, IAM, SECRETS_MANAGER, map_sdk_error, to_chrono, with_context};
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope, SecretsManagerScope};
 
 /// Secrets per ListSecrets page (the API's maximum).
@@ -91,16 +91,23 @@ impl SecretsManagerInventory {
         self
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn discover_region(
         &self,
         region: &str,
         sm: &SecretsManagerScope,
+        read_pairs: bool,
         iam_owned: &BTreeSet<String>,
         exposure: &ExposureWindow,
         pages: &mpsc::UnboundedSender<Vec<Credential>>,
     ) -> ProviderResult<()> {
         let client = Client::new(&self.aws.config(Some(region)));
-        let mut req = client.list_secrets().max_results(PAGE_SIZE);
+        // Secrets scheduled for deletion too ("By default, secrets scheduled for deletion
+        // aren't included", ListSecrets IncludePlannedDeletion): they are listed as such.
+        let mut req = client
+            .list_secrets()
+            .max_results(PAGE_SIZE)
+            .include_planned_deletion(true);
         for f in server_filters(sm) {
             req = req.filters(f);
         }
@@ -119,6 +126,8 @@ impl SecretsManagerInventory {
                 .collect();
             let ctx = ReadCtx {
                 client: &client,
+                aws: &self.aws,
+                read_pairs,
                 region,
                 sm,
                 iam_owned,
@@ -174,17 +183,31 @@ impl Inventory for SecretsManagerInventory {
         } else {
             sm.regions.clone()
         };
-        let results = futures::future::join_all(
-            regions
-                .iter()
-                .map(|r| self.discover_region(r, sm, &iam_owned, exposure, &pages)),
-        )
+        let results = futures::future::join_all(regions.iter().map(|r| {
+            self.discover_region(r, sm, scope.iam.is_some(), &iam_owned, exposure, &pages)
+        }))
         .await;
-        results
-            .into_iter()
-            .find_map(Result::err)
-            .map_or(Ok(()), Err)
+        // Every region that could not be listed, in one error: a partial inventory names
+        // all of its gaps.
+        let failed: Vec<ProviderError> = results.into_iter().filter_map(Result::err).collect();
+        combine(failed).map_or(Ok(()), Err)
     }
+}
+
+/// One error for several failed regions of a listing: every region's words (the first
+/// error as it is when only one failed). `None` when nothing failed.
+pub(crate) fn combine(mut failed: Vec<ProviderError>) -> Option<ProviderError> {
+    if failed.len() <= 1 {
+        return failed.pop();
+    }
+    let words = failed
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(ProviderError::Incomplete {
+        sources: format!("{} regions: {words}", failed.len()),
+    })
 }
 
 /// Server-side ListSecrets filters: a name-prefix filter and tag key / tag value filters.
@@ -216,8 +239,8 @@ fn server_filters(sm: &SecretsManagerScope) -> Vec<Filter> {
     filters
 }
 
-/// Whether a listed secret is in scope: a name prefix matches (or none is given), it
-/// carries every scope tag with exactly that value, and it is not scheduled for deletion.
+/// Whether a listed secret is in scope: a name prefix matches (or none is given) and it
+/// carries every scope tag with exactly that value.
 fn in_scope(sm: &SecretsManagerScope, e: &SecretListEntry) -> bool {
     let Some(name) = e.name() else {
         return false;
@@ -229,12 +252,15 @@ fn in_scope(sm: &SecretsManagerScope, e: &SecretListEntry) -> bool {
             .iter()
             .any(|t| t.key() == Some(k.as_str()) && t.value() == Some(v.as_str()))
     });
-    prefix_ok && tags_ok && e.deleted_date().is_none()
+    prefix_ok && tags_ok
 }
 
 /// What reading one listed secret needs.
 struct ReadCtx<'a> {
     client: &'a Client,
+    aws: &'a Aws,
+    /// The scope has IAM: values are read to find IAM key pairs (whose key is whose).
+    read_pairs: bool,
     region: &'a str,
     sm: &'a SecretsManagerScope,
     iam_owned: &'a BTreeSet<String>,
@@ -254,13 +280,38 @@ impl ReadCtx<'_> {
         let found = Found {
             name,
             region: self.region,
+            account: self.aws.account(),
+            multi_region: self.sm.regions.len() > 1,
             exposure: self.exposure,
         };
+        if let Some(deleted) = e.deleted_date().and_then(to_chrono) {
+            // "If a secret is scheduled for deletion, then its details, including the
+            // encrypted secret value, is not accessible" (DescribeSecret, DeletedDate).
+            let mut c = found.credential(
+                Issuer::Generic,
+                None,
+                listed_changed,
+                "…".into(),
+                None,
+                Some(format!(
+                    "SCHEDULED FOR DELETION on {}: AWS refuses to read it, so breachbook cannot tell which key it holds; if it held a key, rotate that key by hand, or restore the secret (aws secretsmanager restore-secret) and list again",
+                    deleted.format("%Y-%m-%d %H:%M UTC")
+                )),
+            );
+            c.exposed = false;
+            c.meta
+                .insert("status".into(), "scheduled_for_deletion".into());
+            c.meta.insert(
+                "deletion_date".into(),
+                deleted.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            );
+            return Ok(vec![c]);
+        }
         if self.iam_owned.contains(name) && self.sm.fields.is_empty() {
             // The IAM inventory lists this secret as where its user's key pair lives.
             return Ok(Vec::new());
         }
-        if self.sm.fields.is_empty() && !self.sm.fingerprint {
+        if self.sm.fields.is_empty() && !self.sm.fingerprint && !self.read_pairs {
             // Nothing asks for the value: list the secret itself.
             return Ok(vec![found.credential(
                 Issuer::Generic,
@@ -303,7 +354,7 @@ impl ReadCtx<'_> {
                 note,
             )]);
         };
-        let mut creds = self.keys_in(&found, changed, &value);
+        let mut creds = self.keys_in(&found, changed, &value).await;
         self.identify_all(&mut creds, &value).await;
         Ok(creds)
     }
@@ -335,46 +386,116 @@ impl ReadCtx<'_> {
         wipe_map(&mut doc);
     }
 
-    /// The keys one secret's value holds: a plain-text value is one key of unknown issuer;
-    /// a JSON document holds one key per mapped field present (none when it is the key pair
-    /// of an IAM user the IAM inventory reports).
-    fn keys_in(
+    /// The keys one secret's value holds: a plain-text value is one key of unknown issuer
+    /// (read only with `fingerprint: true`); a JSON document holds one key per mapped field
+    /// present, and an IAM key pair (`AccessKeyId` and `SecretAccessKey`) is the key of its
+    /// access key id (none when the IAM scope's `stored_in` names this secret: the IAM
+    /// inventory reports that key, by the id it holds).
+    async fn keys_in(
         &self,
         found: &Found<'_>,
         changed: Option<DateTime<Utc>>,
         value: &SecretString,
     ) -> Vec<Credential> {
+        let fp = |v: &str| self.sm.fingerprint.then(|| keyed_fingerprint(self.key, v));
         let Some(mut doc) = parse_object(value) else {
+            if !self.sm.fingerprint {
+                return vec![found.credential(
+                    Issuer::Generic,
+                    None,
+                    changed,
+                    "…".into(),
+                    None,
+                    Some("a plain-text value; not read (`fingerprint: false`)".into()),
+                )];
+            }
             let text = value.expose_secret();
             return vec![found.credential(
                 Issuer::Generic,
                 None,
                 changed,
                 mask(text),
-                Some(keyed_fingerprint(self.key, text)),
+                fp(text),
                 None,
             )];
         };
         let mut creds = Vec::new();
-        let iam_pair = doc.contains_key("AccessKeyId") && doc.contains_key("SecretAccessKey");
-        if !(iam_pair && self.iam_owned.contains(found.name)) {
-            for m in &self.sm.fields {
-                if let Some(Value::String(v)) = doc.get(&m.field)
-                    && !v.is_empty()
-                {
-                    creds.push(found.credential(
-                        m.issuer,
-                        Some(&m.field),
-                        changed,
-                        mask(v),
-                        Some(keyed_fingerprint(self.key, v)),
-                        None,
-                    ));
+        let pair = match (doc.get("AccessKeyId"), doc.get("SecretAccessKey")) {
+            (Some(Value::String(id)), Some(Value::String(_))) => Some(id.clone()),
+            _ => None,
+        };
+        match pair {
+            Some(_) if self.iam_owned.contains(found.name) => {}
+            Some(key_id) => creds.push(self.key_pair(found, changed, &key_id).await),
+            None => {
+                for m in &self.sm.fields {
+                    if let Some(Value::String(v)) = doc.get(&m.field)
+                        && !v.is_empty()
+                    {
+                        creds.push(found.credential(
+                            m.issuer,
+                            Some(&m.field),
+                            changed,
+                            mask(v),
+                            Some(keyed_fingerprint(self.key, v)),
+                            None,
+                        ));
+                    }
                 }
             }
         }
         wipe_map(&mut doc);
         creds
+    }
+
+    /// An IAM key pair in a secret no `stored_in` names: the key of its access key id, of a
+    /// user outside the IAM scope (named when GetAccessKeyLastUsed says whose it is). It is
+    /// listed so, and rotated only once its user is in scope.
+    async fn key_pair(
+        &self,
+        found: &Found<'_>,
+        changed: Option<DateTime<Utc>>,
+        key_id: &str,
+    ) -> Credential {
+        let iam = aws_sdk_iam::Client::new(&self.aws.config(None));
+        let user = match iam
+            .get_access_key_last_used()
+            .access_key_id(key_id)
+            .send()
+            .await
+        {
+            Ok(out) => out.user_name().map(str::to_string),
+            Err(e) => {
+                let e = map_sdk_error(IAM, "GetAccessKeyLastUsed", e);
+                tracing::debug!(
+                    secret = found.name,
+                    "owner of a stored key pair not found: {e}"
+                );
+                None
+            }
+        };
+        let who = match &user {
+            Some(u) => format!("IAM user {u}"),
+            None => "an IAM user breachbook cannot name".to_string(),
+        };
+        let mut c = found.credential(
+            Issuer::AwsIam,
+            None,
+            changed,
+            mask(key_id),
+            None,
+            Some(format!(
+                "it holds the key pair of access key {} of {who}, who is not in the runbook's IAM scope: add the user to scope.iam.users and stored_in to rotate it",
+                mask(key_id)
+            )),
+        );
+        c.key_id = key_id.to_string();
+        c.name = format!("{} (key pair of {who})", c.name);
+        if let Some(u) = user {
+            c.meta.insert("user".into(), u);
+        }
+        c.meta.insert("out_of_scope".into(), "true".into());
+        c
     }
 }
 
@@ -406,6 +527,10 @@ fn unreadable(
 struct Found<'a> {
     name: &'a str,
     region: &'a str,
+    /// The account the secret is in, when known.
+    account: Option<&'a str>,
+    /// The scope lists more than one region: names carry the region.
+    multi_region: bool,
     exposure: &'a ExposureWindow,
 }
 
@@ -419,18 +544,31 @@ impl Found<'_> {
         fingerprint: Option<String>,
         note: Option<String>,
     ) -> Credential {
-        let (id, label) = match field {
-            Some(f) => (
-                format!("{}/{}#{f}", issuer_slug(issuer), self.name),
-                format!("{}#{f}", self.name),
-            ),
-            None => (
-                format!("{}/{}", issuer_slug(issuer), self.name),
-                self.name.to_string(),
-            ),
+        let location = Location {
+            kind: LocationKind::SecretsManager,
+            name: self.name.to_string(),
+            field: field.map(str::to_string),
+            region: Some(self.region.to_string()),
+            account: self.account.map(str::to_string),
+            changed,
         };
+        // Identity: account, region, name and field (two secrets named alike in two
+        // regions hold two keys); the name says the region when the scope has several.
+        let id = format!(
+            "{}/{}",
+            issuer_slug(issuer),
+            location.key().trim_start_matches("sm:")
+        );
+        let mut label = match field {
+            Some(f) => format!("{}#{f}", self.name),
+            None => self.name.to_string(),
+        };
+        let place = label.clone();
+        if self.multi_region {
+            label = format!("{label} ({})", self.region);
+        }
         let (exposed, mut reason) = exposure_of(
-            &format!("Secrets Manager {label} ({})", self.region),
+            &format!("Secrets Manager {place} ({})", self.region),
             changed,
             self.exposure,
         );
@@ -453,13 +591,7 @@ impl Found<'_> {
             hint,
             created: None,
             last_used: None,
-            locations: vec![Location {
-                kind: LocationKind::SecretsManager,
-                name: self.name.to_string(),
-                field: field.map(str::to_string),
-                region: Some(self.region.to_string()),
-                changed,
-            }],
+            locations: vec![location],
             exposed,
             exposure_reason: reason,
             fingerprint,

@@ -60,7 +60,7 @@ pub(crate) fn exposure_of(
 }
 
 /// Parses a secret value as a JSON object (`None` for plain text or other JSON).
-fn parse_object(value: &SecretString) -> Option<Map<String, Value>> {
+pub(crate) fn parse_object(value: &SecretString) -> Option<Map<String, Value>> {
     match serde_json::from_str::<Value>(value.expose_secret()) {
         Ok(Value::Object(m)) => Some(m),
         Ok(mut other) => {
@@ -81,7 +81,7 @@ fn wipe(v: &mut Value) {
     }
 }
 
-fn wipe_map(m: &mut Map<String, Value>) {
+pub(crate) fn wipe_map(m: &mut Map<String, Value>) {
     m.values_mut().for_each(wipe);
 }
 

@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use super::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, parse_object, sm_err, to_secret, wipe, wipe_map};
 use crate::incident::model::Location;
-use crate::incident::ports::{ProviderError, ProviderResult, SecretStore};
+use crate::incident::ports::{
+    PendingCheck, PendingVersion, ProviderError, ProviderResult, SecretStore,
+};
 use crate::providers::aws::{Aws, SECRETS_MANAGER, to_chrono};
 
 /// Staging label of a rebased document between its write and its promotion (see
@@ -114,6 +116,31 @@ impl SecretsManagerStore {
             .map_err(|e| sm_err("DescribeSecret", name, e))
     }
 
+    /// When `version` was made (ListSecretVersionIds), if the listing says.
+    async fn created(
+        &self,
+        client: &Client,
+        name: &str,
+        version: &str,
+    ) -> ProviderResult<Option<DateTime<Utc>>> {
+        let mut pages = client
+            .list_secret_version_ids()
+            .secret_id(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sm_err("ListSecretVersionIds", name, e))?;
+            if let Some(v) = page
+                .versions()
+                .iter()
+                .find(|v| v.version_id() == Some(version))
+            {
+                return Ok(v.created_date().and_then(to_chrono));
+            }
+        }
+        Ok(None)
+    }
+
     /// The document to write: `value` placed into `current` as `loc` says.
     fn compose(
         loc: &Location,
@@ -185,34 +212,53 @@ impl SecretsManagerStore {
         }
     }
 
-    /// Promotes the staged `version` of a JSON field while `cur` is current: already done
-    /// through a rebased version (a retry), a plain label move when no other field changed
-    /// since staging, else the current document with this field set written as a rebased
-    /// version and made current. Returns the version now current and whether it was rebased.
-    async fn promote_field(
+    /// Promotes the staged `version` of the JSON fields `fields` while `cur` is current:
+    /// already done through a rebased version (a retry), a plain label move when no other
+    /// field changed since staging, else the current document with these fields set written
+    /// as a rebased version and made current. Returns the version now current and whether
+    /// it was rebased.
+    async fn promote_fields(
         &self,
         client: &Client,
-        loc: &Location,
-        f: &str,
+        name: &str,
+        fields: &[&str],
         version: &str,
         cur: &str,
     ) -> ProviderResult<(String, bool)> {
-        let name = loc.name.as_str();
         let staged = self.read(client, name, Some(version)).await?;
         let now = self.read(client, name, Some(cur)).await?;
-        let mine = field_of(&staged, f).ok_or_else(|| ProviderError::NotFound {
-            provider: SECRETS_MANAGER.into(),
-            what: format!("field {f} in version {version} of {name}"),
-        })?;
-        if field_of(&now, f).is_some_and(|v| v.expose_secret() == mine.expose_secret()) {
+        let mut mine = Vec::new();
+        for f in fields {
+            let v = field_of(&staged, f).ok_or_else(|| ProviderError::NotFound {
+                provider: SECRETS_MANAGER.into(),
+                what: format!("field {f} in version {version} of {name}"),
+            })?;
+            mine.push((*f, v));
+        }
+        let already = mine.iter().all(|(f, v)| {
+            field_of(&now, f).is_some_and(|n| n.expose_secret() == v.expose_secret())
+        });
+        if already {
             // Already current through a rebased version (a retry).
             return Ok((cur.to_string(), false));
         }
-        if same_but(&staged, &now, f) {
+        if same_but(&staged, &now, fields) {
             self.move_current(client, name, version, Some(cur)).await?;
             return Ok((version.to_string(), false));
         }
-        let doc = Self::compose(loc, Some(&now), &mine)?;
+        let mut doc = now;
+        for (f, v) in &mine {
+            let loc = Location {
+                kind: crate::incident::model::LocationKind::SecretsManager,
+                name: name.to_string(),
+                field: Some(f.to_string()),
+                region: None,
+                account: None,
+                changed: None,
+            };
+            doc = Self::compose(&loc, Some(&doc), v)?;
+        }
+        drop(mine);
         let token = rebase_token(version, cur);
         client
             .put_secret_value()
@@ -229,7 +275,7 @@ impl SecretsManagerStore {
             secret = name,
             staged = version,
             version = %token,
-            "another field changed since staging: promoted the current document with this field set"
+            "another field changed since staging: promoted the current document with these fields set"
         );
         Ok((token, true))
     }
@@ -266,15 +312,17 @@ fn field_of(doc: &SecretString, field: &str) -> Option<SecretString> {
     v
 }
 
-/// Whether two documents agree on every field but `field`.
-fn same_but(a: &SecretString, b: &SecretString, field: &str) -> bool {
+/// Whether two documents agree on every field but `fields`.
+fn same_but(a: &SecretString, b: &SecretString, fields: &[&str]) -> bool {
     match (parse_object(a), parse_object(b)) {
         (Some(mut x), Some(mut y)) => {
-            let (mut fx, mut fy) = (x.remove(field), y.remove(field));
-            let same = x == y;
-            for v in [&mut fx, &mut fy].into_iter().flatten() {
-                wipe(v);
+            for field in fields {
+                let (mut fx, mut fy) = (x.remove(*field), y.remove(*field));
+                for v in [&mut fx, &mut fy].into_iter().flatten() {
+                    wipe(v);
+                }
             }
+            let same = x == y;
             wipe_map(&mut x);
             wipe_map(&mut y);
             same
@@ -354,28 +402,74 @@ fn last_changed(d: &DescribeSecretOutput) -> DateTime<Utc> {
 
 #[async_trait]
 impl SecretStore for SecretsManagerStore {
-    /// PutSecretValue with `VersionStages=[AWSPENDING]` and `ClientRequestToken=token` (the
-    /// token becomes the version id). A retry finds the version already there and returns it
-    /// without writing; a token already used for another value is refused.
+    /// [`SecretStore::stage_version`] with one value.
     async fn stage(
         &self,
         loc: &Location,
         value: &SecretString,
         token: &str,
     ) -> ProviderResult<String> {
-        let _writer = self.writer(loc).await;
-        let client = self.client(loc);
-        let name = loc.name.as_str();
+        let set = [(loc.clone(), value.clone())];
+        self.stage_version(loc, None, &set, &[], token).await
+    }
+
+    /// DescribeSecret: `AWSPENDING` on a version that is not `AWSCURRENT` (a rotation in
+    /// progress or stuck: "If the AWSPENDING staging label is present but not attached to the
+    /// same version as AWSCURRENT, then any later invocation of RotateSecret assumes that a
+    /// previous rotation request is still in progress", Secrets Manager API reference,
+    /// RotateSecret), with its CreatedDate from ListSecretVersionIds; RotationEnabled,
+    /// RotationLambdaARN, LastRotatedDate and NextRotationDate.
+    async fn inspect(&self, secret: &Location) -> ProviderResult<PendingCheck> {
+        let client = self.client(secret);
+        let name = secret.name.as_str();
+        let d = self.describe(&client, name).await?;
+        let current = holder_of(&d, AWSCURRENT);
+        let pending = holder_of(&d, AWSPENDING).filter(|p| Some(p) != current.as_ref());
+        let pending = match pending {
+            None => None,
+            Some(version) => {
+                let created = self.created(&client, name, &version).await?;
+                Some(PendingVersion { version, created })
+            }
+        };
+        Ok(PendingCheck {
+            pending,
+            rotation_enabled: d.rotation_enabled().unwrap_or(false),
+            rotation_lambda: d.rotation_lambda_arn().map(str::to_string),
+            last_rotated: d.last_rotated_date().and_then(to_chrono),
+            next_rotation: d.next_rotation_date().and_then(to_chrono),
+        })
+    }
+
+    /// One PutSecretValue with `VersionStages=[AWSPENDING]` and `ClientRequestToken=token`
+    /// (the token becomes the version id; the label leaves any other version, so there is
+    /// never a second pending version). The document: `base` (breachbook's pending version)
+    /// or AWSCURRENT, each location of `set` written into it (a field, or a whole value),
+    /// each field of `restore` set back to AWSCURRENT's. A retry finds the version already
+    /// there and returns it without writing; a token already used for other values is
+    /// refused.
+    async fn stage_version(
+        &self,
+        secret: &Location,
+        base: Option<&str>,
+        set: &[(Location, SecretString)],
+        restore: &[Location],
+        token: &str,
+    ) -> ProviderResult<String> {
+        let _writer = self.writer(secret).await;
+        let client = self.client(secret);
+        let name = secret.name.as_str();
         match self.read(&client, name, Some(token)).await {
             Ok(existing) => {
-                return if Self::holds(loc, &existing, value) {
+                let all = set.iter().all(|(loc, v)| Self::holds(loc, &existing, v));
+                return if all {
                     tracing::debug!(secret = name, version = token, "already staged");
                     Ok(token.to_string())
                 } else {
                     Err(ProviderError::Validation {
                         provider: SECRETS_MANAGER.into(),
                         message: format!(
-                            "{name}: version {token} already holds another value; use one token per new key"
+                            "{name}: version {token} already holds other values; use one token per set of new keys"
                         ),
                     })
                 };
@@ -383,9 +477,19 @@ impl SecretStore for SecretsManagerStore {
             Err(ProviderError::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
-        let current = self.read(&client, name, None).await?;
-        let doc = Self::compose(loc, Some(&current), value)?;
-        drop(current);
+        let mut doc = match base {
+            Some(b) => self.read(&client, name, Some(b)).await?,
+            None => self.read(&client, name, None).await?,
+        };
+        if !restore.is_empty() {
+            let current = self.read(&client, name, None).await?;
+            for loc in restore {
+                doc = restore_field(loc, &doc, &current)?;
+            }
+        }
+        for (loc, value) in set {
+            doc = Self::compose(loc, Some(&doc), value)?;
+        }
         let out = client
             .put_secret_value()
             .secret_id(name)
@@ -397,21 +501,39 @@ impl SecretStore for SecretsManagerStore {
             .map_err(|e| sm_err("PutSecretValue", name, e))?;
         drop(doc);
         let version = out.version_id().unwrap_or(token).to_string();
-        tracing::info!(secret = name, version = %version, "staged as AWSPENDING");
+        tracing::info!(secret = name, version = %version, keys = set.len(), "staged as AWSPENDING");
         Ok(version)
     }
 
     /// GetSecretValue by version id; the location's field when it has one.
     async fn read_version(&self, loc: &Location, version: &str) -> ProviderResult<SecretString> {
-        let client = self.client(loc);
-        let doc = self.read(&client, &loc.name, Some(version)).await?;
-        match &loc.field {
-            None => Ok(doc),
-            Some(f) => field_of(&doc, f).ok_or_else(|| ProviderError::NotFound {
-                provider: SECRETS_MANAGER.into(),
-                what: format!("field {f} in version {version} of {}", loc.name),
-            }),
-        }
+        let mut v = self.read_fields(std::slice::from_ref(loc), version).await?;
+        v.pop().ok_or_else(|| ProviderError::NotFound {
+            provider: SECRETS_MANAGER.into(),
+            what: format!("version {version} of {}", loc.name),
+        })
+    }
+
+    /// One GetSecretValue by version id; each location's field (or the whole value).
+    async fn read_fields(
+        &self,
+        locs: &[Location],
+        version: &str,
+    ) -> ProviderResult<Vec<SecretString>> {
+        let Some(first) = locs.first() else {
+            return Ok(Vec::new());
+        };
+        let client = self.client(first);
+        let doc = self.read(&client, &first.name, Some(version)).await?;
+        locs.iter()
+            .map(|loc| match &loc.field {
+                None => Ok(doc.clone()),
+                Some(f) => field_of(&doc, f).ok_or_else(|| ProviderError::NotFound {
+                    provider: SECRETS_MANAGER.into(),
+                    what: format!("field {f} in version {version} of {}", loc.name),
+                }),
+            })
+            .collect()
     }
 
     /// The value before the rotation: AWSPREVIOUS, then AWSCURRENT, whichever (for a JSON
@@ -446,23 +568,41 @@ impl SecretStore for SecretsManagerStore {
         })
     }
 
+    /// [`SecretStore::promote_version`] for one location.
+    async fn promote(&self, loc: &Location, version: &str) -> ProviderResult<DateTime<Utc>> {
+        self.promote_version(std::slice::from_ref(loc), version)
+            .await
+    }
+
     /// Moves AWSCURRENT to `version` (the old current becomes AWSPREVIOUS) and takes
-    /// AWSPENDING off it, then checks the labels with DescribeSecret and returns the secret's
-    /// LastChangedDate. Promoting a version that is already current only tidies AWSPENDING.
+    /// AWSPENDING off it, once for every field of `locs`, then checks the labels with
+    /// DescribeSecret and returns the secret's LastChangedDate. Promoting a version that is
+    /// already current only tidies AWSPENDING. Only a version DescribeSecret lists is
+    /// promoted (AWS drops a version without labels from it).
     ///
     /// AWSCURRENT only ever moves with UpdateSecretVersionStage naming the version it leaves,
     /// so a change made by someone else since DescribeSecret makes the move fail instead of
     /// being overwritten.
     ///
-    /// For a JSON field: if another field of the secret changed since `version` was staged
-    /// (another key of the same secret promoted first), moving the label would bring that
-    /// field back to its old value. Instead the current document with this field set is
-    /// written as a new version (label `BREACHBOOK_REBASED`, token derived from both version
-    /// ids so a retry does not write twice), AWSCURRENT moves to it, and the label is removed.
-    async fn promote(&self, loc: &Location, version: &str) -> ProviderResult<DateTime<Utc>> {
-        let _writer = self.writer(loc).await;
-        let client = self.client(loc);
-        let name = loc.name.as_str();
+    /// For JSON fields: if another field of the secret changed since `version` was staged (a
+    /// copy of another key written there since), moving the label would bring that field
+    /// back to its old value. Instead the current document with these fields set is written
+    /// as a new version (label `BREACHBOOK_REBASED`, token derived from both version ids so a
+    /// retry does not write twice), AWSCURRENT moves to it, and the label is removed.
+    async fn promote_version(
+        &self,
+        locs: &[Location],
+        version: &str,
+    ) -> ProviderResult<DateTime<Utc>> {
+        let Some(first) = locs.first() else {
+            return Err(ProviderError::Validation {
+                provider: SECRETS_MANAGER.into(),
+                message: "nothing to promote".into(),
+            });
+        };
+        let _writer = self.writer(first).await;
+        let client = self.client(first);
+        let name = first.name.as_str();
         let before = self.describe(&client, name).await?;
         let known = before
             .version_ids_to_stages()
@@ -470,14 +610,21 @@ impl SecretStore for SecretsManagerStore {
         if !known {
             return Err(ProviderError::NotFound {
                 provider: SECRETS_MANAGER.into(),
-                what: format!("version {version} of {name}"),
+                what: format!(
+                    "version {version} of {name} among its labelled versions (another pending version may have taken its label: stage again)"
+                ),
             });
         }
         let current = holder_of(&before, AWSCURRENT);
-        let (promoted, rebased) = match (&loc.field, &current) {
-            (_, Some(cur)) if cur == version => (version.to_string(), false),
-            (Some(f), Some(cur)) => self.promote_field(&client, loc, f, version, cur).await?,
-            (_, cur) => {
+        let fields: Vec<&str> = locs.iter().filter_map(|l| l.field.as_deref()).collect();
+        let whole = locs.iter().any(|l| l.field.is_none());
+        let (promoted, rebased) = match &current {
+            Some(cur) if cur == version => (version.to_string(), false),
+            Some(cur) if !whole && !fields.is_empty() => {
+                self.promote_fields(&client, name, &fields, version, cur)
+                    .await?
+            }
+            cur => {
                 self.move_current(&client, name, version, cur.as_deref())
                     .await?;
                 (version.to_string(), false)
@@ -505,8 +652,35 @@ impl SecretStore for SecretsManagerStore {
         }
         let after = self.describe(&client, name).await?;
         check_promoted(name, &after, version, &promoted)?;
-        tracing::info!(secret = name, version = %promoted, "promoted to AWSCURRENT");
+        tracing::info!(secret = name, version = %promoted, keys = locs.len(), "promoted to AWSCURRENT");
         Ok(last_changed(&after))
+    }
+
+    /// UpdateSecretVersionStage taking AWSPENDING off `version` (RemoveFromVersionId, no
+    /// MoveToVersionId: "To remove a label from a version, then do not specify this
+    /// parameter", API reference), when it still holds it.
+    async fn unstage(&self, secret: &Location, version: &str) -> ProviderResult<()> {
+        let _writer = self.writer(secret).await;
+        let client = self.client(secret);
+        let name = secret.name.as_str();
+        let d = self.describe(&client, name).await?;
+        if !stages_of(&d, version).iter().any(|s| s == AWSPENDING) {
+            return Ok(());
+        }
+        client
+            .update_secret_version_stage()
+            .secret_id(name)
+            .version_stage(AWSPENDING)
+            .remove_from_version_id(version)
+            .send()
+            .await
+            .map_err(|e| sm_err("UpdateSecretVersionStage", name, e))?;
+        tracing::info!(
+            secret = name,
+            version,
+            "took AWSPENDING off breachbook's version"
+        );
+        Ok(())
     }
 
     /// PutSecretValue as the new AWSCURRENT (field-aware), unless the secret already holds
@@ -533,6 +707,39 @@ impl SecretStore for SecretsManagerStore {
     }
 }
 
+/// `doc` with `loc`'s field set back to its value in `current` (taken out when `current`
+/// has none); a whole value goes back to `current`.
+fn restore_field(
+    loc: &Location,
+    doc: &SecretString,
+    current: &SecretString,
+) -> ProviderResult<SecretString> {
+    let Some(f) = &loc.field else {
+        return Ok(current.clone());
+    };
+    let Some(mut d) = parse_object(doc) else {
+        return Ok(current.clone());
+    };
+    let mut back = parse_object(current).and_then(|mut c| {
+        let v = c.remove(f);
+        wipe_map(&mut c);
+        v
+    });
+    match back.take() {
+        Some(v) => {
+            if let Some(mut old) = d.insert(f.clone(), v) {
+                wipe(&mut old);
+            }
+        }
+        None => {
+            if let Some(mut old) = d.remove(f) {
+                wipe(&mut old);
+            }
+        }
+    }
+    to_secret(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,6 +751,7 @@ mod tests {
             name: "prod/ai/keys".into(),
             field: field.map(str::to_string),
             region: None,
+            account: None,
             changed: None,
         }
     }
@@ -594,8 +802,9 @@ mod tests {
     fn documents_compare_without_one_field() {
         let a = s(r#"{"A":"1","B":"2"}"#);
         let b = s(r#"{"A":"9","B":"2"}"#);
-        assert!(same_but(&a, &b, "A"));
-        assert!(!same_but(&a, &b, "B"));
+        assert!(same_but(&a, &b, &["A"]));
+        assert!(!same_but(&a, &b, &["B"]));
+        assert!(same_but(&a, &b, &["A", "B"]));
         assert!(rebase_token("v1", "v2").len() >= 32);
     }
 }
