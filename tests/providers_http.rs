@@ -537,6 +537,31 @@ async fn openai_service_accounts_an_interrupted_mint_left_are_strays_and_are_del
         let err = iss.discard_stray(&old, &not_ours).await.unwrap_err();
         assert!(matches!(err, ProviderError::Validation { .. }), "{err:?}");
     }
+    // A key breachbook minted but could not store, or whose rotation was skipped: the engine
+    // discards it by its key id, and the account that holds it goes (the key alone cannot).
+    // OAI delete-project-service-account (L12817).
+    Mock::given(method("DELETE"))
+        .and(path("/v1/organization/projects/proj_a/service_accounts/svc_acct_held"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "organization.project.service_account.deleted", "id": "svc_acct_held", "deleted": true
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let minted = breachbook::incident::ports::StrayKey {
+        key_id: "key_held".into(),
+        what: "new key sk-hel…BBBB (minted, then not stored)".into(),
+        created: None,
+    };
+    iss.discard_stray(&old, &minted).await.unwrap();
+    // No project-key delete was tried (OAI refuses it for a service account's key).
+    let sent = server.received_requests().await.unwrap();
+    assert!(
+        !sent
+            .iter()
+            .any(|r| r.method.as_str() == "DELETE" && r.url.path().contains("/api_keys/")),
+        "a service account's key was deleted on its own"
+    );
 }
 #[tokio::test]
 async fn openai_user_keys_are_minted_by_hand() {
