@@ -158,7 +158,7 @@ pub struct AwsArgs {
     #[arg(long)]
     pub region: Option<String>,
     /// Endpoint URL for AWS emulators such as moto, for every service (else the SDK's own
-    /// AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, e.g. AWS_ENDPOINT_URL_CLOUDTRAIL)
+    /// AWS_ENDPOINT_URL and `AWS_ENDPOINT_URL_<SERVICE>`, e.g. AWS_ENDPOINT_URL_CLOUDTRAIL)
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 }
