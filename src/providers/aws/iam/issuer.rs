@@ -359,7 +359,7 @@ impl KeyIssuer for IamIssuer {
     }
 
     /// ListAccessKeys of the old key's user: the keys created at or after `since` (less
-    /// `STRAY_CLOCK_MARGIN`) that are neither the exposed key nor one of `known`. IAM has
+    /// `STRAY_CLOCK_MARGIN`, five minutes) that are neither the exposed key nor one of `known`. IAM has
     /// no client token, so these are the keys an interrupted CreateAccessKey may have made:
     /// their secret was in the lost response, and nobody holds it.
     async fn find_strays(
