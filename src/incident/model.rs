@@ -53,7 +53,68 @@ impl Credential {
             .iter()
             .find(|l| l.kind == LocationKind::SecretsManager)
     }
+
+    /// Whether the issuer itself blocked this key as leaked (it found it in public): the
+    /// issuer's own words, redacted. Such a key no longer works, but it still exists at the
+    /// issuer and is still to be deleted: blocked is not revoked.
+    pub fn blocked_as_leaked(&self) -> Option<&str> {
+        self.meta
+            .get(META_BLOCKED_AS_LEAKED)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Records that the issuer blocked this key as leaked, with its own words as evidence.
+    pub fn set_blocked_as_leaked(&mut self, evidence: &str) {
+        self.meta
+            .insert(META_BLOCKED_AS_LEAKED.to_string(), evidence.to_string());
+    }
+
+    /// What else revoking this key destroys at its issuer, one line each (an OpenAI
+    /// service-account key is revoked by deleting its service account, and with it every
+    /// other key that account holds). Shown before the typed word.
+    pub fn revoke_takes(&self) -> Vec<&str> {
+        self.meta
+            .get(META_REVOKE_TAKES)
+            .map(|s| s.lines().filter(|l| !l.trim().is_empty()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sets what else revoking this key destroys (see [`Credential::revoke_takes`]).
+    pub fn set_revoke_takes(&mut self, lines: &[String]) {
+        if lines.is_empty() {
+            self.meta.remove(META_REVOKE_TAKES);
+        } else {
+            self.meta
+                .insert(META_REVOKE_TAKES.to_string(), lines.join("\n"));
+        }
+    }
 }
+
+impl Credential {
+    /// How long the issuer keeps a deleted key restorable (Google keeps a deleted API key 30
+    /// days): a deletion is undone there until then, and the report says until when.
+    pub fn restorable_for(&self) -> Option<chrono::Duration> {
+        self.meta
+            .get(META_RESTORABLE_DAYS)
+            .and_then(|d| d.parse::<i64>().ok())
+            .filter(|d| *d > 0)
+            .map(chrono::Duration::days)
+    }
+
+    /// Sets how many days the issuer keeps a deleted key restorable.
+    pub fn set_restorable_days(&mut self, days: u32) {
+        self.meta
+            .insert(META_RESTORABLE_DAYS.to_string(), days.to_string());
+    }
+}
+
+/// `meta` key of [`Credential::restorable_for`]: the domain's own, not a provider's.
+pub const META_RESTORABLE_DAYS: &str = "restorable_days";
+/// `meta` key of [`Credential::blocked_as_leaked`]: the domain's own, not a provider's.
+pub const META_BLOCKED_AS_LEAKED: &str = "blocked_as_leaked";
+/// `meta` key of [`Credential::revoke_takes`]: the domain's own, not a provider's.
+pub const META_REVOKE_TAKES: &str = "revoke_takes";
 
 /// Where one copy of a key lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -155,6 +155,17 @@ pub struct StrayKey {
     pub created: Option<DateTime<Utc>>,
 }
 
+/// Money an issuer reports as spent with one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spend {
+    /// In `currency`'s units (dollars, not cents).
+    pub amount: f64,
+    /// Lower-case ISO 4217 code, as the issuer writes it (`usd`).
+    pub currency: String,
+    /// From when the sum counts (the start of the issuer's first bucket).
+    pub since: DateTime<Utc>,
+}
+
 /// Mints, checks and kills keys at one issuer.
 #[async_trait]
 pub trait KeyIssuer: Send + Sync {
@@ -202,6 +213,32 @@ pub trait KeyIssuer: Send + Sync {
             provider: old.issuer.label().to_string(),
             message: "this issuer cannot discard a key it minted".to_string(),
         })
+    }
+    /// What the issuer can tell of a stored key from its value alone (Google's
+    /// `keys:lookupKey` names its project and key; a test call shows a key the issuer blocked
+    /// as leaked): fills in `found`'s key id, meta and state. Called by inventories that read
+    /// values, before the credential is reported; never keeps the value. Issuers that know
+    /// their keys by listing them need nothing here.
+    async fn identify(&self, found: &mut Credential, value: &SecretString) -> ProviderResult<()> {
+        let _ = (found, value);
+        Ok(())
+    }
+    /// Money spent with the old key or the new one since `since`, where the issuer reports
+    /// costs per key (OpenAI's costs grouped by `api_key_id`). `None`: not reported per key.
+    async fn spend(
+        &self,
+        cred: &Credential,
+        generation: KeyGeneration,
+        new_key_id: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> ProviderResult<Option<Spend>> {
+        let _ = (cred, generation, new_key_id, since);
+        Ok(None)
+    }
+    /// What this issuer's usage data cannot attribute to one key, in words, said once on the
+    /// timeline so that a quiet Usage panel is not read as a quiet key. `None`: nothing.
+    fn usage_blind_spots(&self) -> Option<String> {
+        None
     }
     /// Ends what revoking `old` leaves working, for sessions (temporary credentials) issued
     /// before `before` (IAM: an inline deny on the user for `aws:TokenIssueTime` earlier than

@@ -3,9 +3,10 @@
 //! `Clock` every wait goes through, and `ProviderSet`). The engine only sees the ports.
 //!
 //! `http` is the HTTP providers' shared plumbing (`AdminApi`); `openai`, `anthropic`,
-//! `gemini` and `braintrust` each add what sets them apart; `aws` holds Secrets Manager, IAM
-//! and CloudTrail; `live` puts the real ones together for a runbook's scope; `sim` is the
-//! drill world.
+//! `gemini` and `braintrust` each add what sets them apart, `google` the Google Cloud sign-in
+//! and API Keys API that Gemini's use with a service account; `aws` holds Secrets Manager,
+//! IAM and CloudTrail; `live` puts the real ones together for a runbook's scope; `sim` is
+//! the drill world.
 //!
 //! May depend on the incident domain (its ports, model, events and state) and the runbook
 //! schema; never on the terminal UI, the command line or `launch`. Errors are thiserror
@@ -15,6 +16,7 @@ pub mod anthropic;
 pub mod aws;
 pub mod braintrust;
 pub mod gemini;
+pub mod google;
 pub mod http;
 pub mod live;
 pub mod openai;

@@ -158,6 +158,26 @@ pub struct OpenAiScope {
     /// Project ids; empty means every project.
     #[serde(default)]
     pub projects: Vec<String>,
+    /// How a key owned by a person is replaced: `by_hand` (the default: the person makes a
+    /// new key in the dashboard and pastes it) or `service_account` (breachbook mints a new
+    /// service account in the key's project; the person's key is then deleted).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub user_keys: UserKeys,
+}
+
+/// How breachbook replaces an OpenAI key owned by a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserKeys {
+    /// A person makes the new key in the dashboard and pastes it into breachbook.
+    #[default]
+    ByHand,
+    /// A new service account, named after the rotation, replaces the person's key.
+    ServiceAccount,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
@@ -186,6 +206,10 @@ pub struct BraintrustScope {
     /// Only AI secrets with these names; empty means all.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Only environment variables (org-, project- and function-scoped secrets) with these
+    /// names; empty means all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_vars: Vec<String>,
 }
 
 /// Engine settings.

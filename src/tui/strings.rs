@@ -288,6 +288,18 @@ pub const EXPOSED: &str = "EXPOSED";
 pub const EXPOSED_REVOKED: &str = "revoked";
 pub const EXPOSED_DELETED: &str = "deleted";
 pub const NOT_EXPOSED: &str = "no";
+/// An exposed key its issuer blocked as leaked: it no longer works but is still to be deleted.
+pub const EXPOSED_BLOCKED: &str = "LEAKED";
+/// The details line of a key its issuer blocked as leaked.
+pub fn blocked_as_leaked(evidence: &str) -> String {
+    format!(
+        "blocked by the issuer as leaked — {evidence}: it no longer works, but it still exists; rotate it and delete it"
+    )
+}
+/// How long the issuer keeps a deleted key restorable.
+pub fn restorable(days: i64) -> String {
+    format!("the issuer keeps a deleted key {days} days: until then it can be restored")
+}
 pub fn shared(n: usize) -> String {
     format!("shared ×{n}")
 }

@@ -1,26 +1,50 @@
-//! Stateful fakes of the AI providers and Braintrust on wiremock: one `MockServer` per
-//! provider, each answered by one [`wiremock::Respond`] that routes by method and path over a
-//! shared [`State`]. They speak the request and response shapes breachbook's provider
-//! modules document (src/providers/{openai,anthropic,gemini,braintrust}.rs): keys minted,
-//! deleted or deactivated here stay so, a key works (`/v1/models`) exactly while it is live,
-//! and Braintrust's `secret_updated_at` moves on every write.
+//! Stateful fakes of the AI providers, Google Cloud and Braintrust on wiremock, built from
+//! the vendors' published contracts (the short names are tests/support/contract.rs's: `OAI`,
+//! `ANT`, `GAK`, `GL`, `GOA`, `BT`). One `MockServer` per service, each answered by one
+//! [`wiremock::Respond`] that routes by method and path over a shared [`State`]: keys minted,
+//! deleted or deactivated here stay so, a key works exactly while it is live, and every
+//! route, query parameter, body field and error answer says where it comes from. Where a
+//! contract is silent and the fake must answer something, the comment says "assumed".
 //!
-//! Tight on purpose: an admin call without the right admin key, a missing required header or
-//! query parameter, or a route the fake does not know is answered with an error and written
-//! down in [`State::problems`], which a test asserts is empty. Every value here is an
-//! obviously fake test key.
+//! The documented failure answers are here: OpenAI refuses to delete a service account's key
+//! (`OAI delete-project-api-key`); Google answers a key it found leaked with a bare 403;
+//! Braintrust's POST on an existing name returns the old object unmodified; 429 with and
+//! without `Retry-After` ([`State::throttle`]); list pages follow their cursors
+//! ([`State::page_cap`] makes every list page short, so they must be followed).
+//!
+//! Every request is recorded whole ([`State::recorded`]) for the contract check
+//! (`contract::check`); a request the contract refuses is marked so. Tight on purpose: an admin
+//! call without the right key, or a route the fake does not know, is answered with an error
+//! and written down in [`State::problems`], which a test asserts is empty. Every value here is
+//! an obviously fake test key.
+//!
+//! A test that uses it declares `mod contract;` (tests/support/contract.rs) at its root.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-/// The Anthropic API version breachbook must name on every call.
+pub use crate::contract::{Recorded, Vendor};
+
+/// The Anthropic API version breachbook must name on every call (ANT api/versioning).
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// The Google Cloud project of the fakes, and its number (Key names use the number:
+/// GAK resources.proto "`projects/<PROJECT_NUMBER>/locations/global/keys/<KEY_ID>`").
+pub const GOOGLE_PROJECT: &str = "example-prod";
+pub const GOOGLE_PROJECT_NUMBER: &str = "123456789012";
+/// The service account of the generated key file.
+pub const GOOGLE_ACCOUNT: &str = "breachbook-test@example-prod.iam.gserviceaccount.com";
+pub const GOOGLE_KEY_ID: &str = "fake-private-key-id-0001";
+/// Google's words for a key it found leaked (continuedev/continue#10513 quotes the body).
+pub const LEAKED_MESSAGE: &str = "Your API key was reported as leaked. Please use another API key.";
+/// The org id the Braintrust fake answers with.
+pub const BRAINTRUST_ORG_ID: &str = "11111111-1111-4111-8111-111111111111";
 
 /// The admin credentials the fakes accept.
 #[derive(Debug, Clone)]
@@ -29,7 +53,7 @@ pub struct AdminKeys {
     pub openai: String,
     /// Anthropic Admin API key (`x-api-key`).
     pub anthropic: String,
-    /// Braintrust API key (`Authorization: Bearer`).
+    /// Braintrust API key (`Authorization: Bearer`): one of its API keys.
     pub braintrust: String,
     /// The Braintrust organization (`org_name`).
     pub braintrust_org: String,
@@ -42,6 +66,20 @@ pub struct OpenAiProject {
     pub name: String,
 }
 
+/// An OpenAI service account (`ProjectServiceAccount`).
+#[derive(Debug, Clone)]
+pub struct OpenAiServiceAccount {
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    /// `owner`, `member` or `none`.
+    pub role: String,
+    pub created_at: i64,
+    pub deleted: bool,
+    /// Created through the fake (POST …/service_accounts).
+    pub minted: bool,
+}
+
 /// An OpenAI project API key.
 #[derive(Debug, Clone)]
 pub struct OpenAiKey {
@@ -49,11 +87,11 @@ pub struct OpenAiKey {
     pub project: String,
     pub name: String,
     pub value: String,
-    /// `Some(service account id)` for a service-account key, `None` for a user's.
+    /// `Some(service account id)` for a service-account key, `None` for a person's.
     pub service_account: Option<String>,
     pub created_at: i64,
     pub deleted: bool,
-    /// Minted through the fake (POST …/service_accounts/{sa}/api_keys).
+    /// Minted through the fake.
     pub minted: bool,
 }
 
@@ -69,15 +107,32 @@ pub struct AnthropicKey {
     pub created_at: DateTime<Utc>,
 }
 
-/// A Gemini (Google Cloud) API key.
+/// A Google Cloud API key (GAK `Key`) that may call the Generative Language API.
 #[derive(Debug, Clone)]
-pub struct GeminiKey {
+pub struct GoogleKey {
+    /// `projects/<number>/locations/global/keys/<key id>`.
+    pub name: String,
+    pub uid: String,
+    pub display_name: String,
     pub value: String,
-    /// False once "deleted in the console": the API answers 400 API_KEY_INVALID.
-    pub alive: bool,
+    pub created: DateTime<Utc>,
+    /// Set once deleted (by API or "in the console"): restorable for 30 days.
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub restrictions: Value,
+    /// Google found it leaked: it answers the bare 403.
+    pub leaked: bool,
+    /// Created through the API Keys fake.
+    pub minted: bool,
 }
 
-/// A Braintrust org-level AI secret.
+impl GoogleKey {
+    /// Whether it still works at the Generative Language API.
+    pub fn alive(&self) -> bool {
+        self.deleted_at.is_none() && !self.leaked
+    }
+}
+
+/// A Braintrust org-level AI secret (BT `AISecret`).
 #[derive(Debug, Clone)]
 pub struct AiSecret {
     pub id: String,
@@ -89,49 +144,143 @@ pub struct AiSecret {
     pub updated_at: DateTime<Utc>,
     pub secret_updated_at: DateTime<Utc>,
     pub metadata: Value,
-    /// PUTs that replaced this secret's value.
+    /// Writes that replaced this secret's value.
     pub writes: u32,
 }
 
-/// Everything the four fakes know; shared by their responders.
+/// A Braintrust environment variable (BT `EnvVar`).
+#[derive(Debug, Clone)]
+pub struct EnvVar {
+    pub id: String,
+    /// `organization`, `project` or `function`.
+    pub object_type: String,
+    pub object_id: String,
+    pub name: String,
+    pub value: String,
+    pub created: DateTime<Utc>,
+    pub secret_updated_at: DateTime<Utc>,
+    /// Writes that replaced its value.
+    pub writes: u32,
+}
+
+/// A Braintrust API key (BT `ApiKey`); its value authenticates while it is not deleted.
+#[derive(Debug, Clone)]
+pub struct BraintrustKey {
+    pub id: String,
+    pub name: String,
+    pub value: String,
+    pub created: DateTime<Utc>,
+    pub deleted: bool,
+}
+
+/// A 429 the next matching calls get.
+#[derive(Debug, Clone)]
+pub struct Throttle {
+    pub vendor: Vendor,
+    pub method: &'static str,
+    pub path_prefix: String,
+    pub times: u32,
+    /// `Retry-After` to send (seconds), if any.
+    pub retry_after: Option<u64>,
+}
+
+/// A long-running operation of the API Keys fake.
+#[derive(Debug, Clone)]
+struct Operation {
+    /// The key it made or deleted.
+    key: String,
+    /// Polls left before it is done.
+    polls_left: u32,
+}
+
+/// Everything the fakes know; shared by their responders.
 #[derive(Debug)]
 pub struct State {
     pub admin: AdminKeys,
     pub openai_projects: Vec<OpenAiProject>,
+    pub openai_service_accounts: Vec<OpenAiServiceAccount>,
     pub openai_keys: Vec<OpenAiKey>,
-    /// OpenAI completions usage: (key id, minute start) → requests.
-    pub openai_usage: BTreeMap<(String, i64), u64>,
+    /// OpenAI usage: (report, key id, minute start) → calls counted in that report.
+    pub openai_usage: BTreeMap<(String, String, i64), u64>,
+    /// OpenAI costs: (key id, day start) → dollars.
+    pub openai_costs: BTreeMap<(String, i64), f64>,
     pub anthropic_keys: Vec<AnthropicKey>,
     /// Anthropic messages usage: (key id, minute start) → uncached input tokens.
     pub anthropic_usage: BTreeMap<(String, i64), u64>,
-    pub gemini_keys: Vec<GeminiKey>,
+    pub google_keys: Vec<GoogleKey>,
     pub braintrust_secrets: Vec<AiSecret>,
+    pub braintrust_env_vars: Vec<EnvVar>,
+    pub braintrust_keys: Vec<BraintrustKey>,
+    /// Every request, whole, for the contract check.
+    pub recorded: Vec<Recorded>,
     /// Every call, as `Provider METHOD /path` (no query, no header, no body).
     pub calls: Vec<String>,
     /// Calls the fakes refused as malformed or unauthenticated, or did not know.
     pub problems: Vec<String>,
     /// Usage reports served with at least one bucket.
     pub usage_served: u32,
+    /// At most this many items per list page (a service may answer fewer than `limit`).
+    pub page_cap: usize,
+    /// 429s to come.
+    pub throttles: Vec<Throttle>,
+    /// 429s sent, as `vendor METHOD /path (Retry-After …)`.
+    pub throttled: Vec<String>,
+    /// The next service account created is made at once but its answer held this long (an
+    /// answer lost on the way: the caller does not know it was made).
+    pub hold_service_account_create: Option<std::time::Duration>,
+    /// The public key (PKCS#1 DER) of the service account's key file.
+    google_public_key: Vec<u8>,
+    /// Where the Google token endpoint is (the key file's `token_uri`).
+    google_token_uri: String,
+    google_tokens: Vec<String>,
+    google_operations: BTreeMap<String, Operation>,
     minted: u32,
+}
+
+fn uuid(kind: u32, n: usize) -> String {
+    format!("00000000-0000-4000-{:04x}-{n:012}", 0x8000 + kind)
 }
 
 impl State {
     fn new(admin: AdminKeys) -> State {
+        let now = Utc::now();
+        let braintrust_keys = vec![BraintrustKey {
+            id: uuid(1, 1),
+            name: "breachbook responder".into(),
+            value: admin.braintrust.clone(),
+            created: now - chrono::Duration::days(400),
+            deleted: false,
+        }];
         State {
             admin,
             openai_projects: Vec::new(),
+            openai_service_accounts: Vec::new(),
             openai_keys: Vec::new(),
             openai_usage: BTreeMap::new(),
+            openai_costs: BTreeMap::new(),
             anthropic_keys: Vec::new(),
             anthropic_usage: BTreeMap::new(),
-            gemini_keys: Vec::new(),
+            google_keys: Vec::new(),
             braintrust_secrets: Vec::new(),
+            braintrust_env_vars: Vec::new(),
+            braintrust_keys,
+            recorded: Vec::new(),
             calls: Vec::new(),
             problems: Vec::new(),
             usage_served: 0,
+            page_cap: usize::MAX,
+            throttles: Vec::new(),
+            throttled: Vec::new(),
+            hold_service_account_create: None,
+            google_public_key: Vec::new(),
+            google_token_uri: String::new(),
+            google_tokens: Vec::new(),
+            google_operations: BTreeMap::new(),
             minted: 0,
         }
     }
+
+    // ------------------------------------------------------------------ seeding
 
     /// Adds an OpenAI project.
     pub fn openai_project(&mut self, id: &str, name: &str) {
@@ -141,7 +290,21 @@ impl State {
         });
     }
 
-    /// Adds an OpenAI project key (`service_account`: its owner, `None` for a user's key).
+    /// Adds an OpenAI service account.
+    pub fn openai_service_account(&mut self, project: &str, id: &str, name: &str, role: &str) {
+        self.openai_service_accounts.push(OpenAiServiceAccount {
+            id: id.into(),
+            project: project.into(),
+            name: name.into(),
+            role: role.into(),
+            created_at: Utc::now().timestamp() - 300 * 86_400,
+            deleted: false,
+            minted: false,
+        });
+    }
+
+    /// Adds an OpenAI project key (`service_account`: its owner, which must exist; `None`
+    /// for a person's key).
     pub fn openai_key(
         &mut self,
         project: &str,
@@ -150,6 +313,12 @@ impl State {
         value: &str,
         service_account: Option<&str>,
     ) {
+        if let Some(sa) = service_account {
+            assert!(
+                self.openai_service_accounts.iter().any(|s| s.id == sa),
+                "seed the service account {sa} first"
+            );
+        }
         self.openai_keys.push(OpenAiKey {
             id: id.into(),
             project: project.into(),
@@ -174,20 +343,40 @@ impl State {
         });
     }
 
-    /// Adds a live Gemini key (made in the console).
-    pub fn gemini_key(&mut self, value: &str) {
-        self.gemini_keys.push(GeminiKey {
+    /// Adds a live Google API key (made in the console), with Generative Language as its one
+    /// API target. Returns its resource name.
+    pub fn gemini_key(&mut self, value: &str) -> String {
+        let n = self.google_keys.len() + 1;
+        let name = format!(
+            "projects/{GOOGLE_PROJECT_NUMBER}/locations/global/keys/{}",
+            uuid(3, n)
+        );
+        self.google_keys.push(GoogleKey {
+            name: name.clone(),
+            uid: uuid(4, n),
+            display_name: format!("gemini key {n}"),
             value: value.into(),
-            alive: true,
+            created: Utc::now() - chrono::Duration::days(90),
+            deleted_at: None,
+            restrictions: json!({"apiTargets": [{"service": "generativelanguage.googleapis.com"}]}),
+            leaked: false,
+            minted: false,
         });
+        name
     }
 
-    /// "Deletes the key in the Google Cloud console": from now on it answers 400
-    /// API_KEY_INVALID. Returns whether the key was known.
+    /// Google found the key leaked: from now on it answers the bare 403.
+    pub fn leak_gemini_key(&mut self, value: &str) {
+        for k in self.google_keys.iter_mut().filter(|k| k.value == value) {
+            k.leaked = true;
+        }
+    }
+
+    /// "Deletes the key in the Google Cloud console". Returns whether the key was known.
     pub fn delete_gemini_key(&mut self, value: &str) -> bool {
         let mut found = false;
-        for k in self.gemini_keys.iter_mut().filter(|k| k.value == value) {
-            k.alive = false;
+        for k in self.google_keys.iter_mut().filter(|k| k.value == value) {
+            k.deleted_at.get_or_insert_with(Utc::now);
             found = true;
         }
         found
@@ -203,7 +392,7 @@ impl State {
     ) {
         let n = self.braintrust_secrets.len() + 1;
         self.braintrust_secrets.push(AiSecret {
-            id: format!("00000000-0000-4000-8000-{n:012}"),
+            id: uuid(2, n),
             name: name.into(),
             kind: kind.into(),
             value: value.into(),
@@ -215,13 +404,67 @@ impl State {
         });
     }
 
-    /// Records `n` OpenAI completions requests with key `key_id` in the minute `minutes_ago`.
-    pub fn openai_usage(&mut self, key_id: &str, minutes_ago: i64, n: u64) {
+    /// Adds a Braintrust environment variable of `object_type` `object_id`, last written at
+    /// `changed`.
+    pub fn braintrust_env_var(
+        &mut self,
+        object_type: &str,
+        object_id: &str,
+        name: &str,
+        value: &str,
+        changed: DateTime<Utc>,
+    ) -> String {
+        let n = self.braintrust_env_vars.len() + 1;
+        let id = uuid(5, n);
+        self.braintrust_env_vars.push(EnvVar {
+            id: id.clone(),
+            object_type: object_type.into(),
+            object_id: object_id.into(),
+            name: name.into(),
+            value: value.into(),
+            created: changed,
+            secret_updated_at: changed,
+            writes: 0,
+        });
+        id
+    }
+
+    /// Adds a Braintrust API key (made in its settings). Returns its id.
+    pub fn braintrust_key(&mut self, name: &str, value: &str) -> String {
+        let n = self.braintrust_keys.len() + 1;
+        let id = uuid(1, n);
+        self.braintrust_keys.push(BraintrustKey {
+            id: id.clone(),
+            name: name.into(),
+            value: value.into(),
+            created: Utc::now() - chrono::Duration::days(60 + n as i64),
+            deleted: false,
+        });
+        id
+    }
+
+    /// Records `n` calls with OpenAI key `key_id` in usage report `report` (`completions`,
+    /// `embeddings`…) in the minute `minutes_ago`.
+    pub fn openai_usage_in(&mut self, report: &str, key_id: &str, minutes_ago: i64, n: u64) {
         let minute = minute_start(Utc::now()) - minutes_ago * 60;
         *self
             .openai_usage
-            .entry((key_id.to_string(), minute))
+            .entry((report.to_string(), key_id.to_string(), minute))
             .or_default() += n;
+    }
+
+    /// Records `n` OpenAI completions requests with key `key_id` in the minute `minutes_ago`.
+    pub fn openai_usage(&mut self, key_id: &str, minutes_ago: i64, n: u64) {
+        self.openai_usage_in("completions", key_id, minutes_ago, n);
+    }
+
+    /// Records `dollars` spent with OpenAI key `key_id` today.
+    pub fn openai_cost(&mut self, key_id: &str, dollars: f64) {
+        let day = Utc::now().timestamp().div_euclid(86_400) * 86_400;
+        *self
+            .openai_costs
+            .entry((key_id.to_string(), day))
+            .or_default() += dollars;
     }
 
     /// Records `tokens` Anthropic input tokens with key `key_id` in the minute `minutes_ago`.
@@ -233,9 +476,56 @@ impl State {
             .or_default() += tokens;
     }
 
+    /// The next `times` calls of `method` on paths starting with `path_prefix` at `vendor`
+    /// get a 429 (with `Retry-After: <secs>` when given). Only where the contract documents
+    /// a 429 (panics otherwise: the test would be wrong).
+    pub fn throttle(
+        &mut self,
+        vendor: Vendor,
+        method: &'static str,
+        path_prefix: &str,
+        times: u32,
+        retry_after: Option<u64>,
+    ) {
+        let documented = match vendor {
+            // OAI #/components/responses/TooManyRequests is referenced by the usage reports,
+            // costs and audit logs, not by projects, keys or service accounts.
+            Vendor::OpenAi => {
+                path_prefix.starts_with("/v1/organization/usage")
+                    || path_prefix.starts_with("/v1/organization/costs")
+            }
+            // BT: every authenticated operation lists 429 (with a `Retry-After` header).
+            Vendor::Braintrust => true,
+            // ANT api/errors: 429 rate_limit_error.
+            Vendor::Anthropic => true,
+            // RPC code.proto: RESOURCE_EXHAUSTED → 429.
+            Vendor::Gemini | Vendor::GoogleApiKeys => true,
+            Vendor::GoogleOAuth => true,
+        };
+        assert!(
+            documented,
+            "{} does not document a 429 on {path_prefix}",
+            vendor.name()
+        );
+        self.throttles.push(Throttle {
+            vendor,
+            method,
+            path_prefix: path_prefix.into(),
+            times,
+            retry_after,
+        });
+    }
+
+    // ------------------------------------------------------------------ queries
+
     /// The OpenAI key `id`.
     pub fn openai(&self, id: &str) -> Option<&OpenAiKey> {
         self.openai_keys.iter().find(|k| k.id == id)
+    }
+
+    /// The OpenAI service account `id`.
+    pub fn openai_sa(&self, id: &str) -> Option<&OpenAiServiceAccount> {
+        self.openai_service_accounts.iter().find(|s| s.id == id)
     }
 
     /// The Anthropic key `id`.
@@ -243,9 +533,14 @@ impl State {
         self.anthropic_keys.iter().find(|k| k.id == id)
     }
 
-    /// The Gemini key with this value.
-    pub fn gemini(&self, value: &str) -> Option<&GeminiKey> {
-        self.gemini_keys.iter().find(|k| k.value == value)
+    /// The Google key with this value.
+    pub fn gemini(&self, value: &str) -> Option<&GoogleKey> {
+        self.google_keys.iter().find(|k| k.value == value)
+    }
+
+    /// Google keys made through the API Keys fake.
+    pub fn minted_google(&self) -> Vec<&GoogleKey> {
+        self.google_keys.iter().filter(|k| k.minted).collect()
     }
 
     /// The Braintrust AI secret `name`.
@@ -253,9 +548,27 @@ impl State {
         self.braintrust_secrets.iter().find(|s| s.name == name)
     }
 
+    /// The Braintrust environment variable `name`.
+    pub fn env_var(&self, name: &str) -> Option<&EnvVar> {
+        self.braintrust_env_vars.iter().find(|v| v.name == name)
+    }
+
+    /// The Braintrust API key with this value.
+    pub fn braintrust_key_of(&self, value: &str) -> Option<&BraintrustKey> {
+        self.braintrust_keys.iter().find(|k| k.value == value)
+    }
+
     /// Keys minted through the fake, in order.
     pub fn minted_openai(&self) -> Vec<&OpenAiKey> {
         self.openai_keys.iter().filter(|k| k.minted).collect()
+    }
+
+    /// Service accounts created through the fake, in order.
+    pub fn minted_service_accounts(&self) -> Vec<&OpenAiServiceAccount> {
+        self.openai_service_accounts
+            .iter()
+            .filter(|s| s.minted)
+            .collect()
     }
 
     /// How many calls match `prefix` (e.g. `"OpenAI DELETE /v1/organization"`).
@@ -266,39 +579,61 @@ impl State {
     fn problem(&mut self, p: String) {
         self.problems.push(p);
     }
+
+    /// Marks the request being answered as one the contract refuses.
+    fn refuse(&mut self, why: &str) {
+        if let Some(r) = self.recorded.last_mut() {
+            r.refused_by_contract = Some(why.to_string());
+        }
+    }
 }
 
-/// The four fakes and their shared state.
+/// The fakes and their shared state.
 pub struct FakeAi {
     pub openai: MockServer,
     pub anthropic: MockServer,
     pub gemini: MockServer,
+    pub google_api_keys: MockServer,
+    pub google_oauth: MockServer,
     pub braintrust: MockServer,
     state: Arc<Mutex<State>>,
+    /// The service account's private key, PKCS#8 PEM (for the key file).
+    google_private_pem: String,
 }
 
 impl FakeAi {
-    /// Starts the four servers, knowing nothing yet but the admin keys.
+    /// Starts the servers, knowing nothing yet but the admin keys; makes the service
+    /// account's RSA key.
     pub async fn start(admin: AdminKeys) -> FakeAi {
         let state = Arc::new(Mutex::new(State::new(admin)));
-        let serve = |provider: Provider| {
+        let serve = |vendor: Vendor| {
             let state = state.clone();
             async move {
                 let server = MockServer::start().await;
                 Mock::given(wiremock::matchers::any())
-                    .respond_with(Route { provider, state })
+                    .respond_with(Route { vendor, state })
                     .mount(&server)
                     .await;
                 server
             }
         };
-        FakeAi {
-            openai: serve(Provider::OpenAi).await,
-            anthropic: serve(Provider::Anthropic).await,
-            gemini: serve(Provider::Gemini).await,
-            braintrust: serve(Provider::Braintrust).await,
+        let (private_pem, public_der) = rsa_key();
+        let fake = FakeAi {
+            openai: serve(Vendor::OpenAi).await,
+            anthropic: serve(Vendor::Anthropic).await,
+            gemini: serve(Vendor::Gemini).await,
+            google_api_keys: serve(Vendor::GoogleApiKeys).await,
+            google_oauth: serve(Vendor::GoogleOAuth).await,
+            braintrust: serve(Vendor::Braintrust).await,
             state,
+            google_private_pem: private_pem,
+        };
+        {
+            let mut st = fake.state();
+            st.google_public_key = public_der;
+            st.google_token_uri = format!("{}/token", fake.google_oauth.uri());
         }
+        fake
     }
 
     /// The shared state (also usable from other threads through [`FakeAi::handle`]).
@@ -311,7 +646,30 @@ impl FakeAi {
         self.state.clone()
     }
 
-    /// The environment breachbook reads: base URLs and admin keys.
+    /// Writes the service account's key file (GOA aip/auth/4112: `"type":
+    /// "service_account"`, `client_email`, `private_key_id`, a PKCS#8 `private_key`,
+    /// `token_uri` — here the OAuth fake's) into `dir`; returns its path.
+    pub fn write_google_key_file(&self, dir: &Path) -> PathBuf {
+        let token_uri = self.state().google_token_uri.clone();
+        let doc = json!({
+            "type": "service_account",
+            "project_id": GOOGLE_PROJECT,
+            "private_key_id": GOOGLE_KEY_ID,
+            "private_key": self.google_private_pem,
+            "client_email": GOOGLE_ACCOUNT,
+            "client_id": "100000000000000000001",
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": token_uri,
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "universe_domain": "googleapis.com"
+        });
+        let path = dir.join("google-service-account.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        path
+    }
+
+    /// The environment breachbook reads: base URLs and admin keys (not the Google key file:
+    /// [`FakeAi::write_google_key_file`] and `GOOGLE_APPLICATION_CREDENTIALS`).
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let admin = self.state().admin.clone();
         vec![
@@ -319,6 +677,10 @@ impl FakeAi {
             ("BREACHBOOK_ANTHROPIC_BASE_URL", self.anthropic.uri()),
             ("BREACHBOOK_GEMINI_BASE_URL", self.gemini.uri()),
             ("BREACHBOOK_BRAINTRUST_BASE_URL", self.braintrust.uri()),
+            (
+                "BREACHBOOK_GOOGLE_API_KEYS_BASE_URL",
+                self.google_api_keys.uri(),
+            ),
             ("OPENAI_ADMIN_KEY", admin.openai),
             ("ANTHROPIC_ADMIN_KEY", admin.anthropic),
             ("BRAINTRUST_API_KEY", admin.braintrust),
@@ -326,27 +688,42 @@ impl FakeAi {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Provider {
-    OpenAi,
-    Anthropic,
-    Gemini,
-    Braintrust,
+/// A fresh 2048-bit RSA key: (PKCS#8 PEM, PKCS#1 DER of the public key).
+fn rsa_key() -> (String, Vec<u8>) {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::KeyPair as _;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let der: aws_lc_rs::encoding::Pkcs8V1Der = pair.as_der().unwrap();
+    let b64 = base64(der.as_ref());
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    (pem, pair.public_key().as_ref().to_vec())
 }
 
-impl Provider {
-    fn name(self) -> &'static str {
-        match self {
-            Provider::OpenAi => "OpenAI",
-            Provider::Anthropic => "Anthropic",
-            Provider::Gemini => "Gemini",
-            Provider::Braintrust => "Braintrust",
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
         }
     }
+    out
 }
 
 struct Route {
-    provider: Provider,
+    vendor: Vendor,
     state: Arc<Mutex<State>>,
 }
 
@@ -354,9 +731,27 @@ impl Respond for Route {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let call = Call::new(req);
+        st.recorded.push(Recorded {
+            vendor: self.vendor,
+            method: call.method.clone(),
+            path: call.path.clone(),
+            query: call.query.clone(),
+            headers: req
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_ascii_lowercase(),
+                        v.to_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect(),
+            body: req.body.clone(),
+            refused_by_contract: None,
+        });
         st.calls.push(format!(
             "{} {} {}",
-            self.provider.name(),
+            self.vendor.name(),
             call.method,
             call.path
         ));
@@ -366,18 +761,60 @@ impl Respond for Route {
         {
             st.problem(format!(
                 "{} {}: User-Agent is {:?}, not breachbook/<version>",
-                self.provider.name(),
+                self.vendor.name(),
                 call.what(),
                 call.header("user-agent")
             ));
         }
-        match self.provider {
-            Provider::OpenAi => openai(&mut st, &call),
-            Provider::Anthropic => anthropic(&mut st, &call),
-            Provider::Gemini => gemini(&mut st, &call),
-            Provider::Braintrust => braintrust(&mut st, &call),
+        if let Some(t) = throttled(&mut st, self.vendor, &call) {
+            return t;
+        }
+        match self.vendor {
+            Vendor::OpenAi => openai(&mut st, &call),
+            Vendor::Anthropic => anthropic(&mut st, &call),
+            Vendor::Gemini => gemini(&mut st, &call),
+            Vendor::GoogleApiKeys => google_api_keys(&mut st, &call),
+            Vendor::GoogleOAuth => google_oauth(&mut st, &call),
+            Vendor::Braintrust => braintrust(&mut st, &call),
         }
     }
+}
+
+/// The 429 a throttled call gets, in its vendor's documented shape.
+fn throttled(st: &mut State, vendor: Vendor, call: &Call) -> Option<ResponseTemplate> {
+    let i = st.throttles.iter().position(|t| {
+        t.vendor == vendor
+            && t.times > 0
+            && t.method == call.method
+            && call.path.starts_with(&t.path_prefix)
+    })?;
+    st.throttles[i].times -= 1;
+    let retry = st.throttles[i].retry_after;
+    st.throttled.push(format!(
+        "{} {} (Retry-After {retry:?})",
+        vendor.name(),
+        call.what()
+    ));
+    let resp = match vendor {
+        // OAI TooManyRequests (L86354): ErrorResponse; `Retry-After` "may be omitted".
+        Vendor::OpenAi => openai_error(429, "Rate limit reached for requests", Some("rate_limit_exceeded"), "requests"),
+        // BT: 429 "Too many requests hit the API too quickly…", text/plain.
+        Vendor::Braintrust => ResponseTemplate::new(429).set_body_string(
+            "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests",
+        ),
+        // ANT api/errors: 429 rate_limit_error.
+        Vendor::Anthropic => anthropic_error(429, "rate_limit_error", "Number of requests has exceeded your rate limit"),
+        // google-facts §4.3: 429 RESOURCE_EXHAUSTED, often a RetryInfo in the body and no
+        // `Retry-After` header (dcdpr/jp#1061).
+        Vendor::Gemini | Vendor::GoogleApiKeys | Vendor::GoogleOAuth => ResponseTemplate::new(429)
+            .set_body_json(json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+                "message": "Quota exceeded for quota metric 'Requests' of service.",
+                "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"}]}})),
+    };
+    Some(match retry {
+        Some(secs) => resp.insert_header("retry-after", secs.to_string().as_str()),
+        None => resp,
+    })
 }
 
 /// What a route looks at in a request.
@@ -442,6 +879,11 @@ impl<'a> Call<'a> {
     fn json(&self) -> Option<Value> {
         serde_json::from_slice(&self.req.body).ok()
     }
+
+    fn bearer(&self) -> Option<&str> {
+        self.header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+    }
 }
 
 fn minute_start(t: DateTime<Utc>) -> i64 {
@@ -452,7 +894,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// `head` characters, `*****`, the last four: OpenAI's `redacted_value`.
+/// `head` characters, `gap`, the last four: a redacted display of a key.
 fn redacted(value: &str, head: usize, gap: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
     let h: String = chars[..head.min(chars.len())].iter().collect();
@@ -464,7 +906,7 @@ fn ok(body: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body)
 }
 
-/// Checks a required query parameter; a problem when it is missing or wrong.
+/// Checks a query parameter the fake needs; a problem when it is missing or wrong.
 fn want_q(st: &mut State, call: &Call, name: &str, value: Option<&str>) -> bool {
     let got = call.q(name);
     let fine = match value {
@@ -473,31 +915,62 @@ fn want_q(st: &mut State, call: &Call, name: &str, value: Option<&str>) -> bool 
     };
     if !fine {
         st.problem(format!(
-            "{}: query {name}={got:?}, expected {}",
+            "{}: query {name} is {got:?}, expected {}",
             call.what(),
-            value.unwrap_or("(any value)")
+            value.unwrap_or("a value")
         ));
     }
     fine
 }
 
-// ------------------------------------------------------------------------------- OpenAI
-
-fn openai_error(status: u16, message: &str, code: Option<&str>) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({
-        "error": {"message": message, "type": "invalid_request_error", "param": null, "code": code}
-    }))
+/// One page of `items` after the cursor `after` (an id), at most `limit` (and the page cap):
+/// (page, has_more).
+fn page_after<T: Clone>(
+    items: &[T],
+    id_of: impl Fn(&T) -> String,
+    after: Option<&str>,
+    limit: usize,
+    cap: usize,
+) -> (Vec<T>, bool) {
+    let start = match after {
+        Some(a) => items
+            .iter()
+            .position(|i| id_of(i) == a)
+            .map(|p| p + 1)
+            .unwrap_or(items.len()),
+        None => 0,
+    };
+    let n = limit.min(cap).max(1);
+    let page: Vec<T> = items.iter().skip(start).take(n).cloned().collect();
+    let more = start + page.len() < items.len();
+    (page, more)
 }
 
-fn openai_key_json(k: &OpenAiKey) -> Value {
+// -------------------------------------------------------------------------------- OpenAI
+
+/// OAI `#/components/schemas/ErrorResponse`: `{error: {code, message, param, type}}`, all
+/// four required (`code` and `param` nullable).
+fn openai_error(status: u16, message: &str, code: Option<&str>, kind: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"error": {
+        "message": message, "type": kind, "param": null, "code": code
+    }}))
+}
+
+/// OAI `ProjectApiKey` (L45486): every required field.
+fn openai_key_json(st: &State, k: &OpenAiKey) -> Value {
     let owner = match &k.service_account {
-        Some(sa) => json!({"type": "service_account", "service_account": {
-            "object": "organization.project.service_account", "id": sa, "name": format!("{sa}-bot"),
-            "role": "member", "created_at": k.created_at
-        }}),
+        Some(sa) => {
+            let s = st.openai_sa(sa);
+            json!({"type": "service_account", "service_account": {
+                "id": sa,
+                "name": s.map(|s| s.name.clone()).unwrap_or_default(),
+                "created_at": s.map(|s| s.created_at).unwrap_or(0),
+                "role": s.map(|s| s.role.clone()).unwrap_or_else(|| "member".into()),
+            }})
+        }
         None => json!({"type": "user", "user": {
-            "object": "organization.project.user", "id": "user_EXAMPLE01", "name": "Ada Example",
-            "email": "ada@example.com", "role": "owner", "added_at": k.created_at
+            "id": "user_ExampleAda", "email": "ada@example.com", "name": "Ada Example",
+            "created_at": 1_711_471_533, "role": "owner"
         }}),
     };
     json!({
@@ -505,84 +978,182 @@ fn openai_key_json(k: &OpenAiKey) -> Value {
         "redacted_value": redacted(&k.value, 6, "*****"),
         "name": k.name,
         "created_at": k.created_at,
-        "last_used_at": k.created_at + 86_400,
+        "last_used_at": null,
         "id": k.id,
+        "owner_project_access": "active",
         "owner": owner,
     })
 }
 
-fn list(data: Vec<Value>, id_of: impl Fn(&Value) -> Option<String>) -> Value {
-    let first = data.first().and_then(&id_of);
-    let last = data.last().and_then(&id_of);
-    json!({"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": false})
+/// OAI `ProjectServiceAccount` (L46098).
+fn openai_sa_json(s: &OpenAiServiceAccount) -> Value {
+    json!({"object": "organization.project.service_account", "id": s.id, "name": s.name,
+           "role": s.role, "created_at": s.created_at})
+}
+
+/// An OAI list page (`ProjectListResponse` and its kin): `{object, data, first_id, last_id,
+/// has_more}` with the cursor `after` = an id, `limit` 1..100 (default 20).
+fn openai_list(st: &State, call: &Call, data: Vec<Value>) -> ResponseTemplate {
+    let limit = call
+        .q("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(20usize);
+    let (page, more) = page_after(
+        &data,
+        |v| v["id"].as_str().unwrap_or_default().to_string(),
+        call.q("after"),
+        limit,
+        st.page_cap,
+    );
+    let first = page.first().map(|v| v["id"].clone()).unwrap_or(Value::Null);
+    let last = page.last().map(|v| v["id"].clone()).unwrap_or(Value::Null);
+    ok(
+        json!({"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": more}),
+    )
+}
+
+/// The usage reports (OAI `usage-*`): the result `object` and the calls field each fills.
+fn usage_report(name: &str) -> Option<(&'static str, &'static str)> {
+    Some(match name {
+        "completions" => (
+            "organization.usage.completions.result",
+            "num_model_requests",
+        ),
+        "embeddings" => ("organization.usage.embeddings.result", "num_model_requests"),
+        "moderations" => (
+            "organization.usage.moderations.result",
+            "num_model_requests",
+        ),
+        "images" => ("organization.usage.images.result", "num_model_requests"),
+        "audio_speeches" => (
+            "organization.usage.audio_speeches.result",
+            "num_model_requests",
+        ),
+        "audio_transcriptions" => (
+            "organization.usage.audio_transcriptions.result",
+            "num_model_requests",
+        ),
+        // Not `file_search_calls`: the schema's own name (OAI L64671).
+        "file_search_calls" => ("organization.usage.file_searches.result", "num_requests"),
+        "web_search_calls" => ("organization.usage.web_searches.result", "num_requests"),
+        "vector_stores" => ("organization.usage.vector_stores.result", "usage_bytes"),
+        "code_interpreter_sessions" => (
+            "organization.usage.code_interpreter_sessions.result",
+            "num_sessions",
+        ),
+        _ => return None,
+    })
+}
+
+/// A usage or costs page (OAI `UsageResponse` L64847: `{object: "page", data, has_more,
+/// next_page}`, all required), `limit` buckets per page from the cursor `page`.
+fn usage_page(
+    st: &State,
+    call: &Call,
+    buckets: Vec<Value>,
+    default_limit: usize,
+) -> ResponseTemplate {
+    let limit = call
+        .q("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(default_limit);
+    let from: usize = call
+        .q("page")
+        .and_then(|p| p.strip_prefix("page_"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let n = limit.min(st.page_cap).max(1);
+    let page: Vec<Value> = buckets.iter().skip(from).take(n).cloned().collect();
+    let more = from + page.len() < buckets.len();
+    let next = if more {
+        json!(format!("page_{}", from + page.len()))
+    } else {
+        Value::Null
+    };
+    ok(json!({"object": "page", "data": page, "has_more": more, "next_page": next}))
 }
 
 fn openai(st: &mut State, call: &Call) -> ResponseTemplate {
     let route = call.route();
-    // The key under test: GET /v1/models with the key itself.
+    // OAI listModels (L8733): the key under test as bearer (ApiKeyAuth).
     if route == ["GET", "v1", "models"] {
-        let key = call
-            .header("authorization")
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .unwrap_or("");
+        let key = call.bearer().unwrap_or("");
         let live = st.openai_keys.iter().any(|k| k.value == key && !k.deleted);
         return if live {
+            // OAI ListModelsResponse: {object: "list", data: Model[]}.
             ok(json!({"object": "list", "data": [
                 {"id": "gpt-4o-mini", "object": "model", "created": 1_721_172_741, "owned_by": "system"}
             ]}))
         } else {
+            // Not in the spec (it documents no 401): OpenAI's error-code guide
+            // (platform.openai.com/docs/guides/error-codes) — 401 "Incorrect API key provided".
             openai_error(
                 401,
-                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+                "Incorrect API key provided",
                 Some("invalid_api_key"),
+                "invalid_request_error",
             )
         };
     }
-    let admin = format!("Bearer {}", st.admin.openai);
-    if call.header("authorization") != Some(admin.as_str()) {
-        st.problem(format!(
-            "OpenAI {}: not the Admin API key as a bearer token",
-            call.what()
-        ));
-        return openai_error(401, "Invalid authorization header", Some("invalid_api_key"));
+    // OAI: every /organization/* route takes the Admin API key (AdminApiKeyAuth).
+    if call.bearer() != Some(st.admin.openai.as_str()) {
+        st.problem(format!("OpenAI {}: not the Admin API key", call.what()));
+        // No 401 is documented on these routes; OpenAI's error-code guide says 401.
+        return openai_error(
+            401,
+            "Incorrect API key provided",
+            Some("invalid_api_key"),
+            "invalid_request_error",
+        );
     }
     match route.as_slice() {
+        // OAI list-projects (L11202).
         ["GET", "v1", "organization", "projects"] => {
-            want_q(st, call, "limit", Some("100"));
-            let data = st
+            let data: Vec<Value> = st
                 .openai_projects
                 .iter()
-                .map(|p| {
-                    json!({"id": p.id, "object": "organization.project", "name": p.name,
-                           "created_at": 1_711_471_533, "archived_at": null, "status": "active"})
-                })
+                .map(|p| json!({"id": p.id, "object": "organization.project", "name": p.name,
+                               "created_at": 1_711_471_533, "archived_at": null, "status": "active"}))
                 .collect();
-            ok(list(data, |v| v["id"].as_str().map(str::to_string)))
+            openai_list(st, call, data)
         }
+        // OAI list-project-api-keys (L11403).
         ["GET", "v1", "organization", "projects", p, "api_keys"] => {
-            want_q(st, call, "limit", Some("100"));
-            want_q(st, call, "owner_project_access", Some("any"));
-            if !st.openai_projects.iter().any(|x| x.id == *p) {
-                return openai_error(404, &format!("No such project: {p}"), None);
+            if call.q("owner_project_access") != Some("any") {
+                // "If omitted, … may exclude some enabled keys": an inventory must ask for any.
+                st.problem(format!(
+                    "OpenAI {}: owner_project_access is not `any`: some enabled keys would be hidden",
+                    call.what()
+                ));
             }
-            let data = st
+            let data: Vec<Value> = st
                 .openai_keys
                 .iter()
                 .filter(|k| k.project == *p && !k.deleted)
-                .map(openai_key_json)
+                .map(|k| openai_key_json(st, k))
                 .collect();
-            ok(list(data, |v| v["id"].as_str().map(str::to_string)))
+            openai_list(st, call, data)
         }
+        // OAI retrieve-project-api-key (L11496): only 200 is documented; a key not there is
+        // answered 404 (assumed).
         ["GET", "v1", "organization", "projects", p, "api_keys", id] => {
             match st
                 .openai_keys
                 .iter()
-                .find(|k| k.project == *p && k.id == *id && !k.deleted)
+                .find(|k| k.id == *id && k.project == *p && !k.deleted)
             {
-                Some(k) => ok(openai_key_json(k)),
-                None => openai_error(404, &format!("No such API key: {id}"), None),
+                Some(k) => ok(openai_key_json(st, k)),
+                None => openai_error(
+                    404,
+                    &format!("No such API key: {id}"),
+                    None,
+                    "invalid_request_error",
+                ),
             }
         }
+        // OAI delete-project-api-key (L11559): "Returns confirmation of the key deletion, or
+        // an error if the key belonged to a service account." The error is the documented 400
+        // ErrorResponse; its code and text are not specified (these are assumed).
         [
             "DELETE",
             "v1",
@@ -592,20 +1163,51 @@ fn openai(st: &mut State, call: &Call) -> ResponseTemplate {
             "api_keys",
             id,
         ] => {
-            match st
+            let Some(i) = st
                 .openai_keys
-                .iter_mut()
-                .find(|k| k.project == *p && k.id == *id && !k.deleted)
-            {
-                Some(k) => {
-                    k.deleted = true;
-                    ok(
-                        json!({"object": "organization.project.api_key.deleted", "id": id, "deleted": true}),
-                    )
-                }
-                None => openai_error(404, &format!("No such API key: {id}"), None),
+                .iter()
+                .position(|k| k.id == *id && k.project == *p && !k.deleted)
+            else {
+                return openai_error(
+                    404,
+                    &format!("No such API key: {id}"),
+                    None,
+                    "invalid_request_error",
+                );
+            };
+            if st.openai_keys[i].service_account.is_some() {
+                st.refuse("OAI delete-project-api-key: the key belongs to a service account");
+                return openai_error(
+                    400,
+                    "API keys owned by a service account cannot be deleted; delete the service account instead",
+                    None,
+                    "invalid_request_error",
+                );
             }
+            st.openai_keys[i].deleted = true;
+            // OAI ProjectApiKeyDeleteResponse (L45566).
+            ok(json!({"object": "organization.project.api_key.deleted", "id": id, "deleted": true}))
         }
+        // OAI list-project-service-accounts (L12577).
+        [
+            "GET",
+            "v1",
+            "organization",
+            "projects",
+            p,
+            "service_accounts",
+        ] => {
+            let data: Vec<Value> = st
+                .openai_service_accounts
+                .iter()
+                .filter(|s| s.project == *p && !s.deleted)
+                .map(openai_sa_json)
+                .collect();
+            openai_list(st, call, data)
+        }
+        // OAI create-project-service-account (L12649): body ProjectServiceAccountCreateRequest
+        // {name (required), create_service_account_only}; "By default, this also returns an
+        // unredacted API key"; 200 ProjectServiceAccountCreateResponse (L46181).
         [
             "POST",
             "v1",
@@ -613,89 +1215,235 @@ fn openai(st: &mut State, call: &Call) -> ResponseTemplate {
             "projects",
             p,
             "service_accounts",
-            sa,
-            "api_keys",
         ] => {
-            let body = call.json();
-            let name = body
-                .as_ref()
-                .and_then(|b| b.get("name"))
+            let body = call.json().unwrap_or(Value::Null);
+            let Some(name) = body
+                .get("name")
                 .and_then(Value::as_str)
-                .map(str::to_string);
-            let fields = body
-                .as_ref()
-                .and_then(Value::as_object)
-                .map(|o| o.len())
-                .unwrap_or(0);
-            if name.is_none()
-                || fields != 1
-                || !call
-                    .header("content-type")
-                    .is_some_and(|c| c.starts_with("application/json"))
-            {
-                st.problem(format!(
-                    "OpenAI {}: body is not {{\"name\": …}} JSON",
-                    call.what()
-                ));
-                return openai_error(400, "Invalid body", None);
+                .filter(|n| !n.is_empty())
+            else {
+                st.problem(format!("OpenAI {}: no name", call.what()));
+                return openai_error(400, "name is required", None, "invalid_request_error");
+            };
+            if !st.openai_projects.iter().any(|x| x.id == *p) {
+                return openai_error(
+                    404,
+                    &format!("No such project: {p}"),
+                    None,
+                    "invalid_request_error",
+                );
             }
-            let known_sa = st
-                .openai_keys
-                .iter()
-                .any(|k| k.project == *p && k.service_account.as_deref() == Some(*sa));
-            if !known_sa {
-                st.problem(format!("OpenAI {}: unknown service account", call.what()));
-                return openai_error(404, &format!("No such service account: {sa}"), None);
-            }
+            let only = body
+                .get("create_service_account_only")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             st.minted += 1;
             let n = st.minted;
-            let value = format!("sk-test-openai-minted-{n:04}-FAKEKEY0000000000Mn{n:02}");
-            let key = OpenAiKey {
-                id: format!("key_MintedFake{n:04}"),
+            let now = Utc::now().timestamp();
+            let sa = OpenAiServiceAccount {
+                id: format!("svc_acct_MintFake{n:04}"),
                 project: p.to_string(),
-                name: name.unwrap_or_default(),
-                value: value.clone(),
-                service_account: Some(sa.to_string()),
-                created_at: Utc::now().timestamp(),
+                name: name.to_string(),
+                role: if only { "none".into() } else { "member".into() },
+                created_at: now,
                 deleted: false,
                 minted: true,
             };
-            let answer = json!({
-                "object": "organization.project.service_account.api_key",
-                "value": value,
-                "name": key.name,
-                "created_at": key.created_at,
-                "id": key.id,
-            });
-            // Services move to the new key at once: it has calls in this minute.
-            let id = key.id.clone();
-            st.openai_keys.push(key);
-            st.openai_usage(&id, 0, 12);
+            let mut answer = openai_sa_json(&sa);
+            answer["api_key"] = Value::Null;
+            if !only {
+                let key = OpenAiKey {
+                    id: format!("key_MintFake{n:04}"),
+                    project: p.to_string(),
+                    // The example's key is named "Secret Key", not after the account.
+                    name: "Secret Key".into(),
+                    value: format!("sk-test-svcacct-MINT-FAKE{n:04}00000000000000Mn{n:02}"),
+                    service_account: Some(sa.id.clone()),
+                    created_at: now,
+                    deleted: false,
+                    minted: true,
+                };
+                // OAI ProjectServiceAccountApiKey (L46143).
+                answer["api_key"] = json!({"object": "organization.project.service_account.api_key",
+                    "value": key.value, "name": key.name, "created_at": now, "id": key.id});
+                // Services move to the new key at once: it has calls in this minute (in
+                // embeddings, which only a reader of every usage report sees).
+                let id = key.id.clone();
+                st.openai_keys.push(key);
+                st.openai_usage_in("embeddings", &id, 0, 12);
+            }
+            st.openai_service_accounts.push(sa);
+            match st.hold_service_account_create.take() {
+                Some(hold) => ok(answer).set_delay(hold),
+                None => ok(answer),
+            }
+        }
+        // OAI retrieve-project-service-account (L12711).
+        [
+            "GET",
+            "v1",
+            "organization",
+            "projects",
+            p,
+            "service_accounts",
+            id,
+        ] => {
+            match st
+                .openai_service_accounts
+                .iter()
+                .find(|s| s.id == *id && s.project == *p && !s.deleted)
+            {
+                Some(s) => ok(openai_sa_json(s)),
+                // Only 200 is documented: 404 assumed.
+                None => openai_error(
+                    404,
+                    &format!("No such service account: {id}"),
+                    None,
+                    "invalid_request_error",
+                ),
+            }
+        }
+        // OAI update-project-service-account (L12755): {name?, role?: member|owner}.
+        [
+            "POST",
+            "v1",
+            "organization",
+            "projects",
+            p,
+            "service_accounts",
+            id,
+        ] => {
+            let body = call.json().unwrap_or(Value::Null);
+            let Some(s) = st
+                .openai_service_accounts
+                .iter_mut()
+                .find(|s| s.id == *id && s.project == *p && !s.deleted)
+            else {
+                return openai_error(
+                    404,
+                    &format!("No such service account: {id}"),
+                    None,
+                    "invalid_request_error",
+                );
+            };
+            if let Some(r) = body.get("role").and_then(Value::as_str) {
+                s.role = r.to_string();
+            }
+            if let Some(n) = body.get("name").and_then(Value::as_str) {
+                s.name = n.to_string();
+            }
+            let answer = openai_sa_json(s);
             ok(answer)
         }
-        ["GET", "v1", "organization", "usage", "completions"] => {
-            let fine = want_q(st, call, "bucket_width", Some("1m"))
-                & want_q(st, call, "group_by", Some("api_key_id"))
-                & want_q(st, call, "start_time", None)
-                & want_q(st, call, "api_key_ids", None);
-            if !fine {
-                return openai_error(400, "Invalid query", None);
+        // OAI delete-project-service-account (L12817): 200 ProjectServiceAccountDeleteResponse
+        // (L46216). The spec does not say the account's keys die with it; the issue (and the
+        // only way to remove a service account's key) says they do.
+        [
+            "DELETE",
+            "v1",
+            "organization",
+            "projects",
+            p,
+            "service_accounts",
+            id,
+        ] => {
+            let Some(s) = st
+                .openai_service_accounts
+                .iter_mut()
+                .find(|s| s.id == *id && s.project == *p && !s.deleted)
+            else {
+                return openai_error(
+                    404,
+                    &format!("No such service account: {id}"),
+                    None,
+                    "invalid_request_error",
+                );
+            };
+            s.deleted = true;
+            for k in st
+                .openai_keys
+                .iter_mut()
+                .filter(|k| k.service_account.as_deref() == Some(*id))
+            {
+                k.deleted = true;
+            }
+            ok(
+                json!({"object": "organization.project.service_account.deleted", "id": id, "deleted": true}),
+            )
+        }
+        // OAI CreateanAPIkeyforaserviceaccount (L23815): {name?, scopes?} → ServiceAccountApiKeyBody.
+        [
+            "POST",
+            "v1",
+            "organization",
+            "projects",
+            p,
+            "service_accounts",
+            id,
+            "api_keys",
+        ] => {
+            if !st
+                .openai_service_accounts
+                .iter()
+                .any(|s| s.id == *id && s.project == *p && !s.deleted)
+            {
+                return openai_error(
+                    404,
+                    &format!("No such service account: {id}"),
+                    None,
+                    "invalid_request_error",
+                );
+            }
+            let name = call
+                .json()
+                .and_then(|b| b.get("name").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_else(|| "Secret Key".into());
+            st.minted += 1;
+            let n = st.minted;
+            let now = Utc::now().timestamp();
+            let key = OpenAiKey {
+                id: format!("key_MintFake{n:04}"),
+                project: p.to_string(),
+                name,
+                value: format!("sk-test-svcacct-MINT-FAKE{n:04}00000000000000Mn{n:02}"),
+                service_account: Some(id.to_string()),
+                created_at: now,
+                deleted: false,
+                minted: true,
+            };
+            let answer = json!({"object": "organization.project.service_account.api_key",
+                "value": key.value, "name": key.name, "created_at": now, "id": key.id});
+            st.openai_keys.push(key);
+            ok(answer)
+        }
+        // OAI usage-* (L14001–L15237): start_time required; buckets of `bucket_width`
+        // (`1m` here) with results grouped by api_key_id when asked.
+        ["GET", "v1", "organization", "usage", report] => {
+            let Some((object, field)) = usage_report(report) else {
+                st.problem(format!("OpenAI {}: no such usage report", call.what()));
+                return openai_error(404, "Unknown request URL", None, "invalid_request_error");
+            };
+            if !want_q(st, call, "start_time", None)
+                || !want_q(st, call, "bucket_width", Some("1m"))
+            {
+                return openai_error(400, "Invalid query", None, "invalid_request_error");
             }
             let start: i64 = call
                 .q("start_time")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
             let ids: Vec<&str> = call.q_all("api_key_ids");
-            let mut buckets: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
-            for ((id, minute), n) in &st.openai_usage {
-                if *minute >= start && ids.contains(&id.as_str()) {
-                    buckets.entry(*minute).or_default().push(json!({
-                        "object": "organization.usage.completions.result",
-                        "input_tokens": n * 40, "output_tokens": n * 12, "input_cached_tokens": 0,
-                        "input_audio_tokens": 0, "output_audio_tokens": 0,
-                        "num_model_requests": n, "project_id": null, "user_id": null,
-                        "api_key_id": id, "model": null, "batch": null
-                    }));
+            let by_key = call.q_all("group_by").contains(&"api_key_id");
+            let mut buckets: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
+            for ((r, id, minute), n) in &st.openai_usage {
+                if r == report && *minute >= start && (ids.is_empty() || ids.contains(&id.as_str()))
+                {
+                    let group = if by_key { id.clone() } else { String::new() };
+                    *buckets
+                        .entry(*minute)
+                        .or_default()
+                        .entry(group)
+                        .or_default() += n;
                 }
             }
             if !buckets.is_empty() {
@@ -703,26 +1451,87 @@ fn openai(st: &mut State, call: &Call) -> ResponseTemplate {
             }
             let data: Vec<Value> = buckets
                 .into_iter()
-                .map(|(t, results)| {
+                .map(|(t, groups)| {
+                    let results: Vec<Value> = groups
+                        .into_iter()
+                        .map(|(id, n)| {
+                            let mut r = json!({"object": object, "project_id": null, "user_id": null,
+                                "api_key_id": if by_key { json!(id) } else { Value::Null }, "model": null});
+                            r[field] = json!(n);
+                            if field == "num_requests" && *report == "web_search_calls" {
+                                r["num_model_requests"] = json!(n);
+                            }
+                            if object.ends_with("completions.result") {
+                                r["input_tokens"] = json!(n * 40);
+                                r["output_tokens"] = json!(n * 12);
+                            }
+                            if object.ends_with("embeddings.result") || object.ends_with("moderations.result") {
+                                r["input_tokens"] = json!(n * 40);
+                            }
+                            if object.ends_with("images.result") {
+                                r["images"] = json!(n);
+                            }
+                            if object.ends_with("audio_speeches.result") {
+                                r["characters"] = json!(n * 100);
+                            }
+                            if object.ends_with("audio_transcriptions.result") {
+                                r["seconds"] = json!(n * 10);
+                            }
+                            r
+                        })
+                        .collect();
                     json!({"object": "bucket", "start_time": t, "end_time": t + 60, "results": results})
                 })
                 .collect();
-            ok(json!({"object": "page", "data": data, "has_more": false, "next_page": null}))
+            // `1m`: default limit 60 (OAI usage-* `limit` description).
+            usage_page(st, call, data, 60)
+        }
+        // OAI usage-costs (L10090): bucket_width `1d` only, default limit 7; CostsResult
+        // (L32769) `{object, amount: {value, currency}, line_item, project_id, api_key_id}`.
+        ["GET", "v1", "organization", "costs"] => {
+            if !want_q(st, call, "start_time", None) {
+                return openai_error(400, "Invalid query", None, "invalid_request_error");
+            }
+            let start: i64 = call
+                .q("start_time")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let ids: Vec<&str> = call.q_all("api_key_ids");
+            let by_key = call.q_all("group_by").contains(&"api_key_id");
+            let mut buckets: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
+            for ((id, day), dollars) in &st.openai_costs {
+                if *day >= start && (ids.is_empty() || ids.contains(&id.as_str())) {
+                    buckets.entry(*day).or_default().push(json!({
+                        "object": "organization.costs.result",
+                        "amount": {"value": dollars, "currency": "usd"},
+                        "line_item": null, "project_id": null,
+                        "api_key_id": if by_key { json!(id) } else { Value::Null },
+                        "quantity": null, "quantity_unit": null
+                    }));
+                }
+            }
+            let data: Vec<Value> = buckets
+                .into_iter()
+                .map(|(t, results)| json!({"object": "bucket", "start_time": t, "end_time": t + 86_400, "results": results}))
+                .collect();
+            usage_page(st, call, data, 7)
         }
         _ => {
             st.problem(format!("OpenAI {}: no such route in the fake", call.what()));
-            openai_error(404, "Unknown request URL", None)
+            openai_error(404, "Unknown request URL", None, "invalid_request_error")
         }
     }
 }
 
-// ---------------------------------------------------------------------------- Anthropic
+// ----------------------------------------------------------------------------- Anthropic
 
+/// ANT api/errors: `{"type": "error", "error": {type, message}, "request_id"}`.
 fn anthropic_error(status: u16, kind: &str, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .set_body_json(json!({"type": "error", "error": {"type": kind, "message": message}}))
+    ResponseTemplate::new(status).set_body_json(json!({"type": "error",
+        "error": {"type": kind, "message": message}, "request_id": "req_011FakeRequest"}))
 }
 
+/// ANT api_keys/retrieve: the APIKey object, every field.
 fn anthropic_key_json(k: &AnthropicKey) -> Value {
     json!({
         "id": k.id,
@@ -733,10 +1542,13 @@ fn anthropic_key_json(k: &AnthropicKey) -> Value {
         "partial_key_hint": redacted(&k.value, 13, "..."),
         "status": k.status,
         "workspace_id": k.workspace_id,
+        "expires_at": null,
+        "principal": null,
     })
 }
 
 fn anthropic(st: &mut State, call: &Call) -> ResponseTemplate {
+    // ANT api/overview: `anthropic-version` is required.
     if call.header("anthropic-version") != Some(ANTHROPIC_VERSION) {
         st.problem(format!(
             "Anthropic {}: anthropic-version is {:?}",
@@ -750,6 +1562,8 @@ fn anthropic(st: &mut State, call: &Call) -> ResponseTemplate {
         );
     }
     let route = call.route();
+    // ANT models/list with the key under test (`x-api-key`); a bad key is 401
+    // authentication_error (ANT api/errors).
     if route == ["GET", "v1", "models"] {
         let key = call.header("x-api-key").unwrap_or("");
         let live = st
@@ -771,8 +1585,9 @@ fn anthropic(st: &mut State, call: &Call) -> ResponseTemplate {
         return anthropic_error(401, "authentication_error", "invalid x-api-key");
     }
     match route.as_slice() {
+        // ANT api_keys/list: limit 1..1000, cursors before_id/after_id, {data, has_more,
+        // first_id, last_id}.
         ["GET", "v1", "organizations", "api_keys"] => {
-            want_q(st, call, "limit", Some("1000"));
             let ws = call.q("workspace_id").map(str::to_string);
             let data: Vec<Value> = st
                 .anthropic_keys
@@ -780,17 +1595,30 @@ fn anthropic(st: &mut State, call: &Call) -> ResponseTemplate {
                 .filter(|k| ws.is_none() || k.workspace_id == ws)
                 .map(anthropic_key_json)
                 .collect();
-            let body = list(data, |v| v["id"].as_str().map(str::to_string));
-            ok(
-                json!({"data": body["data"], "first_id": body["first_id"], "last_id": body["last_id"], "has_more": false}),
-            )
+            let limit = call
+                .q("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(20usize);
+            let (page, more) = page_after(
+                &data,
+                |v| v["id"].as_str().unwrap_or_default().to_string(),
+                call.q("after_id"),
+                limit,
+                st.page_cap,
+            );
+            let first = page.first().map(|v| v["id"].clone()).unwrap_or(Value::Null);
+            let last = page.last().map(|v| v["id"].clone()).unwrap_or(Value::Null);
+            ok(json!({"data": page, "first_id": first, "last_id": last, "has_more": more}))
         }
+        // ANT api_keys/retrieve; a missing key is 404 not_found_error (ANT api/errors).
         ["GET", "v1", "organizations", "api_keys", id] => {
             match st.anthropic_keys.iter().find(|k| k.id == *id) {
                 Some(k) => ok(anthropic_key_json(k)),
                 None => anthropic_error(404, "not_found_error", &format!("API key {id} not found")),
             }
         }
+        // ANT api_keys/update: {name?, status?: active|inactive|archived}. That an archived
+        // key cannot come back is assumed (the docs do not say).
         ["POST", "v1", "organizations", "api_keys", id] => {
             let status = call
                 .json()
@@ -818,6 +1646,8 @@ fn anthropic(st: &mut State, call: &Call) -> ResponseTemplate {
                 None => anthropic_error(404, "not_found_error", &format!("API key {id} not found")),
             }
         }
+        // ANT usage_report/retrieve_messages: starting_at required; array parameters in
+        // brackets; buckets with results grouped by api_key_id.
         ["GET", "v1", "organizations", "usage_report", "messages"] => {
             let fine = want_q(st, call, "bucket_width", Some("1m"))
                 & want_q(st, call, "group_by[]", Some("api_key_id"))
@@ -866,8 +1696,10 @@ fn anthropic(st: &mut State, call: &Call) -> ResponseTemplate {
     }
 }
 
-// ------------------------------------------------------------------------------- Gemini
+// ------------------------------------------------------------------------ Google, Gemini
 
+/// A Google error (`google.rpc.Status` as JSON: `{error: {code, message, status, details}}`)
+/// with an ErrorInfo `reason`.
 fn google_error(code: u16, status: &str, message: &str, reason: &str) -> ResponseTemplate {
     ResponseTemplate::new(code).set_body_json(json!({"error": {
         "code": code, "message": message, "status": status,
@@ -879,10 +1711,20 @@ fn google_error(code: u16, status: &str, message: &str, reason: &str) -> Respons
     }}))
 }
 
+/// A Google error with no details.
+fn google_status(code: u16, status: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(code)
+        .set_body_json(json!({"error": {"code": code, "message": message, "status": status}}))
+}
+
+/// GL ListModels with the key in `x-goog-api-key`: a live key gets `ListModelsResponse`; a
+/// key Google found leaked the bare 403 (continuedev/continue#10513: `{code, message,
+/// status}`, no details); an unknown or deleted key 400 `API_KEY_INVALID`
+/// (continuedev/continue#8516; that a deleted key answers so is assumed).
 fn gemini(st: &mut State, call: &Call) -> ResponseTemplate {
     if call.route() != ["GET", "v1beta", "models"] {
         st.problem(format!("Gemini {}: no such route in the fake", call.what()));
-        return google_error(404, "NOT_FOUND", "Not found", "NOT_FOUND");
+        return google_status(404, "NOT_FOUND", "Not found");
     }
     if call.q("key").is_some() {
         st.problem(format!(
@@ -899,124 +1741,707 @@ fn gemini(st: &mut State, call: &Call) -> ResponseTemplate {
             "SERVICE_DISABLED",
         );
     };
-    if st.gemini_keys.iter().any(|k| k.value == key && k.alive) {
-        ok(json!({"models": [{
+    match st.google_keys.iter().find(|k| k.value == key) {
+        Some(k) if k.deleted_at.is_none() && k.leaked => {
+            google_status(403, "PERMISSION_DENIED", LEAKED_MESSAGE)
+        }
+        Some(k) if k.alive() => ok(json!({"models": [{
             "name": "models/gemini-2.5-flash", "version": "001", "displayName": "Gemini 2.5 Flash",
             "inputTokenLimit": 1_048_576, "outputTokenLimit": 65_536,
             "supportedGenerationMethods": ["generateContent", "countTokens"]
-        }]}))
-    } else {
-        google_error(
+        }]})),
+        _ => google_error(
             400,
             "INVALID_ARGUMENT",
             "API key not valid. Please pass a valid API key.",
             "API_KEY_INVALID",
-        )
+        ),
     }
 }
 
-// --------------------------------------------------------------------------- Braintrust
+/// GOA: the JWT-bearer grant at the key file's `token_uri`. The assertion is checked as
+/// Google checks it: RS256 by the service account's key (`kid` = its `private_key_id`),
+/// `iss` = `client_email`, `aud` = the token URI (as gcp_auth and yup-oauth2 send it),
+/// `scope` with cloud-platform, at most an hour long. Refused: 400 `invalid_grant`
+/// (`{"error", "error_description"}`).
+fn google_oauth(st: &mut State, call: &Call) -> ResponseTemplate {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        iss: String,
+        scope: String,
+        iat: i64,
+        exp: i64,
+    }
+    let refused = |why: &str| {
+        ResponseTemplate::new(400)
+            .set_body_json(json!({"error": "invalid_grant", "error_description": why}))
+    };
+    if call.route() != ["POST", "token"] {
+        st.problem(format!(
+            "Google OAuth {}: no such route in the fake",
+            call.what()
+        ));
+        return ResponseTemplate::new(404);
+    }
+    if !call
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    {
+        st.problem(format!("Google OAuth {}: not a form", call.what()));
+        return ResponseTemplate::new(400).set_body_json(
+            json!({"error": "invalid_request", "error_description": "Invalid Content-Type"}),
+        );
+    }
+    let form: BTreeMap<String, String> = url_form(&call.req.body);
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        st.problem(format!(
+            "Google OAuth {}: grant_type {:?}",
+            call.what(),
+            form.get("grant_type")
+        ));
+        return ResponseTemplate::new(400).set_body_json(
+            json!({"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}),
+        );
+    }
+    let Some(assertion) = form.get("assertion") else {
+        return refused("Missing assertion");
+    };
+    let header = jsonwebtoken::decode_header(assertion);
+    if !header
+        .as_ref()
+        .is_ok_and(|h| h.kid.as_deref() == Some(GOOGLE_KEY_ID))
+    {
+        st.problem(format!(
+            "Google OAuth {}: the assertion's kid is not the key's id",
+            call.what()
+        ));
+        return refused("Invalid JWT Signature.");
+    }
+    let key = jsonwebtoken::DecodingKey::from_rsa_der(&st.google_public_key);
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&[st.google_token_uri.as_str()]);
+    v.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
+    let Ok(data) = jsonwebtoken::decode::<Claims>(assertion, &key, &v) else {
+        st.problem(format!(
+            "Google OAuth {}: the assertion does not verify",
+            call.what()
+        ));
+        return refused("Invalid JWT Signature.");
+    };
+    let c = data.claims;
+    if c.iss != GOOGLE_ACCOUNT
+        || !c
+            .scope
+            .split(' ')
+            .any(|s| s == "https://www.googleapis.com/auth/cloud-platform")
+        || c.exp - c.iat > 3600
+    {
+        st.problem(format!(
+            "Google OAuth {}: iss, scope or lifetime wrong",
+            call.what()
+        ));
+        return refused(
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.",
+        );
+    }
+    let token = format!(
+        "ya29.FAKE-test-access-token-{:04}",
+        st.google_tokens.len() + 1
+    );
+    st.google_tokens.push(token.clone());
+    ok(json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"}))
+}
 
+fn url_form(body: &[u8]) -> BTreeMap<String, String> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                crate::contract::percent_decode(k),
+                crate::contract::percent_decode(v),
+            )
+        })
+        .collect()
+}
+
+/// GAK `Key` as JSON (lowerCamelCase; never the key string but from getKeyString).
+fn google_key_json(k: &GoogleKey) -> Value {
+    let mut v = json!({
+        "name": k.name, "uid": k.uid, "displayName": k.display_name,
+        "createTime": rfc3339(k.created), "updateTime": rfc3339(k.created),
+        "restrictions": k.restrictions, "etag": format!("W/\"{}\"", k.uid),
+    });
+    if let Some(d) = k.deleted_at {
+        // GAK `delete_time`: "A timestamp when this key was deleted."
+        v["deleteTime"] = json!(rfc3339(d));
+    }
+    v
+}
+
+/// A GAK long-running operation, not done until polled (GAK `operation_info`; whether a
+/// first answer can be done is not documented, so it never is here).
+fn google_operation(st: &mut State, key: &str) -> ResponseTemplate {
+    let name = format!(
+        "operations/akmf.p7-FAKE-{:04}",
+        st.google_operations.len() + 1
+    );
+    st.google_operations.insert(
+        name.clone(),
+        Operation {
+            key: key.to_string(),
+            polls_left: 1,
+        },
+    );
+    ok(json!({"name": name, "done": false}))
+}
+
+fn google_project_number(p: &str) -> Option<&'static str> {
+    (p == GOOGLE_PROJECT || p == GOOGLE_PROJECT_NUMBER).then_some(GOOGLE_PROJECT_NUMBER)
+}
+
+/// The API Keys API v2 (GAK), with the OAuth token from [`google_oauth`].
+fn google_api_keys(st: &mut State, call: &Call) -> ResponseTemplate {
+    let token_ok = call
+        .bearer()
+        .is_some_and(|t| st.google_tokens.iter().any(|x| x == t));
+    if !token_ok {
+        st.problem(format!(
+            "Google API Keys {}: no valid access token",
+            call.what()
+        ));
+        // RPC code.proto: UNAUTHENTICATED → 401.
+        return google_status(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials.",
+        );
+    }
+    let segs: Vec<&str> = call.segs.iter().map(String::as_str).collect();
+    match (call.method.as_str(), segs.as_slice()) {
+        // GAK apikeys.keys.lookupKey: `keyString` → {parent, name}.
+        ("GET", ["v2", "keys:lookupKey"]) => {
+            let Some(value) = call.q("keyString") else {
+                st.problem(format!("Google API Keys {}: no keyString", call.what()));
+                return google_status(400, "INVALID_ARGUMENT", "key_string is required");
+            };
+            match st.google_keys.iter().find(|k| k.value == value) {
+                Some(k) => ok(
+                    json!({"parent": format!("projects/{GOOGLE_PROJECT_NUMBER}"), "name": k.name}),
+                ),
+                // Not documented for an unknown key: NOT_FOUND assumed.
+                None => google_status(404, "NOT_FOUND", "The API key was not found."),
+            }
+        }
+        // GAK apikeys.projects.locations.keys.create: `keyId` must match
+        // `[a-z]([a-z0-9-]{0,61}[a-z0-9])?`, unique in the project (ALREADY_EXISTS → 409);
+        // only displayName, restrictions and annotations can be set.
+        ("POST", ["v2", "projects", p, "locations", "global", "keys"]) => {
+            let Some(number) = google_project_number(p) else {
+                return google_status(
+                    403,
+                    "PERMISSION_DENIED",
+                    "Permission denied on resource project.",
+                );
+            };
+            let body = call.json().unwrap_or(Value::Null);
+            let key_id = call.q("keyId").unwrap_or_default().to_string();
+            let valid = !key_id.is_empty()
+                && key_id.len() <= 63
+                && key_id.starts_with(|c: char| c.is_ascii_lowercase())
+                && key_id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !key_id.ends_with('-');
+            if !valid {
+                st.problem(format!(
+                    "Google API Keys {}: keyId {key_id:?} is not valid",
+                    call.what()
+                ));
+                return google_status(400, "INVALID_ARGUMENT", "Invalid key_id.");
+            }
+            let name = format!("projects/{number}/locations/global/keys/{key_id}");
+            if st.google_keys.iter().any(|k| k.name == name) {
+                return google_status(
+                    409,
+                    "ALREADY_EXISTS",
+                    "A key with this key_id already exists.",
+                );
+            }
+            st.minted += 1;
+            let n = st.minted;
+            let uid = uuid(6, n as usize);
+            st.google_keys.push(GoogleKey {
+                name: name.clone(),
+                uid,
+                display_name: body
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                value: format!("AIzaSy-test-gemini-MINT-FAKE{n:04}0000000Mg{n:02}"),
+                created: Utc::now(),
+                deleted_at: None,
+                restrictions: body
+                    .get("restrictions")
+                    .cloned()
+                    .unwrap_or_else(|| json!({})),
+                leaked: false,
+                minted: true,
+            });
+            google_operation(st, &name)
+        }
+        // GAK keys.list: pageSize, pageToken, showDeleted ("keys deleted in the past 30 days
+        // should also be returned"); `{keys, nextPageToken}`; never the key string.
+        ("GET", ["v2", "projects", p, "locations", "global", "keys"]) => {
+            let Some(number) = google_project_number(p) else {
+                return google_status(
+                    403,
+                    "PERMISSION_DENIED",
+                    "Permission denied on resource project.",
+                );
+            };
+            let show_deleted = call.q("showDeleted") == Some("true");
+            let keys: Vec<Value> = st
+                .google_keys
+                .iter()
+                .filter(|k| k.name.starts_with(&format!("projects/{number}/")))
+                .filter(|k| show_deleted || k.deleted_at.is_none())
+                .map(google_key_json)
+                .collect();
+            let size = call
+                .q("pageSize")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(300usize);
+            let from: usize = call
+                .q("pageToken")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            let n = size.min(st.page_cap).max(1);
+            let page: Vec<Value> = keys.iter().skip(from).take(n).cloned().collect();
+            let mut answer = json!({"keys": page});
+            if from + n < keys.len() {
+                answer["nextPageToken"] = json!((from + n).to_string());
+            }
+            ok(answer)
+        }
+        // GAK keys.get / keys.delete / keys.getKeyString.
+        (
+            m,
+            [
+                "v2",
+                "projects",
+                p,
+                "locations",
+                "global",
+                "keys",
+                id,
+                rest @ ..,
+            ],
+        ) => {
+            let Some(number) = google_project_number(p) else {
+                return google_status(
+                    403,
+                    "PERMISSION_DENIED",
+                    "Permission denied on resource project.",
+                );
+            };
+            let name = format!("projects/{number}/locations/global/keys/{id}");
+            let Some(i) = st.google_keys.iter().position(|k| k.name == name) else {
+                return google_status(404, "NOT_FOUND", "Key not found.");
+            };
+            match (m, rest) {
+                ("GET", []) => ok(google_key_json(&st.google_keys[i])),
+                ("GET", ["keyString"]) => ok(json!({"keyString": st.google_keys[i].value})),
+                // GAK DeleteKey: "Deleted key can be retrieved within 30 days of deletion."
+                ("DELETE", []) => {
+                    if st.google_keys[i].deleted_at.is_some() {
+                        // Not documented for a key deleted already: FAILED_PRECONDITION assumed.
+                        return google_status(
+                            400,
+                            "FAILED_PRECONDITION",
+                            "The key is already deleted.",
+                        );
+                    }
+                    st.google_keys[i].deleted_at = Some(Utc::now());
+                    google_operation(st, &name)
+                }
+                _ => {
+                    st.problem(format!(
+                        "Google API Keys {}: no such route in the fake",
+                        call.what()
+                    ));
+                    google_status(404, "NOT_FOUND", "Not found")
+                }
+            }
+        }
+        // GAK apikeys.operations.get: done → `response` is the Key (`@type
+        // type.googleapis.com/google.api.apikeys.v2.Key`; delete's too).
+        ("GET", ["v2", "operations", id]) => {
+            let name = format!("operations/{id}");
+            let Some(op) = st.google_operations.get_mut(&name) else {
+                return google_status(404, "NOT_FOUND", "Operation not found.");
+            };
+            if op.polls_left > 0 {
+                op.polls_left -= 1;
+                return ok(json!({"name": name, "done": false}));
+            }
+            let key = op.key.clone();
+            let mut response = st
+                .google_keys
+                .iter()
+                .find(|k| k.name == key)
+                .map(google_key_json)
+                .unwrap_or_default();
+            response["@type"] = json!("type.googleapis.com/google.api.apikeys.v2.Key");
+            ok(json!({"name": name, "done": true, "response": response}))
+        }
+        _ => {
+            st.problem(format!(
+                "Google API Keys {}: no such route in the fake",
+                call.what()
+            ));
+            google_status(404, "NOT_FOUND", "Not found")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- Braintrust
+
+/// BT error answers: `text/plain` (or any JSON); 401 "No valid API key provided".
+fn bt_error(status: u16, text: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_string(text)
+}
+
+/// BT `AISecret`: never the raw secret.
 fn ai_secret_json(s: &AiSecret) -> Value {
     json!({
         "id": s.id,
         "created": rfc3339(s.created),
         "updated_at": rfc3339(s.updated_at),
         "secret_updated_at": rfc3339(s.secret_updated_at),
-        "org_id": "11111111-1111-4111-8111-111111111111",
+        "org_id": BRAINTRUST_ORG_ID,
         "name": s.name,
         "type": s.kind,
         "metadata": s.metadata,
+        "secret_updated_by_user_id": "22222222-2222-4222-8222-222222222222",
         "preview_secret": redacted(&s.value, 3, "..."),
     })
 }
 
+/// BT `EnvVar`: no value, no `updated_at`, no `org_id`.
+fn env_var_json(v: &EnvVar) -> Value {
+    json!({
+        "id": v.id, "object_type": v.object_type, "object_id": v.object_id, "name": v.name,
+        "created": rfc3339(v.created), "secret_updated_at": rfc3339(v.secret_updated_at),
+        "secret_updated_by_user_id": null, "used": null, "metadata": null,
+        "preview_secret": redacted(&v.value, 3, "..."), "secret_type": null,
+        "secret_category": "env_var",
+    })
+}
+
+/// BT `ApiKey`.
+fn bt_key_json(k: &BraintrustKey) -> Value {
+    json!({"id": k.id, "created": rfc3339(k.created), "name": k.name,
+           "preview_name": redacted(&k.value, 3, "..."), "user_id": "22222222-2222-4222-8222-222222222222",
+           "user_email": "ops@example.com", "user_given_name": null, "user_family_name": null,
+           "org_id": BRAINTRUST_ORG_ID})
+}
+
+/// A BT list page: `{objects}`, newest first, `limit` and the cursor `starting_after` (an id;
+/// "you may only pass one of starting_after and ending_before"), no `has_more`.
+fn bt_page(st: &State, call: &Call, mut items: Vec<Value>) -> ResponseTemplate {
+    items.reverse();
+    let limit = call
+        .q("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(usize::MAX);
+    let (page, _) = page_after(
+        &items,
+        |v| v["id"].as_str().unwrap_or_default().to_string(),
+        call.q("starting_after"),
+        limit,
+        st.page_cap,
+    );
+    ok(json!({"objects": page}))
+}
+
+/// A write moves a change time forward, however fast it follows the last.
+fn later(before: DateTime<Utc>) -> DateTime<Utc> {
+    Utc::now().max(before + chrono::Duration::milliseconds(1))
+}
+
 fn braintrust(st: &mut State, call: &Call) -> ResponseTemplate {
-    let bearer = format!("Bearer {}", st.admin.braintrust);
-    if call.header("authorization") != Some(bearer.as_str()) {
+    let bearer = call.bearer().unwrap_or("").to_string();
+    let live_key = st
+        .braintrust_keys
+        .iter()
+        .any(|k| k.value == bearer && !k.deleted);
+    // BT getOrganization with the key under test: a live key lists its organization.
+    if call.route() == ["GET", "v1", "organization"] {
+        return if live_key {
+            ok(
+                json!({"objects": [{"id": BRAINTRUST_ORG_ID, "name": st.admin.braintrust_org,
+                "api_url": null, "proxy_url": null, "realtime_url": null, "created": "2024-01-01T00:00:00.000Z"}]}),
+            )
+        } else {
+            bt_error(401, "No valid API key provided")
+        };
+    }
+    if bearer != st.admin.braintrust || !live_key {
         st.problem(format!(
             "Braintrust {}: not the API key as a bearer token",
             call.what()
         ));
-        return ResponseTemplate::new(401).set_body_string("Unauthorized");
+        return bt_error(401, "No valid API key provided");
     }
+    let org = st.admin.braintrust_org.clone();
     match call.route().as_slice() {
+        // BT getAiSecret: org_name, ai_secret_name, limit, starting_after.
         ["GET", "v1", "ai_secret"] => {
-            let org = st.admin.braintrust_org.clone();
-            want_q(st, call, "org_name", Some(org.as_str()));
-            want_q(st, call, "limit", Some("100"));
+            if call.q("org_name").is_some_and(|o| o != org) {
+                return ok(json!({"objects": []}));
+            }
             let name = call.q("ai_secret_name");
-            let objects: Vec<Value> = st
+            let items: Vec<Value> = st
                 .braintrust_secrets
                 .iter()
                 .filter(|s| name.is_none_or(|n| n == s.name))
                 .map(ai_secret_json)
                 .collect();
-            ok(json!({"objects": objects}))
+            bt_page(st, call, items)
         }
+        // BT getAiSecretId. No 404 is documented anywhere in the spec: 404 assumed.
         ["GET", "v1", "ai_secret", id] => {
             match st.braintrust_secrets.iter().find(|s| s.id == *id) {
                 Some(s) => ok(ai_secret_json(s)),
-                None => {
-                    ResponseTemplate::new(404).set_body_string(format!("AI secret {id} not found"))
-                }
+                None => bt_error(404, &format!("AI secret {id} not found")),
             }
         }
+        // BT postAiSecret: "If there is an existing ai_secret with the same name …, will
+        // return the existing ai_secret unmodified".
+        ["POST", "v1", "ai_secret"] => {
+            let body = call.json().unwrap_or(Value::Null);
+            let name = body
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if let Some(s) = st.braintrust_secrets.iter().find(|s| s.name == name) {
+                let answer = ai_secret_json(s);
+                st.refuse(
+                    "BT postAiSecret: an existing name is returned unmodified (nothing is written)",
+                );
+                return ok(answer);
+            }
+            st.problem(format!(
+                "Braintrust {}: creates AI secret {name}",
+                call.what()
+            ));
+            bt_error(400, "unexpected create")
+        }
+        // BT putAiSecret: "Create or replace ai_secret. If there is an existing ai_secret with
+        // the same name …, will replace the existing ai_secret with the provided fields";
+        // CreateAISecret.secret: "If omitted in a PUT request, the existing secret value will
+        // be left intact".
         ["PUT", "v1", "ai_secret"] => {
             let body = call.json().unwrap_or(Value::Null);
-            let json_type = call
-                .header("content-type")
-                .is_some_and(|c| c.starts_with("application/json"));
             let str_of = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
-            let (Some(name), Some(org), Some(secret), true) = (
-                str_of("name"),
-                str_of("org_name"),
-                str_of("secret"),
-                json_type,
-            ) else {
-                st.problem(format!(
-                    "Braintrust {}: body lacks name, org_name or secret, or is not JSON",
-                    call.what()
-                ));
-                return ResponseTemplate::new(400).set_body_string("Invalid request body");
+            let Some(name) = str_of("name") else {
+                st.problem(format!("Braintrust {}: no name", call.what()));
+                return bt_error(400, "name: Required");
             };
-            if org != st.admin.braintrust_org {
-                st.problem(format!("Braintrust {}: org_name {org}", call.what()));
-                return ResponseTemplate::new(403).set_body_string("Forbidden");
-            }
             let Some(s) = st.braintrust_secrets.iter_mut().find(|s| s.name == name) else {
                 st.problem(format!(
-                    "Braintrust {}: creates {name} instead of replacing it",
+                    "Braintrust {}: creates AI secret {name}",
                     call.what()
                 ));
-                return ResponseTemplate::new(400).set_body_string("unexpected create");
+                return bt_error(400, "unexpected create");
             };
-            let problem = match (str_of("type"), body.get("metadata")) {
-                (Some(t), Some(m)) if t == s.kind && *m == s.metadata => None,
-                _ => Some(format!(
-                    "Braintrust {}: the PUT drops or changes type/metadata of {name}",
-                    call.what()
-                )),
-            };
-            // A replace moves both change times forward, however fast it follows the last.
-            let now = Utc::now().max(s.secret_updated_at + chrono::Duration::milliseconds(1));
-            s.value = secret;
-            s.updated_at = now;
-            s.secret_updated_at = now;
-            s.writes += 1;
-            let answer = ai_secret_json(s);
-            if let Some(p) = problem {
-                st.problem(p);
+            let now = later(s.updated_at.max(s.secret_updated_at));
+            if let Some(secret) = str_of("secret") {
+                s.value = secret;
+                s.secret_updated_at = now;
+                s.writes += 1;
             }
+            s.updated_at = now;
+            if let Some(t) = str_of("type") {
+                s.kind = t;
+            }
+            s.metadata = body.get("metadata").cloned().unwrap_or(Value::Null);
+            let answer = ai_secret_json(s);
             ok(answer)
         }
+        // BT patchAiSecretId: PatchAISecret {name?, type?, metadata?, secret?}; object fields
+        // deep-merged.
+        ["PATCH", "v1", "ai_secret", id] => {
+            let body = call.json().unwrap_or(Value::Null);
+            if !call
+                .header("content-type")
+                .is_some_and(|c| c.starts_with("application/json"))
+            {
+                st.problem(format!("Braintrust {}: not JSON", call.what()));
+                return bt_error(400, "Invalid request body");
+            }
+            let Some(s) = st.braintrust_secrets.iter_mut().find(|s| s.id == *id) else {
+                return bt_error(404, &format!("AI secret {id} not found"));
+            };
+            if let Some(secret) = body.get("secret").and_then(Value::as_str) {
+                let now = later(s.secret_updated_at);
+                s.value = secret.to_string();
+                s.secret_updated_at = now;
+                s.updated_at = now;
+                s.writes += 1;
+            }
+            if let Some(t) = body.get("type").and_then(Value::as_str) {
+                s.kind = t.to_string();
+            }
+            let answer = ai_secret_json(s);
+            ok(answer)
+        }
+        // BT deleteAiSecretId: the deleted object.
         ["DELETE", "v1", "ai_secret", id] => {
-            let before = st.braintrust_secrets.len();
-            st.braintrust_secrets.retain(|s| s.id != *id);
-            if st.braintrust_secrets.len() < before {
-                ok(json!({"id": id}))
-            } else {
-                ResponseTemplate::new(404).set_body_string(format!("AI secret {id} not found"))
+            match st.braintrust_secrets.iter().position(|s| s.id == *id) {
+                Some(i) => {
+                    let s = st.braintrust_secrets.remove(i);
+                    ok(ai_secret_json(&s))
+                }
+                None => bt_error(404, &format!("AI secret {id} not found")),
+            }
+        }
+        // BT getEnvVar: env_var_name, object_type, object_id, limit; no cursor.
+        ["GET", "v1", "env_var"] => {
+            let name = call.q("env_var_name");
+            let ot = call.q("object_type");
+            let oid = call.q("object_id");
+            let objects: Vec<Value> = st
+                .braintrust_env_vars
+                .iter()
+                .rev()
+                .filter(|v| name.is_none_or(|n| n == v.name))
+                .filter(|v| ot.is_none_or(|t| t == v.object_type))
+                .filter(|v| oid.is_none_or(|o| o == v.object_id))
+                .map(env_var_json)
+                .collect();
+            ok(json!({"objects": objects}))
+        }
+        // BT postEnvVar: an existing name is returned unmodified.
+        ["POST", "v1", "env_var"] => {
+            let body = call.json().unwrap_or(Value::Null);
+            let name = body
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if let Some(v) = st.braintrust_env_vars.iter().find(|v| v.name == name) {
+                let answer = env_var_json(v);
+                st.refuse(
+                    "BT postEnvVar: an existing name is returned unmodified (nothing is written)",
+                );
+                return ok(answer);
+            }
+            st.problem(format!(
+                "Braintrust {}: creates env var {name}",
+                call.what()
+            ));
+            bt_error(400, "unexpected create")
+        }
+        // BT putEnvVar: "Create or replace env_var" (whether an omitted value is kept is
+        // not said: kept, assumed).
+        ["PUT", "v1", "env_var"] => {
+            let body = call.json().unwrap_or(Value::Null);
+            let str_of = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+            let (Some(name), Some(ot), Some(oid)) =
+                (str_of("name"), str_of("object_type"), str_of("object_id"))
+            else {
+                st.problem(format!(
+                    "Braintrust {}: name, object_type or object_id missing",
+                    call.what()
+                ));
+                return bt_error(400, "Invalid request body");
+            };
+            let Some(v) = st
+                .braintrust_env_vars
+                .iter_mut()
+                .find(|v| v.name == name && v.object_type == ot && v.object_id == oid)
+            else {
+                st.problem(format!(
+                    "Braintrust {}: creates env var {name}",
+                    call.what()
+                ));
+                return bt_error(400, "unexpected create");
+            };
+            if let Some(value) = str_of("value") {
+                v.secret_updated_at = later(v.secret_updated_at);
+                v.value = value;
+                v.writes += 1;
+            }
+            let answer = env_var_json(v);
+            ok(answer)
+        }
+        ["GET", "v1", "env_var", id] => match st.braintrust_env_vars.iter().find(|v| v.id == *id) {
+            Some(v) => ok(env_var_json(v)),
+            None => bt_error(404, &format!("env var {id} not found")),
+        },
+        // BT patchEnvVarId: `name` required (not nullable), value, metadata, secret_type.
+        ["PATCH", "v1", "env_var", id] => {
+            let body = call.json().unwrap_or(Value::Null);
+            let Some(name) = body.get("name").and_then(Value::as_str).map(str::to_string) else {
+                st.problem(format!("Braintrust {}: PATCH without name", call.what()));
+                return bt_error(400, "name: Required");
+            };
+            let Some(v) = st.braintrust_env_vars.iter_mut().find(|v| v.id == *id) else {
+                return bt_error(404, &format!("env var {id} not found"));
+            };
+            v.name = name;
+            if let Some(value) = body.get("value").and_then(Value::as_str) {
+                v.secret_updated_at = later(v.secret_updated_at);
+                v.value = value.to_string();
+                v.writes += 1;
+            }
+            let answer = env_var_json(v);
+            ok(answer)
+        }
+        // BT getApiKey: org_name, ids, limit, starting_after.
+        ["GET", "v1", "api_key"] => {
+            if call.q("org_name").is_some_and(|o| o != org) {
+                return ok(json!({"objects": []}));
+            }
+            let ids: Vec<&str> = call.q_all("ids");
+            let items: Vec<Value> = st
+                .braintrust_keys
+                .iter()
+                .filter(|k| !k.deleted && (ids.is_empty() || ids.contains(&k.id.as_str())))
+                .map(bt_key_json)
+                .collect();
+            bt_page(st, call, items)
+        }
+        ["GET", "v1", "api_key", id] => {
+            match st
+                .braintrust_keys
+                .iter()
+                .find(|k| k.id == *id && !k.deleted)
+            {
+                Some(k) => ok(bt_key_json(k)),
+                None => bt_error(404, &format!("API key {id} not found")),
+            }
+        }
+        // BT deleteApiKeyId: "Returns the deleted api_key object".
+        ["DELETE", "v1", "api_key", id] => {
+            match st
+                .braintrust_keys
+                .iter_mut()
+                .find(|k| k.id == *id && !k.deleted)
+            {
+                Some(k) => {
+                    k.deleted = true;
+                    let answer = bt_key_json(k);
+                    ok(answer)
+                }
+                None => bt_error(404, &format!("API key {id} not found")),
             }
         }
         _ => {
@@ -1024,7 +2449,7 @@ fn braintrust(st: &mut State, call: &Call) -> ResponseTemplate {
                 "Braintrust {}: no such route in the fake",
                 call.what()
             ));
-            ResponseTemplate::new(404).set_body_string("Not found")
+            bt_error(404, "Not found")
         }
     }
 }

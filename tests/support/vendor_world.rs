@@ -1,49 +1,64 @@
 //! The world the vendor-breach runbook runs against live, shared by tests/vendor_live.rs
 //! (headless, autopilot) and tests/vendor_live_tmux.rs (a person at the screen): an AWS
 //! emulator (moto_server, or an account of LocalStack, tests/support/emulator.rs) seeded with
-//! Secrets Manager in two regions, the stateful provider fakes seeded with the
-//! exposed keys and the attacker's usage, the runbook copy made runnable here, the
-//! environment breachbook runs in, and the checks made after the run.
+//! Secrets Manager in two regions, the stateful provider fakes (built from the vendors'
+//! contracts) seeded with the exposed keys and the attacker's usage, a Google service
+//! account's key file made here, the runbook copy made runnable here, the environment
+//! breachbook runs in, and the checks made after the run — the contract check over every
+//! request sent among them.
 //!
-//! A test that uses it declares `mod fake_ai;`, `mod moto;`, `mod localstack;` and
-//! `mod emulator;` (tests/support/) at its root, next to `mod vendor_world;`. Every value here is an obviously fake test key.
+//! A test that uses it declares `mod contract;`, `mod fake_ai;`, `mod moto;`,
+//! `mod localstack;` and `mod emulator;` (tests/support/) at its root, next to
+//! `mod vendor_world;`. Every value here is an obviously fake test key.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::contract;
 use crate::emulator::Emulator;
-use crate::fake_ai::{AdminKeys, FakeAi, State};
+use crate::fake_ai::{AdminKeys, FakeAi, State, Vendor};
 use crate::moto;
 
 pub const OPENAI_ADMIN: &str = "sk-admin-test-openai-FAKE000000000000000001";
 pub const ANTHROPIC_ADMIN: &str = "sk-ant-admin-test-FAKE0000000000000000002";
-pub const BRAINTRUST_KEY: &str = "bt-test-braintrust-FAKE00000000000000003";
+pub const BRAINTRUST_KEY: &str = "sk-test-braintrust-admin-FAKE00000000003";
 
 pub const OPENAI_PROD_OLD: &str = "sk-test-openai-prod-OLD-FAKE0000000000aaP1";
 pub const OPENAI_EVAL_OLD: &str = "sk-test-openai-eval-OLD-FAKE0000000000aaE1";
+pub const OPENAI_BATCH: &str = "sk-test-openai-batch-FAKE0000000000000ZZ96";
 pub const OPENAI_UNRELATED: &str = "sk-test-openai-laptop-FAKE000000000000ZZ99";
 pub const ANTHROPIC_OLD: &str = "sk-ant-test-prod-OLD-FAKE00000000000000aaA1";
 pub const ANTHROPIC_UNRELATED: &str = "sk-ant-test-sandbox-FAKE000000000000000ZZ98";
 pub const ANTHROPIC_NEW: &str = "sk-ant-test-prod-NEW-FAKE00000000000000bbA2";
 pub const GEMINI_OLD: &str = "AIzaSy-test-gemini-OLD-FAKE000000000000aaG1";
-pub const GEMINI_NEW: &str = "AIzaSy-test-gemini-NEW-FAKE000000000000bbG2";
+/// A Gemini key made in the console, were one asked for.
+pub const GEMINI_BY_HAND: &str = "AIzaSy-test-gemini-HAND-FAKE00000000000bbG2";
+pub const BRAINTRUST_CI_OLD: &str = "sk-test-braintrust-ci-OLD-FAKE000000aaB1";
+pub const BRAINTRUST_CI_NEW: &str = "sk-test-braintrust-ci-NEW-FAKE000000bbB2";
 pub const STAGING_KEY: &str = "sk-test-openai-staging-FAKE0000000000000ZZ97";
 
 pub const PROD_PROJECT: &str = "proj_ProdEXAMPLE01";
 pub const EVAL_PROJECT: &str = "proj_EvalEXAMPLE02";
+pub const PROD_SA: &str = "svc_acct_ProdEXAMPLE";
+pub const EVAL_SA: &str = "svc_acct_EvalEXAMPLE";
 pub const OPENAI_PROD_ID: &str = "key_ProdOldFake7Kq2";
+pub const OPENAI_BATCH_ID: &str = "key_ProdBatchFake5Rr4";
 pub const OPENAI_EVAL_ID: &str = "key_EvalOldFake3Vx8";
 pub const OPENAI_UNRELATED_ID: &str = "key_LaptopFake9Zz1";
 pub const ANTHROPIC_OLD_ID: &str = "apikey_01ProdOldFake4Hn6";
 pub const ANTHROPIC_UNRELATED_ID: &str = "apikey_01SandboxFake2Mm5";
 pub const ANTHROPIC_NEW_ID: &str = "apikey_01ProdNewFake8Tt3";
+/// The Braintrust project whose environment variable holds the eval key.
+pub const EVAL_BT_PROJECT: &str = "33333333-3333-4333-8333-333333333333";
 
-/// The four exposed AI keys: openai-prod (a field of prod/ai/providers, the plain-text
-/// legacy/billing/openai, Braintrust), anthropic-prod (a field of prod/ai/providers,
-/// Braintrust), gemini-prod (eu-west-1), openai-eval.
-pub const EXPOSED: usize = 4;
+/// The five exposed keys: openai-prod (a field of prod/ai/providers, the plain-text
+/// legacy/billing/openai, Braintrust's org AI secret), anthropic-prod (a field of
+/// prod/ai/providers, Braintrust), gemini-prod (eu-west-1; Google blocked it as leaked),
+/// openai-eval (prod/ai/eval and a Braintrust project's environment variable), and the CI's
+/// Braintrust API key (prod/ai/braintrust).
+pub const EXPOSED: usize = 5;
 
 /// The shipped runbook's name.
 pub const RUNBOOK: &str = "ai-provider-keys-vendor-breach";
@@ -69,6 +84,11 @@ pub struct World {
     pub aws: Emulator,
     pub fake: FakeAi,
     pub bt_before: Vec<Times>,
+    /// The environment variable's secret_updated_at before the run.
+    pub env_var_before: chrono::DateTime<chrono::Utc>,
+    /// Where the Google service account's key file is (out of breachbook's state folder).
+    pub google_dir: tempfile::TempDir,
+    pub google_key_file: PathBuf,
 }
 
 impl World {
@@ -94,10 +114,20 @@ impl World {
             .iter()
             .map(|s| (s.name.clone(), s.secret_updated_at, s.updated_at))
             .collect();
+        let env_var_before = fake
+            .state()
+            .env_var("OPENAI_API_KEY")
+            .unwrap()
+            .secret_updated_at;
+        let google_dir = tempfile::tempdir().unwrap();
+        let google_key_file = fake.write_google_key_file(google_dir.path());
         World {
             aws,
             fake,
             bt_before,
+            env_var_before,
+            google_dir,
+            google_key_file,
         }
     }
 
@@ -106,6 +136,10 @@ impl World {
     /// usage polled every second. Remove [`UNSET`] too.
     pub fn env(&self, state: &Path) -> Vec<(String, String)> {
         let mut env = self.aws.env(state);
+        env.push((
+            "GOOGLE_APPLICATION_CREDENTIALS".into(),
+            self.google_key_file.display().to_string(),
+        ));
         env.extend(self.fake.env().into_iter().map(|(k, v)| (k.to_string(), v)));
         env
     }
@@ -126,10 +160,18 @@ pub fn make_anthropic_key(st: &mut State) -> &'static str {
 
 /// The operator made a key in Google Cloud's console: it exists at the fake (once).
 pub fn make_gemini_key(st: &mut State) -> &'static str {
-    if st.gemini(GEMINI_NEW).is_none() {
-        st.gemini_key(GEMINI_NEW);
+    if st.gemini(GEMINI_BY_HAND).is_none() {
+        st.gemini_key(GEMINI_BY_HAND);
     }
-    GEMINI_NEW
+    GEMINI_BY_HAND
+}
+
+/// The operator made a Braintrust API key in its settings: it exists at the fake (once).
+pub fn make_braintrust_key(st: &mut State) -> &'static str {
+    if st.braintrust_key_of(BRAINTRUST_CI_NEW).is_none() {
+        st.braintrust_key("breachbook-rotation", BRAINTRUST_CI_NEW);
+    }
+    BRAINTRUST_CI_NEW
 }
 
 /// The shipped runbook made runnable here: every key counts as exposed (the window starts
@@ -202,27 +244,46 @@ async fn seed_secrets(aws: &Emulator) {
         serde_json::json!({"GEMINI_API_KEY": GEMINI_OLD}).to_string(),
     )
     .await;
+    put(
+        &us,
+        "prod/ai/braintrust",
+        serde_json::json!({"BRAINTRUST_API_KEY": BRAINTRUST_CI_OLD}).to_string(),
+    )
+    .await;
 }
 
-/// The providers as they were before the breach: the exposed keys, one more key at OpenAI
-/// and at Anthropic that is stored nowhere (listed, not exposed, not touched), Braintrust's
-/// copies, and the attacker's recent calls in the usage reports.
+/// The providers as they were before the breach: the exposed keys (OpenAI's held by
+/// service accounts, one of which holds a second key, stored nowhere, that dies with it), one
+/// more key at OpenAI and at Anthropic that is stored nowhere (listed, not exposed, not
+/// touched), Braintrust's copies (org AI secrets, a project's environment variable) and API
+/// keys, the Gemini key Google has blocked as leaked, and the attacker's recent calls in the
+/// usage reports (several of OpenAI's) and costs. Every list answers in pages of two.
 fn seed_providers(st: &mut State) {
+    st.page_cap = 2;
     st.openai_project(PROD_PROJECT, "Production");
     st.openai_project(EVAL_PROJECT, "Evals");
+    st.openai_service_account(PROD_PROJECT, PROD_SA, "chat-api-svc", "member");
+    st.openai_service_account(EVAL_PROJECT, EVAL_SA, "eval-runner-svc", "owner");
     st.openai_key(
         PROD_PROJECT,
         OPENAI_PROD_ID,
         "chat-api",
         OPENAI_PROD_OLD,
-        Some("svc_acct_ProdEXAMPLE"),
+        Some(PROD_SA),
+    );
+    st.openai_key(
+        PROD_PROJECT,
+        OPENAI_BATCH_ID,
+        "batch-worker",
+        OPENAI_BATCH,
+        Some(PROD_SA),
     );
     st.openai_key(
         EVAL_PROJECT,
         OPENAI_EVAL_ID,
         "eval-runner",
         OPENAI_EVAL_OLD,
-        Some("svc_acct_EvalEXAMPLE"),
+        Some(EVAL_SA),
     );
     st.openai_key(
         EVAL_PROJECT,
@@ -239,14 +300,42 @@ fn seed_providers(st: &mut State) {
         "active",
     );
     st.gemini_key(GEMINI_OLD);
+    st.leak_gemini_key(GEMINI_OLD);
     let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
     st.braintrust_secret("OPENAI_API_KEY", "openai", OPENAI_PROD_OLD, month_ago);
     st.braintrust_secret("ANTHROPIC_API_KEY", "anthropic", ANTHROPIC_OLD, month_ago);
-    // The attacker's bursts, a few minutes ago.
+    st.braintrust_env_var(
+        "project",
+        EVAL_BT_PROJECT,
+        "OPENAI_API_KEY",
+        OPENAI_EVAL_OLD,
+        month_ago,
+    );
+    st.braintrust_key("ci-evals", BRAINTRUST_CI_OLD);
+    // The attacker's bursts, a few minutes ago, across the reports.
     st.openai_usage(OPENAI_PROD_ID, 6, 150);
-    st.openai_usage(OPENAI_PROD_ID, 2, 90);
+    st.openai_usage_in("images", OPENAI_PROD_ID, 4, 40);
+    st.openai_usage_in("embeddings", OPENAI_PROD_ID, 2, 90);
     st.openai_usage(OPENAI_EVAL_ID, 4, 3);
+    st.openai_cost(OPENAI_PROD_ID, 41.2);
     st.anthropic_usage(ANTHROPIC_OLD_ID, 5, 12_000);
+    // Throttled on the way, as the contracts say a service may: a usage report without
+    // Retry-After and once with it, a Braintrust write without it.
+    st.throttle(
+        Vendor::OpenAi,
+        "GET",
+        "/v1/organization/usage/images",
+        1,
+        None,
+    );
+    st.throttle(
+        Vendor::OpenAi,
+        "GET",
+        "/v1/organization/usage/embeddings",
+        1,
+        Some(1),
+    );
+    st.throttle(Vendor::Braintrust, "PATCH", "/v1/env_var/", 1, None);
 }
 
 /// The events of every journal in the state folder, in order (torn last lines skipped).
@@ -364,23 +453,52 @@ pub fn field(doc: &str, f: &str) -> String {
     v[f].as_str().unwrap_or_default().to_string()
 }
 
-/// The providers after the run: old keys dead, new keys live, Braintrust rewritten once
-/// each, keys stored nowhere untouched. Returns the new OpenAI keys (prod, eval).
-pub fn check_providers(st: &State, bt_before: &[Times]) -> (String, String) {
-    for id in [OPENAI_PROD_ID, OPENAI_EVAL_ID] {
-        assert!(st.openai(id).unwrap().deleted, "OpenAI {id} is not deleted");
+/// The providers after the run: each exposed OpenAI key replaced by a new service account
+/// and its old account deleted (no project-key delete tried); Anthropic's old key
+/// deactivated; the Gemini key minted and the old one deleted through the API Keys API;
+/// Braintrust's AI secrets and environment variable rewritten once each with
+/// `secret_updated_at` advancing, its CI API key replaced and the old one deleted; keys stored
+/// nowhere untouched. Returns the new OpenAI keys (prod, eval) and the new Gemini key.
+pub fn check_providers(st: &State, world: &World) -> (String, String, String) {
+    for sa in [PROD_SA, EVAL_SA] {
+        assert!(
+            st.openai_sa(sa).unwrap().deleted,
+            "OpenAI {sa} is not deleted"
+        );
+    }
+    for id in [OPENAI_PROD_ID, OPENAI_EVAL_ID, OPENAI_BATCH_ID] {
+        assert!(
+            st.openai(id).unwrap().deleted,
+            "OpenAI key {id} is not dead"
+        );
     }
     assert!(
         !st.openai(OPENAI_UNRELATED_ID).unwrap().deleted,
         "a key stored nowhere was deleted"
     );
-    assert_eq!(st.count_calls("OpenAI DELETE"), 2, "{:#?}", st.calls);
-    let minted = st.minted_openai();
     assert_eq!(
-        minted.len(),
-        2,
-        "one new OpenAI key per exposed one: {minted:#?}"
+        st.count_calls("OpenAI DELETE /v1/organization/projects/proj_ProdEXAMPLE01/api_keys")
+            + st.count_calls("OpenAI DELETE /v1/organization/projects/proj_EvalEXAMPLE02/api_keys"),
+        0,
+        "a service account's key cannot be deleted on its own: {:#?}",
+        st.calls
     );
+    let accounts = st.minted_service_accounts();
+    assert_eq!(
+        accounts.len(),
+        2,
+        "one new service account per exposed key: {accounts:#?}"
+    );
+    assert!(
+        accounts
+            .iter()
+            .all(|a| a.name.starts_with("breachbook-") && !a.deleted),
+        "{accounts:#?}"
+    );
+    let eval_sa = accounts.iter().find(|a| a.project == EVAL_PROJECT).unwrap();
+    assert_eq!(eval_sa.role, "owner", "the old account's role is kept");
+    let minted = st.minted_openai();
+    assert_eq!(minted.len(), 2, "{minted:#?}");
     let new_prod = minted
         .iter()
         .find(|k| k.project == PROD_PROJECT)
@@ -400,12 +518,56 @@ pub fn check_providers(st: &State, bt_before: &[Times]) -> (String, String) {
         st.anthropic(ANTHROPIC_UNRELATED_ID).unwrap().status,
         "active"
     );
+    let old_gemini = st.gemini(GEMINI_OLD).unwrap();
     assert!(
-        !st.gemini(GEMINI_OLD).unwrap().alive,
-        "the old Gemini key still works"
+        old_gemini.deleted_at.is_some(),
+        "the old Gemini key was not deleted"
     );
-    assert!(st.gemini(GEMINI_NEW).unwrap().alive);
-    for (name, secret_before, updated_before) in bt_before {
+    // Found by its value (keys:lookupKey names its project and key), signed in with the key
+    // file made here (the JWT-bearer grant), minted (create + the operation + getKeyString).
+    for (call, what) in [
+        ("Google OAuth POST", "a token for the service account"),
+        (
+            "Google API Keys GET /v2/keys:lookupKey",
+            "the old key found by lookupKey",
+        ),
+        ("Google API Keys POST /v2/projects/", "the new key created"),
+        (
+            "Google API Keys GET /v2/operations/",
+            "the create operation polled",
+        ),
+        (
+            "Google API Keys DELETE /v2/projects/",
+            "the old key deleted",
+        ),
+    ] {
+        assert!(
+            st.count_calls(call) >= 1,
+            "no {what} ({call}): {:#?}",
+            st.calls
+        );
+    }
+    assert!(
+        st.calls
+            .iter()
+            .any(|c| c.starts_with("Google API Keys GET") && c.ends_with("/keyString")),
+        "the new key's value was not read with getKeyString: {:#?}",
+        st.calls
+    );
+    let minted_google = st.minted_google();
+    assert_eq!(minted_google.len(), 1, "{minted_google:#?}");
+    let new_gemini = minted_google[0];
+    assert!(new_gemini.alive());
+    assert_eq!(
+        new_gemini.restrictions, old_gemini.restrictions,
+        "the new key keeps the old key's restrictions"
+    );
+    assert!(
+        new_gemini.name.contains("/keys/breachbook-"),
+        "the key id is the rotation's own: {}",
+        new_gemini.name
+    );
+    for (name, secret_before, updated_before) in &world.bt_before {
         let s = st.ai_secret(name).unwrap();
         assert!(
             s.secret_updated_at > *secret_before,
@@ -422,17 +584,62 @@ pub fn check_providers(st: &State, bt_before: &[Times]) -> (String, String) {
         st.ai_secret("ANTHROPIC_API_KEY").unwrap().value,
         ANTHROPIC_NEW
     );
+    let env = st.env_var("OPENAI_API_KEY").unwrap();
+    assert_eq!(
+        env.value, new_eval,
+        "the environment variable holds the new eval key"
+    );
+    assert!(
+        env.secret_updated_at > world.env_var_before,
+        "the environment variable's secret_updated_at did not move"
+    );
+    assert_eq!(env.writes, 1);
+    assert_eq!(
+        st.count_calls("Braintrust POST"),
+        0,
+        "nothing is written with POST"
+    );
+    assert!(
+        st.braintrust_key_of(BRAINTRUST_CI_OLD).unwrap().deleted,
+        "the old Braintrust API key was not deleted"
+    );
+    assert!(!st.braintrust_key_of(BRAINTRUST_CI_NEW).unwrap().deleted);
+    assert!(
+        !st.braintrust_key_of(BRAINTRUST_KEY).unwrap().deleted,
+        "breachbook's own Braintrust key was deleted"
+    );
     assert!(
         st.usage_served >= 1,
         "no usage report was asked for the old keys"
     );
-    (new_prod, new_eval)
+    assert!(
+        st.throttles.iter().all(|t| t.times == 0),
+        "a throttle was never met: {:#?}",
+        st.throttles
+    );
+    (new_prod, new_eval, new_gemini.value.clone())
+}
+
+/// The contract check over every request the providers sent: prints what was checked, fails
+/// on any departure.
+pub fn check_contract(st: &State) {
+    let report = contract::check(&st.recorded);
+    eprintln!("{}", report.summary());
+    assert!(
+        report.violations.is_empty(),
+        "requests the vendors' contracts do not allow:\n{}",
+        report.violations.join("\n")
+    );
 }
 
 /// Secrets Manager after the run (AWSCURRENT asked for explicitly): every copy holds its new
 /// key, other fields are kept, the secret out of scope is untouched. `context` is added to
 /// the first message (the run's output).
-pub async fn check_secrets_manager(aws: &Emulator, new_prod: &str, new_eval: &str, context: &str) {
+pub async fn check_secrets_manager(
+    aws: &Emulator,
+    (new_prod, new_eval, new_gemini): (&str, &str, &str),
+    context: &str,
+) {
     let known = [
         ("openai-old", OPENAI_PROD_OLD),
         ("openai-new", new_prod),
@@ -469,7 +676,14 @@ pub async fn check_secrets_manager(aws: &Emulator, new_prod: &str, new_eval: &st
             &current(aws, "eu-west-1", "prod/ai/gemini").await,
             "GEMINI_API_KEY"
         ),
-        GEMINI_NEW
+        new_gemini
+    );
+    assert_eq!(
+        field(
+            &current(aws, "us-east-1", "prod/ai/braintrust").await,
+            "BRAINTRUST_API_KEY"
+        ),
+        BRAINTRUST_CI_NEW
     );
     assert_eq!(
         field(
@@ -507,6 +721,18 @@ pub fn check_journal(events: &[serde_json::Value]) -> usize {
         .filter_map(|e| e["credential"]["id"].as_str().map(str::to_string))
         .collect();
     assert_eq!(discovered_exposed.len(), EXPOSED, "{discovered_exposed:?}");
+    assert!(
+        events.iter().any(|e| e["type"] == "credential_discovered"
+            && e["credential"]["issuer"] == "gemini"
+            && e["credential"]["meta"]["blocked_as_leaked"]
+                .as_str()
+                .is_some_and(|w| w.contains("reported as leaked"))),
+        "Google's leaked-key answer is not journaled as the key's state"
+    );
+    assert!(
+        !events.iter().any(|e| e["type"] == "manual_revoke_needed"),
+        "every old key was revoked by API"
+    );
     let confirmed: BTreeSet<String> = events
         .iter()
         .filter(|e| e["type"] == "confirmation_given" && e["action"] == "revoke")
@@ -522,6 +748,20 @@ pub fn check_journal(events: &[serde_json::Value]) -> usize {
         .filter_map(|e| e["credential"].as_str().map(str::to_string))
         .collect();
     assert_eq!(revoked, discovered_exposed);
+    // Each key's word came before its revoke (the old OpenAI service accounts deleted after it).
+    for id in &revoked {
+        let at = |kind: &str| {
+            events.iter().position(|e| {
+                e["type"] == kind
+                    && e["credential"] == id.as_str()
+                    && (kind != "confirmation_given" || e["action"] == "revoke")
+            })
+        };
+        assert!(
+            at("confirmation_given") < at("revoked"),
+            "{id} was revoked before its typed confirmation"
+        );
+    }
     assert!(
         !events.iter().any(|e| e["type"] == "override_given"),
         "nothing was overridden"
@@ -532,9 +772,26 @@ pub fn check_journal(events: &[serde_json::Value]) -> usize {
 /// The report names every old key by its hint: the first 3 characters, an ellipsis, the
 /// last 4.
 pub fn check_report(report: &str) {
-    for old in [OPENAI_PROD_OLD, OPENAI_EVAL_OLD, ANTHROPIC_OLD, GEMINI_OLD] {
+    for old in [
+        OPENAI_PROD_OLD,
+        OPENAI_EVAL_OLD,
+        ANTHROPIC_OLD,
+        GEMINI_OLD,
+        BRAINTRUST_CI_OLD,
+    ] {
         let hint = format!("{}…{}", &old[..3], &old[old.len() - 4..]);
         assert!(report.contains(&hint), "the report lacks {hint}:\n{report}");
+    }
+    // What the issuers said: Google's leaked-key state, and until when its deleted key can
+    // still be restored.
+    for said in [
+        "blocked by the issuer as leaked",
+        "the issuer can restore it until",
+    ] {
+        assert!(
+            report.contains(said),
+            "the report lacks {said:?}:\n{report}"
+        );
     }
 }
 
@@ -552,7 +809,10 @@ pub fn secrets(minted: &[&str]) -> Vec<String> {
         ANTHROPIC_UNRELATED,
         ANTHROPIC_NEW,
         GEMINI_OLD,
-        GEMINI_NEW,
+        GEMINI_BY_HAND,
+        OPENAI_BATCH,
+        BRAINTRUST_CI_OLD,
+        BRAINTRUST_CI_NEW,
         moto::FAKE_SECRET_ACCESS_KEY,
         crate::localstack::FAKE_SECRET_ACCESS_KEY,
     ]

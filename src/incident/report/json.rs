@@ -220,7 +220,7 @@ fn credential_base(state: &IncidentState, c: &CredentialState) -> Value {
     let stamp = |s: Stage| c.stamps.get(&s).map(ts);
     let revoked = c.stamps.get(&Stage::Revoked);
     let usage = state.usage.get(&c.credential.id);
-    json!({
+    let mut v = json!({
         "id": c.credential.id,
         "issuer": c.credential.issuer,
         "name": c.credential.name,
@@ -262,7 +262,25 @@ fn credential_base(state: &IncidentState, c: &CredentialState) -> Value {
             })
         }),
         "found_exposed_at": c.found_at.as_ref().map(ts),
-    })
+    });
+    // What the issuer said of the key, only where it said something (reports of keys it
+    // said nothing of stay as they were).
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(evidence) = c.credential.blocked_as_leaked() {
+            obj.insert("blocked_as_leaked".into(), json!(scrub(evidence)));
+        }
+        let took = c.credential.revoke_takes();
+        if !took.is_empty() && c.rotation.is_contained() {
+            obj.insert(
+                "revoke_took".into(),
+                json!(took.iter().map(|t| scrub(t)).collect::<Vec<_>>()),
+            );
+        }
+        if let Some((_, until)) = super::restorable_until(c) {
+            obj.insert("restorable_until".into(), json!(ts(&until)));
+        }
+    }
+    v
 }
 
 fn confirmations(state: &IncidentState) -> Vec<Value> {

@@ -22,6 +22,7 @@ pub fn markdown(state: &IncidentState, integrity: &Integrity) -> String {
     summary(&mut o, state);
     action_items_section(&mut o, state);
     credentials(&mut o, state);
+    issuer_notes(&mut o, state);
     attacker(&mut o, state);
     confirmations(&mut o, state);
     failures(&mut o, state);
@@ -303,6 +304,44 @@ fn credentials(o: &mut String, state: &IncidentState) {
         }
         let _ = writeln!(o);
     }
+}
+
+/// What the issuers said of the keys beyond their rotation: a key an issuer blocked as
+/// leaked, what revoking took with it, until when a deleted key can be restored. Nothing
+/// when no issuer said anything.
+fn issuer_notes(o: &mut String, state: &IncidentState) {
+    let mut lines: Vec<String> = Vec::new();
+    for c in &state.credentials {
+        let cr = &c.credential;
+        let who = format!("{} (`{}`)", cell(&cr.name), cell(&cr.hint));
+        if let Some(evidence) = cr.blocked_as_leaked() {
+            lines.push(format!(
+                "- {who}: blocked by the issuer as leaked — {} (unusable, still to be deleted)",
+                cell(&scrub(evidence))
+            ));
+        }
+        if c.rotation.is_contained() {
+            for took in cr.revoke_takes() {
+                lines.push(format!("- {who}: {}", cell(&scrub(took))));
+            }
+        }
+        if let Some((gone, until)) = super::restorable_until(c) {
+            lines.push(format!(
+                "- {who}: deleted at the issuer {}; the issuer can restore it until {}",
+                ts(&gone),
+                ts(&until)
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "### What the issuers said");
+    let _ = writeln!(o);
+    for l in lines {
+        let _ = writeln!(o, "{l}");
+    }
+    let _ = writeln!(o);
 }
 
 fn confirmations(o: &mut String, state: &IncidentState) {

@@ -436,6 +436,19 @@ fn last_revocation(state: &IncidentState) -> Option<DateTime<Utc>> {
 
 /// Whether the old key was revoked before its replacement reached every location (only
 /// possible with an override): services still on the old key lost access.
+/// When a key was deleted at its issuer, and until when the issuer can restore it (an
+/// issuer that keeps deleted keys, such as Google's 30 days): the deletion, else the
+/// revocation where revoking deletes.
+fn restorable_until(c: &CredentialState) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let keep = c.credential.restorable_for()?;
+    let gone = c.deleted.or_else(|| {
+        c.stamps
+            .get(&crate::incident::rotation::Stage::Revoked)
+            .copied()
+    })?;
+    Some((gone, gone + keep))
+}
+
 pub fn revoked_before_propagation(c: &CredentialState) -> bool {
     match (
         c.stamps.get(&Stage::Revoked),

@@ -27,7 +27,7 @@ use secrecy::SecretString;
 
 use crate::incident::ports::{ProviderError, ProviderResult};
 
-pub(crate) use api::{AdminApi, KeyHeader, Vendor};
+pub(crate) use api::{AdminApi, Api, KeyHeader, Raw, Vendor, bearer};
 pub use errors::{
     error_code, error_from_response, error_from_transport, error_message, google_reason,
     missing_admin_key, parse_go_duration, retry_after, scrub,
@@ -48,6 +48,8 @@ pub const ANTHROPIC_BASE_URL_VAR: &str = "BREACHBOOK_ANTHROPIC_BASE_URL";
 pub const GEMINI_BASE_URL_VAR: &str = "BREACHBOOK_GEMINI_BASE_URL";
 /// Environment variable overriding the Braintrust API base URL (EU or self-hosted data plane).
 pub const BRAINTRUST_BASE_URL_VAR: &str = "BREACHBOOK_BRAINTRUST_BASE_URL";
+/// Environment variable overriding the Google API Keys API base URL.
+pub const GOOGLE_API_KEYS_BASE_URL_VAR: &str = "BREACHBOOK_GOOGLE_API_KEYS_BASE_URL";
 /// Environment variable holding the OpenAI Admin API key.
 pub const OPENAI_ADMIN_KEY_VAR: &str = "OPENAI_ADMIN_KEY";
 /// Environment variable holding the Anthropic Admin API key.
@@ -80,6 +82,8 @@ pub struct Endpoints {
     pub gemini: String,
     /// Braintrust API, default `https://api.braintrust.dev`.
     pub braintrust: String,
+    /// Google's API Keys API, default `https://apikeys.googleapis.com`.
+    pub google_api_keys: String,
 }
 
 impl Default for Endpoints {
@@ -89,6 +93,7 @@ impl Default for Endpoints {
             anthropic: "https://api.anthropic.com".into(),
             gemini: "https://generativelanguage.googleapis.com".into(),
             braintrust: "https://api.braintrust.dev".into(),
+            google_api_keys: "https://apikeys.googleapis.com".into(),
         }
     }
 }
@@ -114,6 +119,7 @@ impl Endpoints {
             anthropic: pick(ANTHROPIC_BASE_URL_VAR, d.anthropic),
             gemini: pick(GEMINI_BASE_URL_VAR, d.gemini),
             braintrust: pick(BRAINTRUST_BASE_URL_VAR, d.braintrust),
+            google_api_keys: pick(GOOGLE_API_KEYS_BASE_URL_VAR, d.google_api_keys),
         }
     }
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::aws::{Aws, AwsOptions};
+use super::google::GoogleCredentials;
 use super::http::HttpConfig;
 use crate::incident::model::{Credential, LocationKind};
 use crate::incident::ports::{
@@ -82,11 +83,18 @@ pub async fn connect(
     let scope = &rb.scope;
     let mut parts = Parts::default();
     let clock: Arc<dyn Clock> = Arc::new(WallClock);
+    // The HTTP issuers first: the Secrets Manager inventory asks them what they can tell of
+    // the keys it reads (Google's lookupKey).
+    let http = HttpConfig::from_env().map_err(ConnectError::Http)?;
+    let google = if scope.gemini.is_some() || mapped(scope, Issuer::Gemini) {
+        GoogleCredentials::from_env().map_err(ConnectError::Http)?
+    } else {
+        None
+    };
+    add_http(&mut parts, scope, &http, google, &clock);
     if scope.secrets_manager.is_some() || scope.iam.is_some() {
         add_aws(&mut parts, scope, aws, fingerprint_key, &clock).await?;
     }
-    let http = HttpConfig::from_env().map_err(ConnectError::Http)?;
-    add_http(&mut parts, scope, &http);
 
     let new_keys: NewKeys = Arc::default();
     let issuers: HashMap<Issuer, Arc<dyn KeyIssuer>> = parts
@@ -172,11 +180,18 @@ async fn add_aws(
     let aws = aws.with_account(super::aws::account_of(&identity));
     parts.identity = Some(identity);
     if scope.secrets_manager.is_some() {
+        let identify = parts
+            .issuers
+            .iter()
+            .filter(|(i, _)| **i == Issuer::Gemini)
+            .map(|(i, k)| (*i, k.clone()))
+            .collect();
         parts.sources.push((
             "Secrets Manager".into(),
-            Arc::new(super::aws::secrets::SecretsManagerInventory::new(
-                &aws, fp_key,
-            )),
+            Arc::new(
+                super::aws::secrets::SecretsManagerInventory::new(&aws, fp_key)
+                    .with_identify(identify),
+            ),
         ));
     }
     if scope.iam.is_some() {
@@ -210,8 +225,15 @@ async fn add_aws(
 }
 
 /// The HTTP providers: an inventory for each provider the scope lists, an issuer for each
-/// whose keys it lists or maps, Braintrust's store.
-fn add_http(parts: &mut Parts, scope: &Scope, http: &HttpConfig) {
+/// whose keys it lists or maps, Braintrust's store. Gemini's go through the API Keys API
+/// when a service account's key file (`google`) is given.
+fn add_http(
+    parts: &mut Parts,
+    scope: &Scope,
+    http: &HttpConfig,
+    google: Option<GoogleCredentials>,
+    clock: &Arc<dyn Clock>,
+) {
     if scope.openai.is_some() || mapped(scope, Issuer::Openai) {
         if scope.openai.is_some() {
             parts.sources.push((
@@ -219,9 +241,14 @@ fn add_http(parts: &mut Parts, scope: &Scope, http: &HttpConfig) {
                 Arc::new(super::openai::OpenAiInventory::from_config(http)),
             ));
         }
+        let user_keys = scope
+            .openai
+            .as_ref()
+            .map(|o| o.user_keys)
+            .unwrap_or_default();
         parts.issuers.insert(
             Issuer::Openai,
-            Arc::new(super::openai::OpenAiIssuer::from_config(http)),
+            Arc::new(super::openai::OpenAiIssuer::from_config(http).with_user_keys(user_keys)),
         );
     }
     if scope.anthropic.is_some() || mapped(scope, Issuer::Anthropic) {
@@ -237,9 +264,34 @@ fn add_http(parts: &mut Parts, scope: &Scope, http: &HttpConfig) {
         );
     }
     if scope.gemini.is_some() || mapped(scope, Issuer::Gemini) {
+        let projects = scope
+            .gemini
+            .as_ref()
+            .map(|g| g.projects.clone())
+            .unwrap_or_default();
+        let mut gemini = super::gemini::GeminiIssuer::from_config(http)
+            .with_projects(projects)
+            .with_clock(clock.clone());
+        if let Some(creds) = google {
+            gemini =
+                gemini.with_api_keys(http.client.clone(), &http.endpoints.google_api_keys, creds);
+        }
+        if let Some(inventory) = gemini.inventory().filter(|_| scope.gemini.is_some()) {
+            parts
+                .sources
+                .push(("Google API Keys".into(), Arc::new(inventory)));
+        }
+        parts.issuers.insert(Issuer::Gemini, Arc::new(gemini));
+    }
+    if scope.braintrust.is_some() || mapped(scope, Issuer::Braintrust) {
+        let org = scope
+            .braintrust
+            .as_ref()
+            .map(|b| b.organization.clone())
+            .unwrap_or_default();
         parts.issuers.insert(
-            Issuer::Gemini,
-            Arc::new(super::gemini::GeminiIssuer::from_config(http)),
+            Issuer::Braintrust,
+            Arc::new(super::braintrust::BraintrustIssuer::from_config(http, org)),
         );
     }
     if let Some(bt) = &scope.braintrust {
@@ -283,11 +335,23 @@ pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), Strin
         }
     }
     let ep = super::http::Endpoints::from_env();
+    let gemini = scope.gemini.is_some() || mapped(scope, Issuer::Gemini);
+    let google = if gemini {
+        GoogleCredentials::from_env().ok().flatten()
+    } else {
+        None
+    };
+    let token_uri = google
+        .as_ref()
+        .map(|g| g.token_uri.clone())
+        .unwrap_or_default();
     let http = [
         (scope.openai.is_some(), "OpenAI", &ep.openai),
         (scope.anthropic.is_some(), "Anthropic", &ep.anthropic),
-        (scope.gemini.is_some(), "Gemini", &ep.gemini),
+        (gemini, "Gemini", &ep.gemini),
         (scope.braintrust.is_some(), "Braintrust", &ep.braintrust),
+        (google.is_some(), "Google API Keys", &ep.google_api_keys),
+        (google.is_some(), "Google sign-in (token_uri)", &token_uri),
     ];
     for (used, name, url) in http {
         if used && !is_local(url) {

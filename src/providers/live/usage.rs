@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::incident::event::Event;
 use crate::incident::model::{Credential, KeyGeneration, UsageSample};
 use crate::incident::ports::{
-    Clock, KeyIssuer, Liveness, NewKey, ProviderResult, StrayKey, WorldFeed,
+    Clock, KeyIssuer, Liveness, NewKey, ProviderResult, Spend, StrayKey, WorldFeed,
 };
 use crate::runbook::schema::Issuer;
 
@@ -48,6 +48,10 @@ struct Polled {
     since: HashMap<(String, KeyGeneration), DateTime<Utc>>,
     /// Each issuer whose usage data cannot be read is said once per run, not every poll.
     failing: HashSet<Issuer>,
+    /// Each issuer's blind spots (what it cannot attribute to a key) are said once per run.
+    blind_spots_said: HashSet<Issuer>,
+    /// The spend last said per (credential, generation), in hundredths of its currency.
+    spent: HashMap<(String, KeyGeneration), i64>,
 }
 
 /// Nobody listens to the feed any more: the poller stops.
@@ -89,6 +93,12 @@ impl UsagePoller {
             let Some(issuer) = self.issuers.get(&cred.issuer) else {
                 continue;
             };
+            if !polled.blind_spots_said.contains(&cred.issuer)
+                && let Some(text) = issuer.usage_blind_spots()
+            {
+                polled.blind_spots_said.insert(cred.issuer);
+                tx.send(Event::Note { text }).map_err(|_| Gone)?;
+            }
             let mut watch = vec![(KeyGeneration::Old, None)];
             if let Some(id) = new_keys.get(&cred.id) {
                 watch.push((KeyGeneration::New, Some(id.as_str())));
@@ -120,7 +130,9 @@ impl UsagePoller {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(credential = %cred.id, error = %e, "usage poll failed");
-                if polled.failing.insert(cred.issuer) {
+                // A throttled or failed poll is tried again at the next one; only a source
+                // that cannot answer at all is said.
+                if !e.is_retryable() && polled.failing.insert(cred.issuer) {
                     let text = format!(
                         "usage of {} keys cannot be read ({e}): the Usage panel shows none of their calls, which is not the same as none made",
                         cred.issuer.label()
@@ -151,8 +163,53 @@ impl UsagePoller {
                 .map_err(|_| Gone)?;
         }
         // Look again at the newest minute next time: it may still be filling.
-        polled.since.insert(at, newest);
-        Ok(())
+        polled.since.insert(at.clone(), newest);
+        self.poll_spend(tx, polled, issuer, cred, generation, new_id, from)
+            .await
+    }
+
+    /// Says what the issuer reports as spent with one key, when that changed since it was
+    /// last said (a stolen key's bill, where the issuer counts costs per key).
+    #[allow(clippy::too_many_arguments)]
+    async fn poll_spend(
+        &self,
+        tx: &mpsc::UnboundedSender<Event>,
+        polled: &mut Polled,
+        issuer: &Arc<dyn KeyIssuer>,
+        cred: &Credential,
+        generation: KeyGeneration,
+        new_id: Option<&str>,
+        from: DateTime<Utc>,
+    ) -> Result<(), Gone> {
+        let spend = match issuer.spend(cred, generation, new_id, from).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                tracing::debug!(credential = %cred.id, error = %e, "spend poll failed");
+                return Ok(());
+            }
+        };
+        let hundredths = (spend.amount * 100.0).round() as i64;
+        let at = (cred.id.clone(), generation);
+        if polled.spent.get(&at) == Some(&hundredths)
+            || (hundredths == 0 && !polled.spent.contains_key(&at))
+        {
+            return Ok(());
+        }
+        polled.spent.insert(at, hundredths);
+        let which = match generation {
+            KeyGeneration::Old => "old key",
+            KeyGeneration::New => "new key",
+        };
+        let text = format!(
+            "{} reports {:.2} {} spent with {}'s {which} since {} (its costs by key)",
+            cred.issuer.label(),
+            spend.amount,
+            spend.currency.to_uppercase(),
+            cred.name,
+            spend.since.format("%Y-%m-%d %H:%M UTC"),
+        );
+        tx.send(Event::Note { text }).map_err(|_| Gone)
     }
 }
 
@@ -197,7 +254,29 @@ impl KeyIssuer for Watched {
         self.inner.find_strays(old, token, since, known).await
     }
     async fn discard_stray(&self, old: &Credential, stray: &StrayKey) -> ProviderResult<()> {
-        self.inner.discard_stray(old, stray).await
+        self.inner.discard_stray(old, stray).await?;
+        // A discarded key is not watched: the next mint names its own.
+        if let Ok(mut m) = self.new_keys.lock()
+            && m.get(&old.id) == Some(&stray.key_id)
+        {
+            m.remove(&old.id);
+        }
+        Ok(())
+    }
+    async fn identify(&self, found: &mut Credential, value: &SecretString) -> ProviderResult<()> {
+        self.inner.identify(found, value).await
+    }
+    async fn spend(
+        &self,
+        cred: &Credential,
+        generation: KeyGeneration,
+        new_key_id: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> ProviderResult<Option<Spend>> {
+        self.inner.spend(cred, generation, new_key_id, since).await
+    }
+    fn usage_blind_spots(&self) -> Option<String> {
+        self.inner.usage_blind_spots()
     }
     async fn end_sessions(
         &self,

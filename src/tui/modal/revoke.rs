@@ -364,6 +364,29 @@ impl RevokeModal {
             t.text(),
             iw,
         ));
+        if let Some(evidence) = cr.blocked_as_leaked() {
+            ev.extend(text::wrapped(
+                "  ",
+                t.warn(),
+                &strings::blocked_as_leaked(evidence),
+                t.warn(),
+                iw,
+            ));
+        }
+        // What else this revocation destroys at the issuer (a service account and every key
+        // it holds): read before the word, not after.
+        for took in cr.revoke_takes() {
+            ev.extend(text::wrapped("  ⚠ ", t.warn(), took, t.warn(), iw));
+        }
+        if let Some(keep) = cr.restorable_for() {
+            ev.extend(text::wrapped(
+                "  ",
+                t.dim(),
+                &strings::restorable(keep.num_days()),
+                t.dim(),
+                iw,
+            ));
+        }
         if let Some(new_hint) = &c.new_hint {
             let verified = c.stamps.get(&Stage::Verified).map(text::clock);
             ev.extend(text::wrapped(

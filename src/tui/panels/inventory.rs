@@ -139,6 +139,8 @@ fn row<'a>(app: &App, c: &CredentialState, with_age: bool) -> Row<'a> {
         Span::styled(strings::EXPOSED_DELETED, t.good())
     } else if cr.exposed && c.rotation.is_contained() {
         Span::styled(strings::EXPOSED_REVOKED, t.good())
+    } else if cr.exposed && cr.blocked_as_leaked().is_some() {
+        Span::styled(strings::EXPOSED_BLOCKED, t.bad())
     } else if cr.exposed {
         Span::styled(strings::EXPOSED, t.bad())
     } else {
@@ -190,6 +192,15 @@ fn details(app: &App, c: &CredentialState, width: u16) -> Vec<Line<'static>> {
         facts.push_str(&strings::fingerprint(&text::truncate(fp, 9)));
     }
     lines.extend(text::wrapped("", t.dim(), &facts, t.dim(), w));
+    if let Some(evidence) = cr.blocked_as_leaked() {
+        lines.extend(text::wrapped(
+            "",
+            t.bad(),
+            &strings::blocked_as_leaked(evidence),
+            t.bad(),
+            w,
+        ));
+    }
     if !cr.exposure_reason.is_empty() {
         let style = if cr.exposed { t.warn() } else { t.dim() };
         lines.extend(text::wrapped(

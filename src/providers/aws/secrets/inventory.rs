@@ -1,7 +1,8 @@
 //! The Secrets Manager inventory: the keys held in the scope's secrets, region by region,
 //! with when each value last changed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -17,7 +18,7 @@ use super::{AWSCURRENT, exposure_of, parse_object, wipe_map};
 use crate::incident::model::{
     Credential, Location, LocationKind, fingerprint as keyed_fingerprint, mask,
 };
-use crate::incident::ports::{Inventory, ProviderError, ProviderResult};
+use crate::incident::ports::{Inventory, KeyIssuer, ProviderError, ProviderResult};
 use crate::providers::aws::{Aws, IAM, SECRETS_MANAGER, map_sdk_error, to_chrono, with_context};
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope, SecretsManagerScope};
 
@@ -60,6 +61,9 @@ pub struct SecretsManagerInventory {
     aws: Aws,
     fingerprint_key: Zeroizing<Vec<u8>>,
     concurrency: usize,
+    /// Issuers asked what they can tell of a stored key from its value
+    /// ([`KeyIssuer::identify`]: Google's `lookupKey`), by the issuer a field maps to.
+    identify: HashMap<Issuer, Arc<dyn KeyIssuer>>,
 }
 
 impl SecretsManagerInventory {
@@ -70,7 +74,15 @@ impl SecretsManagerInventory {
             aws: aws.clone(),
             fingerprint_key: Zeroizing::new(fingerprint_key.to_vec()),
             concurrency: DEFAULT_READ_CONCURRENCY,
+            identify: HashMap::new(),
         }
+    }
+
+    /// Asks these issuers, for each key of theirs read, what they can tell of it from its
+    /// value ([`KeyIssuer::identify`]) before the key is reported.
+    pub fn with_identify(mut self, issuers: HashMap<Issuer, Arc<dyn KeyIssuer>>) -> Self {
+        self.identify = issuers;
+        self
     }
 
     /// Sets how many GetSecretValue calls run at once per region (default 8).
@@ -121,6 +133,7 @@ impl SecretsManagerInventory {
                 iam_owned,
                 exposure,
                 key: &self.fingerprint_key,
+                identify: &self.identify,
             };
             let found: Vec<ProviderResult<Vec<Credential>>> = stream::iter(entries)
                 .map(|e| {
@@ -253,6 +266,7 @@ struct ReadCtx<'a> {
     iam_owned: &'a BTreeSet<String>,
     exposure: &'a ExposureWindow,
     key: &'a [u8],
+    identify: &'a HashMap<Issuer, Arc<dyn KeyIssuer>>,
 }
 
 impl ReadCtx<'_> {
@@ -340,7 +354,36 @@ impl ReadCtx<'_> {
                 note,
             )]);
         };
-        Ok(self.keys_in(&found, changed, &value).await)
+        let mut creds = self.keys_in(&found, changed, &value).await;
+        self.identify_all(&mut creds, &value).await;
+        Ok(creds)
+    }
+
+    /// Lets each mapped field's issuer tell what it can of the key from its value
+    /// ([`KeyIssuer::identify`]); a failure is said in the key's exposure reason, not fatal.
+    async fn identify_all(&self, creds: &mut [Credential], value: &SecretString) {
+        if self.identify.is_empty() {
+            return;
+        }
+        let Some(mut doc) = parse_object(value) else {
+            return;
+        };
+        for c in creds.iter_mut() {
+            let (Some(issuer), Some(Value::String(v))) = (
+                self.identify.get(&c.issuer),
+                c.meta.get("field").and_then(|f| doc.get(f)),
+            ) else {
+                continue;
+            };
+            let key = SecretString::from(v.as_str());
+            if let Err(e) = issuer.identify(c, &key).await {
+                c.exposure_reason.push_str(&format!(
+                    "; {} could not tell which key this is ({e})",
+                    c.issuer.label()
+                ));
+            }
+        }
+        wipe_map(&mut doc);
     }
 
     /// The keys one secret's value holds: a plain-text value is one key of unknown issuer
