@@ -17,7 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::incident::model::{Credential, KeyGeneration, Location, UsageSample};
 use crate::incident::ports::{
-    KeyIssuer, Liveness, NewKey, PendingCheck, ProviderResult, ProviderSet, SecretStore, StrayKey,
+    KeyIssuer, Liveness, NewKey, PendingCheck, ProviderResult, ProviderSet, SecretStore, Spend,
+    StrayKey,
 };
 use crate::incident::redact::known;
 
@@ -92,6 +93,22 @@ impl KeyIssuer for RememberingIssuer {
     }
     async fn discard_stray(&self, old: &Credential, stray: &StrayKey) -> ProviderResult<()> {
         self.inner.discard_stray(old, stray).await
+    }
+    async fn identify(&self, found: &mut Credential, value: &SecretString) -> ProviderResult<()> {
+        remember(value);
+        self.inner.identify(found, value).await
+    }
+    async fn spend(
+        &self,
+        cred: &Credential,
+        generation: KeyGeneration,
+        new_key_id: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> ProviderResult<Option<Spend>> {
+        self.inner.spend(cred, generation, new_key_id, since).await
+    }
+    fn usage_blind_spots(&self) -> Option<String> {
+        self.inner.usage_blind_spots()
     }
     async fn end_sessions(
         &self,
