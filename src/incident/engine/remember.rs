@@ -198,3 +198,251 @@ impl SecretStore for RememberingStore {
         self.inner.replace(loc, value).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A port method the wrappers do not forward is answered by the trait's default, and the
+    //! provider is never asked: after one such merge, foreign pending versions went unseen
+    //! and revoked IAM users kept their sessions. Each method here must reach the inner port.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::incident::model::LocationKind;
+    use crate::incident::ports::ProviderError;
+
+    #[derive(Default)]
+    struct Inner {
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl Inner {
+        fn called(&self, name: &'static str) -> ProviderError {
+            self.calls.lock().unwrap().push(name);
+            ProviderError::Validation {
+                provider: "inner".into(),
+                message: name.into(),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl KeyIssuer for Inner {
+        async fn issue(&self, _: &Credential, _: &str) -> ProviderResult<NewKey> {
+            Err(self.called("issue"))
+        }
+        async fn verify(&self, _: &Credential, _: &SecretString) -> ProviderResult<Liveness> {
+            Err(self.called("verify"))
+        }
+        async fn old_key_liveness(&self, _: &Credential) -> ProviderResult<Liveness> {
+            Err(self.called("old_key_liveness"))
+        }
+        async fn revoke(&self, _: &Credential) -> ProviderResult<()> {
+            Err(self.called("revoke"))
+        }
+        async fn delete(&self, _: &Credential) -> ProviderResult<()> {
+            Err(self.called("delete"))
+        }
+        async fn make_room(&self, _: &Credential, _: &str) -> ProviderResult<()> {
+            Err(self.called("make_room"))
+        }
+        async fn find_strays(
+            &self,
+            _: &Credential,
+            _: &str,
+            _: DateTime<Utc>,
+            _: &[String],
+        ) -> ProviderResult<Vec<StrayKey>> {
+            Err(self.called("find_strays"))
+        }
+        async fn discard_stray(&self, _: &Credential, _: &StrayKey) -> ProviderResult<()> {
+            Err(self.called("discard_stray"))
+        }
+        async fn identify(&self, _: &mut Credential, _: &SecretString) -> ProviderResult<()> {
+            Err(self.called("identify"))
+        }
+        async fn spend(
+            &self,
+            _: &Credential,
+            _: KeyGeneration,
+            _: Option<&str>,
+            _: DateTime<Utc>,
+        ) -> ProviderResult<Option<Spend>> {
+            Err(self.called("spend"))
+        }
+        fn usage_blind_spots(&self) -> Option<String> {
+            self.calls.lock().unwrap().push("usage_blind_spots");
+            None
+        }
+        async fn end_sessions(
+            &self,
+            _: &Credential,
+            _: DateTime<Utc>,
+        ) -> ProviderResult<Option<String>> {
+            Err(self.called("end_sessions"))
+        }
+        async fn usage(
+            &self,
+            _: &Credential,
+            _: KeyGeneration,
+            _: Option<&str>,
+            _: DateTime<Utc>,
+        ) -> ProviderResult<Vec<UsageSample>> {
+            Err(self.called("usage"))
+        }
+    }
+
+    #[async_trait]
+    impl SecretStore for Inner {
+        async fn stage(&self, _: &Location, _: &SecretString, _: &str) -> ProviderResult<String> {
+            Err(self.called("stage"))
+        }
+        async fn read_version(&self, _: &Location, _: &str) -> ProviderResult<SecretString> {
+            Err(self.called("read_version"))
+        }
+        async fn promote(&self, _: &Location, _: &str) -> ProviderResult<DateTime<Utc>> {
+            Err(self.called("promote"))
+        }
+        async fn read_old(&self, _: &Location, _: &str) -> ProviderResult<SecretString> {
+            Err(self.called("read_old"))
+        }
+        async fn inspect(&self, _: &Location) -> ProviderResult<PendingCheck> {
+            Err(self.called("inspect"))
+        }
+        async fn stage_version(
+            &self,
+            _: &Location,
+            _: Option<&str>,
+            _: &[(Location, SecretString)],
+            _: &[Location],
+            _: &str,
+        ) -> ProviderResult<String> {
+            Err(self.called("stage_version"))
+        }
+        async fn read_fields(&self, _: &[Location], _: &str) -> ProviderResult<Vec<SecretString>> {
+            Err(self.called("read_fields"))
+        }
+        async fn promote_version(&self, _: &[Location], _: &str) -> ProviderResult<DateTime<Utc>> {
+            Err(self.called("promote_version"))
+        }
+        async fn unstage(&self, _: &Location, _: &str) -> ProviderResult<()> {
+            Err(self.called("unstage"))
+        }
+        async fn replace(&self, _: &Location, _: &SecretString) -> ProviderResult<DateTime<Utc>> {
+            Err(self.called("replace"))
+        }
+    }
+
+    fn cred() -> Credential {
+        Credential {
+            id: "aws-iam/svc/AKIAEXAMPLEOLDKEY01".into(),
+            issuer: crate::runbook::schema::Issuer::AwsIam,
+            key_id: "AKIAEXAMPLEOLDKEY01".into(),
+            name: "svc".into(),
+            hint: "AKI…EY01".into(),
+            created: None,
+            last_used: None,
+            locations: Vec::new(),
+            exposed: true,
+            exposure_reason: String::new(),
+            fingerprint: None,
+            meta: Default::default(),
+        }
+    }
+
+    fn loc() -> Location {
+        Location {
+            kind: LocationKind::SecretsManager,
+            name: "prod/svc".into(),
+            field: None,
+            region: Some("us-east-1".into()),
+            account: None,
+            changed: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_issuer_method_reaches_the_provider() {
+        let inner = Arc::new(Inner::default());
+        let w = RememberingIssuer {
+            inner: inner.clone(),
+        };
+        let (c, now, v) = (
+            cred(),
+            Utc::now(),
+            SecretString::from("sk-test-x".to_string()),
+        );
+        let stray = StrayKey {
+            key_id: "AKIAEXAMPLESTRAY001".into(),
+            what: "a stray".into(),
+            created: None,
+        };
+        let _ = w.issue(&c, "t").await;
+        let _ = w.verify(&c, &v).await;
+        let _ = w.old_key_liveness(&c).await;
+        let _ = w.revoke(&c).await;
+        let _ = w.delete(&c).await;
+        let _ = w.make_room(&c, "k").await;
+        let _ = w.find_strays(&c, "t", now, &[]).await;
+        let _ = w.discard_stray(&c, &stray).await;
+        let _ = w.identify(&mut cred(), &v).await;
+        let _ = w.spend(&c, KeyGeneration::Old, None, now).await;
+        let _ = w.usage_blind_spots();
+        let _ = w.end_sessions(&c, now).await;
+        let _ = w.usage(&c, KeyGeneration::Old, None, now).await;
+        assert_eq!(
+            *inner.calls.lock().unwrap(),
+            [
+                "issue",
+                "verify",
+                "old_key_liveness",
+                "revoke",
+                "delete",
+                "make_room",
+                "find_strays",
+                "discard_stray",
+                "identify",
+                "spend",
+                "usage_blind_spots",
+                "end_sessions",
+                "usage"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn every_store_method_reaches_the_provider() {
+        let inner = Arc::new(Inner::default());
+        let w = RememberingStore {
+            inner: inner.clone(),
+        };
+        let (l, v) = (loc(), SecretString::from("sk-test-x".to_string()));
+        let _ = w.stage(&l, &v, "t").await;
+        let _ = w.read_version(&l, "v").await;
+        let _ = w.promote(&l, "v").await;
+        let _ = w.read_old(&l, "v").await;
+        let _ = w.inspect(&l).await;
+        let _ = w
+            .stage_version(&l, None, &[(loc(), v.clone())], &[], "t")
+            .await;
+        let _ = w.read_fields(&[loc()], "v").await;
+        let _ = w.promote_version(&[loc()], "v").await;
+        let _ = w.unstage(&l, "v").await;
+        let _ = w.replace(&l, &v).await;
+        assert_eq!(
+            *inner.calls.lock().unwrap(),
+            [
+                "stage",
+                "read_version",
+                "promote",
+                "read_old",
+                "inspect",
+                "stage_version",
+                "read_fields",
+                "promote_version",
+                "unstage",
+                "replace"
+            ]
+        );
+    }
+}
