@@ -129,12 +129,24 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 /// The exit code of a job that could not start or go on: AWS or a provider out of reach,
-/// the journal or the engine failing is [`FAILED`]; everything else (a bad runbook, flag,
-/// script or incident id) is the user's to fix, [`USAGE`].
+/// the journal unwritable or broken, the engine failing is [`FAILED`]; everything else (a bad
+/// runbook, flag, script or incident id, a state folder refused as unsafe, an incident open
+/// in another breachbook) is the user's to fix, [`USAGE`].
 fn error_code(e: &anyhow::Error) -> u8 {
+    use crate::incident::journal::JournalError;
     let failed = e.chain().any(|c| {
-        c.is::<crate::providers::live::ConnectError>()
-            || c.is::<crate::incident::journal::JournalError>()
+        let journal = c.downcast_ref::<JournalError>().is_some_and(|j| {
+            !matches!(
+                j,
+                JournalError::Refused(_)
+                    | JournalError::NotFound { .. }
+                    | JournalError::Exists { .. }
+                    | JournalError::InvalidId { .. }
+                    | JournalError::Locked { .. }
+            )
+        });
+        journal
+            || c.is::<crate::providers::live::ConnectError>()
             || c.is::<crate::incident::engine::EngineError>()
     });
     if failed { FAILED } else { USAGE }
