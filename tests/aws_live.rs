@@ -1173,8 +1173,8 @@ fn a_refused_connection_names_the_endpoint() {
 
 /// LookupEvents as CloudTrail answers it (awsJson1_1, `X-Amz-Target:
 /// CloudTrail_20131101.LookupEvents`; `Events[]` with `EventTime` in epoch seconds and
-/// `CloudTrailEvent` a JSON string — the contract facts and their sources are beside the fake
-/// in tests/cloudtrail_wiremock.rs), for whichever access key the request asks about: two
+/// `CloudTrailEvent` a JSON string; source: aws/api-models-aws@56c8953
+/// `cloudtrail/service/2013-11-01/cloudtrail-2013-11-01.json`, as in tests/cloudtrail_wiremock.rs), for whichever access key the request asks about: two
 /// calls that worked and one refused (`AccessDenied`), stamped the moment it is asked, so a
 /// key still used after its replacement was promoted shows as such.
 struct Trail;

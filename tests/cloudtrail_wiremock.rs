@@ -1,6 +1,15 @@
 //! CloudTrail LookupEvents against a wiremock server speaking CloudTrail's JSON 1.1
 //! protocol (moto has no LookupEvents): the exact request, per-minute buckets, denied vs ok,
 //! sources, NextToken pagination, the request rate and the throttling back-off.
+//!
+//! Source of the routes, fields and errors of this fake: the Smithy model in
+//! aws/api-models-aws@56c8953e87aeead95ae5e66a3ca6a355731db6ad
+//! `cloudtrail/service/2013-11-01/cloudtrail-2013-11-01.json` (protocol `awsJson1_1`, target
+//! `CloudTrail_20131101.LookupEvents`, `LookupEventsRequest`/`LookupEventsResponse`,
+//! `EventTime` as epoch seconds, `CloudTrailEvent` a JSON string), and the SDK's
+//! `sdk/cloudtrail/src/operation/lookup_events.rs` in awslabs/aws-sdk-rust@02aa74d for the
+//! request the client sends. `ThrottlingException` is not modelled for LookupEvents; the
+//! SDK's generic throttling error codes apply.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
