@@ -195,14 +195,19 @@ pub(super) fn inventory(args: InventoryArgs) -> anyhow::Result<ExitCode> {
         // found, and again when more of its copies turn up; the JSON lines come at the end,
         // one per key.
         let mut found: Vec<Credential> = Vec::new();
+        // Where each key id sits in `found`: a lookup per key, not a scan of all found so far.
+        let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         while let Some(page) = rx.recv().await {
             for c in page {
                 // Names and locations come from the provider: no escape sequence from them
                 // reaches the terminal (the JSON form escapes them).
                 let line = (!args.json).then(|| printable(&table_row(&c)));
-                match found.iter_mut().find(|f| f.id == c.id) {
-                    Some(f) => *f = c,
-                    None => found.push(c),
+                match at.get(&c.id) {
+                    Some(&i) => found[i] = c,
+                    None => {
+                        at.insert(c.id.clone(), found.len());
+                        found.push(c);
+                    }
                 }
                 // A closed pipe (`| head`) ends the listing quietly.
                 if let Some(line) = line
