@@ -77,6 +77,12 @@ pub struct Scope {
     pub gemini: Option<GeminiScope>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub braintrust: Option<BraintrustScope>,
+    /// Identities trusted to create keys during the exposure window (automation roles,
+    /// the rotation pipeline): role or user ARNs, or names, with `*` and `?` globs, e.g.
+    /// `arn:aws:iam::111122223333:role/ci-*` or `terraform`. A key created in the window by
+    /// anyone else (other than this incident's responder and breachbook) is a suspect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_creators: Vec<String>,
 }
 
 /// AWS Secrets Manager secrets.

@@ -6,6 +6,7 @@
 //! model, the rotation state machine and the runbook schema.
 
 mod apply;
+mod created;
 mod credential;
 mod usage;
 
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use self::created::{Decision, MarkedKnown};
 pub use self::credential::{ByHand, CredentialState, Pending, PendingInTheWay, RoomNeeded, Stray};
 pub use self::usage::{Calls, SourceCalls, StillOnOld, UsageSeries, known_sources};
 use super::event::{DangerKind, Event, Mode, Score, Via};
@@ -181,6 +183,9 @@ pub struct IncidentState {
     /// What the latest inventory run could not list (every failed source, in words); empty
     /// when it listed every source.
     pub inventory_gaps: Vec<String>,
+    /// Persistence made during the exposure window (users, login profiles, policies, trust
+    /// changes), found in the issuers' audit logs: listed for review, never changed.
+    pub persistence: Vec<crate::incident::provenance::PersistenceFinding>,
 }
 
 impl IncidentState {
@@ -241,6 +246,7 @@ impl IncidentState {
             known_sources: known_sources(runbook),
             anomalies: Vec::new(),
             inventory_gaps: Vec::new(),
+            persistence: Vec::new(),
         };
         st.timeline
             .push(super::timeline::opened(&runbook.title, *mode, *at));

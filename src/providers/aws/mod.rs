@@ -11,6 +11,7 @@
 //! is what the command line's flags become (launch builds it).
 
 pub mod cloudtrail;
+pub mod creators;
 pub mod iam;
 pub mod policy;
 pub mod secrets;

@@ -18,6 +18,7 @@
 //! name it (the engine sees it as `ProviderSet::drill`).
 
 mod actors;
+mod creators;
 mod providers;
 mod score;
 mod state;

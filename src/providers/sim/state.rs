@@ -172,6 +172,13 @@ pub(super) struct World {
     pub(super) injects_sent: usize,
     pub(super) calls: BTreeMap<String, u64>,
     pub(super) minted: u64,
+    /// Who made each credential created during the window (credential id → creator), as
+    /// CloudTrail records a `CreateAccessKey`.
+    #[serde(default)]
+    pub(super) creators: BTreeMap<String, crate::incident::provenance::Creator>,
+    /// Persistence the attacker made (login profiles…), as the audit log records it.
+    #[serde(default)]
+    pub(super) persistence: Vec<crate::incident::provenance::PersistenceFinding>,
 }
 
 impl World {
