@@ -367,10 +367,12 @@ impl IncidentState {
 
     /// Keys a revoke step (or, with `delete`, a delete step) still has to confirm, in
     /// inventory order.
+    /// Open suspects (keys created in the window by someone breachbook cannot vouch for)
+    /// wait in the revoke step too, until revoked or marked known.
     pub fn awaiting_confirmation(&self, delete: bool) -> Vec<&CredentialState> {
         self.credentials
             .iter()
-            .filter(|c| c.in_rotation())
+            .filter(|c| c.in_rotation() || (!delete && self.decision(c) == Decision::Open))
             .filter(|c| {
                 if delete {
                     c.rotation.is_contained() && c.deleted.is_none()
