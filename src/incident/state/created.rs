@@ -45,6 +45,7 @@ impl IncidentState {
                 at,
             } => {
                 self.see(*at);
+                self.creators_looked_up = true;
                 for (id, p) in creators {
                     if let Some(c) = self.credential_mut(id) {
                         c.provenance = Some(p.clone());
@@ -87,9 +88,11 @@ impl IncidentState {
         }
     }
 
-    /// Whether `c` was created during the exposure window (at or after its start).
+    /// Whether `c` was created during the exposure window (at or after its start), in an
+    /// incident whose audit logs were read (see [`IncidentState::creators_looked_up`]).
     pub fn created_in_window(&self, c: &CredentialState) -> bool {
-        !c.credential.exposed
+        self.creators_looked_up
+            && !c.credential.exposed
             && c.credential
                 .created
                 .is_some_and(|t| t >= self.runbook.exposure_window.start)

@@ -186,6 +186,9 @@ pub struct IncidentState {
     /// Persistence made during the exposure window (users, login profiles, policies, trust
     /// changes), found in the issuers' audit logs: listed for review, never changed.
     pub persistence: Vec<crate::incident::provenance::PersistenceFinding>,
+    /// Whether the audit logs were read for creators in this incident. Journals written
+    /// before breachbook read them keep their old verdicts: no key of theirs is judged.
+    pub creators_looked_up: bool,
 }
 
 impl IncidentState {
@@ -247,6 +250,7 @@ impl IncidentState {
             anomalies: Vec::new(),
             inventory_gaps: Vec::new(),
             persistence: Vec::new(),
+            creators_looked_up: false,
         };
         st.timeline
             .push(super::timeline::opened(&runbook.title, *mode, *at));
