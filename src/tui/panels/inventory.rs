@@ -184,6 +184,30 @@ fn details(app: &App, c: &CredentialState, width: u16) -> Vec<Line<'static>> {
         w,
         2,
     );
+    // A suspect's verdict and decision first: they are what the operator acts on.
+    if let Some(v) = app.state.verdict(c) {
+        let suspect = v.is_suspect();
+        let style = if suspect { t.bad() } else { t.dim() };
+        lines.extend(text::wrapped(
+            "",
+            style,
+            &strings::verdict(suspect, v.why()),
+            style,
+            w,
+        ));
+        let decision = match app.state.decision(c) {
+            Decision::Open => Some(strings::SUSPECT_DECIDE.to_string()),
+            Decision::Revoked { by, .. } => Some(strings::decided(&format!("revoked by {by}"))),
+            Decision::MarkedKnown(m) => Some(strings::decided(&format!(
+                "marked known by {}: {}",
+                m.by, m.reason
+            ))),
+            Decision::NotNeeded => None,
+        };
+        if let Some(d) = decision {
+            lines.extend(text::wrapped("", t.warn(), &d, t.warn(), w));
+        }
+    }
     let created = cr
         .created
         .map(|d| d.format("%Y-%m-%d").to_string())
@@ -207,29 +231,6 @@ fn details(app: &App, c: &CredentialState, width: u16) -> Vec<Line<'static>> {
             t.bad(),
             w,
         ));
-    }
-    if let Some(v) = app.state.verdict(c) {
-        let suspect = v.is_suspect();
-        let style = if suspect { t.bad() } else { t.dim() };
-        lines.extend(text::wrapped(
-            "",
-            style,
-            &strings::verdict(suspect, v.why()),
-            style,
-            w,
-        ));
-        let decision = match app.state.decision(c) {
-            Decision::Open => Some(strings::SUSPECT_DECIDE.to_string()),
-            Decision::Revoked { by, .. } => Some(strings::decided(&format!("revoked by {by}"))),
-            Decision::MarkedKnown(m) => Some(strings::decided(&format!(
-                "marked known by {}: {}",
-                m.by, m.reason
-            ))),
-            Decision::NotNeeded => None,
-        };
-        if let Some(d) = decision {
-            lines.extend(text::wrapped("", t.warn(), &d, t.warn(), w));
-        }
     }
     if !cr.exposure_reason.is_empty() {
         let style = if cr.exposed { t.warn() } else { t.dim() };
