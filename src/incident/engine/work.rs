@@ -294,6 +294,14 @@ async fn look_up_creators(ctx: &OpCtx, window: &ExposureWindow, created: &[Crede
         persistence: Vec::new(),
         at,
     };
+    // A window that has not begun yet holds nothing made in it: no log to read.
+    if window.start > at && created.is_empty() {
+        return Event::CreatorsFound {
+            creators: Vec::new(),
+            persistence: Vec::new(),
+            at,
+        };
+    }
     let Some(log) = ctx.providers.creators.clone() else {
         return unknown("no audit log is configured for this incident".into());
     };

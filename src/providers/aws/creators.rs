@@ -113,7 +113,7 @@ impl CreatorLog for IamCreators {
                 creator,
             });
         }
-        persistence.sort_by(|a, b| a.creator.at.cmp(&b.creator.at));
+        persistence.sort_by_key(|f| f.creator.at);
         Ok(CreatorFindings {
             creators,
             persistence,
