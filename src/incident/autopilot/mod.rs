@@ -196,7 +196,16 @@ impl Driver {
     /// Waits until `done(state)` holds or the last command was refused.
     pub(super) async fn wait(
         &mut self,
+        done: impl FnMut(&IncidentState) -> bool,
+    ) -> Result<bool, DriveError> {
+        self.wait_until(done, None).await
+    }
+
+    /// [`Self::wait`], giving up at `deadline` (runtime time) if there is one.
+    async fn wait_until(
+        &mut self,
         mut done: impl FnMut(&IncidentState) -> bool,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<bool, DriveError> {
         loop {
             if done(&self.state) {
@@ -224,14 +233,35 @@ impl Driver {
                 }
                 return Ok(done(&self.state));
             }
-            self.pump().await?;
+            match deadline {
+                None => self.pump().await?,
+                Some(at) => {
+                    tokio::select! {
+                        u = self.updates.recv() => match u {
+                            None => return Err(DriveError::Stopped("the engine is gone".into())),
+                            Some(u) => self.take(u)?,
+                        },
+                        () = tokio::time::sleep_until(at) => return Ok(done(&self.state)),
+                    }
+                }
+            }
         }
     }
 
     /// Lets the incident clock run for `d` (incident time), following updates meanwhile.
+    /// The journal's clock moves only with records; a quiet drill (no actors, no injects
+    /// left) sends none, so the wait also ends once `d` has passed on the drill's own clock
+    /// (`d` divided by its speed, in the runtime's time).
     pub(super) async fn wait_for(&mut self, d: Duration) -> Result<(), DriveError> {
         let until = crate::runbook::duration::after(self.state.clock, d);
-        self.wait(|s| s.clock >= until).await.map(|_| ())
+        let deadline = self
+            .state
+            .speed
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(|speed| tokio::time::Instant::now() + d.div_f64(speed));
+        self.wait_until(|s| s.clock >= until, deadline)
+            .await
+            .map(|_| ())
     }
 
     /// Waits until the engine has answered the last command (an event or a refusal) and

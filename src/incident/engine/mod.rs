@@ -14,6 +14,7 @@
 //! only through the ports.
 
 mod old_key;
+mod recover;
 mod remember;
 mod shell;
 mod start;
@@ -29,7 +30,7 @@ use tokio::sync::{Semaphore, mpsc};
 pub use self::shell::{MAX_LINE_BYTES, MAX_OUTPUT_LINES, SCRUBBED_ENV, is_scrubbed_env};
 use self::work::OpMsg;
 use super::command::{Command, Update};
-use super::event::{DangerKind, Event, Via};
+use super::event::Event;
 use super::journal::{ChainHead, Journal, JournalError, Record};
 use super::ports::{ProviderSet, WorldFeed};
 use super::refusal::Refusal;
@@ -309,54 +310,6 @@ impl Engine {
             match tokio::time::timeout_at(deadline, self.ops_rx.recv()).await {
                 Ok(Some(msg)) => self.handle_op(msg)?,
                 Ok(None) | Err(_) => break,
-            }
-        }
-        Ok(())
-    }
-
-    /// After a resume: finish what a crash interrupted. Every operation is idempotent.
-    fn recover(&mut self) -> Result<(), EngineError> {
-        // Room at an issuer's key limit that was confirmed and not made yet: made now, and
-        // the new key minted, before the rotate step's other work starts.
-        for (cred, key_id) in self.confirmed_rooms() {
-            self.make_room(&cred, key_id)?;
-        }
-        let running: Vec<(String, Action)> = self
-            .state
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Running)
-            .filter_map(|s| Some((s.id.clone(), self.state.step_def(&s.id)?.action)))
-            .collect();
-        for (step, action) in running {
-            let rule = rules::rule(action);
-            if rule.is_bulk() {
-                self.run_bulk(&step)?;
-            } else if let Runs::KeyByKey(_) = rule.runs {
-                // A revoke or delete that was asked for, confirmed and not yet journaled as
-                // done.
-                let asked: Vec<(String, DangerKind)> = self
-                    .state
-                    .credentials
-                    .iter()
-                    .filter_map(|c| {
-                        let id = c.credential.id.clone();
-                        if c.requested(DangerKind::Delete) && c.deleted.is_none() {
-                            Some((id, DangerKind::Delete))
-                        } else if c.requested(DangerKind::Revoke)
-                            && c.rotation.reached() < Stage::Revoked
-                        {
-                            Some((id, DangerKind::Revoke))
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
-                for (cred, kind) in asked {
-                    // Resumed work is nobody's new word.
-                    self.start_destroy(&step, &cred, kind, Via::Resume);
-                }
-                self.maybe_complete(&step)?;
             }
         }
         Ok(())
