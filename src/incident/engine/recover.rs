@@ -61,6 +61,8 @@ impl Engine {
                     .state
                     .credentials
                     .iter()
+                    // Not one whose request this recovery just made (above): it is on its way.
+                    .filter(|c| !self.busy_creds.contains(&c.credential.id))
                     .filter_map(|c| {
                         let id = c.credential.id.clone();
                         if c.requested(DangerKind::Delete) && c.deleted.is_none() {
