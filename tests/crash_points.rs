@@ -275,3 +275,61 @@ fn a_drill_with_no_actors_runs_to_its_end() {
     assert_eq!(s["complete"], true, "{s}");
     assert_eq!(s["revoked"], s["exposed"], "{s}");
 }
+
+#[test]
+fn stops_and_resumes_are_journaled_and_in_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    kill_after_record(tmp.path(), "aws-iam-access-key-leak", 20);
+    let dir = incident_dirs(tmp.path())[0].clone();
+    let id = dir.file_name().unwrap().to_str().unwrap().to_string();
+    // A torn last line too: the kill cut a write short.
+    let mut text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    text.push_str("{\"seq\":99,\"time\":\"2026-");
+    std::fs::write(dir.join("journal.jsonl"), text).unwrap();
+    let r = run(tmp.path(), &["resume", &id, "--headless", "--autopilot"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let events = journal_events(&dir);
+    let at = events
+        .iter()
+        .position(|e| e["type"] == "run_resumed")
+        .expect("the resume is journaled");
+    assert_eq!(events[at - 1]["type"], "run_stopped", "{:?}", events[at - 1]);
+    assert_eq!(events[at - 1]["how"], "torn");
+    assert!(events[at]["pid"].as_u64().is_some_and(|p| p > 0));
+    assert!(events[at]["host"].as_str().is_some_and(|h| !h.is_empty()));
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "run_stopped", "{last}");
+    assert_eq!(last["how"], "clean");
+    let report = run(tmp.path(), &["report", &id]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    assert!(
+        report.stdout.contains("resumed by"),
+        "the report's timeline shows no hand-over:\n{}",
+        report.stdout
+    );
+    assert!(report.stdout.contains("stopped mid-write"), "{}", report.stdout);
+
+    // Killed again, no torn line: the stop is found at the next resume as a crash.
+    let tmp = tempfile::tempdir().unwrap();
+    kill_after_record(tmp.path(), "aws-iam-access-key-leak", 30);
+    let dir = incident_dirs(tmp.path())[0].clone();
+    let id = dir.file_name().unwrap().to_str().unwrap().to_string();
+    let r = run(tmp.path(), &["resume", &id, "--headless", "--autopilot"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let events = journal_events(&dir);
+    let at = events
+        .iter()
+        .position(|e| e["type"] == "run_resumed")
+        .unwrap();
+    assert_eq!(events[at - 1]["how"], "crashed");
+    // A clean stop is not taken for a crash: resuming a finished incident journals no
+    // crash.
+    let again = run(tmp.path(), &["resume", &id, "--headless", "--autopilot"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let events = journal_events(&dir);
+    let crashed = events
+        .iter()
+        .filter(|e| e["type"] == "run_stopped" && e["how"] == "crashed")
+        .count();
+    assert_eq!(crashed, 1, "a clean stop was journaled as a crash");
+}

@@ -47,11 +47,12 @@ read it with `breachbook report {}` and `breachbook verify {}`, and start a new 
             kept.display()
         );
     }
+    let torn = recovery.torn_kept.is_some();
     let state = fold(&records).ok_or_else(|| empty_journal(dir, &args.id))?;
     if state.mode == Mode::Live {
-        return super::live::resume(journal, records, state, args);
+        return super::live::resume(journal, records, state, args, torn);
     }
-    super::drill::resume(journal, records, state, args)
+    super::drill::resume(journal, records, state, args, torn)
 }
 
 /// A journal with no record: the run stopped (a crash, a kill) before it wrote its first

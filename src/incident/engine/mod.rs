@@ -55,6 +55,9 @@ pub struct EngineConfig {
     /// Test hook for crash tests: after this many journal records, stop dead (the test
     /// then kills the process).
     pub pause_after_records: Option<u64>,
+    /// A resume found the journal's last line torn (cut off mid-write): the stop it records
+    /// says so.
+    pub torn_at_resume: bool,
 }
 
 impl EngineConfig {
@@ -75,6 +78,7 @@ impl EngineConfig {
                 .unwrap_or(Duration::from_secs(900)),
             read_only,
             pause_after_records: None,
+            torn_at_resume: false,
         }
     }
 }
@@ -139,6 +143,10 @@ impl Engine {
         updates: mpsc::UnboundedSender<Update>,
     ) -> Result<Engine, EngineError> {
         let mut records = records;
+        let resuming = opening.is_none() && !records.is_empty();
+        let stopped = records
+            .last()
+            .is_some_and(|r| matches!(r.event, Event::RunStopped { .. }));
         // Every key value the providers hand over or take is remembered, to be masked.
         let providers = remember::remembering(providers);
         if let Some(open) = opening {
@@ -180,7 +188,43 @@ impl Engine {
                 .state
                 .apply(&rec.event, rec.time, rec.operator.user.as_str());
         }
+        if resuming {
+            engine.journal_resume(stopped)?;
+        }
         Ok(engine)
+    }
+
+    /// On a resume: the stop the last run did not journal (a crash, a kill, a torn line),
+    /// then who resumed, where. Journaled and applied, not sent: watchers start from
+    /// `state()`.
+    fn journal_resume(&mut self, stopped: bool) -> Result<(), EngineError> {
+        use super::event::StopKind;
+        let at = self.now();
+        let mut events = Vec::new();
+        if self.cfg.torn_at_resume {
+            events.push(Event::RunStopped {
+                how: StopKind::Torn,
+                why: None,
+                at,
+            });
+        } else if !stopped {
+            events.push(Event::RunStopped {
+                how: StopKind::Crashed,
+                why: None,
+                at,
+            });
+        }
+        events.push(Event::RunResumed {
+            host: super::event::host_name(),
+            pid: std::process::id(),
+            at,
+        });
+        for e in events {
+            let rec = self.journal.append(&e)?;
+            self.state
+                .apply(&rec.event, rec.time, rec.operator.user.as_str());
+        }
+        Ok(())
     }
 
     /// The state so far; watchers start from a clone of it and apply every later update.
@@ -287,6 +331,14 @@ impl Engine {
             None => self.drain().await.err().map(|e| e.to_string()),
             some => some,
         };
+        // The stop, journaled (when the journal still takes it): the next resume knows the
+        // run ended on its own.
+        let at = self.now();
+        let _ = self.journal.append(&Event::RunStopped {
+            how: super::event::StopKind::Clean,
+            why: why.clone(),
+            at,
+        });
         let _ = self.updates.send(Update::Stopped { why });
         self.ended()
     }
