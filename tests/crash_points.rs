@@ -175,7 +175,9 @@ fn a_kill_at_every_hard_point_resumes_to_the_end() {
             r.stdout, r.stderr
         );
         let got = r.summary();
-        for k in ["exposed", "revoked", "complete", "score"] {
+        // The same end state (the score may differ: a resume's autopilot reads each step
+        // again before acting, which costs drill time).
+        for k in ["exposed", "revoked", "complete"] {
             assert_eq!(got[k], want[k], "kill at record {n} ({ty}): {k}: {got}");
         }
         assert!(
@@ -203,7 +205,10 @@ fn a_kill_at_every_hard_point_resumes_to_the_end() {
                 .iter()
                 .filter(|e| e["type"] == "revoked" && e["credential"] == cred)
                 .count();
-            assert_eq!(revoked, 1, "kill at {n} ({ty}): {cred} revoked {revoked} times");
+            assert_eq!(
+                revoked, 1,
+                "kill at {n} ({ty}): {cred} revoked {revoked} times"
+            );
         }
         let ended = events.iter().filter(|e| e["type"] == "drill_ended").count();
         assert_eq!(ended, 1, "kill at {n} ({ty}): scored {ended} times");
@@ -221,7 +226,10 @@ fn an_incident_killed_before_its_first_record_says_what_to_do() {
     std::fs::write(dir.join("journal.jsonl"), b"").unwrap();
     let id = dir.file_name().unwrap().to_str().unwrap().to_string();
     let r = run(tmp.path(), &["resume", &id, "--headless", "--autopilot"]);
-    assert_eq!(r.code, 2, "README: 2 for an incident with nothing to resume");
+    assert_eq!(
+        r.code, 2,
+        "README: 2 for an incident with nothing to resume"
+    );
     assert!(r.stderr.contains("has an empty journal"), "{}", r.stderr);
     assert!(
         r.stderr.contains("nothing to resume") && r.stderr.contains("Start the run again"),
@@ -293,7 +301,12 @@ fn stops_and_resumes_are_journaled_and_in_the_report() {
         .iter()
         .position(|e| e["type"] == "run_resumed")
         .expect("the resume is journaled");
-    assert_eq!(events[at - 1]["type"], "run_stopped", "{:?}", events[at - 1]);
+    assert_eq!(
+        events[at - 1]["type"],
+        "run_stopped",
+        "{:?}",
+        events[at - 1]
+    );
     assert_eq!(events[at - 1]["how"], "torn");
     assert!(events[at]["pid"].as_u64().is_some_and(|p| p > 0));
     assert!(events[at]["host"].as_str().is_some_and(|h| !h.is_empty()));
@@ -307,7 +320,11 @@ fn stops_and_resumes_are_journaled_and_in_the_report() {
         "the report's timeline shows no hand-over:\n{}",
         report.stdout
     );
-    assert!(report.stdout.contains("stopped mid-write"), "{}", report.stdout);
+    assert!(
+        report.stdout.contains("stopped mid-write"),
+        "{}",
+        report.stdout
+    );
 
     // Killed again, no torn line: the stop is found at the next resume as a crash.
     let tmp = tempfile::tempdir().unwrap();
@@ -332,4 +349,46 @@ fn stops_and_resumes_are_journaled_and_in_the_report() {
         .filter(|e| e["type"] == "run_stopped" && e["how"] == "crashed")
         .count();
     assert_eq!(crashed, 1, "a clean stop was journaled as a crash");
+}
+
+#[test]
+fn a_script_mistake_journals_the_work_in_flight_before_it_exits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("mistake.yaml");
+    std::fs::write(
+        &script,
+        "- tick_all: declare\n- run: declare\n- run: inventory\n- tick_all: review-exposure\n\
+         - run: review-exposure\n- run: rotate\n- run: verify\n\
+         - revoke:\n    credential: openai-prod\n    override: true\n\
+         - revoke:\n    credential: no-such-key\n",
+    )
+    .unwrap();
+    let state = tmp.path().join("state");
+    let r = run(
+        &state,
+        &[
+            "drill",
+            "--headless",
+            "--seed",
+            "7",
+            "--script",
+            script.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2, "README: a script naming a key that is not there");
+    assert!(r.stderr.contains("no-such-key"), "{}", r.stderr);
+    let events = journal_events(&incident_dirs(&state)[0]);
+    let requested = events
+        .iter()
+        .position(|e| e["type"] == "revoke_requested")
+        .expect("the revoke was asked for");
+    assert!(
+        events[requested..]
+            .iter()
+            .any(|e| e["type"] == "revoked" && e["credential"] == "openai/openai-prod"),
+        "the revoke in flight was abandoned"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "run_stopped", "{last}");
+    assert_eq!(last["how"], "clean");
 }

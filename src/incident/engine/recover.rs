@@ -51,7 +51,9 @@ impl Engine {
                 // A command cut off by a stop runs again from its start (runbook commands
                 // must be safe to run twice; docs/runbook-format.md says so).
                 self.record(Event::Note {
-                    text: format!("the command of step {step} was cut off by a stop: it runs again"),
+                    text: format!(
+                        "the command of step {step} was cut off by a stop: it runs again"
+                    ),
                 })?;
                 self.run_command(&step)?;
             } else if let Runs::KeyByKey(_) = rule.runs {
@@ -86,7 +88,6 @@ impl Engine {
         // Every step finished before the stop, the score not yet recorded.
         self.maybe_end_drill()
     }
-
 
     /// Credentials whose revoke or delete was confirmed by its typed word (and override, if
     /// the pre-flight needs one) but not requested from the issuer yet. A word journaled
