@@ -29,7 +29,7 @@ fn the_comparison_prints_every_contender_and_every_target() {
     let root = env!("CARGO_MANIFEST_DIR");
     let out = Command::new("python3")
         .arg(format!("{root}/bench/compare"))
-        .args(["--n", "30", "--rounds", "1", "--sample", "5"])
+        .args(["--n", "30", "--rounds", "1", "--sample", "5", "--latency-ms", "20"])
         .args(["--bin", env!("CARGO_BIN_EXE_breachbook")])
         .env_remove("AWS_PROFILE")
         .output()

@@ -7,7 +7,8 @@
 //! an ARN (or a partial one) cannot be mistaken for another secret. Each secret's own
 //! failure comes back in the answer's `Errors` and is handled for that secret alone: gone
 //! since listed (nothing), a transient failure (read again with `GetSecretValue`), anything
-//! else (listed as unreadable, with AWS's words). A whole call that is refused (a role
+//! else (listed as unreadable, with AWS's words). A value not labelled AWSCURRENT in the
+//! answer is read again with GetSecretValue for AWSCURRENT. A whole call that is refused (a role
 //! without `secretsmanager:BatchGetSecretValue`) or fails for good falls back to
 //! `GetSecretValue` per secret.
 
@@ -22,6 +23,7 @@ use secrecy::SecretString;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::AWSCURRENT;
 use super::inventory::ReadCtx;
 use crate::incident::model::Credential;
 use crate::incident::ports::{ProviderError, ProviderResult};
@@ -237,6 +239,11 @@ impl ReadCtx<'_> {
             batch.iter().map(|e| (secret_id(e), e)).collect();
         let mut creds = Vec::new();
         for mut v in out.secret_values.take().unwrap_or_default() {
+            if !v.version_stages().iter().any(|s| s == AWSCURRENT) {
+                // Not said to be the current version: left to GetSecretValue, which asks
+                // for AWSCURRENT by name.
+                continue;
+            }
             let Some(entry) = v
                 .arn()
                 .and_then(|a| by_id.remove(a))

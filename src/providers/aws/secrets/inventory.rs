@@ -45,11 +45,13 @@ fn issuer_slug(i: Issuer) -> &'static str {
 /// Lists the keys held in the Secrets Manager secrets of `scope.secrets_manager`.
 ///
 /// Per region (regions run concurrently): ListSecrets, 100 per page, filtered by name
-/// prefix and tags on the server and again on the client; every page of credentials is
-/// sent as soon as its secrets are read. With `fields` mappings (or `fingerprint: true`)
-/// each secret's AWSCURRENT value is read: every mapped JSON field present becomes one
-/// credential of the mapping's issuer (id `{issuer}/{secret}#{field}`), a plain-text
-/// secret one `generic/{secret}` credential. Without either, every secret is listed as a
+/// prefix and tags on the server and again on the client. With `fields` mappings (or
+/// `fingerprint: true`) each secret's AWSCURRENT value is read, 20 secrets a
+/// `BatchGetSecretValue` call, the calls of one page started as soon as it arrives (while
+/// the next is listed) with an in-flight window that grows until Secrets Manager throttles
+/// (see `batch`); credentials are sent as each call answers. In each value read, every
+/// mapped JSON field present becomes one credential of the mapping's issuer (id
+/// `{issuer}/{secret}#{field}`), a plain-text secret one `generic/{secret}` credential. Without either, every secret is listed as a
 /// generic credential without reading its value. A JSON key pair (`AccessKeyId` and
 /// `SecretAccessKey`) in a secret that the IAM scope's `stored_in` names is skipped: the
 /// IAM inventory reports that key.
