@@ -29,7 +29,16 @@ fn the_comparison_prints_every_contender_and_every_target() {
     let root = env!("CARGO_MANIFEST_DIR");
     let out = Command::new("python3")
         .arg(format!("{root}/bench/compare"))
-        .args(["--n", "30", "--rounds", "1", "--sample", "5", "--latency-ms", "20"])
+        .args([
+            "--n",
+            "30",
+            "--rounds",
+            "1",
+            "--sample",
+            "5",
+            "--latency-ms",
+            "20",
+        ])
         .args(["--bin", env!("CARGO_BIN_EXE_breachbook")])
         .env_remove("AWS_PROFILE")
         .output()
@@ -75,10 +84,7 @@ fn the_comparison_prints_every_contender_and_every_target() {
             .find(|l| l.starts_with(&format!("target: {t} |")))
             .unwrap_or_else(|| panic!("no target line for {t:?}:\n{stdout}"));
         let verdict = line.rsplit('|').next().unwrap().trim();
-        assert!(
-            ["PASS", "MISS", "NOT RUN"].contains(&verdict),
-            "{line}"
-        );
+        assert!(["PASS", "MISS", "NOT RUN"].contains(&verdict), "{line}");
         let measured = line.split("| measured: ").nth(1).unwrap();
         if verdict != "NOT RUN" {
             assert!(

@@ -611,7 +611,11 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
 /// `Errors` as an access denial (see [`Fault::DenySecretInBatch`]).
 async fn deny_in_batch(resp: Response<Full<Bytes>>, name: &str) -> Response<Full<Bytes>> {
     let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
         return Response::from_parts(parts, Full::new(bytes));
     };

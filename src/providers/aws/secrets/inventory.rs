@@ -359,10 +359,8 @@ impl ReadCtx<'_> {
         let mut out = match got {
             Ok(out) => out,
             Err(err) => {
-                return self.unreadable_entry(
-                    e,
-                    map_sdk_error(SECRETS_MANAGER, "GetSecretValue", err),
-                );
+                return self
+                    .unreadable_entry(e, map_sdk_error(SECRETS_MANAGER, "GetSecretValue", err));
             }
         };
         let changed = out.created_date().and_then(to_chrono);
@@ -395,14 +393,7 @@ impl ReadCtx<'_> {
         let changed = changed.or(listed_changed(e));
         let Some(value) = value else {
             let note = binary.then(|| "it holds binary data, not text".to_string());
-            return vec![found.credential(
-                Issuer::Generic,
-                None,
-                changed,
-                "…".into(),
-                None,
-                note,
-            )];
+            return vec![found.credential(Issuer::Generic, None, changed, "…".into(), None, note)];
         };
         let mut creds = self.keys_in(&found, changed, &value).await;
         self.identify_all(&mut creds, &value).await;
