@@ -442,6 +442,52 @@ pub enum Event {
         text: String,
         at: DateTime<Utc>,
     },
+    /// The run stopped: cleanly (the screen closed, a script or the autopilot ended), or, as
+    /// found by the next resume, by a crash or kill (the journal ended without this record)
+    /// or with a torn last line.
+    RunStopped {
+        how: StopKind,
+        #[serde(default)]
+        why: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// The incident was resumed: by whom (the record's operator), on which host and by which
+    /// process.
+    RunResumed {
+        #[serde(default)]
+        host: String,
+        #[serde(default)]
+        pid: u32,
+        at: DateTime<Utc>,
+    },
+}
+
+/// How a run stopped (see [`Event::RunStopped`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopKind {
+    /// The run ended itself and said so.
+    Clean,
+    /// A signal (SIGTERM, SIGINT, SIGHUP, SIGQUIT) stopped it.
+    Signal,
+    /// Found at resume: the journal ended without a stop record (a crash, a kill, power).
+    Crashed,
+    /// Found at resume: the journal's last line was incomplete (cut off mid-write).
+    Torn,
+}
+
+impl StopKind {
+    /// How the timeline says it.
+    pub fn says(self) -> &'static str {
+        match self {
+            StopKind::Clean => "stopped",
+            StopKind::Signal => "stopped by a signal",
+            StopKind::Crashed => "stopped without a word (a crash or a kill, found at resume)",
+            StopKind::Torn => {
+                "stopped mid-write (a crash or a kill; the torn last line found at resume)"
+            }
+        }
+    }
 }
 
 impl Event {
@@ -515,6 +561,20 @@ impl Operator {
             .unwrap_or_else(|| "unknown".to_string());
         Operator { user, cloud: None }
     }
+}
+
+/// This machine's host name (for the journal's resume records), or `unknown host`.
+pub fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+        .map(|s| s.chars().filter(|c| !c.is_control()).take(253).collect())
+        .unwrap_or_else(|| "unknown host".to_string())
 }
 
 /// The name of the process's user from /etc/passwd (when USER is not set, as under cron or

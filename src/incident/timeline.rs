@@ -405,6 +405,23 @@ fn world(state: &IncidentState, event: &Event, operator: &str) -> Option<Timelin
         Event::OperatorNote { text, at } => {
             entry(*at, Tone::Info, format!("note by {operator}: {text}"))
         }
+        Event::RunStopped { how, why, at } => entry(
+            *at,
+            if *how == crate::incident::event::StopKind::Clean {
+                Tone::Info
+            } else {
+                Tone::Warn
+            },
+            match why {
+                Some(why) => format!("run {}: {why}", how.says()),
+                None => format!("run {}", how.says()),
+            },
+        ),
+        Event::RunResumed { host, pid, at } => entry(
+            *at,
+            Tone::Info,
+            format!("resumed by {operator} on {host} (process {pid})"),
+        ),
         _ => return None,
     })
 }

@@ -81,6 +81,7 @@ pub(super) fn resume(
     records: Vec<journal::Record>,
     state: IncidentState,
     args: ResumeArgs,
+    torn: bool,
 ) -> anyhow::Result<ExitCode> {
     let rb = state.runbook.clone();
     let seed = state.seed.unwrap_or(0);
@@ -94,7 +95,8 @@ pub(super) fn resume(
         ));
     }
     let read_only = args.ui.read_only || state.read_only;
-    let cfg = engine_config(&rb, read_only, &args.engine);
+    let mut cfg = engine_config(&rb, read_only, &args.engine);
+    cfg.torn_at_resume = torn;
     let runtime = build_runtime(args.headless)?;
     let ui = args.ui.clone();
     runtime.block_on(async move {

@@ -64,6 +64,12 @@ pub(super) async fn drive(
         None if autopilot => driver.autopilot().await,
         None => Ok(()),
     };
+    if matches!(outcome, Err(DriveError::Script(_) | DriveError::Refused(_))) {
+        // A script mistake abandons nothing: what is in flight finishes and is journaled.
+        driver
+            .finish_in_flight(std::time::Duration::from_secs(300))
+            .await;
+    }
     let refusals = driver.refusals;
     let state = driver.shutdown().await;
     let head = engine_task.await.ok().map(|e| e.head);

@@ -160,6 +160,7 @@ pub(super) fn resume(
     records: Vec<journal::Record>,
     state: IncidentState,
     args: ResumeArgs,
+    torn: bool,
 ) -> anyhow::Result<ExitCode> {
     let rb = state.runbook.clone();
     if args.headless && !args.autopilot {
@@ -172,7 +173,8 @@ pub(super) fn resume(
             .map_err(|why| anyhow!("--autopilot types confirmations itself, so it only runs against emulators and test servers on this machine: {why}"))?;
     }
     let read_only = args.ui.read_only || state.read_only;
-    let cfg = engine_config(&rb, read_only, &args.engine);
+    let mut cfg = engine_config(&rb, read_only, &args.engine);
+    cfg.torn_at_resume = torn;
     let known: Vec<_> = state
         .credentials
         .iter()

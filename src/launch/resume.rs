@@ -47,12 +47,21 @@ read it with `breachbook report {}` and `breachbook verify {}`, and start a new 
             kept.display()
         );
     }
-    let state =
-        fold(&records).ok_or_else(|| anyhow!("incident {} has an empty journal", args.id))?;
+    let torn = recovery.torn_kept.is_some();
+    let state = fold(&records).ok_or_else(|| empty_journal(dir, &args.id))?;
     if state.mode == Mode::Live {
-        return super::live::resume(journal, records, state, args);
+        return super::live::resume(journal, records, state, args, torn);
     }
-    super::drill::resume(journal, records, state, args)
+    super::drill::resume(journal, records, state, args, torn)
+}
+
+/// A journal with no record: the run stopped (a crash, a kill) before it wrote its first
+/// one, so nothing was done in it. Says what to do (exit code 2, README "Exit codes").
+fn empty_journal(dir: &Path, id: &str) -> anyhow::Error {
+    anyhow!(
+        "incident {id} has an empty journal: it stopped before its first record, so nothing was done in it and there is nothing to resume. Start the run again (`breachbook drill …` or `breachbook run …`); the empty folder {} can be removed",
+        journal::incident_dir(dir, id).display()
+    )
 }
 
 /// Opens the screen on a journal another process is writing: look, don't touch.
@@ -63,7 +72,7 @@ fn view_read_only(
     onboarding: bool,
 ) -> anyhow::Result<ExitCode> {
     let (records, _) = Journal::read(dir, id)?;
-    let state = fold(&records).ok_or_else(|| anyhow!("incident {id} has an empty journal"))?;
+    let state = fold(&records).ok_or_else(|| empty_journal(dir, id))?;
     let runtime = build_runtime(false)?;
     let holder = holder.to_string();
     runtime.block_on(async move {

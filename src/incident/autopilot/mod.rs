@@ -38,6 +38,11 @@ pub enum DriveError {
     Script(String),
 }
 
+/// How long past a wait's end (drill time) a quiet drill is waited on before the wait ends
+/// without a record: longer than the world takes to report a simulated minute (it reports
+/// minute m once minute m + 1 is under way).
+const QUIET_GRACE: Duration = Duration::from_secs(180);
+
 /// How often, and how long apart, the autopilot confirms again while a person revokes a key
 /// by hand (5 minutes in all).
 pub(super) const MANUAL_REVOKE_TRIES: u32 = 150;
@@ -196,7 +201,16 @@ impl Driver {
     /// Waits until `done(state)` holds or the last command was refused.
     pub(super) async fn wait(
         &mut self,
+        done: impl FnMut(&IncidentState) -> bool,
+    ) -> Result<bool, DriveError> {
+        self.wait_until(done, None).await
+    }
+
+    /// [`Self::wait`], giving up at `deadline` (runtime time) if there is one.
+    async fn wait_until(
+        &mut self,
         mut done: impl FnMut(&IncidentState) -> bool,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<bool, DriveError> {
         loop {
             if done(&self.state) {
@@ -224,14 +238,36 @@ impl Driver {
                 }
                 return Ok(done(&self.state));
             }
-            self.pump().await?;
+            match deadline {
+                None => self.pump().await?,
+                Some(at) => {
+                    tokio::select! {
+                        u = self.updates.recv() => match u {
+                            None => return Err(DriveError::Stopped("the engine is gone".into())),
+                            Some(u) => self.take(u)?,
+                        },
+                        () = tokio::time::sleep_until(at) => return Ok(done(&self.state)),
+                    }
+                }
+            }
         }
     }
 
     /// Lets the incident clock run for `d` (incident time), following updates meanwhile.
+    /// The journal's clock moves only with records; a quiet drill (no actors, no injects
+    /// left) sends none, so the wait also ends once `d` and [`QUIET_GRACE`] have passed on
+    /// the drill's own clock (divided by its speed, in the runtime's time). A drill with
+    /// actors reports every minute, so its waits end on a record, as before.
     pub(super) async fn wait_for(&mut self, d: Duration) -> Result<(), DriveError> {
         let until = crate::runbook::duration::after(self.state.clock, d);
-        self.wait(|s| s.clock >= until).await.map(|_| ())
+        let deadline = self
+            .state
+            .speed
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(|speed| tokio::time::Instant::now() + (d + QUIET_GRACE).div_f64(speed));
+        self.wait_until(|s| s.clock >= until, deadline)
+            .await
+            .map(|_| ())
     }
 
     /// Waits until the engine has answered the last command (an event or a refusal) and
@@ -544,6 +580,13 @@ impl Driver {
             .filter(|s| !s.is_finished())
             .find(|s| self.state.unmet_needs(&s.id).is_empty())
             .map(|s| s.id.clone())
+    }
+
+    /// After a script mistake (a name that is not there, a refused word): lets the work
+    /// already in flight finish and be journaled before the run stops, for up to `limit`
+    /// (runtime time). Work still running then is drained or left to a resume by the engine.
+    pub async fn finish_in_flight(&mut self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.idle()).await;
     }
 
     /// Asks the engine to stop and waits until it has.

@@ -14,6 +14,7 @@
 //! only through the ports.
 
 mod old_key;
+mod recover;
 mod remember;
 mod shell;
 mod start;
@@ -29,7 +30,7 @@ use tokio::sync::{Semaphore, mpsc};
 pub use self::shell::{MAX_LINE_BYTES, MAX_OUTPUT_LINES, SCRUBBED_ENV, is_scrubbed_env};
 use self::work::OpMsg;
 use super::command::{Command, Update};
-use super::event::{DangerKind, Event, Via};
+use super::event::Event;
 use super::journal::{ChainHead, Journal, JournalError, Record};
 use super::ports::{ProviderSet, WorldFeed};
 use super::refusal::Refusal;
@@ -54,6 +55,9 @@ pub struct EngineConfig {
     /// Test hook for crash tests: after this many journal records, stop dead (the test
     /// then kills the process).
     pub pause_after_records: Option<u64>,
+    /// A resume found the journal's last line torn (cut off mid-write): the stop it records
+    /// says so.
+    pub torn_at_resume: bool,
 }
 
 impl EngineConfig {
@@ -74,6 +78,7 @@ impl EngineConfig {
                 .unwrap_or(Duration::from_secs(900)),
             read_only,
             pause_after_records: None,
+            torn_at_resume: false,
         }
     }
 }
@@ -138,6 +143,10 @@ impl Engine {
         updates: mpsc::UnboundedSender<Update>,
     ) -> Result<Engine, EngineError> {
         let mut records = records;
+        let resuming = opening.is_none() && !records.is_empty();
+        let stopped = records
+            .last()
+            .is_some_and(|r| matches!(r.event, Event::RunStopped { .. }));
         // Every key value the providers hand over or take is remembered, to be masked.
         let providers = remember::remembering(providers);
         if let Some(open) = opening {
@@ -179,7 +188,43 @@ impl Engine {
                 .state
                 .apply(&rec.event, rec.time, rec.operator.user.as_str());
         }
+        if resuming {
+            engine.journal_resume(stopped)?;
+        }
         Ok(engine)
+    }
+
+    /// On a resume: the stop the last run did not journal (a crash, a kill, a torn line),
+    /// then who resumed, where. Journaled and applied, not sent: watchers start from
+    /// `state()`.
+    fn journal_resume(&mut self, stopped: bool) -> Result<(), EngineError> {
+        use super::event::StopKind;
+        let at = self.now();
+        let mut events = Vec::new();
+        if self.cfg.torn_at_resume {
+            events.push(Event::RunStopped {
+                how: StopKind::Torn,
+                why: None,
+                at,
+            });
+        } else if !stopped {
+            events.push(Event::RunStopped {
+                how: StopKind::Crashed,
+                why: None,
+                at,
+            });
+        }
+        events.push(Event::RunResumed {
+            host: super::event::host_name(),
+            pid: std::process::id(),
+            at,
+        });
+        for e in events {
+            let rec = self.journal.append(&e)?;
+            self.state
+                .apply(&rec.event, rec.time, rec.operator.user.as_str());
+        }
+        Ok(())
     }
 
     /// The state so far; watchers start from a clone of it and apply every later update.
@@ -286,6 +331,14 @@ impl Engine {
             None => self.drain().await.err().map(|e| e.to_string()),
             some => some,
         };
+        // The stop, journaled (when the journal still takes it): the next resume knows the
+        // run ended on its own.
+        let at = self.now();
+        let _ = self.journal.append(&Event::RunStopped {
+            how: super::event::StopKind::Clean,
+            why: why.clone(),
+            at,
+        });
         let _ = self.updates.send(Update::Stopped { why });
         self.ended()
     }
@@ -309,54 +362,6 @@ impl Engine {
             match tokio::time::timeout_at(deadline, self.ops_rx.recv()).await {
                 Ok(Some(msg)) => self.handle_op(msg)?,
                 Ok(None) | Err(_) => break,
-            }
-        }
-        Ok(())
-    }
-
-    /// After a resume: finish what a crash interrupted. Every operation is idempotent.
-    fn recover(&mut self) -> Result<(), EngineError> {
-        // Room at an issuer's key limit that was confirmed and not made yet: made now, and
-        // the new key minted, before the rotate step's other work starts.
-        for (cred, key_id) in self.confirmed_rooms() {
-            self.make_room(&cred, key_id)?;
-        }
-        let running: Vec<(String, Action)> = self
-            .state
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Running)
-            .filter_map(|s| Some((s.id.clone(), self.state.step_def(&s.id)?.action)))
-            .collect();
-        for (step, action) in running {
-            let rule = rules::rule(action);
-            if rule.is_bulk() {
-                self.run_bulk(&step)?;
-            } else if let Runs::KeyByKey(_) = rule.runs {
-                // A revoke or delete that was asked for, confirmed and not yet journaled as
-                // done.
-                let asked: Vec<(String, DangerKind)> = self
-                    .state
-                    .credentials
-                    .iter()
-                    .filter_map(|c| {
-                        let id = c.credential.id.clone();
-                        if c.requested(DangerKind::Delete) && c.deleted.is_none() {
-                            Some((id, DangerKind::Delete))
-                        } else if c.requested(DangerKind::Revoke)
-                            && c.rotation.reached() < Stage::Revoked
-                        {
-                            Some((id, DangerKind::Revoke))
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
-                for (cred, kind) in asked {
-                    // Resumed work is nobody's new word.
-                    self.start_destroy(&step, &cred, kind, Via::Resume);
-                }
-                self.maybe_complete(&step)?;
             }
         }
         Ok(())
