@@ -255,7 +255,10 @@ impl ReadCtx<'_> {
             let value = v.secret_string.take().map(SecretString::from);
             let binary = v.secret_binary.take().is_some();
             drop(v);
-            creds.extend(self.from_value(entry, changed, value, binary).await);
+            creds.extend(
+                self.credentials_in_value(entry, changed, value, binary)
+                    .await,
+            );
         }
         let mut again = Vec::new();
         for err in out.errors() {

@@ -367,7 +367,7 @@ impl ReadCtx<'_> {
         let value = out.secret_string.take().map(SecretString::from);
         let binary = out.secret_binary.take().is_some();
         drop(out);
-        Ok(self.from_value(e, changed, value, binary).await)
+        Ok(self.credentials_in_value(e, changed, value, binary).await)
     }
 
     /// A listed secret whose value could not be read (see [`unreadable`]).
@@ -382,7 +382,7 @@ impl ReadCtx<'_> {
 
     /// The credentials of a listed secret from its AWSCURRENT value (`changed`: that
     /// version's creation date).
-    pub(crate) async fn from_value(
+    pub(crate) async fn credentials_in_value(
         &self,
         e: &SecretListEntry,
         changed: Option<DateTime<Utc>>,
