@@ -431,7 +431,7 @@ impl HasStatus for aws_sdk_sts::config::http::HttpResponse {
 }
 
 /// Sorts a service error by code (first) and HTTP status.
-fn classify(
+pub(crate) fn classify(
     provider: &str,
     op: &str,
     code: Option<&str>,
