@@ -78,8 +78,9 @@ pub(super) async fn drive(
 /// After the screen: stops the engine (work in flight finishes and is journaled, the stop
 /// recorded as clean or as the signal's), prints the chain head and how to go on. Exit 0
 /// when complete, else 3, or 128 + N when signal N stopped the screen (README, "Exit
-/// codes"). A second signal while the work in flight finishes exits at once: the journal
-/// then ends without its stop record, which the next resume reconciles as a crash.
+/// codes"). A signal while the work in flight finishes (a second one, or Ctrl-C after `q`)
+/// exits at once: the journal then ends without its stop record, which the next resume
+/// reconciles as a crash.
 async fn after_screen(
     exit: crate::tui::Exit,
     cmd_tx: &mpsc::UnboundedSender<Command>,
@@ -87,24 +88,24 @@ async fn after_screen(
     journal_dir: &std::path::Path,
 ) -> ExitCode {
     let id = exit.id.clone();
-    let ended = match exit.signal {
-        None => {
-            let _ = cmd_tx.send(Command::Shutdown);
-            engine_task.await.ok()
-        }
+    // Listening while the work in flight finishes: the screen's handlers stay installed for
+    // the rest of the process, so without this a Ctrl-C after `q` would do nothing.
+    let mut again = crate::tui::signals::Signals::listen();
+    let stop = match exit.signal {
+        None => Command::Shutdown,
         Some(caught) => {
-            let mut again = crate::tui::signals::Signals::listen();
-            let _ = cmd_tx.send(Command::StopBySignal {
-                signal: caught.name.to_string(),
-            });
             super::say(&crate::tui::strings::stopping_on_signal(caught.name));
-            tokio::select! {
-                e = &mut engine_task => e.ok(),
-                second = again.next() => {
-                    super::say(&crate::tui::strings::stopped_at_once(second.name, &id));
-                    return ExitCode::from(super::signal_code(second));
-                }
+            Command::StopBySignal {
+                signal: caught.name.to_string(),
             }
+        }
+    };
+    let _ = cmd_tx.send(stop);
+    let ended = tokio::select! {
+        e = &mut engine_task => e.ok(),
+        now = again.next() => {
+            super::say(&crate::tui::strings::stopped_at_once(now.name, &id));
+            return ExitCode::from(super::signal_code(now));
         }
     };
     // The incident as the engine left it: the screen quit, the engine stopped.

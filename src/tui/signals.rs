@@ -3,7 +3,7 @@
 //! keys, not signals: these come from outside the terminal. SIGKILL cannot be caught.
 //!
 //! Once caught, a signal is caught for the rest of the process (tokio never gives a handler
-//! back): after the screen, `launch` races the engine's drain against a second signal.
+//! back): after the screen, `launch` races the engine's drain against another signal.
 
 use tokio::signal::unix::{Signal as Stream, SignalKind, signal};
 

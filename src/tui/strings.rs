@@ -465,10 +465,10 @@ pub fn stopping_on_signal(signal: &str) -> String {
         "Stopped by {signal}: finishing and journaling the work in flight (a second signal stops at once)…"
     )
 }
-/// A second signal while the work in flight finished.
+/// A signal while the work in flight was finishing, after the screen closed.
 pub fn stopped_at_once(signal: &str, id: &str) -> String {
     format!(
-        "Stopped at once by a second {signal}: work in flight was cut short; `breachbook resume {id}` reconciles it and goes on"
+        "Stopped at once by {signal}: work in flight was cut short; `breachbook resume {id}` reconciles it and goes on"
     )
 }
 pub fn resume_hint(id: &str, state_dir: Option<&str>) -> String {
