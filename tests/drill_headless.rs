@@ -97,7 +97,13 @@ fn autopilot_drill_revokes_every_exposed_key_and_scores() {
         .iter()
         .filter(|e| e["type"] == "confirmation_given")
         .collect();
-    assert_eq!(given.len(), 3);
+    // Three exposed keys and the key the attacker made for themselves (a suspect).
+    assert_eq!(given.len(), 4);
+    assert!(
+        !s.to_string()
+            .contains("a key the attacker created is still active"),
+        "{s}"
+    );
     assert!(given.iter().all(|e| e["via"] == "autopilot"));
     // The report was written.
     assert!(dir.join("report.md").exists());

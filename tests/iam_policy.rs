@@ -28,6 +28,7 @@ const ACCOUNT: &str = "123456789012";
 const KNOWN_ACTIONS: &[&str] = &[
     "sts:GetCallerIdentity",
     "secretsmanager:ListSecrets",
+    "secretsmanager:BatchGetSecretValue",
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
@@ -48,6 +49,7 @@ const KNOWN_ACTIONS: &[&str] = &[
 const RESOURCELESS: &[&str] = &[
     "sts:GetCallerIdentity",
     "secretsmanager:ListSecrets",
+    "secretsmanager:BatchGetSecretValue",
     "iam:ListUsers",
     "cloudtrail:LookupEvents",
 ];
@@ -262,6 +264,12 @@ fn vendor_breach_policy_is_exactly_what_its_steps_need() {
                 "Resource": ["*"]
             },
             {
+                "Sid": "SecretsManagerBatchGetSecretValueNoResourceLevelPermissions",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:BatchGetSecretValue"],
+                "Resource": ["*"]
+            },
+            {
                 "Sid": "SecretsManagerSecretsInScope",
                 "Effect": "Allow",
                 "Action": [
@@ -397,6 +405,7 @@ fn actions_follow_the_steps() {
             [
                 "iam:GetAccessKeyLastUsed",
                 "iam:ListAccessKeys",
+                "secretsmanager:BatchGetSecretValue",
                 "secretsmanager:DescribeSecret",
                 "secretsmanager:GetSecretValue",
                 "secretsmanager:ListSecrets",

@@ -1051,6 +1051,60 @@ async fn the_vendor_breach_drill_done_right_scores_100() {
             .any(|s| s.sources.iter().any(|x| x.starts_with("billing-service")))
     );
 
+    // The key the attacker minted for themselves is still active: it costs, with its line.
+    let missed = d.world.score(&st);
+    assert_eq!(missed.points, 75, "{missed:?}");
+    assert_eq!(
+        missed.mistakes,
+        [
+            "a key the attacker created is still active: openai-backup (created during the exposure window by an unknown identity; revoke it)"
+        ]
+    );
+    // The simulated audit log tells who made the keys created in the window.
+    let created: Vec<Credential> = d
+        .creds
+        .iter()
+        .filter(|c| !c.exposed && c.created.is_some_and(|t| t >= d.rb.exposure_window.start))
+        .cloned()
+        .collect();
+    assert_eq!(created.len(), 2, "{created:?}");
+    let found =
+        d.ps.creators
+            .as_ref()
+            .unwrap()
+            .look_up(&d.rb.exposure_window, &created)
+            .await
+            .unwrap();
+    apply(
+        &mut st,
+        Event::CreatorsFound {
+            creators: found.creators,
+            persistence: found.persistence,
+            at: d.world.now(),
+        },
+        d.world.now(),
+    );
+    let backup = st.credential("openai/openai-backup").unwrap();
+    let v = st.verdict(backup).unwrap();
+    assert!(v.is_suspect() && v.why().contains("203.0.113.45"), "{v:?}");
+    let eval = st.credential("openai/openai-eval").unwrap();
+    assert!(!st.verdict(eval).unwrap().is_suspect());
+    assert!(
+        st.persistence_to_review()
+            .iter()
+            .any(|f| f.action == "CreateLoginProfile")
+    );
+    d.revoke("openai-backup").await;
+    let at = d.world.now();
+    apply(
+        &mut st,
+        Event::Revoked {
+            credential: "openai/openai-backup".into(),
+            at,
+        },
+        at,
+    );
+
     let score = d.world.score(&st);
     assert_eq!(score.exposed, 3);
     assert_eq!(score.revoked, 3);

@@ -2048,3 +2048,53 @@ fn read_only_says_that_action_not_that_key() {
         Some("read-only: that action changes keys or systems, so it is disabled here")
     );
 }
+
+/// A key created during the exposure window by an identity nobody vouches for: the
+/// Inventory marks it SUSPECT and says who made it, from where, when, and what to decide;
+/// `:known WHY` asks the engine to mark the selected one known.
+#[test]
+fn a_key_made_in_the_window_by_a_stranger_is_a_suspect_on_the_screen() {
+    use breachbook::incident::provenance::{Creator, Provenance};
+    let story = until_inventory().push(Event::CreatorsFound {
+        creators: vec![(
+            EVAL.to_string(),
+            Provenance::Creator {
+                creator: Creator {
+                    identity: "arn:aws:iam::123456789012:user/intruder".into(),
+                    kind: Some("IAMUser".into()),
+                    source_ip: Some("203.0.113.9".into()),
+                    at: Some(days_before(2)),
+                    with_key: None,
+                    event: "api_key.created".into(),
+                },
+            },
+        )],
+        persistence: Vec::new(),
+        at: at(0, 40),
+    });
+    let mut app = story.app(false);
+    focus(&mut app, Panel::Inventory);
+    app.selected_cred = Some(EVAL.to_string());
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("SUSPECT"), "{s}");
+    assert!(
+        s.contains("user/intruder") && s.contains("from 203.0.113.9 at 2026-05-21"),
+        "{s}"
+    );
+    insta::assert_snapshot!(s);
+    // With room, the decision to take is spelled out under it.
+    let tall = screen(&app, 160, 70);
+    assert!(tall.contains("decide: revoke it"), "{tall}");
+    assert!(tall.contains(":known"), "{tall}");
+    key(&mut app, KeyCode::Char(':'));
+    let sent = type_text(&mut app, "known made by Dana for the eval job");
+    assert!(sent.is_empty());
+    let sent = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        sent,
+        [Command::MarkKnown {
+            credential: EVAL.to_string(),
+            reason: "made by Dana for the eval job".into(),
+        }]
+    );
+}

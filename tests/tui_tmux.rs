@@ -43,6 +43,8 @@ fn a_person_finishes_the_vendor_breach_drill_from_the_screen() {
     t.keys(&["Enter"]);
     t.wait_for("steps 2/10", 20);
     t.wait_for("EXPOSED", 10);
+    // The key the attacker minted for themselves is on the screen, marked as such.
+    t.wait_for("SUSPECT", 10);
     // 3. Review.
     t.tick_all(3);
     t.keys(&["Enter"]);
@@ -117,6 +119,17 @@ fn a_person_finishes_the_vendor_breach_drill_from_the_screen() {
     assert_eq!(journal.matches("\"confirmation_refused\"").count(), 1);
     assert_eq!(journal.matches("\"confirmation_given\"").count(), 3);
     assert!(journal.contains("\"via\":\"tui\""));
+    // This person left the attacker's own key active: the report says so, in its section
+    // and as a mistake of the score.
+    let report = report_of(tmp.path());
+    assert!(
+        report.contains("## Created during the exposure window"),
+        "{report}"
+    );
+    assert!(
+        report.contains("a key the attacker created is still active: openai-backup"),
+        "{report}"
+    );
 }
 
 #[test]

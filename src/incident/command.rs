@@ -69,6 +69,9 @@ pub enum Command {
     SkipStep { step: String, why: String },
     /// Open a skipped step again, to do it after all (journaled; the skip stays on record).
     ReopenStep { step: String },
+    /// Vouch for a suspect key (created during the exposure window by an identity
+    /// breachbook cannot vouch for): it is known, with `reason` (journaled).
+    MarkKnown { credential: String, reason: String },
     /// The typed confirmation of a dangerous action. `word` is what the operator typed;
     /// `override_phrase` is needed when pre-flight checks fail.
     Confirm {

@@ -442,6 +442,23 @@ pub enum Event {
         text: String,
         at: DateTime<Utc>,
     },
+    /// Who made the keys created during the exposure window (credential id → what the
+    /// audit log says), and the persistence found there. A later lookup adds to and
+    /// refreshes an earlier one.
+    CreatorsFound {
+        #[serde(default)]
+        creators: Vec<(String, crate::incident::provenance::Provenance)>,
+        #[serde(default)]
+        persistence: Vec<crate::incident::provenance::PersistenceFinding>,
+        at: DateTime<Utc>,
+    },
+    /// A person vouched for a key created during the window (it is not the attacker's),
+    /// with why.
+    MarkedKnown {
+        credential: String,
+        reason: String,
+        at: DateTime<Utc>,
+    },
     /// The run stopped: cleanly (the screen closed, a script or the autopilot ended), or, as
     /// found by the next resume, by a crash or kill (the journal ended without this record)
     /// or with a torn last line.
@@ -503,6 +520,7 @@ impl Event {
     pub fn credential(&self) -> Option<&str> {
         match self {
             Event::IssueRequested { credential, .. }
+            | Event::MarkedKnown { credential, .. }
             | Event::StrayKeyFound { credential, .. }
             | Event::StrayKeyDiscarded { credential, .. }
             | Event::PendingFound { credential, .. }

@@ -8,6 +8,7 @@
 //! - `command` and `refusal`: what the TUI, the autopilot and scripts ask, what the engine
 //!   answers, and why it refuses.
 //! - `rules`: pure checks: the action table, pre-flight, typed words, step completion.
+//! - `provenance`: who made keys created during the exposure window, and the suspect verdict.
 //! - `ports`: the traits providers implement, their errors, the clock, the drill.
 //! - `engine`: the loop that checks commands, journals, and runs work through the ports.
 //! - `autopilot`: drives an engine without a terminal (the autopilot, scripts).
@@ -24,6 +25,7 @@ pub mod event;
 pub mod journal;
 pub mod model;
 pub mod ports;
+pub mod provenance;
 pub mod redact;
 pub mod refusal;
 pub mod report;

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::event::{Event, Score};
 use super::model::{Credential, KeyGeneration, Location, LocationKind, UsageSample};
+use super::provenance::{PersistenceFinding, Provenance};
 use super::state::IncidentState;
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope};
 
@@ -139,6 +140,30 @@ pub trait Inventory: Send + Sync {
         exposure: &ExposureWindow,
         pages: mpsc::UnboundedSender<Vec<Credential>>,
     ) -> ProviderResult<()>;
+}
+
+/// What an issuer's audit log says about the window: who made each key created in it, and
+/// the persistence made there (users, login profiles, policies, trust changes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreatorFindings {
+    /// Credential id → its creator, or why it cannot be told.
+    pub creators: Vec<(String, Provenance)>,
+    pub persistence: Vec<PersistenceFinding>,
+}
+
+/// Reads the issuers' audit logs (CloudTrail, OpenAI's organization audit log…) for who
+/// made what during the exposure window.
+#[async_trait]
+pub trait CreatorLog: Send + Sync {
+    /// Who made each of `created` (keys created at or after the window's start), and the
+    /// persistence made since the window's start. A key whose issuer keeps no such record
+    /// is answered [`Provenance::Unknown`] with why; a failed read of the log is an error
+    /// (the engine then says so for every key).
+    async fn look_up(
+        &self,
+        window: &ExposureWindow,
+        created: &[Credential],
+    ) -> ProviderResult<CreatorFindings>;
 }
 
 /// A key at an issuer that an interrupted mint may have left: breachbook journaled the intent
@@ -435,6 +460,9 @@ pub struct ProviderSet {
     /// The simulated world, in drills (commands' drill effects, the time limit and the score
     /// need it).
     pub drill: Option<Arc<dyn Drill>>,
+    /// The audit logs that tell who made keys created during the window (`None`: none is
+    /// read, and every such key is a suspect whose creator is unknown).
+    pub creators: Option<Arc<dyn CreatorLog>>,
 }
 
 impl ProviderSet {

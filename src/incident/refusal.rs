@@ -76,6 +76,14 @@ pub enum Refusal {
     NotExposed {
         name: String,
     },
+    /// Mark known: the key is not a suspect (not created in the window, or vouched for).
+    NotSuspect {
+        name: String,
+    },
+    /// Mark known: no reason given.
+    NoReason {
+        name: String,
+    },
     NotInRotation {
         name: String,
     },
@@ -188,7 +196,15 @@ impl fmt::Display for Refusal {
             AlreadyRevoked { name } => write!(f, "{name} is already revoked"),
             NotExposed { name } => write!(
                 f,
-                "{name} is not exposed; breachbook only revokes exposed keys"
+                "{name} is not exposed; breachbook only revokes exposed keys and suspects"
+            ),
+            NotSuspect { name } => write!(
+                f,
+                "{name} is not a suspect: only a key created during the exposure window by an unknown creator can be marked known"
+            ),
+            NoReason { name } => write!(
+                f,
+                "say why {name} is known (who made it, for what): the reason goes in the journal and the report"
             ),
             NotInRotation { name } => {
                 write!(f, "{name} was skipped; it is not part of this rotation")

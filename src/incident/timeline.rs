@@ -405,6 +405,47 @@ fn world(state: &IncidentState, event: &Event, operator: &str) -> Option<Timelin
         Event::OperatorNote { text, at } => {
             entry(*at, Tone::Info, format!("note by {operator}: {text}"))
         }
+        Event::CreatorsFound {
+            creators,
+            persistence,
+            at,
+        } => {
+            let unknown = creators
+                .iter()
+                .filter(|(_, p)| {
+                    matches!(p, crate::incident::provenance::Provenance::Unknown { .. })
+                })
+                .count();
+            let tone = if unknown > 0 || !persistence.is_empty() {
+                Tone::Warn
+            } else {
+                Tone::Info
+            };
+            entry(
+                *at,
+                tone,
+                format!(
+                    "audit logs read for the exposure window: {} key(s) created in it ({unknown} by a creator that cannot be told), {} persistence change(s)",
+                    creators.len(),
+                    persistence.len()
+                ),
+            )
+        }
+        Event::MarkedKnown {
+            credential,
+            reason,
+            at,
+        } => {
+            let name = state
+                .credential(credential)
+                .map(|c| c.credential.name.clone())
+                .unwrap_or_else(|| credential.clone());
+            entry(
+                *at,
+                Tone::Info,
+                format!("{operator} marked {name} known (not a suspect): {reason}"),
+            )
+        }
         Event::RunStopped { how, why, at } => entry(
             *at,
             if *how == crate::incident::event::StopKind::Clean {

@@ -77,6 +77,12 @@ pub struct Scope {
     pub gemini: Option<GeminiScope>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub braintrust: Option<BraintrustScope>,
+    /// Identities trusted to create keys during the exposure window (automation roles,
+    /// the rotation pipeline): role or user ARNs, or names, with `*` and `?` globs, e.g.
+    /// `arn:aws:iam::111122223333:role/ci-*` or `terraform`. A key created in the window by
+    /// anyone else (other than this incident's responder and breachbook) is a suspect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known_creators: Vec<String>,
 }
 
 /// AWS Secrets Manager secrets.
@@ -464,8 +470,13 @@ pub struct SimCredential {
     /// Age of the key at drill start, e.g. `200d`.
     #[serde(default = "default_age")]
     pub age: String,
-    /// Where copies live.
+    /// Where copies live (none: the key lives at its issuer only).
+    #[serde(default)]
     pub locations: Vec<SimLocation>,
+    /// Who the simulated audit log says created the key (for a key created during the
+    /// window), e.g. `svc-eval-pipeline`. None: the log has no record of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 fn default_age() -> String {
@@ -515,6 +526,34 @@ pub struct Actor {
     /// credential's first location.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reads: Option<String>,
+    /// Attackers: keys they minted for themselves during the window (before the drill
+    /// starts), recorded in the simulated audit log with `identity` and `source`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mints: Vec<SimCredential>,
+    /// Attackers: persistence they left during the window (a login profile, a policy…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persists: Vec<SimPersistence>,
+    /// Attackers: the identity the audit log names for what they made, e.g.
+    /// `arn:aws:iam::000000000000:user/backup-svc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+}
+
+/// Persistence an attacker made during the window, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimPersistence {
+    /// The logged action, e.g. `CreateLoginProfile`.
+    pub action: String,
+    /// What it was done to, e.g. `console password of user ci-deployer`.
+    pub target: String,
+    /// How long before the drill starts, e.g. `3d`.
+    #[serde(default = "default_persist_age")]
+    pub age: String,
+}
+
+fn default_persist_age() -> String {
+    "1d".to_string()
 }
 
 fn default_rate() -> u32 {

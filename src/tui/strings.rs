@@ -3,6 +3,9 @@
 //!
 //! Depends on nothing but `std`; callers pass the values in.
 
+mod created;
+pub use self::created::*;
+
 // ── Panels ───────────────────────────────────────────────────────────────────────────────
 
 pub const PANEL_CHECKLIST: &str = "Checklist";
@@ -174,7 +177,7 @@ pub const NOTE_QUESTION: &str =
 pub const NOTE_KEYS: &str = "Enter saves it in the journal · Esc cancels";
 pub const NOTE_EMPTY: &str = "type the note first";
 pub const PROMPT_NOTE: &str = "type the note";
-pub const PROMPT_COMMANDS: &str = ":note TEXT · :report · :help · :q";
+pub const PROMPT_COMMANDS: &str = ":note TEXT · :known WHY · :report · :help · :q";
 pub fn unknown_command(word: &str) -> String {
     format!("`:{word}` is not a command: {PROMPT_COMMANDS}")
 }

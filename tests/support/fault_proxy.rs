@@ -128,6 +128,19 @@ pub enum Fault {
     /// Forwards, then holds the response this long before sending it: set it past the
     /// client's timeout and "the response arrives after the client gave up".
     ForwardThenDelay(Duration),
+    /// Forwards a `BatchGetSecretValue`, then answers as if the caller lacked
+    /// `secretsmanager:GetSecretValue` on the secret of this name only: its entry leaves
+    /// `SecretValues` and joins `Errors` as `{"SecretId", "ErrorCode":
+    /// "AccessDeniedException", "Message"}`. Shape: the API reference of
+    /// BatchGetSecretValue ("If Secrets Manager encounters errors such as
+    /// AccessDeniedException while attempting to retrieve any of the secrets, you can see
+    /// the errors in Errors in the response"; `Errors` is a list of `APIErrorType`, whose
+    /// members are `ErrorCode`, `Message` and `SecretId`,
+    /// <https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_BatchGetSecretValue.html>,
+    /// and aws-sdk-secretsmanager 1.99.0 `types/_api_error_type.rs`); `SecretId` is the id
+    /// the request named (the ARN, as breachbook sends), the message is AWS's IAM denial
+    /// (see the module doc).
+    DenySecretInBatch(String),
 }
 
 impl Fault {
@@ -135,7 +148,10 @@ impl Fault {
     pub fn forwards(&self) -> bool {
         matches!(
             self,
-            Fault::DelayThenForward(_) | Fault::ForwardThenDrop | Fault::ForwardThenDelay(_)
+            Fault::DelayThenForward(_)
+                | Fault::ForwardThenDrop
+                | Fault::ForwardThenDelay(_)
+                | Fault::DenySecretInBatch(_)
         )
     }
 }
@@ -584,7 +600,52 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
             tokio::time::sleep(d).await;
             resp.or_else(|e| Ok(bad_gateway(&e)))
         }
+        Some(Fault::DenySecretInBatch(name)) => match pass_on().await {
+            Ok(resp) => Ok(deny_in_batch(resp, &name).await),
+            Err(e) => Ok(bad_gateway(&e)),
+        },
     }
+}
+
+/// A BatchGetSecretValue answer with the secret `name` moved from `SecretValues` to
+/// `Errors` as an access denial (see [`Fault::DenySecretInBatch`]).
+async fn deny_in_batch(resp: Response<Full<Bytes>>, name: &str) -> Response<Full<Bytes>> {
+    let (parts, body) = resp.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Full::new(bytes));
+    };
+    let mut denied = Vec::new();
+    if let Some(values) = doc.get_mut("SecretValues").and_then(|v| v.as_array_mut()) {
+        values.retain(|v| {
+            let hit = v.get("Name").and_then(|n| n.as_str()) == Some(name);
+            if hit {
+                let arn = v.get("ARN").and_then(|a| a.as_str()).unwrap_or(name).to_string();
+                denied.push(serde_json::json!({
+                    "SecretId": arn,
+                    "ErrorCode": "AccessDeniedException",
+                    "Message": format!(
+                        "User: arn:aws:iam::123456789012:user/responder is not authorized to perform: secretsmanager:GetSecretValue on resource: {arn} because no identity-based policy allows the secretsmanager:GetSecretValue action"
+                    ),
+                }));
+            }
+            !hit
+        });
+    }
+    if !denied.is_empty() {
+        let errors = doc
+            .as_object_mut()
+            .map(|o| o.entry("Errors").or_insert_with(|| serde_json::json!([])));
+        if let Some(list) = errors.and_then(|e| e.as_array_mut()) {
+            list.extend(denied);
+        }
+    }
+    let out = Bytes::from(serde_json::to_vec(&doc).unwrap());
+    Response::from_parts(parts, Full::new(out))
 }
 
 /// Headers that belong to one connection, not to the message.

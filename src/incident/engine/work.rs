@@ -24,6 +24,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::incident::event::Event;
 use crate::incident::model::{Credential, Location, LocationKind};
 use crate::incident::ports::{Liveness, NewKey, ProviderError, ProviderSet, StrayKey};
+use crate::incident::provenance::Provenance;
 use crate::incident::rules::staging;
 use crate::runbook::schema::{ExposureWindow, Scope};
 
@@ -248,9 +249,17 @@ impl Job {
 pub(super) async fn list(ctx: &OpCtx, scope: Scope, window: ExposureWindow) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let inv = ctx.providers.inventory.clone();
+    let asked = window.clone();
     let fut = async move { inv.discover(&scope, &window, tx).await };
+    let start = asked.start;
+    let mut created = Vec::new();
     let forward = async {
         while let Some(page) = rx.recv().await {
+            created.extend(
+                page.iter()
+                    .filter(|c| !c.exposed && c.created.is_some_and(|t| t >= start))
+                    .cloned(),
+            );
             let events = page
                 .into_iter()
                 .map(|credential| Event::CredentialDiscovered { credential })
@@ -268,6 +277,41 @@ pub(super) async fn list(ctx: &OpCtx, scope: Scope, window: ExposureWindow) {
             why: e.to_string(),
             retryable: false,
         }]);
+    }
+    ctx.send(vec![look_up_creators(ctx, &asked, &created).await]);
+}
+
+/// Who made the keys created during the window, and the persistence made there: one
+/// journaled lookup. A log that cannot be read makes every such key's creator unknown,
+/// with why.
+async fn look_up_creators(ctx: &OpCtx, window: &ExposureWindow, created: &[Credential]) -> Event {
+    let at = ctx.providers.clock.now();
+    let unknown = |why: String| Event::CreatorsFound {
+        creators: created
+            .iter()
+            .map(|c| (c.id.clone(), Provenance::Unknown { why: why.clone() }))
+            .collect(),
+        persistence: Vec::new(),
+        at,
+    };
+    // A window that has not begun yet holds nothing made in it: no log to read.
+    if window.start > at && created.is_empty() {
+        return Event::CreatorsFound {
+            creators: Vec::new(),
+            persistence: Vec::new(),
+            at,
+        };
+    }
+    let Some(log) = ctx.providers.creators.clone() else {
+        return unknown("no audit log is configured for this incident".into());
+    };
+    match log.look_up(window, created).await {
+        Ok(found) => Event::CreatorsFound {
+            creators: found.creators,
+            persistence: found.persistence,
+            at,
+        },
+        Err(e) => unknown(format!("the audit log could not be read: {e}")),
     }
 }
 

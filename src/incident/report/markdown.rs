@@ -22,6 +22,7 @@ pub fn markdown(state: &IncidentState, integrity: &Integrity) -> String {
     summary(&mut o, state);
     action_items_section(&mut o, state);
     credentials(&mut o, state);
+    super::created::markdown(&mut o, state);
     issuer_notes(&mut o, state);
     attacker(&mut o, state);
     confirmations(&mut o, state);

@@ -16,6 +16,7 @@
 //! providers is scrubbed of key-shaped tokens besides, and no control character or escape
 //! sequence from a runbook or a provider reaches the report.
 
+mod created;
 mod html;
 mod json;
 mod markdown;
@@ -450,6 +451,11 @@ fn restorable_until(c: &CredentialState) -> Option<(DateTime<Utc>, DateTime<Utc>
 }
 
 pub fn revoked_before_propagation(c: &CredentialState) -> bool {
+    // A key that was never exposed had no replacement to roll out (a suspect revoked as
+    // such): nothing was revoked early.
+    if !c.credential.exposed {
+        return false;
+    }
     match (
         c.stamps.get(&Stage::Revoked),
         c.stamps.get(&Stage::Propagated),
@@ -558,6 +564,12 @@ pub fn mistakes(state: &IncidentState) -> Vec<String> {
             } else {
                 r.override_of.join("; ")
             }
+        ));
+    }
+    for c in state.open_suspects() {
+        out.push(format!(
+            "{} was created during the exposure window by an identity breachbook cannot vouch for and is still active: revoke it or mark it known",
+            c.credential.name
         ));
     }
     for c in &state.credentials {

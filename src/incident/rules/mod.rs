@@ -171,6 +171,25 @@ pub fn check(state: &IncidentState, work: &Work, cmd: &Command) -> Result<Plan, 
             }
         }
         Command::Retry { credential: id } => check_retry(state, work, id),
+        Command::MarkKnown {
+            credential: id,
+            reason,
+        } => {
+            let c = credential(state, id)?;
+            let name = c.credential.name.clone();
+            if !state.is_suspect(c) || c.rotation.reached() >= Stage::Revoked {
+                return Err(Refusal::NotSuspect { name }.into());
+            }
+            if reason.trim().is_empty() {
+                return Err(Refusal::NoReason { name }.into());
+            }
+            let marked = Event::MarkedKnown {
+                credential: id.clone(),
+                reason: reason.trim().to_string(),
+                at: work.now,
+            };
+            Plan::then(vec![marked], Next::Nothing)
+        }
         Command::SkipCredential {
             credential: id,
             why,
@@ -406,7 +425,7 @@ fn check_destroy(
     let at = Some(now);
     let kind = target.kind();
     let name = c.credential.name.clone();
-    may_destroy(c, kind)?;
+    may_destroy(state, c, kind)?;
     let id = c.credential.id.clone();
     if let Err(w) = check_word(word, &c.credential.confirmation_word()) {
         let refused = Event::ConfirmationRefused {
@@ -453,14 +472,20 @@ fn check_destroy(
 }
 
 /// Whether the old key of `c` may be revoked (or deleted) at all now.
-fn may_destroy(c: &CredentialState, kind: DangerKind) -> Result<(), Refusal> {
+fn may_destroy(
+    state: &IncidentState,
+    c: &CredentialState,
+    kind: DangerKind,
+) -> Result<(), Refusal> {
     let name = || c.credential.name.clone();
     let reached = c.rotation.reached();
     match kind {
         DangerKind::Revoke if reached >= Stage::Revoked => {
             Err(Refusal::AlreadyRevoked { name: name() })
         }
-        DangerKind::Revoke if !c.credential.exposed => Err(Refusal::NotExposed { name: name() }),
+        DangerKind::Revoke if !c.credential.exposed && !state.is_suspect(c) => {
+            Err(Refusal::NotExposed { name: name() })
+        }
         DangerKind::Revoke if matches!(c.rotation, RotationState::Skipped { .. }) => {
             Err(Refusal::NotInRotation { name: name() })
         }

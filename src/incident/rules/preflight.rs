@@ -80,6 +80,9 @@ impl Dangerous {
             return Vec::new();
         };
         match self {
+            // A suspect (a key created in the window, maybe by the attacker) has no
+            // replacement to roll out first: revoking it at once is the point.
+            Dangerous::Revoke { .. } if !c.credential.exposed && state.is_suspect(c) => Vec::new(),
             Dangerous::Revoke { .. } => {
                 let mut checks = revoke_preflight(state, c);
                 checks.push(Preflight {

@@ -61,6 +61,9 @@ impl IncidentState {
             | Event::RotationFailed { .. }
             | Event::RotationRetried { .. }
             | Event::RotationSkipped { .. } => self.fold_trouble(event),
+            Event::CreatorsFound { .. } | Event::MarkedKnown { .. } => {
+                self.fold_created(event, operator)
+            }
             _ => self.fold_world(event, operator),
         }
     }
@@ -607,7 +610,7 @@ impl IncidentState {
         }
     }
 
-    fn credential_mut(&mut self, id: &str) -> Option<&mut CredentialState> {
+    pub(super) fn credential_mut(&mut self, id: &str) -> Option<&mut CredentialState> {
         self.credentials.iter_mut().find(|c| c.credential.id == id)
     }
 

@@ -113,6 +113,11 @@ pub struct CredentialState {
     /// When the inventory found it exposed (incident clock): from then on the responders
     /// knew.
     pub found_at: Option<DateTime<Utc>>,
+    /// Who made it, when it was created during the exposure window and its issuer's audit
+    /// log was read.
+    pub provenance: Option<crate::incident::provenance::Provenance>,
+    /// A person vouched for it (created during the window, not the attacker's).
+    pub marked_known: Option<super::MarkedKnown>,
 }
 
 impl CredentialState {
@@ -140,6 +145,8 @@ impl CredentialState {
             pending_removed: None,
             sessions_ended: None,
             found_at: None,
+            provenance: None,
+            marked_known: None,
         }
     }
 

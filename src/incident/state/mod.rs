@@ -6,6 +6,7 @@
 //! model, the rotation state machine and the runbook schema.
 
 mod apply;
+mod created;
 mod credential;
 mod usage;
 
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use self::created::{Decision, MarkedKnown};
 pub use self::credential::{ByHand, CredentialState, Pending, PendingInTheWay, RoomNeeded, Stray};
 pub use self::usage::{Calls, SourceCalls, StillOnOld, UsageSeries, known_sources};
 use super::event::{DangerKind, Event, Mode, Score, Via};
@@ -181,6 +183,12 @@ pub struct IncidentState {
     /// What the latest inventory run could not list (every failed source, in words); empty
     /// when it listed every source.
     pub inventory_gaps: Vec<String>,
+    /// Persistence made during the exposure window (users, login profiles, policies, trust
+    /// changes), found in the issuers' audit logs: listed for review, never changed.
+    pub persistence: Vec<crate::incident::provenance::PersistenceFinding>,
+    /// Whether the audit logs were read for creators in this incident. Journals written
+    /// before breachbook read them keep their old verdicts: no key of theirs is judged.
+    pub creators_looked_up: bool,
 }
 
 impl IncidentState {
@@ -241,6 +249,8 @@ impl IncidentState {
             known_sources: known_sources(runbook),
             anomalies: Vec::new(),
             inventory_gaps: Vec::new(),
+            persistence: Vec::new(),
+            creators_looked_up: false,
         };
         st.timeline
             .push(super::timeline::opened(&runbook.title, *mode, *at));
@@ -361,10 +371,12 @@ impl IncidentState {
 
     /// Keys a revoke step (or, with `delete`, a delete step) still has to confirm, in
     /// inventory order.
+    /// Open suspects (keys created in the window by someone breachbook cannot vouch for)
+    /// wait in the revoke step too, until revoked or marked known.
     pub fn awaiting_confirmation(&self, delete: bool) -> Vec<&CredentialState> {
         self.credentials
             .iter()
-            .filter(|c| c.in_rotation())
+            .filter(|c| c.in_rotation() || (!delete && self.decision(c) == Decision::Open))
             .filter(|c| {
                 if delete {
                     c.rotation.is_contained() && c.deleted.is_none()

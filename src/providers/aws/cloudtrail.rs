@@ -205,7 +205,7 @@ impl CloudTrailUsage {
         Ok(minutes)
     }
 
-    /// One LookupEvents page, paced by the region's limiter, retried with backoff.
+    /// One LookupEvents page of a key's calls.
     async fn page(
         &self,
         rt: &RegionTrail,
@@ -213,9 +213,66 @@ impl CloudTrailUsage {
         since: DateTime<Utc>,
         token: Option<String>,
     ) -> ProviderResult<LookupEventsOutput> {
+        self.page_by(
+            rt,
+            LookupAttributeKey::AccessKeyId,
+            access_key_id,
+            since,
+            token,
+        )
+        .await
+    }
+
+    /// Every event of `region`'s history (or of each region when `None`) whose `key` is
+    /// `value`, since `since`, page by page: paced, retried, as [`Self::calls_per_minute`].
+    pub(crate) async fn events_by(
+        &self,
+        region: Option<&str>,
+        key: LookupAttributeKey,
+        value: &str,
+        since: DateTime<Utc>,
+    ) -> ProviderResult<Vec<Event>> {
+        let mut all = Vec::new();
+        for rt in self
+            .regions
+            .iter()
+            .filter(|rt| region.is_none_or(|r| rt.region == r))
+        {
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .page_by(rt, key.clone(), value, since, token.clone())
+                    .await?;
+                all.extend(out.events().iter().cloned());
+                match out.next_token() {
+                    Some(t) if !t.is_empty() && token.as_deref() != Some(t) => {
+                        token = Some(t.to_string())
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// Whether `region` is one of the regions asked.
+    pub(crate) fn has_region(&self, region: &str) -> bool {
+        self.regions.iter().any(|r| r.region == region)
+    }
+
+    /// One LookupEvents page of events whose `key` is `value`, paced by the region's
+    /// limiter, retried with backoff.
+    async fn page_by(
+        &self,
+        rt: &RegionTrail,
+        key: LookupAttributeKey,
+        value: &str,
+        since: DateTime<Utc>,
+        token: Option<String>,
+    ) -> ProviderResult<LookupEventsOutput> {
         let attribute = LookupAttribute::builder()
-            .attribute_key(LookupAttributeKey::AccessKeyId)
-            .attribute_value(access_key_id)
+            .attribute_key(key)
+            .attribute_value(value)
             .build()
             .map_err(|e| ProviderError::Validation {
                 provider: CLOUDTRAIL.into(),

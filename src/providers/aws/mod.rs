@@ -11,6 +11,7 @@
 //! is what the command line's flags become (launch builds it).
 
 pub mod cloudtrail;
+pub mod creators;
 pub mod iam;
 pub mod policy;
 pub mod secrets;
@@ -430,7 +431,7 @@ impl HasStatus for aws_sdk_sts::config::http::HttpResponse {
 }
 
 /// Sorts a service error by code (first) and HTTP status.
-fn classify(
+pub(crate) fn classify(
     provider: &str,
     op: &str,
     code: Option<&str>,

@@ -13,7 +13,9 @@
 //!   `stored_in` secrets: `ListSecrets` (it has no resource-level permissions, so `*`),
 //!   `DescribeSecret` on the secrets in scope; `GetSecretValue` only when values are read
 //!   (`fields`, `fingerprint`, an IAM scope, whose key pairs are read for the access key id
-//!   they hold, or a rotate, verify or propagate step, which read the pending version back);
+//!   they hold, or a rotate, verify or propagate step, which read the pending version back),
+//!   and then `BatchGetSecretValue` on `*` when the inventory reads them (20 a call; it has
+//!   no resource-level permissions and needs `GetSecretValue` on each secret as well);
 //!   `PutSecretValue`, `ListSecretVersionIds` (whose is a pending version already there) and
 //!   `UpdateSecretVersionStage` (a key skipped after staging takes breachbook's AWSPENDING
 //!   off) for a rotate step; `UpdateSecretVersionStage` and `PutSecretValue` for a propagate
@@ -226,6 +228,18 @@ fn build(rb: &Runbook, account: Option<&str>, collapse_users: bool) -> Document 
                 "SecretsManagerListSecretsNoResourceLevelPermissions",
                 "secretsmanager:ListSecrets",
             ));
+            if reads_values {
+                // The inventory reads values 20 at a time. "Required permissions:
+                // secretsmanager:BatchGetSecretValue, and you must have
+                // secretsmanager:GetSecretValue for each secret" (API reference,
+                // BatchGetSecretValue); the Service Authorization Reference gives
+                // BatchGetSecretValue no resource type, so `*` — which reads nothing
+                // without GetSecretValue on the secret, narrowed below.
+                statements.push(Statement::anywhere(
+                    "SecretsManagerBatchGetSecretValueNoResourceLevelPermissions",
+                    "secretsmanager:BatchGetSecretValue",
+                ));
+            }
             let prefixes: BTreeSet<&str> = sm.name_prefixes.iter().map(String::as_str).collect();
             for region in &regions {
                 if prefixes.is_empty() {
@@ -427,6 +441,7 @@ mod tests {
         for sid in [
             "StsGetCallerIdentityNoResourceLevelPermissions",
             "SecretsManagerListSecretsNoResourceLevelPermissions",
+            "SecretsManagerBatchGetSecretValueNoResourceLevelPermissions",
             "SecretsManagerSecretsInScope",
             "SecretsManagerIamKeyPairSecrets",
             "IamListUsersNoResourceLevelPermissions",

@@ -12,6 +12,7 @@
 //!
 //! May depend on the incident ports and model and the runbook schema only.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -26,6 +27,8 @@ pub struct MergedInventory {
     sources: Vec<(String, Arc<dyn Inventory>)>,
     /// Every credential sent so far, for the usage poller.
     seen: Arc<Mutex<Vec<Credential>>>,
+    /// Where each id is in `seen` (rebuilt when `seen` was changed elsewhere).
+    seen_at: Mutex<HashMap<String, usize>>,
 }
 
 impl MergedInventory {
@@ -34,6 +37,7 @@ impl MergedInventory {
         MergedInventory {
             sources,
             seen: Arc::new(Mutex::new(Vec::new())),
+            seen_at: Mutex::new(HashMap::new()),
         }
     }
 
@@ -102,12 +106,26 @@ impl Inventory for MergedInventory {
 }
 
 impl MergedInventory {
+    /// Keeps the latest form of each credential sent, found by id (an index, not a scan:
+    /// every page would otherwise walk every key found so far).
     fn remember(&self, creds: &[Credential]) {
-        if let Ok(mut seen) = self.seen.lock() {
-            for c in creds {
-                match seen.iter_mut().find(|s| s.id == c.id) {
-                    Some(s) => *s = c.clone(),
-                    None => seen.push(c.clone()),
+        let (Ok(mut seen), Ok(mut at)) = (self.seen.lock(), self.seen_at.lock()) else {
+            return;
+        };
+        if at.len() != seen.len() {
+            // `seen` was filled before the listing (keys already known): index it once.
+            *at = seen
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.id.clone(), i))
+                .collect();
+        }
+        for c in creds {
+            match at.get(&c.id).copied() {
+                Some(i) if seen.get(i).is_some_and(|s| s.id == c.id) => seen[i] = c.clone(),
+                _ => {
+                    at.insert(c.id.clone(), seen.len());
+                    seen.push(c.clone());
                 }
             }
         }
@@ -121,6 +139,76 @@ struct Merger {
     stored: Vec<Credential>,
     /// Issuer records that matched no stored copy yet.
     held: Vec<Credential>,
+    /// Where to look in `stored` instead of scanning it.
+    index: Index,
+}
+
+/// Candidates in `Merger::stored` by what copies are matched on. An entry may be stale
+/// (a key id replaced since): every lookup checks the real condition on each candidate,
+/// and every stored copy is indexed under its current values, so a lookup finds exactly
+/// what a scan would, in the same order.
+#[derive(Default)]
+struct Index {
+    by_id: HashMap<String, usize>,
+    by_key_id: HashMap<String, Vec<usize>>,
+    by_fingerprint: HashMap<String, Vec<usize>>,
+    /// By the hint's head and the last three characters of its tail: two hints that
+    /// [`hints_match`] share both.
+    by_hint: HashMap<(String, String), Vec<usize>>,
+}
+
+/// The [`Index::by_hint`] key of a hint (none when its tail is too short to match).
+fn hint_key(hint: &str) -> Option<(String, String)> {
+    let (head, tail) = hint.split_once('…')?;
+    let n = tail.chars().count();
+    if n < 3 {
+        return None;
+    }
+    Some((head.to_string(), tail.chars().skip(n - 3).collect()))
+}
+
+fn add_to(map: &mut HashMap<String, Vec<usize>>, key: &str, i: usize) {
+    let v = map.entry(key.to_string()).or_default();
+    if !v.contains(&i) {
+        v.push(i);
+    }
+}
+
+impl Index {
+    /// Indexes stored copy `i` under its current values.
+    fn add(&mut self, i: usize, c: &Credential) {
+        self.by_id.entry(c.id.clone()).or_insert(i);
+        if !c.key_id.is_empty() {
+            add_to(&mut self.by_key_id, &c.key_id, i);
+        }
+        if let Some(fp) = &c.fingerprint {
+            add_to(&mut self.by_fingerprint, fp, i);
+        }
+        if let Some(k) = hint_key(&c.hint) {
+            let v = self.by_hint.entry(k).or_default();
+            if !v.contains(&i) {
+                v.push(i);
+            }
+        }
+    }
+
+    fn key_id(&self, key_id: &str) -> &[usize] {
+        self.by_key_id.get(key_id).map_or(&[], Vec::as_slice)
+    }
+
+    fn fingerprint(&self, fp: Option<&String>) -> &[usize] {
+        fp.and_then(|f| self.by_fingerprint.get(f))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Candidates for a hint match, in the order found.
+    fn hint(&self, hint: &str) -> Vec<usize> {
+        let mut v = hint_key(hint)
+            .and_then(|k| self.by_hint.get(&k).cloned())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
 }
 
 impl Merger {
@@ -133,6 +221,7 @@ impl Merger {
                 match self.match_record(&c) {
                     Some(i) => {
                         adopt_record(&mut self.stored[i], &c);
+                        self.index.add(i, &self.stored[i]);
                         Some(self.stored[i].id.clone())
                     }
                     None => {
@@ -151,34 +240,42 @@ impl Merger {
         }
         changed
             .iter()
-            .filter_map(|id| self.stored.iter().find(|c| &c.id == id).cloned())
+            .filter_map(|id| self.index.by_id.get(id).map(|&i| self.stored[i].clone()))
             .collect()
     }
 
     /// Merges a stored copy into the one holding the same key, or adds it. Returns its id.
     fn add_stored(&mut self, mut c: Credential) -> String {
-        let same = self.stored.iter().position(|s| {
+        let is_same = |s: &Credential| {
             let same_value = s.fingerprint.is_some() && s.fingerprint == c.fingerprint;
             (s.issuer == c.issuer && !s.key_id.is_empty() && s.key_id == c.key_id)
                 // A plain-text copy (issuer unknown) joins a key whose issuer another copy names.
                 || (same_value && same_issuer_or_unknown(s, &c))
-        });
+        };
+        let same = self
+            .index
+            .key_id(&c.key_id)
+            .iter()
+            .chain(self.index.fingerprint(c.fingerprint.as_ref()))
+            .copied()
+            .filter(|&i| is_same(&self.stored[i]))
+            .min();
         let same = same.or_else(|| {
             // Only a hint to go on (a store that shows a redacted value): merge only if
             // exactly one copy of this issuer matches, and not two with known, different
             // fingerprints.
             let hits: Vec<usize> = self
-                .stored
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| {
+                .index
+                .hint(&c.hint)
+                .into_iter()
+                .filter(|&i| {
+                    let s = &self.stored[i];
                     same_issuer_or_unknown(s, &c)
                         && hints_match(&s.hint, &c.hint)
                         && !(s.fingerprint.is_some()
                             && c.fingerprint.is_some()
                             && s.fingerprint != c.fingerprint)
                 })
-                .map(|(i, _)| i)
                 .collect();
             (hits.len() == 1).then(|| hits[0])
         });
@@ -210,6 +307,7 @@ impl Merger {
                     let rec = self.held.remove(j);
                     adopt_record(&mut self.stored[i], &rec);
                 }
+                self.index.add(i, &self.stored[i]);
                 id
             }
             None => {
@@ -220,9 +318,11 @@ impl Merger {
                 }
                 self.stored.push(c);
                 let i = self.stored.len() - 1;
+                self.index.add(i, &self.stored[i]);
                 if let Some(j) = self.held_match(i) {
                     let rec = self.held.remove(j);
                     adopt_record(&mut self.stored[i], &rec);
+                    self.index.add(i, &self.stored[i]);
                 }
                 self.stored[i].id.clone()
             }
@@ -233,22 +333,28 @@ impl Merger {
     /// hint match among copies not yet tied to a record.
     fn match_record(&self, rec: &Credential) -> Option<usize> {
         if let Some(i) = self
-            .stored
+            .index
+            .key_id(&rec.key_id)
             .iter()
-            .position(|s| s.issuer == rec.issuer && s.key_id == rec.key_id)
+            .copied()
+            .filter(|&i| {
+                let s = &self.stored[i];
+                s.issuer == rec.issuer && s.key_id == rec.key_id
+            })
+            .min()
         {
             return Some(i);
         }
         let hits: Vec<usize> = self
-            .stored
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| {
+            .index
+            .hint(&rec.hint)
+            .into_iter()
+            .filter(|&i| {
+                let s = &self.stored[i];
                 s.issuer == rec.issuer
                     && !s.meta.contains_key(RECORD)
                     && hints_match(&s.hint, &rec.hint)
             })
-            .map(|(i, _)| i)
             .collect();
         (hits.len() == 1).then(|| hits[0])
     }
@@ -279,6 +385,7 @@ impl Merger {
             match self.match_record(&rec) {
                 Some(i) => {
                     adopt_record(&mut self.stored[i], &rec);
+                    self.index.add(i, &self.stored[i]);
                     out.push(self.stored[i].clone());
                 }
                 None => out.push(rec),

@@ -8,6 +8,7 @@
 //! providers; never on the terminal UI or the command line (the caller turns its flags into
 //! [`AwsOptions`]). Prints nothing: errors are returned, as [`ConnectError`].
 
+pub mod creators;
 pub mod merge;
 pub mod usage;
 
@@ -69,6 +70,7 @@ struct Parts {
     issuers: HashMap<Issuer, Arc<dyn KeyIssuer>>,
     stores: HashMap<LocationKind, Arc<dyn SecretStore>>,
     identity: Option<String>,
+    creators: creators::IssuerLogs,
 }
 
 /// Connects to everything the runbook's scope names. `fingerprint_key`: the incident's
@@ -129,6 +131,7 @@ pub async fn connect(
         clock,
         identity: parts.identity,
         drill: None,
+        creators: Some(Arc::new(parts.creators)),
     };
     Ok(LiveSet {
         providers,
@@ -208,6 +211,11 @@ async fn add_aws(
         }
         let trail = super::aws::cloudtrail::CloudTrailUsage::for_regions(&aws, &trail_regions)
             .with_clock(clock.clone());
+        // The same event history tells who made keys and persistence in the window.
+        parts.creators.insert(
+            Issuer::AwsIam,
+            Arc::new(super::aws::creators::IamCreators::new(trail.clone())),
+        );
         parts.issuers.insert(
             Issuer::AwsIam,
             Arc::new(

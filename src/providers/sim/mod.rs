@@ -18,6 +18,7 @@
 //! name it (the engine sees it as `ProviderSet::drill`).
 
 mod actors;
+mod creators;
 mod providers;
 mod score;
 mod state;
@@ -206,7 +207,19 @@ impl SimWorld {
         let wanted: Vec<&str> = runbook
             .drill
             .as_ref()
-            .map(|d| d.credentials.iter().map(|c| c.name.as_str()).collect())
+            .map(|d| {
+                // The drill's credentials, then the keys its attackers minted, as built.
+                d.credentials
+                    .iter()
+                    .chain(
+                        d.actors
+                            .iter()
+                            .filter(|a| a.kind == crate::runbook::schema::ActorKind::Attacker)
+                            .flat_map(|a| a.mints.iter()),
+                    )
+                    .map(|c| c.name.as_str())
+                    .collect()
+            })
             .unwrap_or_default();
         if saved != wanted {
             return Err(mismatch(format!(

@@ -74,6 +74,9 @@ impl SimWorld {
                 "arn:aws:sts::000000000000:assumed-role/drill-responder/{user}"
             )),
             drill: Some(self.clone()),
+            creators: Some(Arc::new(super::creators::SimCreators {
+                world: self.clone(),
+            })),
         }
     }
 }

@@ -200,8 +200,30 @@ impl SimWorld {
                 ));
             }
         }
+        // Keys the attacker made for themselves: still working is still an open door.
+        let attacker_active: Vec<String> = w
+            .attacker_keys
+            .iter()
+            .filter(|id| {
+                state
+                    .credential(id)
+                    .is_none_or(|c| c.rotation.reached() < Stage::Revoked)
+            })
+            .map(|id| {
+                state
+                    .credential(id)
+                    .map(|c| c.credential.name.clone())
+                    .unwrap_or_else(|| id.clone())
+            })
+            .collect();
+        for name in &attacker_active {
+            mistakes.push(format!(
+                "a key the attacker created is still active: {name} (created during the exposure window by an unknown identity; revoke it)"
+            ));
+        }
         let mut points: i64 = 100;
         points -= 25 * (exposed.len() - revoked) as i64;
+        points -= 25 * attacker_active.len() as i64;
         points -= (i64::from(consumer_errors) / 10 * 5).min(30);
         points -= (i64::from(w.attacker_ok_after_first_revoke) / 50).min(20);
         points -= (10 * i64::from(skipped_checks)).min(30);

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SimError;
 use crate::incident::model::KeyGeneration;
+use crate::incident::provenance::{Creator, PersistenceFinding};
 use crate::runbook::duration;
 use crate::runbook::schema::{
     ActorKind, Drill, Fault, FaultTarget, Issuer, Runbook, SimCredential, SimLocation,
@@ -172,6 +173,25 @@ pub(super) struct World {
     pub(super) injects_sent: usize,
     pub(super) calls: BTreeMap<String, u64>,
     pub(super) minted: u64,
+    /// Who made each credential created during the window (credential id → creator), as
+    /// CloudTrail records a `CreateAccessKey`.
+    #[serde(default)]
+    pub(super) creators: BTreeMap<String, Creator>,
+    /// Persistence the attacker made (login profiles…), as the audit log records it.
+    #[serde(default)]
+    pub(super) persistence: Vec<PersistenceFinding>,
+    /// Credential ids of the keys attackers minted for themselves.
+    #[serde(default)]
+    pub(super) attacker_keys: Vec<String>,
+}
+
+/// The audit log's name for creating a key at `issuer`.
+fn created_event(issuer: Issuer) -> &'static str {
+    match issuer {
+        Issuer::AwsIam => "CreateAccessKey",
+        Issuer::Openai => "api_key.created",
+        _ => "key created",
+    }
 }
 
 impl World {
@@ -189,7 +209,21 @@ impl World {
         };
         for (i, c) in drill.credentials.iter().enumerate() {
             w.add_credential(i, c, start, seed)?;
+            if let Some(by) = &c.created_by
+                && let Some(made) = w.creds.last()
+            {
+                let creator = Creator {
+                    identity: by.clone(),
+                    kind: None,
+                    source_ip: None,
+                    at: Some(made.created),
+                    with_key: None,
+                    event: created_event(c.issuer).into(),
+                };
+                w.creators.insert(made.id(), creator);
+            }
         }
+        w.add_attackers_work(drill, start, seed)?;
         w.add_consumers(drill);
         Ok(w)
     }
@@ -253,6 +287,62 @@ impl World {
             created,
             locations: c.locations.clone(),
         });
+        Ok(())
+    }
+
+    /// The keys attackers minted for themselves and the persistence they left during the
+    /// window, each recorded in the simulated audit log as CloudTrail would.
+    fn add_attackers_work(
+        &mut self,
+        drill: &Drill,
+        start: DateTime<Utc>,
+        seed: u64,
+    ) -> Result<(), SimError> {
+        let mut i = drill.credentials.len();
+        for a in drill
+            .actors
+            .iter()
+            .filter(|a| a.kind == ActorKind::Attacker)
+        {
+            let identity = a
+                .identity
+                .clone()
+                .unwrap_or_else(|| format!("an identity of {}", a.name));
+            let source_ip = (!a.source.is_empty()).then(|| a.source.clone());
+            for m in &a.mints {
+                self.add_credential(i, m, start, seed)?;
+                i += 1;
+                if let Some(made) = self.creds.last() {
+                    let creator = Creator {
+                        identity: identity.clone(),
+                        kind: Some("IAMUser".into()),
+                        source_ip: source_ip.clone(),
+                        at: Some(made.created),
+                        with_key: None,
+                        event: created_event(m.issuer).into(),
+                    };
+                    let id = made.id();
+                    self.creators.insert(id.clone(), creator);
+                    self.attacker_keys.push(id);
+                }
+            }
+            for p in &a.persists {
+                let age = duration::parse(&p.age).map_err(SimError::Invalid)?;
+                self.persistence.push(PersistenceFinding {
+                    issuer: Issuer::AwsIam.label().to_string(),
+                    action: p.action.clone(),
+                    target: p.target.clone(),
+                    creator: Creator {
+                        identity: identity.clone(),
+                        kind: Some("IAMUser".into()),
+                        source_ip: source_ip.clone(),
+                        at: Some(duration::before(start, age)),
+                        with_key: None,
+                        event: p.action.clone(),
+                    },
+                });
+            }
+        }
         Ok(())
     }
 

@@ -348,6 +348,17 @@ impl App {
     fn prompt(&mut self, cmd: PromptCommand) -> Vec<Command> {
         match cmd {
             PromptCommand::Note(text) => vec![Command::Note { text }],
+            PromptCommand::Known(reason) => {
+                let list = self.visible_credentials();
+                self.selected_index(&list)
+                    .and_then(|i| list.get(i))
+                    .map(|c| Command::MarkKnown {
+                        credential: c.credential.id.clone(),
+                        reason,
+                    })
+                    .into_iter()
+                    .collect()
+            }
             PromptCommand::Report => self.report_path(),
             PromptCommand::Help => {
                 self.modals.push(Modal::Help(0));

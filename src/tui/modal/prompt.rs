@@ -23,6 +23,8 @@ pub struct Prompt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptCommand {
     Note(String),
+    /// Mark the selected key (a suspect) known, with why.
+    Known(String),
     Report,
     Help,
     Quit,
@@ -102,7 +104,7 @@ impl Prompt {
     }
 }
 
-/// A `:` command: `note TEXT`, `report`, `help`, `q` (and their long and short forms).
+/// A `:` command: `note TEXT`, `known WHY`, `report`, `help`, `q` (and their long and short forms).
 pub fn parse(line: &str) -> Result<PromptCommand, String> {
     let line = line.trim().trim_start_matches(':').trim();
     let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -113,6 +115,14 @@ pub fn parse(line: &str) -> Result<PromptCommand, String> {
                 Err(strings::NOTE_EMPTY.to_string())
             } else {
                 Ok(PromptCommand::Note(text.to_string()))
+            }
+        }
+        "known" => {
+            let why = rest.trim();
+            if why.is_empty() {
+                Err(strings::KNOWN_EMPTY.to_string())
+            } else {
+                Ok(PromptCommand::Known(why.to_string()))
             }
         }
         "report" | "r" => Ok(PromptCommand::Report),
@@ -138,6 +148,11 @@ mod tests {
         assert_eq!(parse(" report "), Ok(PromptCommand::Report));
         assert_eq!(parse("help"), Ok(PromptCommand::Help));
         assert!(parse("note").is_err());
+        assert_eq!(
+            parse(":known made by Dana for backups"),
+            Ok(PromptCommand::Known("made by Dana for backups".into()))
+        );
+        assert!(parse("known  ").is_err());
         assert!(parse("revoke").unwrap_err().contains(":note"));
     }
 }

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
 
 use super::frame::{block, status};
-use crate::incident::state::CredentialState;
+use crate::incident::state::{CredentialState, Decision};
 use crate::runbook::schema::Action;
 use crate::tui::app::App;
 use crate::tui::panel::Panel;
@@ -143,6 +143,13 @@ fn row<'a>(app: &App, c: &CredentialState, with_age: bool) -> Row<'a> {
         Span::styled(strings::EXPOSED_BLOCKED, t.bad())
     } else if cr.exposed {
         Span::styled(strings::EXPOSED, t.bad())
+    } else if let Some(v) = app.state.verdict(c) {
+        match app.state.decision(c) {
+            Decision::Revoked { .. } => Span::styled(strings::SUSPECT_REVOKED, t.good()),
+            Decision::Open => Span::styled(strings::SUSPECT, t.bad()),
+            _ if v.is_suspect() => Span::styled(strings::SUSPECT, t.bad()),
+            _ => Span::styled(strings::CREATED_KNOWN, t.good()),
+        }
     } else {
         Span::styled(strings::NOT_EXPOSED, t.good())
     };
@@ -177,6 +184,30 @@ fn details(app: &App, c: &CredentialState, width: u16) -> Vec<Line<'static>> {
         w,
         2,
     );
+    // A suspect's verdict and decision first: they are what the operator acts on.
+    if let Some(v) = app.state.verdict(c) {
+        let suspect = v.is_suspect();
+        let style = if suspect { t.bad() } else { t.dim() };
+        lines.extend(text::wrapped(
+            "",
+            style,
+            &strings::verdict(suspect, v.why()),
+            style,
+            w,
+        ));
+        let decision = match app.state.decision(c) {
+            Decision::Open => Some(strings::SUSPECT_DECIDE.to_string()),
+            Decision::Revoked { by, .. } => Some(strings::decided(&format!("revoked by {by}"))),
+            Decision::MarkedKnown(m) => Some(strings::decided(&format!(
+                "marked known by {}: {}",
+                m.by, m.reason
+            ))),
+            Decision::NotNeeded => None,
+        };
+        if let Some(d) = decision {
+            lines.extend(text::wrapped("", t.warn(), &d, t.warn(), w));
+        }
+    }
     let created = cr
         .created
         .map(|d| d.format("%Y-%m-%d").to_string())

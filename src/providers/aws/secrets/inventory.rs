@@ -8,12 +8,12 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
+use super::batch::BATCH_SIZE;
 use super::{AWSCURRENT, exposure_of, parse_object, wipe_map};
 use crate::incident::model::{
     Credential, Location, LocationKind, fingerprint as keyed_fingerprint, mask,
@@ -24,8 +24,9 @@ use crate::runbook::schema::{ExposureWindow, Issuer, Scope, SecretsManagerScope}
 
 /// Secrets per ListSecrets page (the API's maximum).
 const PAGE_SIZE: i32 = 100;
-/// GetSecretValue calls in flight per region while listing.
-const DEFAULT_READ_CONCURRENCY: usize = 8;
+/// GetSecretValue calls in flight per region where values are read one by one (a role
+/// without BatchGetSecretValue, a secret whose batch read failed).
+const DEFAULT_READ_CONCURRENCY: usize = 16;
 /// Values per ListSecrets filter (the API's maximum).
 const MAX_FILTER_VALUES: usize = 10;
 
@@ -44,11 +45,13 @@ fn issuer_slug(i: Issuer) -> &'static str {
 /// Lists the keys held in the Secrets Manager secrets of `scope.secrets_manager`.
 ///
 /// Per region (regions run concurrently): ListSecrets, 100 per page, filtered by name
-/// prefix and tags on the server and again on the client; every page of credentials is
-/// sent as soon as its secrets are read. With `fields` mappings (or `fingerprint: true`)
-/// each secret's AWSCURRENT value is read: every mapped JSON field present becomes one
-/// credential of the mapping's issuer (id `{issuer}/{secret}#{field}`), a plain-text
-/// secret one `generic/{secret}` credential. Without either, every secret is listed as a
+/// prefix and tags on the server and again on the client. With `fields` mappings (or
+/// `fingerprint: true`) each secret's AWSCURRENT value is read, 20 secrets a
+/// `BatchGetSecretValue` call, the calls of one page started as soon as it arrives (while
+/// the next is listed) with an in-flight window that grows until Secrets Manager throttles
+/// (see `batch`); credentials are sent as each call answers. In each value read, every
+/// mapped JSON field present becomes one credential of the mapping's issuer (id
+/// `{issuer}/{secret}#{field}`), a plain-text secret one `generic/{secret}` credential. Without either, every secret is listed as a
 /// generic credential without reading its value. A JSON key pair (`AccessKeyId` and
 /// `SecretAccessKey`) in a secret that the IAM scope's `stored_in` names is skipped: the
 /// IAM inventory reports that key.
@@ -85,7 +88,8 @@ impl SecretsManagerInventory {
         self
     }
 
-    /// Sets how many GetSecretValue calls run at once per region (default 8).
+    /// Sets how many GetSecretValue calls run at once per region where values are read
+    /// one by one (default 16; BatchGetSecretValue calls size their own window).
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
@@ -102,63 +106,69 @@ impl SecretsManagerInventory {
         pages: &mpsc::UnboundedSender<Vec<Credential>>,
     ) -> ProviderResult<()> {
         let client = Client::new(&self.aws.config(Some(region)));
-        // Secrets scheduled for deletion too ("By default, secrets scheduled for deletion
-        // aren't included", ListSecrets IncludePlannedDeletion): they are listed as such.
-        let mut req = client
-            .list_secrets()
-            .max_results(PAGE_SIZE)
-            .include_planned_deletion(true);
-        for f in server_filters(sm) {
-            req = req.filters(f);
-        }
-        let mut stream = req.into_paginator().send();
-        let mut page_no = 0usize;
-        while let Some(page) = stream.next().await {
-            let page = page.map_err(|e| {
-                with_context(map_sdk_error(SECRETS_MANAGER, "ListSecrets", e), region)
-            })?;
-            page_no += 1;
-            let entries: Vec<SecretListEntry> = page
-                .secret_list()
-                .iter()
-                .filter(|e| in_scope(sm, e))
-                .cloned()
-                .collect();
-            let ctx = ReadCtx {
-                client: &client,
-                aws: &self.aws,
-                read_pairs,
-                region,
-                sm,
-                iam_owned,
-                exposure,
-                key: &self.fingerprint_key,
-                identify: &self.identify,
-            };
-            let found: Vec<ProviderResult<Vec<Credential>>> = stream::iter(entries)
-                .map(|e| {
-                    let ctx = &ctx;
-                    async move { ctx.credentials_of(&e).await }
-                })
-                .buffered(self.concurrency)
-                .collect()
-                .await;
-            let mut creds = Vec::new();
-            for r in found {
-                creds.extend(r?);
+        let ctx = ReadCtx {
+            client: &client,
+            aws: &self.aws,
+            read_pairs,
+            region,
+            sm,
+            iam_owned,
+            exposure,
+            key: &self.fingerprint_key,
+            identify: &self.identify,
+            concurrency: self.concurrency,
+        };
+        // Values are read while the next page is listed: each page's secrets go to the
+        // readers in batches of 20 as soon as the page arrives.
+        let (batches, to_read) = mpsc::unbounded_channel::<Vec<SecretListEntry>>();
+        let (ctx, client) = (&ctx, &client);
+        let listing = async move {
+            // Secrets scheduled for deletion too ("By default, secrets scheduled for
+            // deletion aren't included", ListSecrets IncludePlannedDeletion): they are
+            // listed as such.
+            let mut req = client
+                .list_secrets()
+                .max_results(PAGE_SIZE)
+                .include_planned_deletion(true);
+            for f in server_filters(sm) {
+                req = req.filters(f);
             }
-            tracing::debug!(
-                region,
-                page = page_no,
-                credentials = creds.len(),
-                "Secrets Manager page"
-            );
-            if !creds.is_empty() && pages.send(creds).is_err() {
-                // Nobody listens any more: stop listing.
-                return Ok(());
+            let mut stream = req.into_paginator().send();
+            let mut page_no = 0usize;
+            while let Some(page) = stream.next().await {
+                let page = page.map_err(|e| {
+                    with_context(map_sdk_error(SECRETS_MANAGER, "ListSecrets", e), region)
+                })?;
+                page_no += 1;
+                let mut listed = Vec::new();
+                let mut read = Vec::new();
+                for e in page.secret_list().iter().filter(|e| in_scope(sm, e)) {
+                    match ctx.without_value(e) {
+                        Some(creds) => listed.extend(creds),
+                        None => read.push(e.clone()),
+                    }
+                }
+                tracing::debug!(
+                    region,
+                    page = page_no,
+                    listed = listed.len(),
+                    to_read = read.len(),
+                    "Secrets Manager page"
+                );
+                if !listed.is_empty() && pages.send(listed).is_err() {
+                    // Nobody listens any more: stop listing.
+                    return Ok(());
+                }
+                for chunk in read.chunks(BATCH_SIZE) {
+                    if batches.send(chunk.to_vec()).is_err() {
+                        return Ok(());
+                    }
+                }
             }
-        }
-        Ok(())
+            Ok::<(), ProviderError>(())
+        };
+        let (listed, read) = tokio::join!(listing, ctx.read_batches(to_read, pages));
+        listed.and(read)
     }
 }
 
@@ -256,8 +266,8 @@ fn in_scope(sm: &SecretsManagerScope, e: &SecretListEntry) -> bool {
 }
 
 /// What reading one listed secret needs.
-struct ReadCtx<'a> {
-    client: &'a Client,
+pub(crate) struct ReadCtx<'a> {
+    pub(crate) client: &'a Client,
     aws: &'a Aws,
     /// The scope has IAM: values are read to find IAM key pairs (whose key is whose).
     read_pairs: bool,
@@ -267,23 +277,18 @@ struct ReadCtx<'a> {
     exposure: &'a ExposureWindow,
     key: &'a [u8],
     identify: &'a HashMap<Issuer, Arc<dyn KeyIssuer>>,
+    /// GetSecretValue calls in flight on the one-by-one path.
+    pub(crate) concurrency: usize,
 }
 
 impl ReadCtx<'_> {
-    /// The credentials one secret holds.
-    async fn credentials_of(&self, e: &SecretListEntry) -> ProviderResult<Vec<Credential>> {
+    /// The credentials of a listed secret that need no value read (scheduled for
+    /// deletion, a pair the IAM inventory reports, nothing asks for the value); `None`
+    /// when its value must be read.
+    pub(crate) fn without_value(&self, e: &SecretListEntry) -> Option<Vec<Credential>> {
         let name = e.name().unwrap_or_default();
-        let listed_changed = e
-            .last_changed_date()
-            .or(e.created_date())
-            .and_then(to_chrono);
-        let found = Found {
-            name,
-            region: self.region,
-            account: self.aws.account(),
-            multi_region: self.sm.regions.len() > 1,
-            exposure: self.exposure,
-        };
+        let listed_changed = listed_changed(e);
+        let found = self.found(name);
         if let Some(deleted) = e.deleted_date().and_then(to_chrono) {
             // "If a secret is scheduled for deletion, then its details, including the
             // encrypted secret value, is not accessible" (DescribeSecret, DeletedDate).
@@ -305,15 +310,15 @@ impl ReadCtx<'_> {
                 "deletion_date".into(),
                 deleted.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             );
-            return Ok(vec![c]);
+            return Some(vec![c]);
         }
         if self.iam_owned.contains(name) && self.sm.fields.is_empty() {
             // The IAM inventory lists this secret as where its user's key pair lives.
-            return Ok(Vec::new());
+            return Some(Vec::new());
         }
         if self.sm.fields.is_empty() && !self.sm.fingerprint && !self.read_pairs {
             // Nothing asks for the value: list the secret itself.
-            return Ok(vec![found.credential(
+            return Some(vec![found.credential(
                 Issuer::Generic,
                 None,
                 listed_changed,
@@ -322,41 +327,77 @@ impl ReadCtx<'_> {
                 None,
             )]);
         }
+        None
+    }
+
+    fn found<'n>(&'n self, name: &'n str) -> Found<'n> {
+        Found {
+            name,
+            region: self.region,
+            account: self.aws.account(),
+            multi_region: self.sm.regions.len() > 1,
+            exposure: self.exposure,
+        }
+    }
+
+    /// The credentials one secret holds, its value read with GetSecretValue.
+    pub(crate) async fn credentials_of(
+        &self,
+        e: &SecretListEntry,
+    ) -> ProviderResult<Vec<Credential>> {
+        if let Some(creds) = self.without_value(e) {
+            return Ok(creds);
+        }
+        let name = e.name().unwrap_or_default();
         let got = self
             .client
             .get_secret_value()
-            .secret_id(name)
+            .secret_id(e.arn().unwrap_or(name))
             .version_stage(AWSCURRENT)
             .send()
             .await;
         let mut out = match got {
             Ok(out) => out,
             Err(err) => {
-                return unreadable(
-                    &found,
-                    listed_changed,
-                    map_sdk_error(SECRETS_MANAGER, "GetSecretValue", err),
-                );
+                return self
+                    .unreadable_entry(e, map_sdk_error(SECRETS_MANAGER, "GetSecretValue", err));
             }
         };
-        let changed = out.created_date().and_then(to_chrono).or(listed_changed);
+        let changed = out.created_date().and_then(to_chrono);
         let value = out.secret_string.take().map(SecretString::from);
         let binary = out.secret_binary.take().is_some();
         drop(out);
+        Ok(self.credentials_in_value(e, changed, value, binary).await)
+    }
+
+    /// A listed secret whose value could not be read (see [`unreadable`]).
+    pub(crate) fn unreadable_entry(
+        &self,
+        e: &SecretListEntry,
+        err: ProviderError,
+    ) -> ProviderResult<Vec<Credential>> {
+        let found = self.found(e.name().unwrap_or_default());
+        unreadable(&found, listed_changed(e), err)
+    }
+
+    /// The credentials of a listed secret from its AWSCURRENT value (`changed`: that
+    /// version's creation date).
+    pub(crate) async fn credentials_in_value(
+        &self,
+        e: &SecretListEntry,
+        changed: Option<DateTime<Utc>>,
+        value: Option<SecretString>,
+        binary: bool,
+    ) -> Vec<Credential> {
+        let found = self.found(e.name().unwrap_or_default());
+        let changed = changed.or(listed_changed(e));
         let Some(value) = value else {
             let note = binary.then(|| "it holds binary data, not text".to_string());
-            return Ok(vec![found.credential(
-                Issuer::Generic,
-                None,
-                changed,
-                "…".into(),
-                None,
-                note,
-            )]);
+            return vec![found.credential(Issuer::Generic, None, changed, "…".into(), None, note)];
         };
         let mut creds = self.keys_in(&found, changed, &value).await;
         self.identify_all(&mut creds, &value).await;
-        Ok(creds)
+        creds
     }
 
     /// Lets each mapped field's issuer tell what it can of the key from its value
@@ -521,6 +562,13 @@ fn unreadable(
             )),
         )]),
     }
+}
+
+/// When a listed secret last changed, as the listing says.
+fn listed_changed(e: &SecretListEntry) -> Option<DateTime<Utc>> {
+    e.last_changed_date()
+        .or(e.created_date())
+        .and_then(to_chrono)
 }
 
 /// One secret found by the inventory.

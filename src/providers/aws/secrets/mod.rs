@@ -9,6 +9,7 @@
 //! secret names and version ids only. May depend on the AWS plumbing of `super`, the
 //! incident ports and model and the runbook schema only.
 
+mod batch;
 mod inventory;
 mod store;
 
