@@ -97,6 +97,11 @@ pub enum Command {
     PauseDrill { paused: bool },
     /// Stop after in-flight work is journaled.
     Shutdown,
+    /// Stop as [`Command::Shutdown`] does, because the process was sent `signal` (its name,
+    /// `SIGTERM`…): the stop is journaled as `run_stopped` with `how: signal`. Not part of
+    /// scripts.
+    #[serde(skip)]
+    StopBySignal { signal: String },
 }
 
 /// A pasted key: held in a secret type, zeroized on drop, never printed.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use tokio::sync::mpsc;
 
 use crate::incident::autopilot::{DriveError, Driver, ScriptAction};
+use crate::incident::command::Command;
 use crate::incident::engine::Engine;
 use crate::incident::event::Mode;
 use crate::incident::journal::ChainHead;
@@ -22,7 +23,6 @@ pub(super) async fn drive(
     pastes: Option<mpsc::UnboundedReceiver<secrecy::SecretString>>,
 ) -> anyhow::Result<ExitCode> {
     let state = engine.state().clone();
-    let id = state.id.clone();
     let journal_dir = engine.dir().to_path_buf();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let engine_task = tokio::spawn(engine.run(cmd_rx));
@@ -36,19 +36,7 @@ pub(super) async fn drive(
             journal_dir: journal_dir.clone(),
         })
         .await?;
-        let _ = cmd_tx.send(crate::incident::command::Command::Shutdown);
-        // The incident as the engine left it: the screen quit, the engine stopped.
-        let ended = engine_task.await.ok();
-        if let Some(e) = &ended {
-            println!("{}", head_line(&id, &e.head));
-        }
-        let done = ended.is_some_and(|e| e.state.is_complete());
-        super::print_resume_hint(&exit, &journal_dir);
-        return Ok(ExitCode::from(if done {
-            super::COMPLETE
-        } else {
-            super::INCOMPLETE
-        }));
+        return Ok(after_screen(exit, &cmd_tx, engine_task, &journal_dir).await);
     }
     let live = state.mode == Mode::Live;
     let mut driver = Driver::new(state, cmd_tx, updates, true);
@@ -85,6 +73,52 @@ pub(super) async fn drive(
         state.is_complete(),
         refusals,
     )))
+}
+
+/// After the screen: stops the engine (work in flight finishes and is journaled, the stop
+/// recorded as clean or as the signal's), prints the chain head and how to go on. Exit 0
+/// when complete, else 3, or 128 + N when signal N stopped the screen (README, "Exit
+/// codes"). A signal while the work in flight finishes (a second one, or Ctrl-C after `q`)
+/// exits at once: the journal then ends without its stop record, which the next resume
+/// reconciles as a crash.
+async fn after_screen(
+    exit: crate::tui::Exit,
+    cmd_tx: &mpsc::UnboundedSender<Command>,
+    mut engine_task: tokio::task::JoinHandle<crate::incident::engine::Ended>,
+    journal_dir: &std::path::Path,
+) -> ExitCode {
+    let id = exit.id.clone();
+    // Listening while the work in flight finishes: the screen's handlers stay installed for
+    // the rest of the process, so without this a Ctrl-C after `q` would do nothing.
+    let mut again = crate::tui::signals::Signals::listen();
+    let stop = match exit.signal {
+        None => Command::Shutdown,
+        Some(caught) => {
+            super::say(&crate::tui::strings::stopping_on_signal(caught.name));
+            Command::StopBySignal {
+                signal: caught.name.to_string(),
+            }
+        }
+    };
+    let _ = cmd_tx.send(stop);
+    let ended = tokio::select! {
+        e = &mut engine_task => e.ok(),
+        now = again.next() => {
+            super::say(&crate::tui::strings::stopped_at_once(now.name, &id));
+            return ExitCode::from(super::signal_code(now));
+        }
+    };
+    // The incident as the engine left it: the screen quit, the engine stopped.
+    if let Some(e) = &ended {
+        super::say(&head_line(&id, &e.head));
+    }
+    let done = ended.is_some_and(|e| e.state.is_complete());
+    super::print_resume_hint(&exit, journal_dir);
+    ExitCode::from(match exit.signal {
+        _ if done => super::COMPLETE,
+        Some(caught) => super::signal_code(caught),
+        None => super::INCOMPLETE,
+    })
 }
 
 /// The exit code of a headless run (see README, "Exit codes"): 0 only when the incident is

@@ -43,6 +43,16 @@ const INCOMPLETE: u8 = 3;
 /// override phrase, a pending version only a person may take over).
 const REFUSED: u8 = 4;
 
+/// Exit code base when signal N stopped the screen: 128 + N, the shells' convention
+/// (SIGTERM 143, SIGINT 130, SIGHUP 129, SIGQUIT 131). The work in flight finished and the
+/// stop was journaled as `run_stopped` with `how: signal`; `resume` goes on.
+const SIGNALED: u8 = 128;
+
+/// The exit code of a run the screen left on `signal` (see [`SIGNALED`]).
+fn signal_code(signal: crate::tui::signals::Caught) -> u8 {
+    SIGNALED.saturating_add(u8::try_from(signal.number).unwrap_or(u8::MAX))
+}
+
 /// Exit code of `report` and `verify` when the journal failed its integrity check (or does
 /// not hold the kept chain head): what it says may not be what happened.
 const DAMAGED: u8 = 3;
@@ -71,10 +81,19 @@ fn print_resume_hint(exit: &crate::tui::Exit, incident_dir: &Path) {
     let explicit = state
         .filter(|d| default_state_dir().as_deref() != Some(*d))
         .map(|d| d.display().to_string());
-    println!(
-        "{}",
-        crate::tui::strings::resume_hint(&exit.id, explicit.as_deref())
-    );
+    say(&crate::tui::strings::resume_hint(
+        &exit.id,
+        explicit.as_deref(),
+    ));
+}
+
+/// A line on stdout after the screen. Unlike `println!` it never panics: after a SIGHUP the
+/// terminal may be gone, and the run must still end with its exit code.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 /// Runs one job; returns the process exit code.
@@ -237,4 +256,26 @@ fn load_script(path: &Path) -> anyhow::Result<Vec<ScriptAction>> {
         .map_err(|_| anyhow!("script {} is not UTF-8 text", path.display()))?;
     serde_saphyr::from_str::<Vec<ScriptAction>>(&text)
         .map_err(|e| anyhow!("script {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tui::signals::Caught;
+    use tokio::signal::unix::SignalKind;
+
+    #[test]
+    fn a_signal_exits_with_128_plus_its_number() {
+        for (name, kind, code) in [
+            ("SIGHUP", SignalKind::hangup(), 129),
+            ("SIGINT", SignalKind::interrupt(), 130),
+            ("SIGQUIT", SignalKind::quit(), 131),
+            ("SIGTERM", SignalKind::terminate(), 143),
+        ] {
+            let caught = Caught {
+                name,
+                number: kind.as_raw_value(),
+            };
+            assert_eq!(super::signal_code(caught), code, "{name}");
+        }
+    }
 }

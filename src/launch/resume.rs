@@ -91,7 +91,7 @@ fn view_read_only(
             }
         });
         let journal_dir = journal::incident_dir(dir, id);
-        crate::tui::run(crate::tui::TuiConfig {
+        let exit = crate::tui::run(crate::tui::TuiConfig {
             state,
             commands: cmd_tx,
             updates: up_rx,
@@ -100,6 +100,11 @@ fn view_read_only(
             journal_dir,
         })
         .await?;
-        Ok(ExitCode::SUCCESS)
+        // A read-only view changes nothing: a signal only ends it (128 + N, README "Exit
+        // codes"); the breachbook holding the incident is not affected.
+        Ok(match exit.signal {
+            Some(caught) => ExitCode::from(super::signal_code(caught)),
+            None => ExitCode::SUCCESS,
+        })
     })
 }

@@ -1,6 +1,6 @@
 //! The terminal and the loop: raw mode and the alternate screen on the way in, always
 //! restored on the way out (a guard, and the panic hook); one tokio `select!` over terminal
-//! events, a tick and engine updates, redrawing after each.
+//! events, a tick, engine updates and the signals `kill` sends, redrawing after each.
 //!
 //! Depends on `app`, `layout`, `action` and the engine's channels. Never blocks on the engine:
 //! commands go out on an unbounded channel.
@@ -24,6 +24,7 @@ use ratatui::crossterm::{cursor, execute};
 use super::action::Action;
 use super::app::App;
 use super::layout::render;
+use super::signals::Signals;
 use super::strings;
 use super::{Exit, TuiConfig};
 use crate::incident::command::Update;
@@ -78,9 +79,11 @@ const PASTE_BURST: usize = 4;
 /// Sets up the terminal, runs the screen until the operator quits, restores the terminal.
 pub async fn run(config: TuiConfig) -> anyhow::Result<Exit> {
     install_panic_hook();
+    // Listening before the terminal changes: a signal from then on restores it.
+    let signals = Signals::listen();
     let _restore = Restore;
     let mut terminal = open().map_err(|e| anyhow::anyhow!(strings::no_terminal(&e.to_string())))?;
-    event_loop(&mut terminal, config).await
+    event_loop(&mut terminal, config, signals).await
 }
 
 fn open() -> std::io::Result<Term> {
@@ -98,7 +101,11 @@ fn open() -> std::io::Result<Term> {
     Ok(t)
 }
 
-async fn event_loop(terminal: &mut Term, config: TuiConfig) -> anyhow::Result<Exit> {
+async fn event_loop(
+    terminal: &mut Term,
+    config: TuiConfig,
+    mut signals: Signals,
+) -> anyhow::Result<Exit> {
     let TuiConfig {
         state,
         commands,
@@ -131,6 +138,7 @@ async fn event_loop(terminal: &mut Term, config: TuiConfig) -> anyhow::Result<Ex
             return Ok(Exit {
                 id: app.state.id.clone(),
                 open,
+                signal: None,
             });
         }
         let out = tokio::select! {
@@ -159,9 +167,19 @@ async fn event_loop(terminal: &mut Term, config: TuiConfig) -> anyhow::Result<Ex
                     return Ok(Exit {
                         id: app.state.id.clone(),
                         open: !app.state.is_complete(),
+                        signal: None,
                     });
                 }
             },
+            // `kill`: leave the screen at once; the caller stops the engine (its work in
+            // flight finishes and is journaled) with the stop recorded as this signal's.
+            caught = signals.next() => {
+                return Ok(Exit {
+                    id: app.state.id.clone(),
+                    open: !app.state.is_complete() && app.state.score.is_none(),
+                    signal: Some(caught),
+                });
+            }
             _ = tick.tick() => app.update(Action::Tick),
             u = updates.recv(), if updates_open => match u {
                 Some(u) => {

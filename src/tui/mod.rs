@@ -11,8 +11,8 @@
 //!
 //! Drawing, which only reads: `layout` (the whole screen), `panels` (the six panels),
 //! `overlay` (the box helpers windows are drawn with). And `event_loop` (terminal setup and
-//! restore, the panic hook, the `select!` loop), `theme` (NO_COLOR), `strings` (every
-//! user-facing sentence), `text` (wrapping, times).
+//! restore, the panic hook, the `select!` loop), `signals` (the signals `kill` sends),
+//! `theme` (NO_COLOR), `strings` (every user-facing sentence), `text` (wrapping, times).
 //!
 //! Arrows run one way: `event_loop` → `layout` → `panels` → `app` → `modal` → `keymap`,
 //! `overlay`, `panel` → `action`, `strings`, `text`, `theme`. Windows never see `App`; they
@@ -30,6 +30,7 @@ pub mod modal;
 pub mod overlay;
 pub mod panel;
 pub mod panels;
+pub mod signals;
 pub mod strings;
 pub mod text;
 pub mod theme;
@@ -67,6 +68,9 @@ pub struct Exit {
     pub id: String,
     /// It is not finished: `breachbook resume ID` goes on.
     pub open: bool,
+    /// The screen was left because the process was sent this signal (SIGTERM, SIGINT,
+    /// SIGHUP, SIGQUIT), not by the operator.
+    pub signal: Option<signals::Caught>,
 }
 
 /// Sets up the terminal, runs until the operator quits, and always restores the terminal.

@@ -462,6 +462,18 @@ pub fn paste_ignored(n: usize) -> String {
         "ignored {n} keys that arrived at once (a paste?): on the screen keys act one at a time; paste into a window's field"
     )
 }
+/// The screen closed because the process was sent a signal.
+pub fn stopping_on_signal(signal: &str) -> String {
+    format!(
+        "Stopped by {signal}: finishing and journaling the work in flight (a second signal stops at once)…"
+    )
+}
+/// A signal while the work in flight was finishing, after the screen closed.
+pub fn stopped_at_once(signal: &str, id: &str) -> String {
+    format!(
+        "Stopped at once by {signal}: work in flight was cut short; `breachbook resume {id}` reconciles it and goes on"
+    )
+}
 pub fn resume_hint(id: &str, state_dir: Option<&str>) -> String {
     match state_dir {
         Some(d) => format!(

@@ -208,6 +208,69 @@ impl Tmux {
         }
     }
 
+    /// A tmux format evaluated for the pane (`#{alternate_on}`, `#{cursor_flag}`,
+    /// `#{pane_tty}`, `#{pane_pid}`…), trimmed.
+    pub fn display(&self, format: &str) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["display-message", "-p", "-t", &self.session, format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tmux display {format}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The pid of breachbook itself: the pane's shell runs it as its only child (`env`
+    /// execs it), found by the parent pid in `/proc`.
+    pub fn app_pid(&self) -> u32 {
+        let shell: u32 = self.display("#{pane_pid}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                    continue;
+                };
+                // `pid (comm) state ppid …`: comm may hold spaces, so split after the `)`.
+                let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+                    continue;
+                };
+                let ppid = rest
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.parse::<u32>().ok());
+                let exe = std::fs::read_link(entry.path().join("exe")).ok();
+                if ppid == Some(shell)
+                    && exe.is_some_and(|e| e.to_string_lossy().contains("breachbook"))
+                {
+                    return pid;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no breachbook under pane shell {shell}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The pane terminal's settings as `stty -a` prints them (read from its tty, from
+    /// outside the pane).
+    pub fn stty(&self) -> String {
+        let tty = self.display("#{pane_tty}");
+        let file = std::fs::File::open(&tty).unwrap();
+        let out = Command::new("stty").arg("-a").stdin(file).output().unwrap();
+        assert!(out.status.success(), "stty -a < {tty}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Ticks every item of the current manual step, one key at a time, each seen on screen.
     pub fn tick_all(&self, items: usize) {
         for n in 1..=items {

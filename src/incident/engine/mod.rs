@@ -298,11 +298,17 @@ impl Engine {
             return self.ended();
         }
         let mut feed = self.feed.take();
+        // How the run is stopping: on its own, or by a signal (its name).
+        let mut signal = None;
         let why = loop {
             tokio::select! {
                 cmd = commands.recv() => {
                     match cmd {
                         None | Some(Command::Shutdown) => break None,
+                        Some(Command::StopBySignal { signal: name }) => {
+                            signal = Some(name);
+                            break None;
+                        }
                         Some(cmd) => {
                             if let Err(e) = self.handle(cmd) {
                                 break Some(e.to_string());
@@ -332,13 +338,21 @@ impl Engine {
             some => some,
         };
         // The stop, journaled (when the journal still takes it): the next resume knows the
-        // run ended on its own.
+        // run ended on its own, or by which signal (in `why`, with an engine error after it).
         let at = self.now();
-        let _ = self.journal.append(&Event::RunStopped {
-            how: super::event::StopKind::Clean,
-            why: why.clone(),
-            at,
-        });
+        let (how, said) = match &signal {
+            Some(name) => (
+                super::event::StopKind::Signal,
+                Some(match &why {
+                    Some(e) => format!("{name}; {e}"),
+                    None => name.clone(),
+                }),
+            ),
+            None => (super::event::StopKind::Clean, why.clone()),
+        };
+        let _ = self
+            .journal
+            .append(&Event::RunStopped { how, why: said, at });
         let _ = self.updates.send(Update::Stopped { why });
         self.ended()
     }

@@ -239,7 +239,7 @@ pub fn check(state: &IncidentState, work: &Work, cmd: &Command) -> Result<Plan, 
             Plan::then(vec![note], Next::Nothing)
         }
         Command::PauseDrill { paused } => Plan::then(Vec::new(), Next::PauseDrill(*paused)),
-        Command::Shutdown => Plan::then(Vec::new(), Next::Nothing),
+        Command::Shutdown | Command::StopBySignal { .. } => Plan::then(Vec::new(), Next::Nothing),
     }
 }
 
