@@ -70,6 +70,14 @@ pub struct Driver {
     pastes: Option<mpsc::UnboundedReceiver<SecretString>>,
     /// Credentials a pasted key was sent for, awaiting the engine's answer.
     pasted: BTreeSet<String>,
+    /// The last key pasted, kept until the engine answers: a paste refused only because the
+    /// key had other work in flight (a resume reconciling it, say) is sent again once that
+    /// work is done, not lost with the line it was read from.
+    held_pastes: Vec<(String, SecretString)>,
+    /// Pastes refused for work in flight, to send again when their keys are idle.
+    paste_again: Vec<(String, SecretString)>,
+    /// Credentials with work in flight, as the engine last said.
+    busy: BTreeSet<String>,
     /// Credentials whose make-room confirmation was typed, awaiting the engine's answer.
     rooms: BTreeSet<String>,
     /// How often each credential's make-room was confirmed.
@@ -96,6 +104,9 @@ impl Driver {
             think: Duration::from_secs(90),
             pastes: None,
             pasted: BTreeSet::new(),
+            held_pastes: Vec::new(),
+            paste_again: Vec::new(),
+            busy: BTreeSet::new(),
             rooms: BTreeSet::new(),
             room_tries: BTreeMap::new(),
         };
@@ -171,16 +182,36 @@ impl Driver {
                 {
                     // Refused: the next line on stdin is the next try.
                     self.pasted.remove(c);
+                    self.held_pastes.retain(|(id, _)| id != c);
                 }
                 if let super::event::Event::RoomNeeded { credential, .. } = &event {
                     // Asked (again): answer again, up to MAX_ROOM_TRIES times.
                     self.rooms.remove(credential);
                 }
                 self.state.apply(&event, wall, &operator.user);
+                // A held paste whose key is issued was taken: its copy is dropped (zeroized).
+                let state = &self.state;
+                self.held_pastes.retain(|(id, _)| {
+                    state
+                        .credential(id)
+                        .is_some_and(|c| c.rotation.reached() < Stage::Issued)
+                });
                 self.flush();
                 Ok(())
             }
             Update::Refused { message } => {
+                if message == Refusal::KeyInFlight.to_string() && !self.held_pastes.is_empty() {
+                    // Not a wrong key: the key was busy (the refusal does not say which; the
+                    // engine had it busy when it answered). Sent again once it is idle.
+                    let i = self
+                        .held_pastes
+                        .iter()
+                        .position(|(id, _)| self.busy.contains(id))
+                        .unwrap_or(0);
+                    let held = self.held_pastes.remove(i);
+                    self.paste_again.push(held);
+                    return Ok(());
+                }
                 if self.print {
                     println!("refused: {}", crate::incident::redact::printable(&message));
                 }
@@ -188,8 +219,13 @@ impl Driver {
                 self.refusals += 1;
                 Ok(())
             }
-            Update::Busy { in_flight, .. } => {
+            Update::Busy {
+                in_flight,
+                credentials,
+                ..
+            } => {
                 self.in_flight = in_flight;
+                self.busy = credentials.into_iter().collect();
                 Ok(())
             }
             Update::Stopped { why } => Err(DriveError::Stopped(
@@ -218,6 +254,9 @@ impl Driver {
             }
             if !self.refused.is_empty() {
                 return Ok(false);
+            }
+            if self.paste_again_if_idle()? {
+                continue;
             }
             if let Some((id, name, how)) = self.needs_paste() {
                 self.paste(id, name, how).await?;
@@ -294,6 +333,9 @@ impl Driver {
         loop {
             if self.in_flight == 0 || self.state.score.is_some() {
                 return Ok(());
+            }
+            if self.paste_again_if_idle()? {
+                continue;
             }
             if let Some((id, name, how)) = self.needs_paste() {
                 self.paste(id, name, how).await?;

@@ -6,6 +6,7 @@ use crate::incident::command::{Command, Dangerous, PastedKey, override_phrase};
 use crate::incident::model::confirmation_word;
 use crate::incident::redact::printable;
 use crate::incident::rotation::{RotationState, Stage};
+use secrecy::SecretString;
 
 impl Driver {
     /// A credential that waits for a key made by hand, not yet answered.
@@ -161,10 +162,40 @@ impl Driver {
             return Err(stuck());
         };
         self.pasted.insert(id.clone());
+        self.send_paste(id, key)
+    }
+
+    /// Sends a pasted key, holding a copy until the engine answers (see `held_paste`).
+    fn send_paste(&mut self, id: String, key: SecretString) -> Result<(), DriveError> {
         self.send(Command::PasteKey {
-            credential: id,
-            key: PastedKey(key),
-        })
+            credential: id.clone(),
+            key: PastedKey(key.clone()),
+        })?;
+        self.held_pastes.push((id, key));
+        Ok(())
+    }
+
+    /// Sends again a paste refused because its key was busy, once the key is idle and
+    /// still waits for it. True when it was sent.
+    pub(super) fn paste_again_if_idle(&mut self) -> Result<bool, DriveError> {
+        let Some(i) = self
+            .paste_again
+            .iter()
+            .position(|(id, _)| !self.busy.contains(id))
+        else {
+            return Ok(false);
+        };
+        let (id, key) = self.paste_again.remove(i);
+        let waiting = self
+            .state
+            .credential(&id)
+            .is_some_and(|c| c.manual_needed.is_some() && c.rotation.reached() < Stage::Issued);
+        if !waiting {
+            // Answered meanwhile (or no longer needed): the copy is dropped (zeroized).
+            return Ok(false);
+        }
+        self.send_paste(id, key)?;
+        Ok(true)
     }
 
     /// Types a confirmation for one key and waits until it is revoked/deleted or refused.
