@@ -156,7 +156,10 @@ impl Vouched<'_> {
 /// Whether two caller identities are the same principal: equal ARNs, or two sessions of
 /// one assumed role.
 fn same_identity(a: &str, b: &str) -> bool {
-    a == b || matches!((role_arn(a), role_arn(b)), (Some(x), Some(y)) if x == y)
+    // The exact identity only: another session of the responder's role is not the
+    // responder. The attacker inside the account may hold that very role; a runbook that
+    // trusts the role names it in `scope.known_creators`.
+    a == b
 }
 
 /// The role ARN of an assumed-role session ARN:
@@ -277,9 +280,14 @@ mod tests {
         }));
         assert!(u.is_suspect() && u.why().contains("CloudTrail refused"));
         assert!(v.judge(None).is_suspect());
-        // Another session of the responder's role is the responder.
+        // The responder's own session is vouched for; another session of the same role is
+        // not (the attacker may hold that role too).
         assert!(
-            !v.judge(Some(&by("arn:aws:sts::1:assumed-role/Responder/bob")))
+            !v.judge(Some(&by("arn:aws:sts::1:assumed-role/Responder/alice")))
+                .is_suspect()
+        );
+        assert!(
+            v.judge(Some(&by("arn:aws:sts::1:assumed-role/Responder/bob")))
                 .is_suspect()
         );
     }
