@@ -133,8 +133,12 @@ fn secrets_now(world: &World) -> Vec<String> {
 fn key_made_by_hand(t: &Tmux, world: &World, bracketed: bool) -> (&'static str, String) {
     // The row's mark; its hint line ("… then paste it") shows when the panel has room for
     // it (five rows at 40 lines leave none).
-    let s = t.wait_until("⌨ p in Rotation", 30, |s| {
-        panel(s, "Rotation").join("\n").contains("⌨ p")
+    // Waits until no row is still being minted (a spinner): `p` opens the first key that
+    // asks, and a key that starts asking between this screen and the key press would
+    // otherwise be the one opened.
+    let s = t.wait_until("⌨ p in Rotation, no key still minting", 30, |s| {
+        let rows = panel(s, "Rotation").join("\n");
+        rows.contains("⌨ p") && !rows.chars().any(|c| ('\u{2800}'..='\u{28FF}').contains(&c))
     });
     show("asks for a key made by hand", &s);
     let asked = s;
