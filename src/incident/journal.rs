@@ -204,6 +204,18 @@ pub enum JournalError {
         path.display()
     )]
     Broken { path: PathBuf },
+    /// A record could not be appended (a full disk): the file still ends on the last whole
+    /// record (or, when even that is unknown, nothing more is written to it).
+    #[error(
+        "could not write the journal {}: {source}. The run stopped there; every record before this one is kept. Free space on the disk of the state folder (or fix the folder), then `breachbook resume {id}` goes on",
+        path.display()
+    )]
+    AppendFailed {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "the journal {} failed its integrity check, so nothing more is written to it: keep it as evidence, read it with `breachbook report ID` and `breachbook verify ID`, and continue in a new incident",
         path.display()
@@ -531,12 +543,17 @@ impl Journal {
         rec.hash = rec.compute_hash().map_err(encode)?;
         let mut line = serde_json::to_vec(&rec).map_err(encode)?;
         line.push(b'\n');
+        let failed = |source| JournalError::AppendFailed {
+            id: self.id.clone(),
+            path: self.path.clone(),
+            source,
+        };
         if let Err(e) = self.file.write_all(&line) {
             // Cut a partial line back off so the file ends on a whole record.
             if self.file.set_len(self.len).is_err() {
                 self.broken = true;
             }
-            return Err(io(&self.path)(e));
+            return Err(failed(e));
         }
         self.len += line.len() as u64;
         self.last_seq = rec.seq;
@@ -546,7 +563,7 @@ impl Journal {
         {
             // Whether the record survives is unknown now: write nothing more after it.
             self.broken = true;
-            return Err(io(&self.path)(e));
+            return Err(failed(e));
         }
         Ok(rec)
     }

@@ -446,6 +446,10 @@ pub trait Drill: Send + Sync {
     fn set_paused(&self, paused: bool) {
         let _ = paused;
     }
+    /// Why the world could not store a change, once it could not (its storage is full): it
+    /// changes nothing more, and the engine journals nothing more in this run, so the
+    /// journal never holds what the world's storage lacks.
+    fn unsaved(&self) -> Option<String>;
 }
 
 /// Everything the engine can call.

@@ -64,6 +64,9 @@ pub(super) async fn drive(
     if let Some(h) = &head {
         println!("{}", head_line(&state.id, h));
     }
+    if !state.is_complete() {
+        super::say(&super::resume_hint(&state.id, &journal_dir));
+    }
     println!("{}", summary_line(&state, head.as_ref()));
     if let Err(e) = &outcome {
         eprintln!("error: {}", crate::printable::printable(&e.to_string()));

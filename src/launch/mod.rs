@@ -74,17 +74,19 @@ fn default_state_dir() -> Option<PathBuf> {
 /// After the screen closed on an open incident: the command that goes on with it (with
 /// `--state-dir` when the state folder is not the platform's).
 fn print_resume_hint(exit: &crate::tui::Exit, incident_dir: &Path) {
-    if !exit.open {
-        return;
+    if exit.open {
+        say(&resume_hint(&exit.id, incident_dir));
     }
+}
+
+/// How to go on with incident `id` (in `incident_dir`): the resume command, with
+/// `--state-dir` when the state folder is not the platform's.
+fn resume_hint(id: &str, incident_dir: &Path) -> String {
     let state = incident_dir.parent().and_then(Path::parent);
     let explicit = state
         .filter(|d| default_state_dir().as_deref() != Some(*d))
         .map(|d| d.display().to_string());
-    say(&crate::tui::strings::resume_hint(
-        &exit.id,
-        explicit.as_deref(),
-    ));
+    crate::tui::strings::resume_hint(id, explicit.as_deref())
 }
 
 /// A line on stdout after the screen. Unlike `println!` it never panics: after a SIGHUP the
@@ -148,7 +150,7 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 /// The exit code of a job that could not start or go on: AWS or a provider out of reach,
-/// the journal unwritable or broken, the engine failing is [`FAILED`]; everything else (a bad
+/// the journal or the drill world's file unwritable or broken, the engine failing is [`FAILED`]; everything else (a bad
 /// runbook, flag, script or incident id, a state folder refused as unsafe, an incident open
 /// in another breachbook) is the user's to fix, [`USAGE`].
 fn error_code(e: &anyhow::Error) -> u8 {
@@ -164,7 +166,13 @@ fn error_code(e: &anyhow::Error) -> u8 {
                     | JournalError::Locked { .. }
             )
         });
+        // The drill world's file could not be read or written (a full disk).
+        let world = matches!(
+            c.downcast_ref::<crate::providers::sim::SimError>(),
+            Some(crate::providers::sim::SimError::Io { .. })
+        );
         journal
+            || world
             || c.is::<crate::providers::live::ConnectError>()
             || c.is::<crate::incident::engine::EngineError>()
     });

@@ -152,9 +152,21 @@ impl Driver {
 
     pub(super) fn send(&mut self, c: Command) -> Result<(), DriveError> {
         self.refused.clear();
-        self.commands
-            .send(c)
-            .map_err(|_| DriveError::Stopped("the engine is gone".into()))
+        match self.commands.send(c) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.gone()),
+        }
+    }
+
+    /// Why the engine stopped taking commands: its last updates, read to the `Stopped` that
+    /// says why (a full disk, a broken journal), not just that it is gone.
+    fn gone(&mut self) -> DriveError {
+        while let Ok(u) = self.updates.try_recv() {
+            if let Err(e) = self.take(u) {
+                return e;
+            }
+        }
+        DriveError::Stopped("the engine is gone".into())
     }
 
     /// Takes one update; Err when the engine stopped.

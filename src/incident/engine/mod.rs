@@ -128,6 +128,18 @@ pub enum EngineError {
     Journal(#[from] JournalError),
     #[error("the journal does not start with an incident-opened record; it cannot be resumed")]
     NotAnIncident,
+    /// The drill world's storage (world.json) refused a change: nothing more is journaled,
+    /// so the journal holds nothing world.json lacks.
+    #[error(
+        "{why}. The run stopped there, before journaling anything the saved world does not hold, so the journal and the world agree: free space on the disk of the state folder (or fix the folder), then `breachbook resume {id}` goes on"
+    )]
+    WorldUnsaved { id: String, why: String },
+    /// A state file of the incident (the report) could not be written: the step that
+    /// writes it stays running, and a resume writes it again.
+    #[error(
+        "{why}. The run stopped there, with the step that writes it still running: free space on the disk of the state folder (or fix the file), then `breachbook resume {id}` writes it again and goes on"
+    )]
+    StateFile { id: String, why: String },
 }
 
 impl Engine {
@@ -248,7 +260,16 @@ impl Engine {
 
     /// Journals an event, then applies it, then tells the watchers. Journal first, always.
     /// Any key value this process holds is masked out of the event before it is written.
+    ///
+    /// Nothing is journaled once the drill world could not save a change (a full disk): an
+    /// event may tell of what the world did, and world.json must hold all the journal says.
     fn record(&mut self, event: Event) -> Result<(), EngineError> {
+        if let Some(why) = self.providers.drill.as_ref().and_then(|d| d.unsaved()) {
+            return Err(EngineError::WorldUnsaved {
+                id: self.state.id.clone(),
+                why,
+            });
+        }
         let event = masked(event);
         let rec = self.journal.append(&event)?;
         self.state
@@ -448,14 +469,7 @@ impl Engine {
     /// rotate step: its keys left waiting (for room, a key made by hand, a pending version
     /// in the way) wait for a person.
     fn pick_up(&mut self) -> Result<(), EngineError> {
-        let running: Vec<(String, Action)> = self
-            .state
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Running)
-            .filter_map(|s| Some((s.id.clone(), self.state.step_def(&s.id)?.action)))
-            .collect();
-        for (step, action) in running {
+        for (step, action) in self.running_steps() {
             let rule = rules::rule(action);
             let picks = matches!(
                 rule.runs,
@@ -473,6 +487,16 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The running steps with their actions, in the runbook's order.
+    fn running_steps(&self) -> Vec<(String, Action)> {
+        self.state
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Running)
+            .filter_map(|s| Some((s.id.clone(), self.state.step_def(&s.id)?.action)))
+            .collect()
     }
 
     /// Completes every running step whose work is now done (after a skip or a retry).
@@ -682,14 +706,12 @@ impl Engine {
                 })?;
                 self.maybe_end_drill()
             }
-            Err(why) => {
-                let at = self.now();
-                self.record(Event::StepFailed {
-                    step: step.to_string(),
-                    why,
-                    at,
-                })
-            }
+            // The disk, not the incident: the step stays running (recovery writes the
+            // report again on the next resume) and the run stops, saying what to do.
+            Err(why) => Err(EngineError::StateFile {
+                id: self.state.id.clone(),
+                why,
+            }),
         }
     }
 

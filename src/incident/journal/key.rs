@@ -72,12 +72,16 @@ impl FingerprintKey {
         let path = dir.join(KEY_FILE);
         let mut f = fsutil::create_new(&path)?;
         let text = Zeroizing::new(format!("{}\n", hex::encode(&*self.bytes)));
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|source| JournalError::Io {
+        if let Err(source) = f.write_all(text.as_bytes()).and_then(|()| f.sync_all()) {
+            // A part of a key is no key (a full disk): nothing is left that a resume would
+            // read as this incident's key. The journal holds no record yet to need it.
+            drop(f);
+            let _ = std::fs::remove_file(&path);
+            return Err(JournalError::Io {
                 path: path.clone(),
                 source,
-            })?;
+            });
+        }
         fsutil::sync_dir(dir);
         Ok(())
     }

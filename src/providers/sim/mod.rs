@@ -7,6 +7,15 @@
 //! minute (ids and times only, never a key value: values are derived from ids and the seed),
 //! so a crashed drill resumes where it was.
 //!
+//! world.json is the simulated cloud's own storage, so a change is done only once it is
+//! saved: a call that changes the world answers only after world.json holds the change (as a
+//! cloud answers once its write is durable), and the engine journals what a call did only
+//! after it answered. So the journal never holds a change world.json lacks. A save that fails
+//! (a full disk) takes the world back to what world.json holds, fails the call, and refuses
+//! every later change of this run ([`SimWorld::unsaved`]): the engine stops before it
+//! journals anything more, and a resume, once the disk has room, reloads a world that agrees
+//! with the journal.
+//!
 //! Here: the world's life (built, saved, reloaded), its clock and the ticker that moves it
 //! on. `state` holds what is saved and how it is built from the drill section; `actors` the
 //! minute-by-minute simulation and the latency and faults of every call; `providers`
@@ -37,8 +46,8 @@ use state::{World, current_at, drill_start, seed_check};
 use state::{Key, SecretState, Version, fault_target, key_id, target_name};
 
 use crate::incident::event::Event;
-use crate::incident::ports::WorldFeed;
-use crate::runbook::schema::{Issuer, Runbook};
+use crate::incident::ports::{ProviderError, ProviderResult, WorldFeed};
+use crate::runbook::schema::{FaultTarget, Issuer, Runbook};
 
 /// Why the world could not be built or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +57,7 @@ pub enum SimError {
     #[error("the runbook's drill section: {0}")]
     Invalid(String),
     #[error(
-        "{}: {source} — check that the incident folder exists and is writable",
+        "{}: {source} — check that the incident folder exists and is writable and that its disk is not full, then `breachbook resume` the incident",
         path.display()
     )]
     Io {
@@ -151,8 +160,10 @@ pub struct SimWorld {
     start: DateTime<Utc>,
     clock: Arc<DrillClock>,
     dir: Option<PathBuf>,
-    /// One writer of world.json at a time (the temporary file is shared).
-    save_lock: Mutex<()>,
+    /// world.json's bytes as last saved: what the world goes back to when a save fails.
+    saved: Mutex<Vec<u8>>,
+    /// Why the world could not be saved, once a save failed: nothing changes after that.
+    unsaved: Mutex<Option<String>>,
     feed: mpsc::UnboundedSender<Event>,
 }
 
@@ -257,13 +268,17 @@ impl SimWorld {
             seed,
             start,
             dir: dir.map(Path::to_path_buf),
-            save_lock: Mutex::new(()),
+            saved: Mutex::new(Vec::new()),
+            unsaved: Mutex::new(None),
             feed: tx,
         });
-        world.save().map_err(|source| SimError::Io {
-            path: world.dir.clone().unwrap_or_default().join("world.json"),
-            source,
-        })?;
+        {
+            let mut w = world.lock();
+            world.commit(&mut w).map_err(|source| SimError::Io {
+                path: world.dir.clone().unwrap_or_default().join("world.json"),
+                source,
+            })?;
+        }
         Ok((world, rx))
     }
 
@@ -273,26 +288,76 @@ impl SimWorld {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Saves world.json atomically (`fsutil::write_private`: a private temporary file, fsynced,
-    /// renamed over the old one, then the folder fsynced). No-op for an in-memory world.
-    fn save(&self) -> std::io::Result<()> {
+    /// Saves the world (locked by the caller) to world.json atomically (`fsutil::write_private`:
+    /// a private temporary file, fsynced, renamed over the old one, then the folder fsynced).
+    /// When that fails the world goes back to what world.json holds and refuses every later
+    /// change ([`SimWorld::unsaved`] says why). No-op for an in-memory world.
+    fn commit(&self, w: &mut World) -> std::io::Result<()> {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
-        let _one_writer = self.save_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let text = {
-            let mut w = self.lock();
-            // The drill time reached so far, so a resumed drill's clock carries on from here.
-            w.elapsed_secs = w.elapsed_secs.max(self.elapsed());
-            serde_json::to_vec(&*w).map_err(std::io::Error::other)?
-        };
-        crate::fsutil::write_private(&dir.join("world.json"), &text).map_err(std::io::Error::other)
+        // The drill time reached so far, so a resumed drill's clock carries on from here.
+        w.elapsed_secs = w.elapsed_secs.max(self.elapsed());
+        let path = dir.join("world.json");
+        let written = serde_json::to_vec(&*w)
+            .map_err(std::io::Error::other)
+            .and_then(|text| {
+                crate::fsutil::write_private(&path, &text)
+                    .map(|()| text)
+                    .map_err(std::io::Error::other)
+            });
+        let mut saved = self.saved.lock().unwrap_or_else(|p| p.into_inner());
+        match written {
+            Ok(text) => {
+                *saved = text;
+                Ok(())
+            }
+            Err(e) => {
+                if let Ok(back) = serde_json::from_slice::<World>(&saved) {
+                    // The change never happened: the world is what its storage holds.
+                    *w = back;
+                }
+                let why = format!("could not save the drill world to {}: {e}", path.display());
+                tracing::error!("{why}");
+                *self.unsaved.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+                Err(e)
+            }
+        }
     }
 
-    fn save_quietly(&self) {
-        if let Err(e) = self.save() {
-            tracing::warn!("could not save the drill world: {e}");
+    /// Why the world could not be saved, once a save failed (a full disk): from then on it
+    /// changes nothing, and the run must stop before it journals anything more.
+    pub fn unsaved(&self) -> Option<String> {
+        self.unsaved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Changes the world and saves it before answering: `f` changes it (and says whether it
+    /// changed anything) or refuses without changing it. A failed save fails the call with
+    /// the world as world.json holds it; after one, every change is refused.
+    fn change<R>(
+        &self,
+        target: FaultTarget,
+        f: impl FnOnce(&mut World) -> ProviderResult<(R, bool)>,
+    ) -> ProviderResult<R> {
+        let mut w = self.lock();
+        let refused = |why: String| ProviderError::Server {
+            provider: target_name(target).into(),
+            // 507 Insufficient Storage: the simulated cloud could not store the change.
+            status: 507,
+            message: why,
+        };
+        if let Some(why) = self.unsaved() {
+            return Err(refused(why));
         }
+        let (r, changed) = f(&mut w)?;
+        if changed {
+            self.commit(&mut w)
+                .map_err(|_| refused(self.unsaved().unwrap_or_default()))?;
+        }
+        Ok(r)
     }
 
     /// When the drill clock started.
@@ -341,8 +406,12 @@ impl SimWorld {
         let now_secs = self.elapsed();
         let target = (now_secs / 60.0).floor() as i64 - 1;
         let mut events = Vec::new();
-        let simulated = {
+        {
             let mut w = self.lock();
+            if self.unsaved().is_some() {
+                // The world stands still: nothing it does now could be saved.
+                return !self.feed.is_closed();
+            }
             w.elapsed_secs = w.elapsed_secs.max(now_secs);
             let before = w.minute_done;
             while w.minute_done < target {
@@ -350,10 +419,10 @@ impl SimWorld {
                 self.simulate_minute(&mut w, m, &mut events);
                 w.minute_done = m;
             }
-            w.minute_done != before
-        };
-        if simulated {
-            self.save_quietly();
+            if w.minute_done != before && self.commit(&mut w).is_err() {
+                // Minutes that could not be saved did not happen: nothing of them is told.
+                return !self.feed.is_closed();
+            }
         }
         for e in events {
             if self.feed.send(e).is_err() {
@@ -365,19 +434,20 @@ impl SimWorld {
 
     /// Restarts consumers (a command step's drill effect): they reload their key now, stale
     /// ones included.
+    /// A save that fails here stops the run ([`SimWorld::unsaved`]) before it journals the
+    /// command's end.
     pub fn restart_consumers(&self, names: &[String]) {
-        {
-            let mut w = self.lock();
+        let _ = self.change(FaultTarget::SecretsManager, |w| {
             for i in 0..w.consumers.len() {
                 if names.contains(&w.consumers[i].name) {
                     let reads = w.consumers[i].reads.clone();
-                    if let Some(k) = current_at(&w, &reads) {
+                    if let Some(k) = current_at(w, &reads) {
                         w.consumers[i].loaded = k;
                     }
                 }
             }
-        }
-        self.save_quietly();
+            Ok(((), true))
+        });
     }
 
     /// The staging labels of a Secrets Manager secret: version id → labels (`AWSCURRENT`,

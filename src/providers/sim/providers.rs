@@ -95,6 +95,9 @@ impl Drill for SimWorld {
     fn set_paused(&self, paused: bool) {
         SimWorld::set_paused(self, paused);
     }
+    fn unsaved(&self) -> Option<String> {
+        SimWorld::unsaved(self)
+    }
 }
 
 /// A new version id from the idempotency token: `v-` and its last 12 characters, made unique
@@ -289,9 +292,9 @@ struct SimIssuer {
 #[async_trait]
 impl KeyIssuer for SimIssuer {
     async fn issue(&self, old: &Credential, token: &str) -> ProviderResult<NewKey> {
-        self.world.call(fault_target(self.issuer)).await?;
-        let (id, created_new) = {
-            let mut w = self.world.lock();
+        let target = fault_target(self.issuer);
+        self.world.call(target).await?;
+        let id = self.world.change(target, |w| {
             if let Some((id, k)) = w
                 .keys
                 .iter()
@@ -305,7 +308,7 @@ impl KeyIssuer for SimIssuer {
                         ),
                     });
                 }
-                (id.clone(), false)
+                Ok((id.clone(), false))
             } else {
                 if self.issuer == Issuer::AwsIam {
                     let live = w
@@ -337,12 +340,9 @@ impl KeyIssuer for SimIssuer {
                         token: Some(token.to_string()),
                     },
                 );
-                (id, true)
+                Ok((id, true))
             }
-        };
-        if created_new {
-            self.world.save_quietly();
-        }
+        })?;
         let value = self.world.value_of(&id, self.issuer);
         Ok(NewKey {
             hint: mask(&value),
@@ -378,10 +378,10 @@ impl KeyIssuer for SimIssuer {
     }
 
     async fn revoke(&self, old: &Credential) -> ProviderResult<()> {
-        self.world.call(fault_target(self.issuer)).await?;
-        {
-            let now = self.world.now();
-            let mut w = self.world.lock();
+        let target = fault_target(self.issuer);
+        self.world.call(target).await?;
+        let now = self.world.now();
+        self.world.change(target, |w| {
             let Some(k) = w.keys.get_mut(&old.key_id) else {
                 return Err(ProviderError::NotFound {
                     provider: format!("{} (simulated)", self.issuer.label()),
@@ -393,15 +393,14 @@ impl KeyIssuer for SimIssuer {
             if w.first_revoke.is_none() {
                 w.first_revoke = Some(now);
             }
-        }
-        self.world.save_quietly();
-        Ok(())
+            Ok(((), true))
+        })
     }
 
     async fn delete(&self, old: &Credential) -> ProviderResult<()> {
-        self.world.call(fault_target(self.issuer)).await?;
-        {
-            let mut w = self.world.lock();
+        let target = fault_target(self.issuer);
+        self.world.call(target).await?;
+        self.world.change(target, |w| {
             let Some(k) = w.keys.get_mut(&old.key_id) else {
                 return Err(ProviderError::NotFound {
                     provider: format!("{} (simulated)", self.issuer.label()),
@@ -411,9 +410,8 @@ impl KeyIssuer for SimIssuer {
             // Deleting twice is fine: the key stays gone.
             k.active = false;
             k.deleted = true;
-        }
-        self.world.save_quietly();
-        Ok(())
+            Ok(((), true))
+        })
     }
 
     async fn usage(
@@ -493,13 +491,12 @@ impl SecretStore for SimStore {
             return Err(self.unsupported("staging"));
         }
         self.world.call(FaultTarget::SecretsManager).await?;
-        let version = {
-            let mut w = self.world.lock();
+        self.world.change(FaultTarget::SecretsManager, |w| {
             let mut keys = Vec::new();
             for (loc, value) in set {
                 let key = self
                     .world
-                    .key_of_value(&w, value.expose_secret())
+                    .key_of_value(w, value.expose_secret())
                     .ok_or_else(|| ProviderError::Validation {
                         provider: "Secrets Manager (simulated)".into(),
                         message: "the value is not a key this world knows".into(),
@@ -518,7 +515,7 @@ impl SecretStore for SimStore {
                 .iter()
                 .find(|v| v.token.as_deref() == Some(token))
             {
-                v.id.clone()
+                Ok((v.id.clone(), false))
             } else {
                 let current = state
                     .with_stage("AWSCURRENT")
@@ -554,11 +551,9 @@ impl SecretStore for SimStore {
                     stages: vec!["AWSPENDING".into()],
                     token: Some(token.to_string()),
                 });
-                id
+                Ok((id, true))
             }
-        };
-        self.world.save_quietly();
-        Ok(version)
+        })
     }
 
     async fn unstage(&self, secret: &Location, version: &str) -> ProviderResult<()> {
@@ -566,16 +561,16 @@ impl SecretStore for SimStore {
             return Err(self.unsupported("staging labels"));
         }
         self.world.call(FaultTarget::SecretsManager).await?;
-        {
-            let mut w = self.world.lock();
+        self.world.change(FaultTarget::SecretsManager, |w| {
+            let mut changed = false;
             if let Some(state) = w.secrets.get_mut(&secret.name)
                 && let Some(v) = state.versions.iter_mut().find(|v| v.id == version)
             {
                 v.stages.retain(|s| s != "AWSPENDING");
+                changed = true;
             }
-        }
-        self.world.save_quietly();
-        Ok(())
+            Ok(((), changed))
+        })
     }
 
     async fn read_version(&self, loc: &Location, version: &str) -> ProviderResult<SecretString> {
@@ -618,8 +613,7 @@ impl SecretStore for SimStore {
         };
         self.world.call(FaultTarget::SecretsManager).await?;
         let now = self.world.now();
-        let changed = {
-            let mut w = self.world.lock();
+        self.world.change(FaultTarget::SecretsManager, |w| {
             let secret = w
                 .secrets
                 .get_mut(&loc.name)
@@ -671,10 +665,8 @@ impl SecretStore for SimStore {
                 secret.changed = Some(now);
             }
             // Promoting again (a retry after a crash) reports the first promotion's time.
-            secret.changed.unwrap_or(now)
-        };
-        self.world.save_quietly();
-        Ok(changed)
+            Ok((secret.changed.unwrap_or(now), !already))
+        })
     }
 
     async fn replace(&self, loc: &Location, value: &SecretString) -> ProviderResult<DateTime<Utc>> {
@@ -685,11 +677,10 @@ impl SecretStore for SimStore {
         };
         self.world.call(target).await?;
         let now = self.world.now();
-        let changed = {
-            let mut w = self.world.lock();
+        self.world.change(target, |w| {
             let key = self
                 .world
-                .key_of_value(&w, value.expose_secret())
+                .key_of_value(w, value.expose_secret())
                 .ok_or_else(|| ProviderError::Validation {
                     provider: target_name(target).into(),
                     message: "the value is not a key this world knows".into(),
@@ -703,11 +694,12 @@ impl SecretStore for SimStore {
                         what: format!("AI secret {}", loc.name),
                     })?;
                 // Writing the value it already holds changes nothing (a retry after a crash).
-                if b.key != key {
+                let changed = b.key != key;
+                if changed {
                     b.key = key;
                     b.updated_at = now;
                 }
-                b.updated_at
+                Ok((b.updated_at, changed))
             } else {
                 let secret =
                     w.secrets
@@ -721,7 +713,8 @@ impl SecretStore for SimStore {
                     .map(|v| v.fields.clone())
                     .unwrap_or_default();
                 let field = loc.field.clone().unwrap_or_default();
-                if fields.get(&field) != Some(&key) {
+                let changed = fields.get(&field) != Some(&key);
+                if changed {
                     fields.insert(field, key);
                     secret.strip("AWSPREVIOUS");
                     for v in &mut secret.versions {
@@ -739,10 +732,8 @@ impl SecretStore for SimStore {
                     });
                     secret.changed = Some(now);
                 }
-                secret.changed.unwrap_or(now)
+                Ok((secret.changed.unwrap_or(now), changed))
             }
-        };
-        self.world.save_quietly();
-        Ok(changed)
+        })
     }
 }
