@@ -8,7 +8,6 @@ use crate::incident::event::{DangerKind, Event, Via};
 use crate::incident::rotation::Stage;
 use crate::incident::rules::{self, Runs};
 use crate::incident::state::StepStatus;
-use crate::runbook::schema::Action;
 
 impl Engine {
     /// After a resume: finish what a crash interrupted. Every operation is idempotent.
@@ -32,14 +31,7 @@ impl Engine {
                 at,
             })?;
         }
-        let running: Vec<(String, Action)> = self
-            .state
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Running)
-            .filter_map(|s| Some((s.id.clone(), self.state.step_def(&s.id)?.action)))
-            .collect();
-        for (step, action) in running {
+        for (step, action) in self.running_steps() {
             let rule = rules::rule(action);
             if rule.is_bulk() {
                 self.run_bulk(&step)?;
