@@ -17,6 +17,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/cloudtrail.rs"]
+mod cloudtrail;
 #[path = "support/emulator.rs"]
 mod emulator;
 #[path = "support/localstack.rs"]
@@ -36,10 +38,10 @@ use breachbook::incident::ports::{CreatorLog, Inventory, KeyIssuer};
 use breachbook::incident::provenance::Provenance;
 use breachbook::incident::rules::{self, Next, Work};
 use breachbook::incident::state::{Decision, IncidentState};
+use breachbook::providers::aws::Aws;
 use breachbook::providers::aws::cloudtrail::CloudTrailUsage;
 use breachbook::providers::aws::creators::IamCreators;
 use breachbook::providers::aws::iam::{IamInventory, IamIssuer};
-use breachbook::providers::aws::{Aws, AwsOptions};
 use breachbook::runbook::schema::{ExposureWindow, IamScope, Runbook, Scope};
 use chrono::{DateTime, Utc};
 use emulator::Emulator;
@@ -57,34 +59,6 @@ struct Trail {
     at: DateTime<Utc>,
 }
 
-fn record(name: &str, at: DateTime<Utc>, arn: &str, kind: &str, detail: Value) -> Value {
-    let mut d = json!({
-        "eventVersion": "1.09",
-        "userIdentity": {"type": kind, "arn": arn, "accountId": ACCOUNT,
-                          "accessKeyId": "AKIAEXAMPLECALLER001"},
-        "eventTime": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "eventSource": "iam.amazonaws.com",
-        "eventName": name,
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "203.0.113.9",
-        "userAgent": "aws-cli/2.15.0",
-    });
-    for (k, v) in detail.as_object().unwrap() {
-        d[k] = v.clone();
-    }
-    json!({
-        "EventId": format!("{name}-{}", arn.len()),
-        "EventName": name,
-        "ReadOnly": "false",
-        "AccessKeyId": "AKIAEXAMPLECALLER001",
-        "EventTime": at.timestamp() as f64,
-        "EventSource": "iam.amazonaws.com",
-        "Username": arn.rsplit('/').next().unwrap(),
-        "Resources": [],
-        "CloudTrailEvent": d.to_string(),
-    })
-}
-
 impl Respond for Trail {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&req.body).unwrap();
@@ -97,21 +71,10 @@ impl Respond for Trail {
                 .made
                 .iter()
                 .map(|(key, user, arn, kind)| {
-                    record(
-                        "CreateAccessKey",
-                        self.at,
-                        arn,
-                        kind,
-                        json!({
-                            "requestParameters": {"userName": user},
-                            "responseElements": {"accessKey": {
-                                "accessKeyId": key, "status": "Active", "userName": user,
-                                "createDate": "Dec 2, 2026, 3:00:00 AM"}},
-                        }),
-                    )
+                    cloudtrail::create_access_key(key, user, arn, kind, self.at)
                 })
                 .collect(),
-            (Some("EventName"), Some("CreateLoginProfile")) => vec![record(
+            (Some("EventName"), Some("CreateLoginProfile")) => vec![cloudtrail::record(
                 "CreateLoginProfile",
                 self.at,
                 &format!("arn:aws:iam::{ACCOUNT}:user/intruder"),
@@ -121,23 +84,8 @@ impl Respond for Trail {
             )],
             _ => Vec::new(),
         };
-        ResponseTemplate::new(200)
-            .insert_header("content-type", "application/x-amz-json-1.1")
-            .set_body_string(json!({ "Events": events }).to_string())
+        cloudtrail::ok_json(json!({ "Events": events }))
     }
-}
-
-async fn trail_aws(server: &MockServer) -> Aws {
-    let opts = AwsOptions {
-        profile: None,
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(server.uri()),
-        static_credentials: Some((
-            "AKIAEXAMPLEFAKE00001".into(),
-            "fake-secret-for-wiremock".into(),
-        )),
-    };
-    Aws::load(&opts, &["us-east-1".to_string()]).await.unwrap()
 }
 
 async fn new_key(emu: &Emulator, user: &str) -> String {
@@ -187,7 +135,7 @@ async fn keys_made_in_the_window_are_judged_by_their_creator() {
     Mock::given(wiremock::matchers::method("POST"))
         .and(wiremock::matchers::header(
             "x-amz-target",
-            "CloudTrail_20131101.LookupEvents",
+            cloudtrail::TARGET,
         ))
         .respond_with(Trail {
             made: vec![
@@ -242,7 +190,8 @@ async fn keys_made_in_the_window_are_judged_by_their_creator() {
     assert_eq!(found.len(), 4, "{found:?}");
     assert!(found.iter().all(|c| !c.exposed));
 
-    let creators = IamCreators::new(CloudTrailUsage::new(&trail_aws(&trail).await).with_rate(50));
+    let creators =
+        IamCreators::new(CloudTrailUsage::new(&cloudtrail::aws_at(&trail).await).with_rate(50));
     let looked = creators.look_up(&window, &found).await.unwrap();
     let reqs = trail.received_requests().await.unwrap();
     let asked: HashSet<String> = reqs

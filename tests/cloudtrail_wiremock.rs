@@ -13,35 +13,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/cloudtrail.rs"]
+mod cloudtrail;
+
 use std::time::{Duration, Instant};
 
 use breachbook::incident::model::KeyGeneration;
 use breachbook::incident::ports::ProviderError;
 use breachbook::providers::aws::cloudtrail::CloudTrailUsage;
-use breachbook::providers::aws::{Aws, AwsOptions};
 use chrono::{DateTime, TimeZone, Utc};
+use cloudtrail::{TARGET, aws_at, ok_json};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const KEY: &str = "AKIAEXAMPLEOLDKEY001";
-/// The target the SDK sends (the service's short form; the API reference's examples spell
-/// it `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents`).
-const TARGET: &str = "CloudTrail_20131101.LookupEvents";
-
-async fn aws_at(server: &MockServer) -> Aws {
-    let opts = AwsOptions {
-        profile: None,
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(server.uri()),
-        static_credentials: Some((
-            "AKIAEXAMPLEFAKE00001".into(),
-            "fake-secret-for-wiremock".into(),
-        )),
-    };
-    Aws::load(&opts, &["us-east-1".to_string()]).await.unwrap()
-}
-
 fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 13, h, m, s).unwrap()
 }
@@ -73,12 +59,6 @@ fn event(id: &str, t: DateTime<Utc>, ip: &str, agent: &str, error: Option<&str>)
         "Resources": [],
         "CloudTrailEvent": detail.to_string(),
     })
-}
-
-fn ok_json(body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .insert_header("content-type", "application/x-amz-json-1.1")
-        .set_body_string(body.to_string())
 }
 
 fn throttled() -> ResponseTemplate {

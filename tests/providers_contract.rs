@@ -14,10 +14,13 @@ mod fake_ai;
 use std::collections::BTreeMap;
 
 use breachbook::incident::model::{Credential, KeyGeneration};
-use breachbook::incident::ports::{Inventory, KeyIssuer, Liveness, ProviderError};
+use breachbook::incident::ports::{CreatorLog, Inventory, KeyIssuer, Liveness, ProviderError};
+use breachbook::incident::provenance::Vouched;
 use breachbook::providers::gemini::GeminiIssuer;
 use breachbook::providers::google::GoogleCredentials;
 use breachbook::providers::http;
+use breachbook::providers::live::creators::IssuerLogs;
+use breachbook::providers::openai::audit::OpenAiAuditLog;
 use breachbook::providers::openai::{OpenAiInventory, OpenAiIssuer};
 use breachbook::runbook::schema::{ExposureWindow, Issuer, OpenAiScope, Scope};
 use chrono::{TimeZone, Utc};
@@ -351,6 +354,288 @@ async fn openai_rotation_by_service_accounts_keeps_the_contract_through_short_pa
             "the new account's key lives"
         );
     }
+    let report = check_contract(&fake);
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+}
+
+/// OpenAI keys made in the window are judged by the organization's audit log: a stranger's
+/// key is a suspect with its creator and address, a known creator's is not, one the log does
+/// not record is a suspect that says why, and a log that cannot be read (logging off) makes
+/// every such key a suspect saying so. Short pages and a 429 on the way.
+#[tokio::test]
+async fn openai_keys_made_in_the_window_are_judged_by_the_audit_log() {
+    let fake = fake().await;
+    let window = exposure();
+    let t = |mins: i64| (window.start + chrono::Duration::minutes(mins)).timestamp();
+    {
+        let mut st = fake.state();
+        st.page_cap = 1;
+        st.openai_project("proj_a", "Prod");
+        st.openai_service_account("proj_a", "svc_acct_ci", "ci", "owner");
+        st.openai_service_account("proj_a", "svc_acct_x", "backup", "owner");
+        for (id, value, sa, at) in [
+            (
+                "key_eve",
+                "sk-test-openai-AUDIT-eeee00000000eeE1",
+                None,
+                t(30),
+            ),
+            (
+                "key_ci",
+                "sk-test-openai-AUDIT-cccc00000000ccC1",
+                Some("svc_acct_ci"),
+                t(40),
+            ),
+            (
+                "key_quiet",
+                "sk-test-openai-AUDIT-qqqq00000000qqQ1",
+                None,
+                t(50),
+            ),
+            (
+                "key_x",
+                "sk-test-openai-AUDIT-xxxx00000000xxX1",
+                Some("svc_acct_x"),
+                t(60),
+            ),
+        ] {
+            st.openai_key("proj_a", id, id, value, sa);
+            st.openai_key_created(id, at);
+        }
+        // Before the window: not asked for.
+        st.openai_audit_event(
+            "api_key.created",
+            t(-600),
+            Some("proj_a"),
+            fake_ai::openai_session("old@example.com", "198.51.100.1"),
+            serde_json::json!({"id": "key_quiet", "data": {"scopes": []}}),
+        );
+        st.openai_audit_event(
+            "api_key.created",
+            t(30),
+            Some("proj_a"),
+            fake_ai::openai_session("eve@example.net", "203.0.113.9"),
+            serde_json::json!({"id": "key_eve", "data": {"scopes": ["api.all"]}}),
+        );
+        st.openai_audit_event(
+            "api_key.created",
+            t(40),
+            Some("proj_a"),
+            fake_ai::openai_service_account_actor("svc_acct_deployer"),
+            serde_json::json!({"id": "key_ci", "data": {"scopes": ["api.all"]}}),
+        );
+        // A service account made with its key: the key has no event of its own here.
+        st.openai_audit_event(
+            "service_account.created",
+            t(60),
+            Some("proj_a"),
+            fake_ai::openai_session("eve@example.net", "203.0.113.9"),
+            serde_json::json!({"id": "svc_acct_x", "data": {"role": "owner"}}),
+        );
+        st.openai_audit_event(
+            "user.added",
+            t(70),
+            Some("proj_a"),
+            fake_ai::openai_session("eve@example.net", "203.0.113.9"),
+            serde_json::json!({"id": "user-mallory", "data": {"role": "owner"}}),
+        );
+        // Not asked for: the log holds more than breachbook reads.
+        st.openai_audit_event(
+            "login.succeeded",
+            t(20),
+            None,
+            fake_ai::openai_session("eve@example.net", "203.0.113.9"),
+            serde_json::json!({}),
+        );
+        st.throttle(
+            Vendor::OpenAi,
+            "GET",
+            "/v1/organization/audit_logs",
+            1,
+            Some(1),
+        );
+    }
+    let inv = OpenAiInventory::new(
+        client(),
+        &fake.openai.uri(),
+        Some(SecretString::from(OPENAI_ADMIN)),
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let scope = Scope {
+        openai: Some(OpenAiScope::default()),
+        ..Scope::default()
+    };
+    inv.discover(&scope, &window, tx).await.unwrap();
+    let mut creds = Vec::new();
+    while let Ok(p) = rx.try_recv() {
+        creds.extend(p);
+    }
+    let created: Vec<_> = creds
+        .into_iter()
+        .filter(|c| c.created.is_some_and(|t| t >= window.start))
+        .collect();
+    assert_eq!(created.len(), 4);
+
+    let log = OpenAiAuditLog::new(
+        client(),
+        &fake.openai.uri(),
+        Some(SecretString::from(OPENAI_ADMIN)),
+    )
+    .with_backoff(std::time::Duration::from_millis(10), 3);
+    let found = log.look_up(&window, &created).await.unwrap();
+    let known = vec!["svc_acct_deployer".to_string()];
+    let vouched = Vouched {
+        responder: None,
+        known_creators: &known,
+    };
+    let verdict = |key: &str| {
+        let p = found
+            .creators
+            .iter()
+            .find(|(id, _)| id == &format!("openai/{key}"))
+            .map(|(_, p)| p.clone());
+        vouched.judge(p.as_ref())
+    };
+    let eve = verdict("key_eve");
+    assert!(eve.is_suspect(), "{eve:?}");
+    assert!(
+        eve.why().contains("eve@example.net") && eve.why().contains("203.0.113.9"),
+        "{}",
+        eve.why()
+    );
+    assert!(!verdict("key_ci").is_suspect(), "{:?}", verdict("key_ci"));
+    let quiet = verdict("key_quiet");
+    assert!(
+        quiet.is_suspect() && quiet.why().contains("no api_key.created event"),
+        "{quiet:?}"
+    );
+    let x = verdict("key_x");
+    assert!(
+        x.is_suspect() && x.why().contains("eve@example.net"),
+        "made with its service account: {x:?}"
+    );
+    let actions: Vec<(&str, &str)> = found
+        .persistence
+        .iter()
+        .map(|f| (f.action.as_str(), f.creator.identity.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("service_account.created", "eve@example.net"),
+            ("user.added", "eve@example.net")
+        ]
+    );
+    assert!(
+        found.persistence[0].target.contains("svc_acct_x")
+            && found.persistence[0].target.contains("Prod"),
+        "{:?}",
+        found.persistence[0]
+    );
+    {
+        let st = fake.state();
+        assert_eq!(st.throttled.len(), 1, "one 429, then retried");
+        assert!(
+            st.count_calls("OpenAI GET /v1/organization/audit_logs") >= 5,
+            "short pages followed by their cursor"
+        );
+    }
+
+    // Logging off: every key of the window is a suspect that says why, nothing is "safe".
+    fake.state().openai_audit_refused = Some(403);
+    let mut logs = IssuerLogs::default();
+    logs.insert(Issuer::Openai, std::sync::Arc::new(log));
+    let off = logs.look_up(&window, &created).await.unwrap();
+    assert_eq!(off.creators.len(), 4);
+    for (id, p) in &off.creators {
+        let v = vouched.judge(Some(p));
+        assert!(v.is_suspect(), "{id}: {v:?}");
+        assert!(
+            v.why().contains("audit log could not be read") && v.why().contains("Data controls"),
+            "{id}: {}",
+            v.why()
+        );
+    }
+    let report = check_contract(&fake);
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert!(
+        report
+            .by_route
+            .contains_key("OpenAI GET /v1/organization/audit_logs"),
+        "{}",
+        report.summary()
+    );
+}
+
+/// Anthropic's keys name their creator (`created_by`); Braintrust's and Google's record
+/// none, so such a key made in the window stays a suspect that says so.
+#[tokio::test]
+async fn anthropic_keys_name_their_creator_and_braintrust_keys_record_none() {
+    let fake = fake().await;
+    fake.state().anthropic_key(
+        "apikey_01new",
+        "made last night",
+        "sk-ant-api03-test-CONTRACT-nnnn0000000000000nN1",
+        "active",
+    );
+    let inv = breachbook::providers::anthropic::AnthropicInventory::new(
+        client(),
+        &fake.anthropic.uri(),
+        Some(SecretString::from("sk-ant-admin-test-CONTRACT000000000003")),
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let scope = Scope {
+        anthropic: Some(Default::default()),
+        ..Scope::default()
+    };
+    inv.discover(&scope, &exposure(), tx).await.unwrap();
+    let mut creds = Vec::new();
+    while let Ok(p) = rx.try_recv() {
+        creds.extend(p);
+    }
+    let key = creds
+        .iter()
+        .find(|c| c.key_id == "apikey_01new")
+        .unwrap()
+        .clone();
+    let mut bt = key.clone();
+    bt.id = "braintrust-key/00000000-0000-4000-8001-000000000009".into();
+    bt.issuer = Issuer::Braintrust;
+    bt.meta = BTreeMap::from([("owner".to_string(), "ops@example.com".to_string())]);
+    let mut logs = IssuerLogs::default();
+    logs.insert(
+        Issuer::Anthropic,
+        std::sync::Arc::new(breachbook::providers::anthropic::AnthropicCreators),
+    );
+    let found = logs
+        .look_up(&exposure(), &[key.clone(), bt.clone()])
+        .await
+        .unwrap();
+    let of = |id: &str| {
+        found
+            .creators
+            .iter()
+            .find(|(c, _)| c == id)
+            .map(|(_, p)| p.clone())
+    };
+    match of(&key.id) {
+        Some(breachbook::incident::provenance::Provenance::Creator { creator }) => {
+            assert_eq!(creator.identity, "user_01EXAMPLE");
+            assert_eq!(creator.kind.as_deref(), Some("user"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let none = Vouched {
+        responder: None,
+        known_creators: &[],
+    };
+    let v = none.judge(of(&bt.id).as_ref());
+    assert!(v.is_suspect(), "{v:?}");
+    assert!(
+        v.why().contains("Braintrust records no creator") && v.why().contains("ops@example.com"),
+        "{}",
+        v.why()
+    );
     let report = check_contract(&fake);
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
 }

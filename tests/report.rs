@@ -803,3 +803,190 @@ fn a_report_an_incident_commander_can_paste() {
     let j = report::json(&st, &intact());
     assert_eq!(j["summary"]["steps_skipped"], 1);
 }
+
+/// Keys made in the window (one by a stranger revoked after its word, one marked known, one
+/// by a known creator, one still undecided) and a login profile the stranger added: the
+/// "Created during the exposure window" section in Markdown, JSON and HTML alike, each with
+/// its creator, the decision and who made it.
+fn made_in_the_window() -> Vec<Event> {
+    use breachbook::incident::provenance::{Creator, PersistenceFinding, Provenance};
+    let mut v = careful();
+    let made = |id: &str, name: &str, hint: &str| {
+        let mut c = cred(id, Issuer::AwsIam, name, hint, false);
+        c.created = Some(at(-60, 0));
+        c.locations.clear();
+        c
+    };
+    let by = |who: &str, ip: Option<&str>| Creator {
+        identity: who.into(),
+        kind: Some("IAMUser".into()),
+        source_ip: ip.map(str::to_string),
+        at: Some(at(-60, 0)),
+        with_key: None,
+        event: "CreateAccessKey".into(),
+    };
+    for (id, name, hint) in [
+        ("iam/backdoor", "backdoor", "AKIA…BD01"),
+        ("iam/dana", "dana-backup", "AKIA…DA01"),
+        ("iam/ci", "ci-deployer", "AKIA…C101"),
+        ("iam/quiet", "quiet", "AKIA…QU01"),
+    ] {
+        v.push(Event::CredentialDiscovered {
+            credential: made(id, name, hint),
+        });
+    }
+    v.push(Event::CreatorsFound {
+        creators: vec![
+            (
+                "iam/backdoor".into(),
+                Provenance::Creator {
+                    creator: by(
+                        "arn:aws:iam::000000000000:user/intruder",
+                        Some("203.0.113.9"),
+                    ),
+                },
+            ),
+            (
+                "iam/dana".into(),
+                Provenance::Unknown {
+                    why: "no CreateAccessKey event".into(),
+                },
+            ),
+            (
+                "iam/ci".into(),
+                Provenance::Creator {
+                    creator: by(
+                        "arn:aws:sts::000000000000:assumed-role/ci-rotator/job",
+                        None,
+                    ),
+                },
+            ),
+            (
+                "iam/quiet".into(),
+                Provenance::Unknown {
+                    why: "no CreateAccessKey event".into(),
+                },
+            ),
+        ],
+        persistence: vec![PersistenceFinding {
+            issuer: "AWS IAM".into(),
+            action: "CreateLoginProfile".into(),
+            target: "user backup-svc".into(),
+            creator: by(
+                "arn:aws:iam::000000000000:user/intruder",
+                Some("203.0.113.9"),
+            ),
+        }],
+        at: at(1, 0),
+    });
+    v.push(Event::MarkedKnown {
+        credential: "iam/dana".into(),
+        reason: "Dana made it for the backup job".into(),
+        at: at(9, 0),
+    });
+    v.extend(revoke("iam/backdoor", 10));
+    v
+}
+
+fn with_known_ci(mut events: Vec<Event>) -> Vec<Event> {
+    if let Event::IncidentOpened { runbook, .. } = &mut events[0] {
+        runbook.scope.known_creators = vec!["ci-rotator".into()];
+    }
+    events
+}
+
+#[test]
+fn keys_made_in_the_window_are_in_every_report_format_with_their_decision() {
+    let st = fold(&with_known_ci(made_in_the_window()));
+    let md = report::markdown(&st, &intact());
+    assert!(md.contains("## Created during the exposure window"), "{md}");
+
+    let j = report::json(&st, &intact());
+    let section = &j["created_during_window"];
+    let keys = section["keys"].as_array().unwrap();
+    let key = |name: &str| {
+        keys.iter()
+            .find(|k| k["credential"] == name)
+            .unwrap_or_else(|| panic!("{name} not in {section:#}"))
+    };
+    let b = key("backdoor");
+    assert_eq!(b["creator"], "arn:aws:iam::000000000000:user/intruder");
+    assert_eq!(b["source_ip"], "203.0.113.9");
+    assert_eq!(b["verdict"], "suspect");
+    assert_eq!(b["decision"], "revoked");
+    assert_eq!(b["decided_by"], "alice");
+    assert_eq!(b["decided_at"], "2026-05-13T00:10:00Z");
+    let d = key("dana-backup");
+    assert_eq!(d["creator"], "unknown");
+    assert_eq!(d["verdict"], "known");
+    assert_eq!(d["decision"], "marked_known");
+    assert_eq!(d["decided_by"], "alice");
+    assert!(
+        d["decision_text"]
+            .as_str()
+            .unwrap()
+            .contains("Dana made it for the backup job"),
+        "{d}"
+    );
+    let c = key("ci-deployer");
+    assert_eq!(
+        (c["verdict"].as_str(), c["decision"].as_str()),
+        (Some("known"), Some("not_needed"))
+    );
+    assert!(c["why"].as_str().unwrap().contains("known creator"), "{c}");
+    let q = key("quiet");
+    assert_eq!(
+        (q["verdict"].as_str(), q["decision"].as_str()),
+        (Some("suspect"), Some("open"))
+    );
+    assert!(
+        q["why"]
+            .as_str()
+            .unwrap()
+            .contains("no CreateAccessKey event"),
+        "{q}"
+    );
+    assert!(q["decided_by"].is_null());
+    let p = &section["persistence"][0];
+    assert_eq!(p["action"], "CreateLoginProfile");
+    assert_eq!(p["target"], "user backup-svc");
+    assert_eq!(p["creator"], "arn:aws:iam::000000000000:user/intruder");
+    assert_eq!(p["review"], true);
+
+    let html = report::html(&st, &intact());
+    let at_section = html
+        .find("<h2>Created during the exposure window</h2>")
+        .expect("the section is in the HTML");
+    let section_html = &html[at_section..];
+    let section_html = &section_html[..section_html[4..]
+        .find("<h2>")
+        .map(|i| i + 4)
+        .unwrap_or(section_html.len())];
+    for needle in [
+        "backdoor",
+        "arn:aws:iam::000000000000:user/intruder",
+        "203.0.113.9",
+        "SUSPECT",
+        "revoked 2026-05-13T00:10:00Z",
+        "marked known",
+        "Dana made it for the backup job",
+        "undecided: still active",
+        "CreateLoginProfile",
+        "review: unknown identity",
+        "<td>alice</td>",
+    ] {
+        assert!(
+            section_html.contains(needle),
+            "{needle} not in {section_html}"
+        );
+    }
+
+    // A report of an incident where nothing was made in the window has no such section.
+    let plain = fold(&careful());
+    assert!(
+        report::json(&plain, &intact())
+            .get("created_during_window")
+            .is_none()
+    );
+    assert!(!report::html(&plain, &intact()).contains("Created during the exposure window"));
+}

@@ -2098,3 +2098,63 @@ fn a_key_made_in_the_window_by_a_stranger_is_a_suspect_on_the_screen() {
         }]
     );
 }
+
+/// Persistence made in the window by an unknown identity (a login profile, a service
+/// account) is listed in the Inventory as findings to review, above the selected key's
+/// details; one made by a known creator is not.
+#[test]
+fn persistence_made_in_the_window_is_listed_in_the_inventory_to_review() {
+    use breachbook::incident::provenance::{Creator, PersistenceFinding};
+    let by = |who: &str, ip: Option<&str>| Creator {
+        identity: who.into(),
+        kind: Some("IAMUser".into()),
+        source_ip: ip.map(str::to_string),
+        at: Some(days_before(2)),
+        with_key: None,
+        event: "CreateLoginProfile".into(),
+    };
+    let story = until_inventory().push(Event::CreatorsFound {
+        creators: Vec::new(),
+        persistence: vec![
+            PersistenceFinding {
+                issuer: "AWS IAM".into(),
+                action: "CreateLoginProfile".into(),
+                target: "user backup-svc".into(),
+                creator: by(
+                    "arn:aws:iam::123456789012:user/intruder",
+                    Some("203.0.113.9"),
+                ),
+            },
+            PersistenceFinding {
+                issuer: "OpenAI".into(),
+                action: "service_account.created".into(),
+                target: "service account svc_acct_x of project Prod as owner".into(),
+                creator: by("eve@example.net", Some("203.0.113.9")),
+            },
+            PersistenceFinding {
+                issuer: "AWS IAM".into(),
+                action: "CreateUser".into(),
+                target: "user drill-responder".into(),
+                // The responder's own identity: vouched for, not to review.
+                creator: by(
+                    "arn:aws:sts::000000000000:assumed-role/drill-responder/responder",
+                    None,
+                ),
+            },
+        ],
+        at: at(0, 40),
+    });
+    let mut app = story.app(false);
+    focus(&mut app, Panel::Inventory);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("TO REVIEW — 2 persistence finding(s)"), "{s}");
+    assert!(s.contains("CreateLoginProfile: user backup-svc"), "{s}");
+    insta::assert_snapshot!(s);
+    let tall = screen(&app, 160, 70);
+    assert!(tall.contains("OpenAI service_account.created"), "{tall}");
+    assert!(
+        tall.contains("user/intruder") && tall.contains("eve@example.net"),
+        "{tall}"
+    );
+    assert!(!tall.contains("user drill-responder"), "{tall}");
+}

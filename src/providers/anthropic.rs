@@ -1,5 +1,6 @@
 //! Anthropic through its Admin API: the organization's API keys ([`AnthropicInventory`]) and
-//! testing, deactivating, archiving and watching them ([`AnthropicIssuer`]).
+//! testing, deactivating, archiving and watching them ([`AnthropicIssuer`]); who made a key
+//! is its own `created_by` ([`AnthropicCreators`]).
 //!
 //! Endpoints (Admin key as `x-api-key`, `anthropic-version: 2023-06-01`, base
 //! `https://api.anthropic.com`): `GET /v1/organizations/api_keys[/{id}]` (cursor
@@ -24,8 +25,10 @@ use crate::incident::model::{
     Credential, KeyGeneration, UsageSample, hint_from_redacted, hints_match,
 };
 use crate::incident::ports::{
-    Inventory, KeyIssuer, Liveness, NewKey, ProviderError, ProviderResult,
+    CreatorFindings, CreatorLog, Inventory, KeyIssuer, Liveness, NewKey, ProviderError,
+    ProviderResult,
 };
+use crate::incident::provenance::{Creator, Provenance};
 use crate::runbook::schema::{ExposureWindow, Issuer, Scope};
 
 const PROVIDER: &str = "Anthropic";
@@ -62,6 +65,18 @@ struct ApiKey {
     partial_key_hint: Option<String>,
     #[serde(default)]
     status: Option<String>,
+    /// "The ID and type of the actor that created the API key" (ANT api_keys/retrieve).
+    #[serde(default)]
+    created_by: Option<Actor>,
+}
+
+/// `created_by`: `{id, type}`.
+#[derive(Deserialize)]
+struct Actor {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +194,13 @@ fn credential(key: ApiKey) -> Credential {
     }
     let status = key.status.clone().unwrap_or_else(|| "unknown".to_string());
     meta.insert("status".to_string(), status.clone());
+    if let Some(by) = &key.created_by {
+        for (k, v) in [(CREATED_BY_ID, &by.id), (CREATED_BY_TYPE, &by.kind)] {
+            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+                meta.insert(k.to_string(), v.clone());
+            }
+        }
+    }
     let exposure_reason = if status == "active" {
         EXPOSURE_REASON.to_string()
     } else {
@@ -206,6 +228,55 @@ fn credential(key: ApiKey) -> Credential {
         exposure_reason,
         fingerprint: None,
         meta,
+    }
+}
+
+/// The credential's meta naming who created an Anthropic key (`created_by.id`, `.type`).
+pub const CREATED_BY_ID: &str = "created_by_id";
+pub const CREATED_BY_TYPE: &str = "created_by_type";
+
+/// Who made the Anthropic keys created during the window: the key's own `created_by`, as
+/// the inventory read it (no further call). The Admin API records no source address and no
+/// users, invites or workspaces made around it, so there is no persistence to list here.
+#[derive(Debug, Clone, Default)]
+pub struct AnthropicCreators;
+
+#[async_trait]
+impl CreatorLog for AnthropicCreators {
+    async fn look_up(
+        &self,
+        _window: &ExposureWindow,
+        created: &[Credential],
+    ) -> ProviderResult<CreatorFindings> {
+        let creators = created
+            .iter()
+            .filter(|c| c.issuer == Issuer::Anthropic)
+            .map(|c| {
+                let p = match c.meta.get(CREATED_BY_ID) {
+                    Some(id) => Provenance::Creator {
+                        creator: Creator {
+                            identity: id.clone(),
+                            kind: c.meta.get(CREATED_BY_TYPE).cloned(),
+                            source_ip: None,
+                            at: c.created,
+                            with_key: None,
+                            event: "api_key created_by".into(),
+                        },
+                    },
+                    None => Provenance::Unknown {
+                        why: format!(
+                            "creator unknown — Anthropic's Admin API named no created_by for {} (only keys listed by the Anthropic inventory carry it)",
+                            c.hint
+                        ),
+                    },
+                };
+                (c.id.clone(), p)
+            })
+            .collect();
+        Ok(CreatorFindings {
+            creators,
+            persistence: Vec::new(),
+        })
     }
 }
 

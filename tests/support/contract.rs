@@ -202,6 +202,70 @@ macro_rules! usage {
     };
 }
 
+/// The project- and organization-level values of OAI `AuditLogEventType` (L30199; the
+/// `tenant.*` ones need `tenant_only` and are left out).
+const AUDIT_LOG_EVENT_TYPES: &[&str] = &[
+    "api_key.created",
+    "api_key.updated",
+    "api_key.deleted",
+    "certificate.created",
+    "certificate.updated",
+    "certificate.deleted",
+    "certificates.activated",
+    "certificates.deactivated",
+    "checkpoint.permission.created",
+    "checkpoint.permission.deleted",
+    "external_key.registered",
+    "external_key.removed",
+    "group.created",
+    "group.updated",
+    "group.deleted",
+    "invite.sent",
+    "invite.accepted",
+    "invite.deleted",
+    "ip_allowlist.created",
+    "ip_allowlist.updated",
+    "ip_allowlist.deleted",
+    "ip_allowlist.config.activated",
+    "ip_allowlist.config.deactivated",
+    "login.succeeded",
+    "login.failed",
+    "logout.succeeded",
+    "logout.failed",
+    "organization.updated",
+    "project.created",
+    "project.updated",
+    "project.archived",
+    "project.deleted",
+    "rate_limit.updated",
+    "rate_limit.deleted",
+    "resource.deleted",
+    "tunnel.created",
+    "tunnel.updated",
+    "tunnel.deleted",
+    "workload_identity_provider.created",
+    "workload_identity_provider.updated",
+    "workload_identity_provider.deleted",
+    "workload_identity_provider_mapping.created",
+    "workload_identity_provider_mapping.updated",
+    "workload_identity_provider_mapping.deleted",
+    "role.created",
+    "role.updated",
+    "role.deleted",
+    "role.assignment.created",
+    "role.assignment.deleted",
+    "role.bound_to_resource",
+    "role.unbound_from_resource",
+    "scim.enabled",
+    "scim.disabled",
+    "service_account.created",
+    "service_account.updated",
+    "service_account.deleted",
+    "user.added",
+    "user.updated",
+    "user.deleted",
+];
+
 /// Every route breachbook may call, with its source.
 pub const ROUTES: &[Route] = &[
     // ------------------------------------------------------------------ OpenAI
@@ -311,6 +375,53 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         body: Body::Json(&[f("name", Kind::Str), f("scopes", Kind::StrArray)]),
         source: "OAI CreateanAPIkeyforaserviceaccount (L23815), CreateProjectServiceAccountApiKeyBody (L71535)",
+    },
+    Route {
+        vendor: Vendor::OpenAi,
+        method: "GET",
+        path: "/v1/organization/audit_logs",
+        query: &[
+            // `effective_at` is an object of gt/gte/lt/lte (Unix seconds), sent bracketed.
+            q(
+                "effective_at[gt]",
+                Kind::Int {
+                    min: 0,
+                    max: i64::MAX,
+                },
+            ),
+            q(
+                "effective_at[gte]",
+                Kind::Int {
+                    min: 0,
+                    max: i64::MAX,
+                },
+            ),
+            q(
+                "effective_at[lt]",
+                Kind::Int {
+                    min: 0,
+                    max: i64::MAX,
+                },
+            ),
+            q(
+                "effective_at[lte]",
+                Kind::Int {
+                    min: 0,
+                    max: i64::MAX,
+                },
+            ),
+            q_many("project_ids[]", Kind::Str),
+            q_many("event_types[]", Kind::Enum(AUDIT_LOG_EVENT_TYPES)),
+            q_many("actor_ids[]", Kind::Str),
+            q_many("actor_emails[]", Kind::Str),
+            q_many("resource_ids[]", Kind::Str),
+            q("tenant_only", Kind::Bool),
+            q("limit", LIST_LIMIT),
+            q("after", Kind::Str),
+            q("before", Kind::Str),
+        ],
+        body: Body::None,
+        source: "OAI list-audit-logs (L9455), AuditLogEventType (L30199)",
     },
     usage!(
         "/v1/organization/usage/completions",

@@ -204,6 +204,10 @@ pub struct State {
     pub openai_usage: BTreeMap<(String, String, i64), u64>,
     /// OpenAI costs: (key id, day start) → dollars.
     pub openai_costs: BTreeMap<(String, i64), f64>,
+    /// OpenAI's organization audit log (OAI `AuditLog` entries), oldest first.
+    pub openai_audit: Vec<Value>,
+    /// Audit logging is off (or the admin key may not read it): the log answers this status.
+    pub openai_audit_refused: Option<u16>,
     pub anthropic_keys: Vec<AnthropicKey>,
     /// Anthropic messages usage: (key id, minute start) → uncached input tokens.
     pub anthropic_usage: BTreeMap<(String, i64), u64>,
@@ -258,6 +262,8 @@ impl State {
             openai_keys: Vec::new(),
             openai_usage: BTreeMap::new(),
             openai_costs: BTreeMap::new(),
+            openai_audit: Vec::new(),
+            openai_audit_refused: None,
             anthropic_keys: Vec::new(),
             anthropic_usage: BTreeMap::new(),
             google_keys: Vec::new(),
@@ -329,6 +335,40 @@ impl State {
             deleted: false,
             minted: false,
         });
+    }
+
+    /// Sets when an OpenAI key was created (Unix seconds).
+    pub fn openai_key_created(&mut self, id: &str, at: i64) {
+        if let Some(k) = self.openai_keys.iter_mut().find(|k| k.id == id) {
+            k.created_at = at;
+        }
+    }
+
+    /// Writes an entry in OpenAI's audit log (OAI `AuditLog`, L29298): `event` is its
+    /// `type`, `object` the event's own object (under the key named by the type), `actor` an
+    /// `AuditLogActor` (see [`openai_session`], [`openai_admin_actor`]).
+    pub fn openai_audit_event(
+        &mut self,
+        event: &str,
+        at: i64,
+        project: Option<&str>,
+        actor: Value,
+        object: Value,
+    ) {
+        let n = self.openai_audit.len() + 1;
+        let mut entry = json!({"id": format!("audit_log-fake{n:04}_20261202"), "type": event,
+            "effective_at": at, "actor": actor});
+        if let Some(p) = project {
+            let name = self
+                .openai_projects
+                .iter()
+                .find(|x| x.id == p)
+                .map(|x| x.name.clone())
+                .unwrap_or_default();
+            entry["project"] = json!({"id": p, "name": name});
+        }
+        entry[event] = object;
+        self.openai_audit.push(entry);
     }
 
     /// Adds an Anthropic key.
@@ -493,6 +533,7 @@ impl State {
             Vendor::OpenAi => {
                 path_prefix.starts_with("/v1/organization/usage")
                     || path_prefix.starts_with("/v1/organization/costs")
+                    || path_prefix.starts_with("/v1/organization/audit_logs")
             }
             // BT: every authenticated operation lists 429 (with a `Retry-After` header).
             Vendor::Braintrust => true,
@@ -948,6 +989,25 @@ fn page_after<T: Clone>(
 
 // -------------------------------------------------------------------------------- OpenAI
 
+/// OAI `AuditLogActor` (L30142) of a person signed in (`session`, L30180): user and IP.
+pub fn openai_session(email: &str, ip: &str) -> Value {
+    json!({"type": "session", "session": {"user": {"id": format!("user-{}", email.len()), "email": email},
+        "ip_address": ip}})
+}
+
+/// OAI `AuditLogActor` of an API key (`AuditLogActorApiKey`, L30156) of a person: what the
+/// Admin API key breachbook acts with logs as ("admin actions taken via Admin API keys").
+pub fn openai_admin_actor() -> Value {
+    json!({"type": "api_key", "api_key": {"id": "key_AdminTracking0001", "type": "user",
+        "user": {"id": "user-responder", "email": "responder@example.com"}}})
+}
+
+/// OAI `AuditLogActor` of a service account's API key.
+pub fn openai_service_account_actor(sa: &str) -> Value {
+    json!({"type": "api_key", "api_key": {"id": format!("key_track_{sa}"), "type": "service_account",
+        "service_account": {"id": sa}}})
+}
+
 /// OAI `#/components/schemas/ErrorResponse`: `{error: {code, message, param, type}}`, all
 /// four required (`code` and `param` nullable).
 fn openai_error(status: u16, message: &str, code: Option<&str>, kind: &str) -> ResponseTemplate {
@@ -1272,6 +1332,24 @@ fn openai(st: &mut State, call: &Call) -> ResponseTemplate {
                 st.openai_keys.push(key);
                 st.openai_usage_in("embeddings", &id, 0, 12);
             }
+            // What OpenAI logs of it (OAI `AuditLog`: `service_account.created {id, data:
+            // {role}}`, `api_key.created {id, data: {scopes}}`), by the admin key.
+            st.openai_audit_event(
+                "service_account.created",
+                now,
+                Some(*p),
+                openai_admin_actor(),
+                json!({"id": sa.id, "data": {"role": sa.role}}),
+            );
+            if let Some(id) = answer["api_key"]["id"].as_str().map(str::to_string) {
+                st.openai_audit_event(
+                    "api_key.created",
+                    now,
+                    Some(*p),
+                    openai_admin_actor(),
+                    json!({"id": id, "data": {"scopes": ["api.all"]}}),
+                );
+            }
             st.openai_service_accounts.push(sa);
             match st.hold_service_account_create.take() {
                 Some(hold) => ok(answer).set_delay(hold),
@@ -1413,6 +1491,13 @@ fn openai(st: &mut State, call: &Call) -> ResponseTemplate {
             };
             let answer = json!({"object": "organization.project.service_account.api_key",
                 "value": key.value, "name": key.name, "created_at": now, "id": key.id});
+            st.openai_audit_event(
+                "api_key.created",
+                now,
+                Some(*p),
+                openai_admin_actor(),
+                json!({"id": key.id, "data": {"scopes": ["api.all"]}}),
+            );
             st.openai_keys.push(key);
             ok(answer)
         }
@@ -1485,6 +1570,36 @@ fn openai(st: &mut State, call: &Call) -> ResponseTemplate {
                 .collect();
             // `1m`: default limit 60 (OAI usage-* `limit` description).
             usage_page(st, call, data, 60)
+        }
+        // OAI list-audit-logs (L9455): `effective_at[gte]` (Unix seconds; the object
+        // parameter as OpenAI's clients send it), `event_types[]` (AuditLogEventType), `limit`
+        // 1..100 (default 20), cursor `after` = the last id; ListAuditLogsResponse (L42770).
+        // The route documents only 200 and 429. Logging that is off (the API reference:
+        // "you must activate logging in the Organization Settings") or an admin key without
+        // access is answered with `openai_audit_refused` — 403 and its text assumed, the
+        // error-code guide's "You are not allowed to …" shape.
+        ["GET", "v1", "organization", "audit_logs"] => {
+            if let Some(status) = st.openai_audit_refused {
+                return openai_error(
+                    status,
+                    "You are not allowed to read audit logs. Audit logging is not enabled for this organization.",
+                    None,
+                    "invalid_request_error",
+                );
+            }
+            let gte: i64 = call
+                .q("effective_at[gte]")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(i64::MIN);
+            let types = call.q_all("event_types[]");
+            let data: Vec<Value> = st
+                .openai_audit
+                .iter()
+                .filter(|e| e["effective_at"].as_i64().unwrap_or(0) >= gte)
+                .filter(|e| types.is_empty() || types.contains(&e["type"].as_str().unwrap_or("")))
+                .cloned()
+                .collect();
+            openai_list(st, call, data)
         }
         // OAI usage-costs (L10090): bucket_width `1d` only, default limit 7; CostsResult
         // (L32769) `{object, amount: {value, currency}, line_item, project_id, api_key_id}`.

@@ -81,6 +81,7 @@ pub fn html(state: &IncidentState, integrity: &Integrity) -> String {
         true,
     );
     credentials(&mut o, state);
+    super::created::html(&mut o, state);
     attacker(&mut o, state);
     confirmations(&mut o, state);
     failures(&mut o, state);
@@ -100,7 +101,7 @@ pub fn html(state: &IncidentState, integrity: &Integrity) -> String {
 
 /// HTML text: escaped, scrubbed of anything shaped like a key, and of control characters
 /// and escape sequences.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let s = printable_text(&scrub(s));
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -117,7 +118,7 @@ fn esc(s: &str) -> String {
     out
 }
 
-fn row(o: &mut String, cells: &[String]) {
+pub(super) fn row(o: &mut String, cells: &[String]) {
     o.push_str("<tr>");
     for c in cells {
         let _ = write!(o, "<td>{c}</td>");
@@ -125,7 +126,7 @@ fn row(o: &mut String, cells: &[String]) {
     o.push_str("</tr>\n");
 }
 
-fn head(o: &mut String, cells: &[&str]) {
+pub(super) fn head(o: &mut String, cells: &[&str]) {
     o.push_str("<table><tr>");
     for c in cells {
         let _ = write!(o, "<th>{}</th>", esc(c));

@@ -81,6 +81,12 @@ pub fn json(state: &IncidentState, integrity: &Integrity) -> Value {
             "torn_tail_left_out": integrity.torn_tail,
         },
     });
+    // Only when any key or persistence was made in the window.
+    if let Some(created) = super::created::json(state)
+        && let Some(m) = v.as_object_mut()
+    {
+        m.insert("created_during_window".into(), created);
+    }
     // Only when there is any (reports of incidents without them stay as they were).
     if !state.inventory_gaps.is_empty()
         && let Some(m) = v.as_object_mut()

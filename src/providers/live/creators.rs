@@ -23,15 +23,27 @@ impl IssuerLogs {
     }
 }
 
-/// Why an issuer without a log tells nothing of who made its keys.
-fn no_log(issuer: Issuer) -> String {
-    match issuer {
+/// Why nothing tells who made `c`, its issuer reading no log here.
+fn no_log(c: &Credential) -> String {
+    match c.issuer {
         Issuer::AwsIam => "CloudTrail is not read in this incident (no IAM scope)".into(),
         Issuer::Openai => "OpenAI's organization audit log is not read in this incident".into(),
-        other => format!(
-            "{} publishes no record of who created a key that breachbook reads",
-            other.label()
+        Issuer::Anthropic => {
+            "Anthropic's Admin API is not read in this incident (no anthropic scope)".into()
+        }
+        // BT `ApiKey`: `user_id`/`user_email` are the key's user; nothing says who made it,
+        // and the API publishes no audit log.
+        Issuer::Braintrust => format!(
+            "creator unknown — Braintrust records no creator (its API names a key's user{}, not who made it, and publishes no audit log)",
+            c.meta
+                .get("owner")
+                .map(|o| format!(", here {o}"))
+                .unwrap_or_default()
         ),
+        // The API Keys API's `Key` has no creator; Cloud Audit Logs record one, and
+        // breachbook does not read them.
+        Issuer::Gemini => "creator unknown — Google's API Keys API records no creator (Cloud Audit Logs do: check `CreateKey` in the project's Admin Activity log)".into(),
+        other => format!("creator unknown — {} records no creator", other.label()),
     }
 }
 
@@ -71,12 +83,8 @@ impl CreatorLog for IssuerLogs {
         }
         for c in created {
             if !out.creators.iter().any(|(id, _)| *id == c.id) {
-                out.creators.push((
-                    c.id.clone(),
-                    Provenance::Unknown {
-                        why: no_log(c.issuer),
-                    },
-                ));
+                out.creators
+                    .push((c.id.clone(), Provenance::Unknown { why: no_log(c) }));
             }
         }
         Ok(out)

@@ -258,6 +258,13 @@ fn add_http(
             Issuer::Openai,
             Arc::new(super::openai::OpenAiIssuer::from_config(http).with_user_keys(user_keys)),
         );
+        // The organization's audit log tells who made the keys created in the window.
+        parts.creators.insert(
+            Issuer::Openai,
+            Arc::new(
+                super::openai::audit::OpenAiAuditLog::from_config(http).with_clock(clock.clone()),
+            ),
+        );
     }
     if scope.anthropic.is_some() || mapped(scope, Issuer::Anthropic) {
         if scope.anthropic.is_some() {
@@ -269,6 +276,11 @@ fn add_http(
         parts.issuers.insert(
             Issuer::Anthropic,
             Arc::new(super::anthropic::AnthropicIssuer::from_config(http)),
+        );
+        // Each key names its creator (`created_by`), read by the inventory.
+        parts.creators.insert(
+            Issuer::Anthropic,
+            Arc::new(super::anthropic::AnthropicCreators),
         );
     }
     if scope.gemini.is_some() || mapped(scope, Issuer::Gemini) {

@@ -1,6 +1,7 @@
 //! Inventory: every credential found — issuer, name, key hint, locations, age, last use, the
 //! exposed mark and `shared ×N` when one key lives in several places — sortable and
-//! filterable, with the selected key's details (every location, dates, why it is exposed).
+//! filterable, with the selected key's details (every location, dates, why it is exposed)
+//! and, above them, the persistence made in the window by unknown identities, to review.
 //!
 //! Depends on `app` (read only), `panel`, `strings`, `text` and the incident state.
 
@@ -59,11 +60,16 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let selected = app.selected_index(&creds);
     let focused = app.focus == Panel::Inventory;
 
-    // The selected key's details go under the table when there is room.
+    // The selected key's details go under the table when there is room, after the
+    // persistence made in the window that waits for review (it is what a person must not
+    // miss).
     let shown = selected.and_then(|i| creds.get(i)).or(creds.first());
-    let detail = shown
-        .map(|c| details(app, c, inner.width))
-        .unwrap_or_default();
+    let mut detail = persistence(app, inner.width);
+    detail.extend(
+        shown
+            .map(|c| details(app, c, inner.width))
+            .unwrap_or_default(),
+    );
     let table_h = (creds.len() + 1).min(inner.height as usize);
     let room = (inner.height as usize).saturating_sub(table_h + 1);
     let reserve = if focused && inner.height >= 8 { 2 } else { 0 };
@@ -168,6 +174,40 @@ fn row<'a>(app: &App, c: &CredentialState, with_age: bool) -> Row<'a> {
     }
     cells.extend([Cell::from(used), Cell::from(exposed)]);
     Row::new(cells)
+}
+
+/// Findings shown at most; the rest are counted (the report lists them all).
+const PERSISTENCE_SHOWN: usize = 3;
+
+/// The persistence made during the window by identities nobody vouches for (users, login
+/// profiles, policies, trust changes, service accounts, project members): a heading and one
+/// line each, to review; breachbook changes none.
+fn persistence(app: &App, width: u16) -> Vec<Line<'static>> {
+    let t = app.theme;
+    let findings = app.state.persistence_to_review();
+    if findings.is_empty() {
+        return Vec::new();
+    }
+    let w = width as usize;
+    let mut lines = vec![Line::from(Span::styled(
+        text::truncate(&strings::persistence_heading(findings.len()), w),
+        t.bad(),
+    ))];
+    for f in findings.iter().take(PERSISTENCE_SHOWN) {
+        let line =
+            strings::persistence_line(&f.issuer, &f.action, &f.target, &f.creator.describe());
+        lines.extend(text::wrapped("", t.warn(), &line, t.warn(), w));
+    }
+    if findings.len() > PERSISTENCE_SHOWN {
+        lines.push(Line::from(Span::styled(
+            text::truncate(
+                &strings::persistence_more(findings.len() - PERSISTENCE_SHOWN),
+                w,
+            ),
+            t.dim(),
+        )));
+    }
+    lines
 }
 
 /// Every location, the dates, the fingerprint and why the key is (not) exposed, wrapped.

@@ -25,5 +25,19 @@ pub fn decided(what: &str) -> String {
 pub fn persistence_waiting(n: usize) -> String {
     format!("{n} persistence finding(s) made in the window by unknown identities — see the report")
 }
+/// The Inventory's heading over persistence made in the window to review.
+pub fn persistence_heading(n: usize) -> String {
+    format!(
+        "TO REVIEW — {n} persistence finding(s) made in the window by unknown identities (breachbook changes none):"
+    )
+}
+/// One persistence finding in the Inventory.
+pub fn persistence_line(issuer: &str, action: &str, target: &str, by: &str) -> String {
+    format!("  {issuer} {action}: {target} — by {by}")
+}
+/// More findings than the Inventory shows.
+pub fn persistence_more(n: usize) -> String {
+    format!("  and {n} more — the report lists every one")
+}
 /// `:known` without a reason.
 pub const KNOWN_EMPTY: &str = "say why the selected key is known: :known <who made it, for what>";

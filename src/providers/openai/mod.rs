@@ -1,6 +1,7 @@
 //! OpenAI through its Administration API: the project API keys of an organization
-//! ([`OpenAiInventory`]) and replacing, testing, deleting and watching them
-//! ([`OpenAiIssuer`]).
+//! ([`OpenAiInventory`]), replacing, testing, deleting and watching them
+//! ([`OpenAiIssuer`]), and who made them, from the organization's audit log
+//! ([`audit::OpenAiAuditLog`]).
 //!
 //! The contract (openai/openai-openapi@f85dbe223d40e1a31cba812ab2d755c7e98a92a3
 //! openapi.yaml): every `/organization/*` route takes the Admin API key as `Authorization:
@@ -24,6 +25,8 @@
 //! key under test. Only what sets this provider apart lives here (its `http::Vendor`, its
 //! endpoints and answers); construction, auth and errors are `http`'s. May depend on `http`,
 //! the incident ports and model and the runbook schema only.
+
+pub mod audit;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
