@@ -38,6 +38,12 @@ fn the_comparison_prints_every_contender_and_every_target() {
             "5",
             "--latency-ms",
             "20",
+            "--iam",
+            "4",
+            "--iam-sample",
+            "2",
+            // The micro-benchmarks are a release build of their own: `cargo bench` runs them.
+            "--no-micro",
         ])
         .args(["--bin", env!("CARGO_BIN_EXE_breachbook")])
         .env_remove("AWS_PROFILE")
@@ -47,26 +53,49 @@ fn the_comparison_prints_every_contender_and_every_target() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
 
-    let rows: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| contender"))
-        .collect();
-    assert_eq!(rows.len(), 4, "{stdout}");
-    for (row, name) in rows.iter().zip([
-        "breachbook inventory --json",
-        "aws CLI loop",
-        "boto3 sequential, GetSecretValue each",
-        "boto3 sequential, BatchGetSecretValue by 20",
-    ]) {
-        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
-        assert!(cells[0].starts_with(name), "{row}");
-        assert_eq!(cells.len(), 5, "{row}");
-        for cell in &cells[1..] {
-            let v: f64 = cell
-                .parse()
-                .unwrap_or_else(|_| panic!("not a number: {cell:?} in {row}"));
-            assert!(v.is_finite() && v >= 0.0, "{row}");
+    let table = |header: &str| -> Vec<&str> {
+        stdout
+            .lines()
+            .skip_while(|l| !l.starts_with(header))
+            .skip(2)
+            .take_while(|l| l.starts_with("| "))
+            .collect()
+    };
+    let rows = table("| contender |");
+    let rotations = table("| rotation contender |");
+    for (rows, names) in [
+        (
+            &rows,
+            &[
+                "breachbook inventory --json",
+                "aws CLI loop",
+                "boto3 sequential, GetSecretValue each",
+                "boto3 sequential, BatchGetSecretValue by 20",
+                "floor: pages as they come, BatchGetSecretValue by 20",
+            ][..],
+        ),
+        (
+            &rotations,
+            &["breachbook run --headless --script", "aws CLI loop"][..],
+        ),
+    ] {
+        assert_eq!(rows.len(), names.len(), "{stdout}");
+        for (row, name) in rows.iter().zip(names) {
+            let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            assert!(cells[0].starts_with(name), "{row}");
+            assert_eq!(cells.len(), 5, "{row}");
+            for cell in &cells[1..] {
+                let v: f64 = cell
+                    .parse()
+                    .unwrap_or_else(|_| panic!("not a number: {cell:?} in {row}"));
+                assert!(v.is_finite() && v >= 0.0, "{row}");
+            }
         }
+        assert!(
+            rows[0].split('|').nth(5).map(str::trim) == Some("1.00"),
+            "{}",
+            rows[0]
+        );
     }
     assert!(
         rows[1].contains("extrapolated from 5"),
@@ -74,10 +103,29 @@ fn the_comparison_prints_every_contender_and_every_target() {
         rows[1]
     );
     assert!(
-        rows[0].split('|').nth(5).map(str::trim) == Some("1.00"),
-        "{}",
-        rows[0]
+        rotations[1].contains("extrapolated from 2"),
+        "the CLI rotation loop over a sample says so: {}",
+        rotations[1]
     );
+    assert!(
+        stdout.contains("4 IAM keys stored in Secrets Manager, rotated end to end"),
+        "{stdout}"
+    );
+    let measures = table("| measure |");
+    let cold = measures
+        .iter()
+        .find(|l| l.starts_with("| cold start to the first frame"))
+        .unwrap_or_else(|| panic!("no cold start:\n{stdout}"));
+    let ms: f64 = cold
+        .trim_matches('|')
+        .rsplit('|')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_end_matches(" ms")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a time: {cold}"));
+    assert!(ms.is_finite() && ms > 0.0, "{cold}");
     for t in TARGETS {
         let line = stdout
             .lines()
