@@ -35,12 +35,14 @@ use breachbook::incident::command::{Command, Dangerous, Update};
 use breachbook::incident::engine::{Engine, EngineConfig};
 use breachbook::incident::event::{DangerKind, Event, Mode, Operator, Via};
 use breachbook::incident::journal::Journal;
-use breachbook::incident::ports::{Inventory, KeyIssuer, ProviderSet, WallClock};
+use breachbook::incident::model::LocationKind;
+use breachbook::incident::ports::{Inventory, KeyIssuer, ProviderSet, SecretStore, WallClock};
 use breachbook::incident::state::{Decision, IncidentState};
 use breachbook::providers::aws::Aws;
 use breachbook::providers::aws::cloudtrail::CloudTrailUsage;
 use breachbook::providers::aws::creators::IamCreators;
 use breachbook::providers::aws::iam::{IamInventory, IamIssuer};
+use breachbook::providers::aws::secrets::SecretsManagerStore;
 use breachbook::providers::live::MergedInventory;
 use breachbook::providers::live::creators::IssuerLogs;
 use breachbook::providers::openai::audit::OpenAiAuditLog;
@@ -466,4 +468,287 @@ async fn the_engine_judges_keys_made_in_the_window_and_revokes_a_suspect_only_af
         "{}",
         report.summary()
     );
+}
+
+const ROTATION_RUNBOOK: &str = r#"
+version: 1
+name: attacker-live-rotation
+title: Rotate, and the attacker's key
+severity: critical
+exposure_window:
+  start: 2026-01-01T00:00:00Z
+scope:
+  iam:
+    users: [svc-app, backup-svc]
+    stored_in:
+      svc-app: prod/iam/svc-app
+steps:
+  - id: inventory
+    title: Find every key
+    action: inventory
+    instructions: List them.
+  - id: rotate
+    title: Mint the new keys
+    action: rotate
+    needs: [inventory]
+    instructions: Mint and stage.
+  - id: verify
+    title: Test the new keys
+    action: verify
+    needs: [rotate]
+    instructions: Test.
+  - id: propagate
+    title: Roll out the new keys
+    action: propagate
+    needs: [verify]
+    instructions: Roll out.
+  - id: revoke
+    title: Revoke the old keys
+    action: revoke
+    needs: [propagate]
+    instructions: One at a time.
+  - id: report
+    title: Write the report
+    action: report
+    needs: [revoke]
+    instructions: Write it.
+"#;
+
+/// The engine rotates an exposed IAM key against moto (its new key minted during the
+/// window, by breachbook), with a stranger's key made in the window beside it: breachbook's
+/// own new key is never a suspect (not in the state's suspects, not in the report's section),
+/// and the revoke step is done only once the exposed key is revoked and the stranger's key
+/// decided too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breachbooks_own_new_keys_are_never_suspect_and_the_revoke_step_waits_for_the_strangers() {
+    let emu = Emulator::moto();
+    let iam = emu.iam();
+    // The exposed key: made (and stored) before the window begins.
+    iam.create_user().user_name("svc-app").send().await.unwrap();
+    let k = iam
+        .create_access_key()
+        .user_name("svc-app")
+        .send()
+        .await
+        .unwrap();
+    let k = k.access_key().unwrap();
+    let exposed = k.access_key_id().to_string();
+    emu.sm("us-east-1")
+        .create_secret()
+        .name("prod/iam/svc-app")
+        .secret_string(
+            json!({"AccessKeyId": k.access_key_id(), "SecretAccessKey": k.secret_access_key()})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let window_start = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The stranger's key, made in the window.
+    let intruders = new_key(&emu, "backup-svc").await;
+
+    let trail = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::header(
+            "x-amz-target",
+            cloudtrail::TARGET,
+        ))
+        .respond_with(Trail {
+            made: vec![(
+                intruders.clone(),
+                "backup-svc".into(),
+                format!("arn:aws:iam::{ACCOUNT}:user/intruder"),
+                "IAMUser".into(),
+            )],
+        })
+        .mount(&trail)
+        .await;
+
+    let mut rb: Runbook = serde_saphyr::from_str(ROTATION_RUNBOOK).unwrap();
+    rb.exposure_window.start = window_start;
+    let aws = Aws::load(&emu.options("us-east-1"), &["us-east-1".to_string()])
+        .await
+        .unwrap();
+    let mut logs = IssuerLogs::default();
+    logs.insert(
+        Issuer::AwsIam,
+        Arc::new(IamCreators::new(
+            CloudTrailUsage::new(&cloudtrail::aws_at(&trail).await).with_rate(50),
+        )),
+    );
+    let mut issuers: HashMap<Issuer, Arc<dyn KeyIssuer>> = HashMap::new();
+    issuers.insert(
+        Issuer::AwsIam,
+        Arc::new(IamIssuer::new(&aws).with_propagation_wait(5, Duration::from_millis(100))),
+    );
+    let mut stores: HashMap<LocationKind, Arc<dyn SecretStore>> = HashMap::new();
+    stores.insert(
+        LocationKind::SecretsManager,
+        Arc::new(SecretsManagerStore::new(&aws)),
+    );
+    let providers = ProviderSet {
+        inventory: Arc::new(IamInventory::new(&aws)),
+        issuers,
+        stores,
+        clock: Arc::new(WallClock),
+        identity: Some(format!(
+            "arn:aws:sts::{ACCOUNT}:assumed-role/Responder/alice"
+        )),
+        drill: None,
+        creators: Some(Arc::new(logs)),
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::create(dir.path(), "attacker-rotation", Operator::local()).unwrap();
+    let opening = Event::IncidentOpened {
+        id: "attacker-rotation".into(),
+        mode: Mode::Live,
+        runbook: Box::new(rb.clone()),
+        runbook_digest: String::new(),
+        seed: None,
+        speed: None,
+        at: Utc::now(),
+        read_only: false,
+    };
+    let (up_tx, up_rx) = mpsc::unbounded_channel();
+    let engine = Engine::start(
+        journal,
+        Vec::new(),
+        Some(opening.clone()),
+        providers,
+        None,
+        EngineConfig::from_runbook(&rb, false),
+        up_tx,
+    )
+    .unwrap();
+    let incident_dir = engine.dir().to_path_buf();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    tokio::spawn(engine.run(cmd_rx));
+    let mut w = Watch {
+        opening,
+        events: Vec::new(),
+        refused: Vec::new(),
+        updates: up_rx,
+    };
+    let done = |step: &'static str| {
+        move |ev: &[Event], _: &[String]| {
+            ev.iter()
+                .any(|e| matches!(e, Event::StepCompleted { step: s, .. } if s == step))
+        }
+    };
+    for step in ["inventory", "rotate", "verify", "propagate"] {
+        cmd_tx.send(Command::RunStep { step: step.into() }).unwrap();
+        w.until(step, done(step)).await;
+    }
+    let st = w.state();
+    let by_key = |st: &IncidentState, key: &str| {
+        st.credentials
+            .iter()
+            .find(|c| c.credential.key_id == key)
+            .unwrap_or_else(|| panic!("{key} not listed"))
+            .clone()
+    };
+    let old = by_key(&st, &exposed);
+    assert!(old.credential.exposed, "{old:?}");
+    // breachbook minted the replacement during the window: never a suspect.
+    let minted = old.new_key_id.clone().expect("a new key was minted");
+    assert!(st.minted_here(&minted));
+    let intruder = by_key(&st, &intruders);
+    assert!(st.is_suspect(&intruder));
+    let open: Vec<String> = st
+        .open_suspects()
+        .iter()
+        .map(|c| c.credential.key_id.clone())
+        .collect();
+    assert_eq!(
+        open,
+        [intruders.clone()],
+        "only the stranger's key is suspect"
+    );
+    assert!(
+        st.credentials
+            .iter()
+            .filter(|c| c.credential.key_id == minted)
+            .all(|c| !st.is_suspect(c)),
+        "breachbook's own key judged a suspect"
+    );
+
+    // The exposed key revoked: the step still waits for the stranger's key.
+    cmd_tx
+        .send(Command::RunStep {
+            step: "revoke".into(),
+        })
+        .unwrap();
+    cmd_tx
+        .send(confirm(
+            &old.credential.id,
+            &old.credential.confirmation_word(),
+        ))
+        .unwrap();
+    let old_id = old.credential.id.clone();
+    w.until("the exposed key revoked", |ev, _| {
+        ev.iter()
+            .any(|e| matches!(e, Event::Revoked { credential, .. } if *credential == old_id))
+    })
+    .await;
+    // A note after it: once it is journaled, the engine has judged the step after the revoke.
+    cmd_tx
+        .send(Command::Note {
+            text: "exposed key revoked".into(),
+        })
+        .unwrap();
+    w.until("the note", |ev, _| {
+        ev.iter().any(|e| matches!(e, Event::OperatorNote { .. }))
+    })
+    .await;
+    assert!(
+        !done("revoke")(&w.events, &w.refused),
+        "the revoke step finished with the stranger's key undecided"
+    );
+    // The stranger's key revoked after its word: now the step is done.
+    cmd_tx
+        .send(confirm(
+            &intruder.credential.id,
+            &intruder.credential.confirmation_word(),
+        ))
+        .unwrap();
+    w.until("the revoke step done", done("revoke")).await;
+    cmd_tx
+        .send(Command::RunStep {
+            step: "report".into(),
+        })
+        .unwrap();
+    w.until("the report", done("report")).await;
+    let st = w.state();
+    assert!(st.open_suspects().is_empty());
+    assert!(matches!(
+        st.decision(&by_key(&st, &intruders)),
+        Decision::Revoked { .. }
+    ));
+    // The report's section lists the stranger's key, revoked, and nothing of breachbook's.
+    let report = std::fs::read_to_string(incident_dir.join("report.md")).unwrap();
+    let section: String = report
+        .split("## Created during the exposure window")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section:\n{report}"))
+        .split("\n## ")
+        .next()
+        .unwrap()
+        .to_string();
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| ")).collect();
+    let suspects: Vec<&&str> = rows.iter().filter(|l| l.contains("SUSPECT")).collect();
+    assert_eq!(suspects.len(), 1, "{section}");
+    assert!(suspects[0].contains("| revoked "), "{section}");
+    let minted_hint = st
+        .credentials
+        .iter()
+        .find_map(|c| c.new_hint.clone())
+        .unwrap();
+    assert!(
+        !section.contains(&minted) && !section.contains(&minted_hint),
+        "breachbook's own key is in the section:\n{section}"
+    );
+    let _ = cmd_tx.send(Command::Shutdown);
 }

@@ -97,8 +97,10 @@ fn autopilot_drill_revokes_every_exposed_key_and_scores() {
         .iter()
         .filter(|e| e["type"] == "confirmation_given")
         .collect();
-    // Three exposed keys and the key the attacker made for themselves (a suspect).
+    // Three exposed keys and the key the attacker made for themselves (a suspect), last:
+    // the revoke step is done only once it is decided.
     assert_eq!(given.len(), 4);
+    assert_eq!(given[3]["credential"], "openai/openai-backup", "{given:?}");
     assert!(
         !s.to_string()
             .contains("a key the attacker created is still active"),
@@ -165,6 +167,50 @@ fn revoke_before_propagation_breaks_a_consumer_and_the_report_says_so() {
     );
     assert!(rep.stdout.contains("openai-prod"));
     assert!(rep.stdout.contains("OUTAGE") || rep.stdout.to_lowercase().contains("consumer error"));
+}
+
+/// Missing the attacker's key: a script marks it known on a wrong guess, so the revoke step
+/// no longer waits on it and the autopilot leaves it. It costs score with its own line, and
+/// the report's section shows the mark, who made it and why.
+#[test]
+fn marking_the_attacker_key_known_costs_score_and_shows_in_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/scripts/mark-the-attacker-key-known.yaml"
+    );
+    let r = run(
+        tmp.path(),
+        &["drill", "--headless", "--seed", "7", "--script", script],
+    );
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    let s = r.summary();
+    assert_eq!(s["complete"], true, "{s}");
+    assert_eq!(s["revoked"], 3, "{s}");
+    let mistakes = s["mistakes"].to_string();
+    assert!(
+        mistakes.contains("a key the attacker created is still active: openai-backup"),
+        "{mistakes}"
+    );
+    assert!(s["score"].as_u64().unwrap() <= 75, "{s}");
+    let dir = &incident_dirs(tmp.path())[0];
+    let events = journal_events(dir);
+    assert_eq!(count(&events, "marked_known"), 1);
+    // Only the exposed keys were revoked: the mark ended the wait for the suspect.
+    assert_eq!(count(&events, "confirmation_given"), 3);
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("a key the attacker created is still active: openai-backup"),
+        "{report}"
+    );
+    let row = report
+        .lines()
+        .find(|l| l.starts_with("| openai-backup |"))
+        .unwrap_or_else(|| panic!("no row for openai-backup:\n{report}"));
+    assert!(
+        row.contains("marked known") && row.contains("looks like Dana's backup key"),
+        "{row}"
+    );
 }
 
 /// Every file breachbook wrote is private to its owner.

@@ -2099,6 +2099,169 @@ fn a_key_made_in_the_window_by_a_stranger_is_a_suspect_on_the_screen() {
     );
 }
 
+/// The words of one panel (its frame found by its title), whatever wrapped them.
+fn panel_words(screen: &str, title: &str) -> String {
+    let rows: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let top = rows.iter().enumerate().find_map(|(y, r)| {
+        let line: String = r.iter().collect();
+        [format!("┌ {title} "), format!("┏ {title} ")]
+            .iter()
+            .find_map(|t| line.find(t.as_str()))
+            .map(|byte| (y, line[..byte].chars().count()))
+    });
+    let Some((y0, x0)) = top else {
+        return String::new();
+    };
+    let x1 = (x0 + 1..rows[y0].len())
+        .find(|x| matches!(rows[y0][*x], '┐' | '┓'))
+        .unwrap_or(rows[y0].len());
+    let mut words = String::new();
+    for r in &rows[y0 + 1..] {
+        if matches!(r.get(x0), Some('└' | '┗')) {
+            break;
+        }
+        let inner: String = r
+            .get(x0 + 1..x1.min(r.len()))
+            .unwrap_or(&[])
+            .iter()
+            .collect();
+        words.push(' ');
+        words.push_str(&inner);
+    }
+    words.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Every exposed key ready and revoked, with a key made in the window by `provenance`.
+fn exposed_revoked_with_a_suspect(
+    provenance: breachbook::incident::provenance::Provenance,
+) -> Story {
+    let mut story = ready_to_revoke()
+        .push(Event::CreatorsFound {
+            creators: vec![(EVAL.to_string(), provenance)],
+            persistence: Vec::new(),
+            at: at(0, 40),
+        })
+        .push(Event::StepStarted {
+            step: "revoke".into(),
+            at: at(9, 0),
+        });
+    for (i, id) in ALL.iter().enumerate() {
+        story = story.revoked(id, at(9, 10 * i as i64 + 5));
+    }
+    story
+}
+
+/// After the exposed keys the revoke step is not done: the Step panel says it waits on the
+/// suspect and how to decide, and Enter opens the suspect's revocation window, which says it
+/// is one, who made it, that no replacement is minted, and asks for its typed word.
+#[test]
+fn the_revoke_step_waits_on_the_suspect_and_offers_it_after_the_exposed_keys() {
+    use breachbook::incident::provenance::{Creator, Provenance};
+    let story = exposed_revoked_with_a_suspect(Provenance::Creator {
+        creator: Creator {
+            identity: "arn:aws:iam::123456789012:user/intruder".into(),
+            kind: Some("IAMUser".into()),
+            source_ip: Some("203.0.113.9".into()),
+            at: Some(days_before(2)),
+            with_key: None,
+            event: "api_key.created".into(),
+        },
+    });
+    let mut app = story.app(false);
+    select_step(&mut app, "revoke");
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("keys contained 3/3"), "{s}");
+    let words = panel_words(&s, "Step");
+    assert!(
+        words.contains("Waiting on 1 suspect key created in the exposure window: openai-eval"),
+        "{s}"
+    );
+    assert!(!words.contains("Keys left to revoke"), "{s}");
+    insta::assert_snapshot!("revoke_step_waits_on_a_suspect_120x40", s);
+    // Enter: the suspect's window (the step runs already, so nothing is sent).
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert_eq!(
+        revoke_of(&app).unwrap().target,
+        Dangerous::Revoke {
+            credential: EVAL.into()
+        }
+    );
+    let s = screen(&app, 120, 40);
+    for said in [
+        "Revoke SUSPECT openai-eval",
+        "a SUSPECT key",
+        "created by arn:aws:iam::123456789012:user/intruder from 203.0.113.9",
+        "mints no replacement",
+        "key id (…",
+    ] {
+        assert!(s.contains(said), "{said}:\n{s}");
+    }
+    assert!(!s.contains("replaced by"), "{s}");
+    insta::assert_snapshot!("revoke_window_of_a_suspect_120x40", s);
+    // Its typed word, as every revocation.
+    type_text(&mut app, "e5b5");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::Confirm {
+            target: Dangerous::Revoke {
+                credential: EVAL.into()
+            },
+            word: "e5b5".into(),
+            override_phrase: None,
+            via: Via::Tui,
+        }]
+    );
+    app.on_update(event(Event::ConfirmationGiven {
+        credential: EVAL.into(),
+        action: DangerKind::Revoke,
+        via: Via::Tui,
+        at: None,
+    }));
+    app.on_update(event(Event::Revoked {
+        credential: EVAL.into(),
+        at: at(10, 0),
+    }));
+    assert!(app.modals.is_empty());
+    assert!(
+        app.toast
+            .as_deref()
+            .unwrap()
+            .contains("openai-eval (suspect): revoked"),
+        "{:?}",
+        app.toast
+    );
+    let words = panel_words(&screen(&app, 120, 40), "Step");
+    assert!(!words.contains("Waiting on"), "{words}");
+}
+
+/// When the audit log could not be read (CloudTrail refused), the waiting line says the
+/// creator is unknown and that this is why the step waits for a decision.
+#[test]
+fn a_suspect_whose_creator_is_unknown_says_why_the_step_waits() {
+    use breachbook::incident::provenance::Provenance;
+    let story = exposed_revoked_with_a_suspect(Provenance::Unknown {
+        why: "the audit log could not be read: CloudTrail refused LookupEvents (AccessDenied)"
+            .into(),
+    });
+    let mut app = story.app(false);
+    select_step(&mut app, "revoke");
+    let words = panel_words(&screen(&app, 160, 50), "Step");
+    for said in [
+        "openai-eval (creator unknown)",
+        "Its creator could not be determined",
+        "cannot tell it from the attacker's",
+        ":known <why>",
+    ] {
+        assert!(words.contains(said), "{said}: {words}");
+    }
+    key(&mut app, KeyCode::Enter);
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("creator unknown: the audit log could not be read"),
+        "{s}"
+    );
+}
+
 /// Persistence made in the window by an unknown identity (a login profile, a service
 /// account) is listed in the Inventory as findings to review, above the selected key's
 /// details; one made by a known creator is not.

@@ -96,7 +96,30 @@ fn a_person_finishes_the_vendor_breach_drill_from_the_screen() {
         t.keys(&["Enter"]);
         t.wait_for(&format!("keys contained {n}/3"), 20);
     }
-    t.wait_for("steps 8/10", 10);
+    // The exposed keys are revoked, but the step is not done: the Step panel says it waits
+    // on the key the attacker made, and how to decide.
+    let waiting = "Waiting on 1 suspect key created in the exposure window: openai-backup";
+    let s = t.wait_until("the Step panel waiting on the suspect", 10, |s| {
+        panel_words(s, "Step").contains(waiting)
+    });
+    assert!(panel_words(&s, "Step").contains("Enter revokes it"), "{s}");
+    assert!(
+        !s.contains("steps 8/10"),
+        "the revoke step finished undecided:\n{s}"
+    );
+    // Enter offers the suspect: the window says it is one, who made it and from where, and
+    // that no replacement is minted; its word, as every revocation.
+    t.keys(&["Enter"]);
+    let s = t.wait_for(MODAL_DRAWN, 10);
+    let words = panel_words(&s, "Revoke SUSPECT openai-backup");
+    assert!(words.contains("a SUSPECT key"), "{s}");
+    assert!(words.contains("created by"), "{s}");
+    assert!(words.contains("203.0.113.45"), "{s}");
+    assert!(words.contains("mints no replacement"), "{s}");
+    let w = word_on(&s);
+    t.type_text(&w);
+    t.keys(&["Enter"]);
+    t.wait_for("steps 8/10", 20);
     // 9. Monitor: the old keys are seen dead after the quiet period (5 drill minutes).
     t.keys(&["Enter"]);
     t.wait_for("steps 9/10", 60);
@@ -117,18 +140,38 @@ fn a_person_finishes_the_vendor_breach_drill_from_the_screen() {
         .path();
     let journal = std::fs::read_to_string(inc.join("journal.jsonl")).unwrap();
     assert_eq!(journal.matches("\"confirmation_refused\"").count(), 1);
-    assert_eq!(journal.matches("\"confirmation_given\"").count(), 3);
+    assert_eq!(journal.matches("\"confirmation_given\"").count(), 4);
     assert!(journal.contains("\"via\":\"tui\""));
-    // This person left the attacker's own key active: the report says so, in its section
-    // and as a mistake of the score.
+    // This person found and revoked the attacker's own key: no score line for it, and the
+    // report's section shows it revoked by them. (Missing it: tests/drill_headless.rs.)
     let report = report_of(tmp.path());
     assert!(
         report.contains("## Created during the exposure window"),
         "{report}"
     );
     assert!(
-        report.contains("a key the attacker created is still active: openai-backup"),
+        !report.contains("a key the attacker created is still active"),
         "{report}"
+    );
+    let row = report
+        .lines()
+        .find(|l| l.starts_with("| openai-backup |"))
+        .unwrap_or_else(|| panic!("no row for openai-backup:\n{report}"));
+    assert!(row.contains("**SUSPECT**"), "{row}");
+    assert!(row.contains("| revoked "), "{row}");
+    // By the person whose typed word the journal holds for it.
+    let operator = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| {
+            r["event"]["type"] == "confirmation_given"
+                && r["event"]["credential"] == "openai/openai-backup"
+        })
+        .and_then(|r| r["operator"]["user"].as_str().map(str::to_string))
+        .expect("the suspect's confirmation is journaled");
+    assert!(
+        row.ends_with(&format!("| {operator} |")),
+        "not revoked by the operator {operator}: {row}"
     );
 }
 
@@ -163,6 +206,38 @@ fn said(screen: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The words of one panel (its frame found by its title), whatever wrapped them.
+fn panel_words(screen: &str, title: &str) -> String {
+    let rows: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let top = rows.iter().enumerate().find_map(|(y, r)| {
+        let line: String = r.iter().collect();
+        [format!("┌ {title} "), format!("┏ {title} ")]
+            .iter()
+            .find_map(|t| line.find(t.as_str()))
+            .map(|byte| (y, line[..byte].chars().count()))
+    });
+    let Some((y0, x0)) = top else {
+        return String::new();
+    };
+    let x1 = (x0 + 1..rows[y0].len())
+        .find(|x| matches!(rows[y0][*x], '┐' | '┓'))
+        .unwrap_or(rows[y0].len());
+    let mut words = String::new();
+    for r in &rows[y0 + 1..] {
+        if matches!(r.get(x0), Some('└' | '┗')) {
+            break;
+        }
+        let inner: String = r
+            .get(x0 + 1..x1.min(r.len()))
+            .unwrap_or(&[])
+            .iter()
+            .collect();
+        words.push(' ');
+        words.push_str(&inner);
+    }
+    words.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Waits until the screen's words (see [`said`]) hold `text`.

@@ -55,6 +55,13 @@ pub enum ScriptAction {
         #[serde(default, rename = "override")]
         override_checks: bool,
     },
+    /// Mark a suspect key (created during the exposure window by an identity breachbook
+    /// cannot vouch for) known, with why: `:known <why>` on the screen. The revoke step no
+    /// longer waits for it, and it stays active.
+    MarkKnown {
+        credential: String,
+        reason: String,
+    },
     SkipStep {
         step: String,
         why: String,
@@ -115,6 +122,11 @@ impl Driver {
                 } => {
                     let id = self.cred_id(&credential)?;
                     self.take_over(&id, word, override_checks).await?;
+                }
+                ScriptAction::MarkKnown { credential, reason } => {
+                    let credential = self.cred_id(&credential)?;
+                    self.send(Command::MarkKnown { credential, reason })?;
+                    self.settle().await?;
                 }
                 ScriptAction::SkipStep { step, why } => {
                     self.send(Command::SkipStep { step, why })?;

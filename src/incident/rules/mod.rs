@@ -188,7 +188,8 @@ pub fn check(state: &IncidentState, work: &Work, cmd: &Command) -> Result<Plan, 
                 reason: reason.trim().to_string(),
                 at: work.now,
             };
-            Plan::then(vec![marked], Next::Nothing)
+            // A revoke step that waited only on this suspect is done now.
+            Plan::then(vec![marked], Next::CompleteFinishedSteps)
         }
         Command::SkipCredential {
             credential: id,
@@ -909,6 +910,89 @@ mod tests {
             read_only.refusal.to_string(),
             "read-only mode: revoke is disabled"
         );
+    }
+
+    /// A revoke step waits for every suspect's decision after its exposed keys: a key made
+    /// in the window whose creator nobody could tell (CloudTrail refused) keeps it open
+    /// until it is revoked or marked known.
+    #[test]
+    fn the_revoke_step_is_done_only_once_every_suspect_is_decided() {
+        use crate::incident::provenance::Provenance;
+        let mut st = found();
+        let made = st.runbook.exposure_window.start + chrono::Duration::days(1);
+        let mut suspect = st.credential("openai/k").unwrap().credential.clone();
+        suspect.id = "openai/made".into();
+        suspect.name = "made".into();
+        suspect.key_id = "key_MaDe".into();
+        suspect.exposed = false;
+        suspect.created = Some(made);
+        for e in [
+            Event::CredentialDiscovered {
+                credential: suspect,
+            },
+            Event::CreatorsFound {
+                creators: vec![(
+                    "openai/made".into(),
+                    Provenance::Unknown {
+                        why: "the audit log could not be read: 403".into(),
+                    },
+                )],
+                persistence: Vec::new(),
+                at: at(1),
+            },
+            Event::StepStarted {
+                step: "revoke".into(),
+                at: at(2),
+            },
+            Event::Revoked {
+                credential: "openai/k".into(),
+                at: at(3),
+            },
+        ] {
+            st.apply(&e, at(3), "op");
+        }
+        assert_eq!(st.open_suspects().len(), 1);
+        // The exposed key is revoked: not done, the suspect is undecided.
+        assert!(completion(&st, "revoke", at(4)).is_empty());
+        // Offered after the exposed keys, in the same step.
+        let waiting: Vec<&str> = st
+            .awaiting_confirmation(false)
+            .iter()
+            .map(|c| c.credential.id.as_str())
+            .collect();
+        assert_eq!(waiting, ["openai/made"]);
+        // Marked known: the plan completes the finished steps, and the step is done.
+        let mark = check_now(
+            &st,
+            false,
+            Command::MarkKnown {
+                credential: "openai/made".into(),
+                reason: "Dana's eval key".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(mark.next, Next::CompleteFinishedSteps);
+        let mut marked = st.clone();
+        for e in &mark.events {
+            marked.apply(e, at(5), "op");
+        }
+        assert!(matches!(
+            &completion(&marked, "revoke", at(5))[..],
+            [Event::StepCompleted { .. }]
+        ));
+        // Or revoked (no pre-flight: nothing to roll out first): done as well.
+        st.apply(
+            &Event::Revoked {
+                credential: "openai/made".into(),
+                at: at(5),
+            },
+            at(5),
+            "op",
+        );
+        assert!(matches!(
+            &completion(&st, "revoke", at(6))[..],
+            [Event::StepCompleted { .. }]
+        ));
     }
 
     #[test]

@@ -40,7 +40,11 @@ pub fn completion(state: &IncidentState, step: &str, now: DateTime<Utc>) -> Vec<
         }]
     };
     let in_rotation = || state.credentials.iter().filter(|c| c.in_rotation());
-    match rule(def.action).done_when {
+    let r = rule(def.action);
+    // A revoke step is not done while a suspect waits for its decision: the attacker's own
+    // key left active and undecided is an open door, whatever happened to the exposed ones.
+    let suspects_open = r.decides_suspects && !state.open_suspects().is_empty();
+    match r.done_when {
         DoneWhen::ItSaysSo => Vec::new(),
         DoneWhen::Listed => {
             // A partial inventory is not done: the keys where it failed were never seen.
@@ -69,6 +73,7 @@ pub fn completion(state: &IncidentState, step: &str, now: DateTime<Utc>) -> Vec<
                 && def.on_failure == OnFailure::Continue;
             match every_key_at(&keys, stage, on_failure, continues) {
                 KeysAt::NotYet => Vec::new(),
+                KeysAt::All | KeysAt::Continue(_) if suspects_open => Vec::new(),
                 // Watching cannot pass while a known service still fails on an old key.
                 KeysAt::All if monitor_hold(state, def.action).is_some() => Vec::new(),
                 KeysAt::All => done(),

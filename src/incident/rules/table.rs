@@ -71,6 +71,9 @@ pub struct ActionRule {
     pub works_on: &'static [Stage],
     /// It also rolls out the replacement of a key revoked early (with an override).
     pub late_rollout: bool,
+    /// It is not done while a suspect (a key created in the window by someone breachbook
+    /// cannot vouch for) waits for its decision: revoked, or marked known with why.
+    pub decides_suspects: bool,
     pub done_when: DoneWhen,
 }
 
@@ -98,6 +101,7 @@ pub const fn rule(action: Action) -> ActionRule {
             runs,
             works_on,
             late_rollout: false,
+            decides_suspects: false,
             done_when,
         }
     }
@@ -126,11 +130,14 @@ pub const fn rule(action: Action) -> ActionRule {
                 every(Stage::Propagated, FailStep),
             )
         },
-        Action::Revoke => row(
-            Runs::KeyByKey(DangerKind::Revoke),
-            &[],
-            every(Stage::Revoked, KeepOpen),
-        ),
+        Action::Revoke => ActionRule {
+            decides_suspects: true,
+            ..row(
+                Runs::KeyByKey(DangerKind::Revoke),
+                &[],
+                every(Stage::Revoked, KeepOpen),
+            )
+        },
         Action::Monitor => row(
             Runs::EachKey(KeyOp::Monitor),
             &[Stage::Revoked],

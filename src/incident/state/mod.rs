@@ -370,21 +370,27 @@ impl IncidentState {
     }
 
     /// Keys a revoke step (or, with `delete`, a delete step) still has to confirm, in
-    /// inventory order.
-    /// Open suspects (keys created in the window by someone breachbook cannot vouch for)
-    /// wait in the revoke step too, until revoked or marked known.
+    /// inventory order: the exposed keys of the rotation first, then (revoke only) the open
+    /// suspects (keys created in the window by someone breachbook cannot vouch for), which
+    /// wait in the revoke step until revoked or marked known.
     pub fn awaiting_confirmation(&self, delete: bool) -> Vec<&CredentialState> {
-        self.credentials
+        let left = |c: &&CredentialState| {
+            if delete {
+                c.rotation.is_contained() && c.deleted.is_none()
+            } else {
+                c.rotation.reached() < Stage::Revoked
+            }
+        };
+        let mut keys: Vec<&CredentialState> = self
+            .credentials
             .iter()
-            .filter(|c| c.in_rotation() || (!delete && self.decision(c) == Decision::Open))
-            .filter(|c| {
-                if delete {
-                    c.rotation.is_contained() && c.deleted.is_none()
-                } else {
-                    c.rotation.reached() < Stage::Revoked
-                }
-            })
-            .collect()
+            .filter(|c| c.in_rotation())
+            .filter(left)
+            .collect();
+        if !delete {
+            keys.extend(self.open_suspects());
+        }
+        keys
     }
 
     /// Steps whose action is `action`.

@@ -113,6 +113,15 @@ impl RevokeModal {
         }
     }
 
+    /// Whether this window revokes a suspect: a key created in the window by someone
+    /// breachbook cannot vouch for, not exposed, with no replacement of ours.
+    fn is_suspect(&self, state: &IncidentState) -> bool {
+        matches!(self.target, Dangerous::Revoke { .. })
+            && state
+                .credential(self.target.credential())
+                .is_some_and(|c| !c.credential.exposed && state.is_suspect(c))
+    }
+
     fn active_field(&mut self) -> &mut String {
         match self.field {
             Field::Word => &mut self.word,
@@ -227,6 +236,9 @@ impl RevokeModal {
                 let delete = matches!(event, Event::Deleted { .. });
                 let more = next_dangerous(ctx.state, ctx.busy, delete).is_some();
                 let name = name_of(ctx.state, credential);
+                if !delete && self.is_suspect(ctx.state) {
+                    return ModalOutcome::Close(Then::Say(strings::suspect_revoked(&name, more)));
+                }
                 ModalOutcome::Close(Then::Say(strings::revoked_next(
                     self.target.verb(),
                     &name,
@@ -329,7 +341,11 @@ impl RevokeModal {
         let pr_h = u16::try_from(pr.len()).unwrap_or(u16::MAX);
         let h = ev_h.saturating_add(pr_h).saturating_add(2);
         let delete = matches!(self.target, Dangerous::Delete { .. });
-        let title = strings::revoke_title(delete, &c.credential.name);
+        let title = if self.is_suspect(ctx.state) {
+            strings::suspect_revoke_title(&c.credential.name)
+        } else {
+            strings::revoke_title(delete, &c.credential.name)
+        };
         let inner = overlay::frame_box(f, overlay::centered(area, w, h), &title, ctx.theme.bad());
         let [ev_area, pr_area] =
             Layout::vertical([Constraint::Min(1), Constraint::Length(pr_h)]).areas(inner);
@@ -346,6 +362,9 @@ impl RevokeModal {
         ctx: &Ctx,
         iw: usize,
     ) -> Vec<Line<'static>> {
+        if self.is_suspect(ctx.state) {
+            return suspect_evidence(c, ctx, iw);
+        }
         let t = ctx.theme;
         let cr = &c.credential;
         let verb = self.target.verb();
@@ -714,6 +733,75 @@ impl RevokeModal {
         ));
         overlay::boxed(f, w, strings::TAKE_OVER_TITLE, t.bad(), lines);
     }
+}
+
+/// The evidence for revoking a suspect: that it is one, who made it (when, from where) as
+/// far as the audit log tells, that no replacement is minted, where it lives, what the
+/// revocation does at the issuer, and its last use.
+fn suspect_evidence(c: &CredentialState, ctx: &Ctx, iw: usize) -> Vec<Line<'static>> {
+    use crate::incident::provenance::Provenance;
+    let t = ctx.theme;
+    let cr = &c.credential;
+    let mut ev: Vec<Line> = Vec::new();
+    let mut say = |prefix: &str, line: &str, style| {
+        ev.extend(text::wrapped(prefix, style, line, style, iw));
+    };
+    say("", &strings::suspect_revoke_heading(&cr.name), t.bad());
+    say(
+        "",
+        &strings::revoke_identity(cr.issuer.label(), &cr.hint, &cr.key_id),
+        t.text(),
+    );
+    let made = match &c.provenance {
+        Some(Provenance::Creator { creator }) => {
+            strings::suspect_created_by(&creator.describe(), &creator.event)
+        }
+        Some(Provenance::Unknown { why }) => strings::suspect_creator_unknown(why),
+        None => strings::SUSPECT_CREATOR_UNLOOKED.to_string(),
+    };
+    say("  ", &made, t.bad());
+    say("", strings::SUSPECT_NO_REPLACEMENT, t.warn());
+    for took in cr.revoke_takes() {
+        say("  ⚠ ", took, t.warn());
+    }
+    ev.extend(locations(c, true, t, iw));
+    let effects = crate::incident::rules::revoke_effects(c);
+    if !effects.is_empty() {
+        ev.push(Line::from(Span::styled(strings::REVOKE_ALSO, t.dim())));
+        for e in effects {
+            ev.extend(text::wrapped("  • ", t.text(), &e, t.text(), iw));
+        }
+    }
+    if let Some(how) = &c.manual_revoke {
+        let verb = strings::VERB_REVOKE;
+        for (prefix, line, style) in [
+            ("", strings::manual_revoke_heading(verb), t.warn()),
+            ("  ", how.instructions.clone(), t.text()),
+            ("  ", strings::MANUAL_REVOKE_THEN.to_string(), t.text()),
+        ] {
+            ev.extend(text::wrapped(prefix, t.warn(), &line, style, iw));
+        }
+    }
+    ev.push(Line::from(Span::styled(
+        strings::SUSPECT_NO_PREFLIGHT,
+        t.dim(),
+    )));
+    // Its own last use: it has no old and new generation, it is one key.
+    let last = ctx
+        .state
+        .usage
+        .get(&cr.id)
+        .and_then(|u| u.last_old_use.as_ref());
+    let line = match last {
+        Some((when, from)) => strings::last_use(
+            &text::clock(when),
+            from,
+            ctx.state.service_of(from).is_some(),
+        ),
+        None => strings::SUSPECT_LAST_USE_NONE.to_string(),
+    };
+    ev.extend(text::wrapped("  • ", t.text(), &line, t.text(), iw));
+    ev
 }
 
 /// Narrower than this, a revocation window is not drawn at all.

@@ -10,6 +10,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use super::frame::{block, status};
+use crate::incident::provenance::Provenance;
+use crate::incident::rules;
 use crate::incident::state::{StepState, StepStatus};
 use crate::runbook::schema::{Action, Step};
 use crate::tui::app::App;
@@ -115,6 +117,7 @@ fn heading(app: &App, s: &StepState, def: &Step) -> Vec<Line<'static>> {
             .state
             .awaiting_confirmation(delete)
             .iter()
+            .filter(|c| c.in_rotation())
             .map(|c| c.credential.name.clone())
             .collect();
         if !names.is_empty() {
@@ -128,8 +131,36 @@ fn heading(app: &App, s: &StepState, def: &Step) -> Vec<Line<'static>> {
                 t.warn(),
             )));
         }
+        if rules::rule(def.action).decides_suspects
+            && let Some(line) = suspects_waiting(app, !names.is_empty())
+        {
+            lines.push(Line::from(Span::styled(line, t.bad())));
+        }
     }
     lines
+}
+
+/// What a revoke step waits on besides its exposed keys: the open suspects, each with who
+/// made it (or that nobody could tell), and how to decide.
+fn suspects_waiting(app: &App, exposed_left: bool) -> Option<String> {
+    let st = &app.state;
+    let open = st.open_suspects();
+    if open.is_empty() {
+        return None;
+    }
+    let mut unknown = 0;
+    let names: Vec<String> = open
+        .iter()
+        .map(|c| {
+            let by = match &c.provenance {
+                Some(Provenance::Creator { creator }) => Some(creator.identity.as_str()),
+                _ => None,
+            };
+            unknown += usize::from(by.is_none());
+            strings::suspect_named(&c.credential.name, by)
+        })
+        .collect();
+    Some(strings::suspects_waiting(&names, unknown, exposed_left))
 }
 
 /// What can be done now, and with which key.
