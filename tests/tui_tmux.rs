@@ -208,6 +208,18 @@ fn said(screen: &str) -> String {
         .join(" ")
 }
 
+/// After the exposed keys, the revoke step offers the key the attacker made (SUSPECT):
+/// Enter opens its window, its word revokes it.
+fn revoke_the_suspect(t: &Tmux) {
+    t.keys(&["Enter"]);
+    let s = t.wait_for(MODAL_DRAWN, 10);
+    assert!(s.contains("Revoke SUSPECT openai-backup"), "{s}");
+    let w = word_on(&s);
+    t.type_text(&w);
+    t.keys(&["Enter"]);
+    t.wait_gone("Revoke SUSPECT openai-backup", 20);
+}
+
 /// The words of one panel (its frame found by its title), whatever wrapped them.
 fn panel_words(screen: &str, title: &str) -> String {
     let rows: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
@@ -354,8 +366,9 @@ fn classic_mistakes_at_80x24_show_on_screen_in_the_score_and_in_the_report() {
     std::thread::sleep(std::time::Duration::from_secs(17));
     t.keys(&["Enter"]);
     let s = t.wait_for(MODAL_DRAWN, 10);
-    // The known service on the old key is an instruction, and it needs the override.
-    let words = said(&s);
+    // The known service on the old key is an instruction, and it needs the override. (The
+    // window's own words: the Step panel behind it shows through at its edges.)
+    let words = panel_words(&s, "Revoke openai-prod");
     assert!(
         words.contains("billing-service (a known service) still calls with this old key"),
         "{s}"
@@ -377,6 +390,7 @@ fn classic_mistakes_at_80x24_show_on_screen_in_the_score_and_in_the_report() {
     t.type_text(&w);
     t.keys(&["Enter"]);
     t.wait_for("keys contained 2/3", 20);
+    revoke_the_suspect(&t);
     t.wait_for("steps 7/10", 20);
 
     // The consequence: watching does not pass while billing-service fails.
@@ -497,6 +511,7 @@ fn revoking_before_the_rollout_by_skipping_at_80x24_is_an_outage_the_score_and_r
         t.keys(&["Enter"]);
         t.wait_for(&format!("keys contained {n}/3"), 20);
     }
+    revoke_the_suspect(&t);
     t.wait_for("steps 8/10", 20);
     t.keys(&["Enter"]);
     t.wait_for("steps 9/10", 60);
