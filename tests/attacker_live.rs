@@ -664,7 +664,7 @@ async fn breachbooks_own_new_keys_are_never_suspect_and_the_revoke_step_waits_fo
         .collect();
     assert_eq!(
         open,
-        [intruders.clone()],
+        std::slice::from_ref(&intruders),
         "only the stranger's key is suspect"
     );
     assert!(
