@@ -25,6 +25,7 @@ use super::{Engine, EngineError};
 use crate::incident::event::Event;
 use crate::incident::model::{Credential, LocationKind};
 use crate::incident::redact::{StreamMasker, known, redact};
+use crate::incident::retries;
 use crate::runbook::schema::{CommandSpec, DrillEffect, KeyPassing};
 
 /// One run of a command step: the key it is for (per-key runs) and the command line.
@@ -171,8 +172,14 @@ async fn remember_values(ctx: &OpCtx, creds: &[Credential], versions: &HashMap<S
         let (Some(primary), Some(version)) = (c.primary_store(), versions.get(&c.id)) else {
             continue;
         };
-        let _ = store.read_version(primary, version).await;
-        let _ = store.read_old(primary, version).await;
+        // The new value is tried as any read (a throttled or lost answer is not the end of
+        // it); the old one may be gone by design (NotFound), so once, its retries watched.
+        let _ = ctx
+            .attempt(Some(&c.id), "read new key", || {
+                store.read_version(primary, version)
+            })
+            .await;
+        let _ = retries::watched(ctx.watch(Some(&c.id)), store.read_old(primary, version)).await;
     }
 }
 
@@ -309,7 +316,11 @@ async fn read_new_key(
         .store(LocationKind::SecretsManager)
         .ok()?
         .clone();
-    store.read_version(&primary, version).await.ok()
+    ctx.attempt(Some(&cred.id), "read new key", || {
+        store.read_version(&primary, version)
+    })
+    .await
+    .ok()
 }
 
 /// Runs `sh -c cmd` in a scrubbed environment; the new key goes only through stdin or the
