@@ -24,13 +24,16 @@ pub struct Retry {
     pub why: String,
 }
 
+/// Receives each retry with the credential of the operation it happened in.
+pub type RetrySink = Arc<dyn Fn(Option<&str>, Retry) + Send + Sync>;
+
 /// Where the retries of a watched operation go, and whom they are for.
 #[derive(Clone)]
 pub struct Watch {
     /// The credential the operation works for, when it works for one.
     pub credential: Option<String>,
     /// Receives each retry with `credential`.
-    pub sink: Arc<dyn Fn(Option<&str>, Retry) + Send + Sync>,
+    pub sink: RetrySink,
 }
 
 tokio::task_local! {
@@ -71,7 +74,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_retry_reaches_the_watch_of_its_operation_and_nothing_outside_one() {
-        let seen: Arc<Mutex<Vec<(Option<String>, Retry)>>> = Arc::default();
+        type Seen = Vec<(Option<String>, Retry)>;
+        let seen: Arc<Mutex<Seen>> = Arc::default();
         let to = seen.clone();
         let watch = Watch {
             credential: Some("iam/u1".into()),

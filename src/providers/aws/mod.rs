@@ -45,7 +45,7 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of one attempt of an AWS call: an answer that has not come by then is given up
 /// on and the call tried again (by the SDK's retry, within [`OPERATION_TIMEOUT`]).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Overrides [`ATTEMPT_TIMEOUT`], in milliseconds (tests against emulators use it to make
+/// Overrides the attempt timeout (10 s), in milliseconds (tests against emulators use it to make
 /// "slower than the timeout" quick).
 pub const ATTEMPT_TIMEOUT_VAR: &str = "BREACHBOOK_AWS_ATTEMPT_TIMEOUT_MS";
 
