@@ -579,3 +579,82 @@ mod triggers {
         assert_eq!(p.log().len(), 8);
     }
 }
+
+/// Found by tests/fault_rate.rs: the answer to UpdateSecretVersionStage (AWSCURRENT moved)
+/// lost after it took effect, the SDK sends it again, and the retry is refused — the label
+/// has left the version it names ("Version stage AWSCURRENT not found in version …",
+/// InvalidParameterException). The promotion must see that it is done, not fail.
+#[tokio::test]
+async fn a_promotion_whose_answer_was_lost_and_retried_is_done_not_failed() {
+    use breachbook::incident::model::{Location, LocationKind};
+    use breachbook::incident::ports::SecretStore;
+    use breachbook::providers::aws::Aws;
+    use breachbook::providers::aws::secrets::SecretsManagerStore;
+    use secrecy::SecretString;
+
+    let moto = Moto::start();
+    let direct = moto.sm_client("us-east-1").await;
+    direct
+        .create_secret()
+        .name("fp/promote-lost")
+        .secret_string(r#"{"AccessKeyId":"AKIAEXAMPLEOLD00001"}"#)
+        .send()
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let mut opts = moto.options("us-east-1");
+    opts.endpoint_url = Some(proxy.endpoint.clone());
+    let aws = Aws::load(&opts, &["us-east-1".to_string()]).await.unwrap();
+    let store = SecretsManagerStore::new(&aws);
+    let loc = Location {
+        kind: LocationKind::SecretsManager,
+        name: "fp/promote-lost".into(),
+        field: None,
+        region: Some("us-east-1".into()),
+        account: None,
+        changed: None,
+    };
+    let new = SecretString::from(r#"{"AccessKeyId":"AKIAEXAMPLENEW00001"}"#.to_string());
+    let version = store
+        .stage(&loc, &new, "fault-proxy-promote-lost-0000000000000001")
+        .await
+        .unwrap();
+    // The first label move (AWSCURRENT) takes effect; its answer is lost.
+    let rule = proxy.add(Rule::operation(
+        "UpdateSecretVersionStage",
+        When::Nth(1),
+        Fault::ForwardThenDrop,
+    ));
+    store
+        .promote(&loc, &version)
+        .await
+        .unwrap_or_else(|e| panic!("promotion failed: {e}\n{}", proxy.describe()));
+    let moves = proxy.requests_for("UpdateSecretVersionStage");
+    assert!(
+        moves
+            .iter()
+            .any(|l| l.fault.as_ref().is_some_and(|(i, _)| *i == rule)),
+        "the fault was injected:\n{}",
+        proxy.describe()
+    );
+    assert!(
+        moves.iter().any(|l| l.attempt == Some(2)),
+        "the SDK sent the lost move again:\n{}",
+        proxy.describe()
+    );
+    let d = direct
+        .describe_secret()
+        .secret_id("fp/promote-lost")
+        .send()
+        .await
+        .unwrap();
+    let stages = d.version_ids_to_stages().unwrap();
+    assert!(
+        stages[&version].iter().any(|s| s == "AWSCURRENT"),
+        "{stages:?}"
+    );
+    assert!(
+        !stages[&version].iter().any(|s| s == "AWSPENDING"),
+        "{stages:?}"
+    );
+}

@@ -2321,3 +2321,37 @@ fn persistence_made_in_the_window_is_listed_in_the_inventory_to_review() {
     );
     assert!(!tall.contains("user drill-responder"), "{tall}");
 }
+
+#[test]
+fn a_retry_shows_on_its_row_while_the_work_is_in_flight_and_goes_with_the_next_news() {
+    let mut app = mid_propagation().app(false);
+    busy_propagating(&mut app);
+    focus(&mut app, Panel::Rotation);
+    app.on_update(event(Event::CallRetried {
+        credential: Some(ANTHROPIC.into()),
+        step: Some("propagate".into()),
+        call: "UpdateSecretVersionStage".into(),
+        attempt: 2,
+        why: "throttled (ThrottlingException)".into(),
+        at: at(5, 6),
+    }));
+    // The row's note, wrapped to the panel's width.
+    let s = screen(&app, 200, 50);
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(s.contains("↻ retrying"), "{s}");
+    assert!(flat.contains("(throttled (ThrottlingException)),"), "{s}");
+    assert!(flat.contains("attempt 2"), "{s}");
+    // The next news of the key (here: the work ends) takes it away.
+    app.on_update(Update::Busy {
+        step: None,
+        in_flight: 0,
+        credentials: Vec::new(),
+    });
+    assert!(!screen(&app, 200, 50).contains("↻ retrying"));
+    busy_propagating(&mut app);
+    app.on_update(event(Event::Promoted {
+        credential: ANTHROPIC.into(),
+        at: at(5, 7),
+    }));
+    assert!(!screen(&app, 200, 50).contains("↻ retrying"));
+}

@@ -373,6 +373,22 @@ pub enum Event {
         why: String,
         retryable: bool,
     },
+    /// A provider's client tried a call again by itself (the AWS SDK's retry): the attempt
+    /// before it failed for `why` (throttled, HTTP 503, timed out, connection reset). The
+    /// engine's own retries are [`Event::AttemptFailed`].
+    CallRetried {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
+        /// The step whose work made the call; none for the usage feed's polls.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// The provider's name of the call: `CreateAccessKey`, `PutSecretValue`.
+        call: String,
+        /// The attempt being made (2 for the first retry).
+        attempt: u32,
+        why: String,
+        at: DateTime<Utc>,
+    },
     /// The rotation of one credential failed for good at its current stage.
     RotationFailed {
         credential: String,
@@ -512,7 +528,10 @@ impl Event {
     pub fn is_state_changing(&self) -> bool {
         !matches!(
             self,
-            Event::UsageObserved { .. } | Event::CommandOutput { .. } | Event::Note { .. }
+            Event::UsageObserved { .. }
+                | Event::CommandOutput { .. }
+                | Event::Note { .. }
+                | Event::CallRetried { .. }
         )
     }
 
@@ -549,9 +568,9 @@ impl Event {
             | Event::RotationSkipped { credential, .. }
             | Event::ConsumerFailed { credential, .. } => Some(credential),
             Event::CredentialDiscovered { credential } => Some(&credential.id),
-            Event::AttemptFailed { credential, .. } | Event::Alarm { credential, .. } => {
-                credential.as_deref()
-            }
+            Event::AttemptFailed { credential, .. }
+            | Event::CallRetried { credential, .. }
+            | Event::Alarm { credential, .. } => credential.as_deref(),
             Event::UsageObserved { sample } => Some(&sample.credential),
             _ => None,
         }

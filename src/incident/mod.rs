@@ -10,7 +10,8 @@
 //! - `rules`: pure checks: the action table, pre-flight, typed words, step completion.
 //! - `provenance`: who made keys created during the exposure window, and the suspect verdict.
 //! - `ports`: the traits providers implement, their errors, the clock, the drill.
-//! - `engine`: the loop that checks commands, journals, and runs work through the ports.
+//! - `engine`: the loop that checks commands, journals, and runs work through the ports;
+//!   `retries`: how providers report the retries they make below it.
 //! - `autopilot`: drives an engine without a terminal (the autopilot, scripts).
 //! - `journal`: the hash-chained journal on disk (its files through `crate::fsutil`);
 //!   `report`, `redact`.
@@ -29,6 +30,7 @@ pub mod provenance;
 pub mod redact;
 pub mod refusal;
 pub mod report;
+pub mod retries;
 pub mod rotation;
 pub mod rules;
 pub mod state;

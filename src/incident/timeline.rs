@@ -344,6 +344,24 @@ fn trouble(state: &IncidentState, event: &Event) -> Option<TimelineEntry> {
                 format!("{operation}{who} failed (attempt {attempt}): {why}{tail}"),
             )
         }
+        Event::CallRetried {
+            credential,
+            call,
+            attempt,
+            why,
+            at,
+            ..
+        } => {
+            let who = credential
+                .as_deref()
+                .map(|c| format!(" for {}", n(c)))
+                .unwrap_or_default();
+            entry(
+                *at,
+                Tone::Info,
+                format!("{call}{who} retried by the client (attempt {attempt}): {why}"),
+            )
+        }
         Event::RotationFailed { credential, why } => entry(
             now,
             Tone::Alarm,

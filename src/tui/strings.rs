@@ -358,6 +358,11 @@ pub fn rotation_failed(why: &str, read_only: bool) -> String {
         format!("✗ {why} · r retry · x skip")
     }
 }
+/// A call for the key being tried again right now: `↻ retrying CreateAccessKey (throttled),
+/// attempt 2`.
+pub fn retrying(call: &str, why: &str, attempt: u32) -> String {
+    format!("↻ retrying {call} ({why}), attempt {attempt}")
+}
 pub fn rotation_skipped(why: &str) -> String {
     format!("↷ skipped: {why}")
 }

@@ -94,6 +94,11 @@ pub enum When {
     /// Each with probability `rate` (0.0–1.0), drawn from a generator seeded with `seed`:
     /// the same requests in the same order get the same faults.
     Rate { rate: f64, seed: u64 },
+    /// Each whose draw falls in `[from, to)`, drawn as for `Rate`: rules with the same
+    /// matcher and seed draw the same number for each request, so rules with disjoint bands
+    /// split one draw between several faults (a total rate made of kinds, at most one fault
+    /// a request).
+    Band { from: f64, to: f64, seed: u64 },
     /// Only the Nth (1 for the first).
     Nth(u64),
     /// The first N.
@@ -313,7 +318,7 @@ impl FaultProxy {
     pub fn add(&self, rule: Rule) -> usize {
         let mut rules = self.shared.rules.lock().unwrap();
         let seed = match rule.when {
-            When::Rate { seed, .. } => seed,
+            When::Rate { seed, .. } | When::Band { seed, .. } => seed,
             _ => 0,
         };
         rules.push(RuleState {
@@ -497,6 +502,10 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
             let fires = match &state.rule.when {
                 When::Always => true,
                 When::Rate { rate, .. } => unit(&mut state.rng) < *rate,
+                When::Band { from, to, .. } => {
+                    let u = unit(&mut state.rng);
+                    *from <= u && u < *to
+                }
                 When::Nth(n) => state.matched == *n,
                 When::FirstN(n) => state.matched <= *n,
                 When::For(d) => state.added.elapsed() < *d,

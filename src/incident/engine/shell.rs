@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::work::OpCtx;
@@ -25,6 +26,7 @@ use super::{Engine, EngineError};
 use crate::incident::event::Event;
 use crate::incident::model::{Credential, LocationKind};
 use crate::incident::redact::{StreamMasker, known, redact};
+use crate::incident::retries;
 use crate::runbook::schema::{CommandSpec, DrillEffect, KeyPassing};
 
 /// One run of a command step: the key it is for (per-key runs) and the command line.
@@ -160,6 +162,9 @@ impl Engine {
     }
 }
 
+/// Keys whose values [`remember_values`] reads at once.
+const REMEMBER_AT_ONCE: usize = 8;
+
 /// Reads the new and the old value of every key in the rotation (through the engine's
 /// remembering ports), so the command's output is masked of them even when the command finds
 /// them by itself. Failures only mean less to look for: the key-shaped net still holds.
@@ -167,13 +172,29 @@ async fn remember_values(ctx: &OpCtx, creds: &[Credential], versions: &HashMap<S
     let Ok(store) = ctx.providers.store(LocationKind::SecretsManager) else {
         return;
     };
-    for c in creds {
-        let (Some(primary), Some(version)) = (c.primary_store(), versions.get(&c.id)) else {
-            continue;
-        };
-        let _ = store.read_version(primary, version).await;
-        let _ = store.read_old(primary, version).await;
-    }
+    // A few keys at a time: a hundred keys read one after another kept the command waiting
+    // for half a minute.
+    futures::stream::iter(creds)
+        .for_each_concurrent(REMEMBER_AT_ONCE, |c| {
+            let store = store.clone();
+            async move {
+                let (Some(primary), Some(version)) = (c.primary_store(), versions.get(&c.id))
+                else {
+                    return;
+                };
+                // The new value is tried as any read (a throttled or lost answer is not the
+                // end of it); the old one may be gone by design (NotFound), so once, its
+                // retries watched.
+                let _ = ctx
+                    .attempt(Some(&c.id), "read new key", || {
+                        store.read_version(primary, version)
+                    })
+                    .await;
+                let _ = retries::watched(ctx.watch(Some(&c.id)), store.read_old(primary, version))
+                    .await;
+            }
+        })
+        .await;
 }
 
 /// Runs each command in turn until one fails; then the step is done or failed.
@@ -309,7 +330,11 @@ async fn read_new_key(
         .store(LocationKind::SecretsManager)
         .ok()?
         .clone();
-    store.read_version(&primary, version).await.ok()
+    ctx.attempt(Some(&cred.id), "read new key", || {
+        store.read_version(&primary, version)
+    })
+    .await
+    .ok()
 }
 
 /// Runs `sh -c cmd` in a scrubbed environment; the new key goes only through stdin or the

@@ -25,6 +25,7 @@ use crate::incident::event::Event;
 use crate::incident::model::{Credential, Location, LocationKind};
 use crate::incident::ports::{Liveness, NewKey, ProviderError, ProviderSet, StrayKey};
 use crate::incident::provenance::Provenance;
+use crate::incident::retries;
 use crate::incident::rules::staging;
 use crate::runbook::schema::{ExposureWindow, Scope};
 
@@ -79,8 +80,30 @@ impl OpCtx {
         });
     }
 
+    /// A watch that journals the retries a provider makes by itself for `credential`
+    /// ([`Event::CallRetried`]).
+    pub(super) fn watch(&self, credential: Option<&str>) -> retries::Watch {
+        let tx = self.tx.clone();
+        let step = self.step.clone();
+        let clock = self.providers.clock.clone();
+        retries::Watch {
+            credential: credential.map(str::to_string),
+            sink: Arc::new(move |credential, r: retries::Retry| {
+                let _ = tx.send(OpMsg::Events(vec![Event::CallRetried {
+                    credential: credential.map(str::to_string),
+                    step: Some(step.clone()),
+                    call: r.call,
+                    attempt: r.attempt,
+                    why: r.why,
+                    at: clock.now(),
+                }]));
+            }),
+        }
+    }
+
     /// Runs `f` with a concurrency permit, retrying retryable failures with exponential
-    /// backoff and jitter; every failed attempt is journaled.
+    /// backoff and jitter; every failed attempt is journaled, and so is every retry the
+    /// provider makes by itself inside one.
     pub(super) async fn attempt<T, F, Fut>(
         &self,
         credential: Option<&str>,
@@ -95,7 +118,7 @@ impl OpCtx {
         loop {
             let result = {
                 let _permit = self.permits.acquire().await;
-                f().await
+                retries::watched(self.watch(credential), f()).await
             };
             match result {
                 Ok(v) => return Ok(v),
@@ -250,7 +273,11 @@ pub(super) async fn list(ctx: &OpCtx, scope: Scope, window: ExposureWindow) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let inv = ctx.providers.inventory.clone();
     let asked = window.clone();
-    let fut = async move { inv.discover(&scope, &window, tx).await };
+    let watch = ctx.watch(None);
+    let fut = retries::watched(
+        watch,
+        async move { inv.discover(&scope, &window, tx).await },
+    );
     let start = asked.start;
     let mut created = Vec::new();
     let forward = async {
@@ -553,7 +580,7 @@ async fn mint(ctx: &OpCtx, member: &Member, known: &[String]) -> Result<NewKey, 
     loop {
         let result = {
             let _permit = ctx.permits.acquire().await;
-            issuer.issue(cred, &member.token).await
+            retries::watched(ctx.watch(Some(&cred.id)), issuer.issue(cred, &member.token)).await
         };
         let e = match result {
             Ok(k) => return Ok(k),

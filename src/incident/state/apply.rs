@@ -12,11 +12,20 @@ use super::{
 };
 use crate::incident::event::{DangerKind, Event};
 use crate::incident::rotation::{RotationState, Stage, Transition};
-use crate::incident::state::ByHand;
+use crate::incident::state::{ByHand, Retrying};
 
 impl IncidentState {
     /// Changes the state by one event; `operator` is its record's user.
     pub(super) fn fold_in(&mut self, event: &Event, wall: DateTime<Utc>, operator: &str) {
+        // Any news of a key ends the retry shown for it.
+        if !matches!(
+            event,
+            Event::CallRetried { .. } | Event::UsageObserved { .. } | Event::Alarm { .. }
+        ) && let Some(id) = event.credential()
+            && let Some(c) = self.credential_mut(id)
+        {
+            c.retrying = None;
+        }
         match event {
             Event::IncidentOpened { .. } => {
                 self.anomalies
@@ -58,6 +67,7 @@ impl IncidentState {
             | Event::Deleted { .. }
             | Event::SessionsEnded { .. } => self.fold_old_key(event),
             Event::AttemptFailed { .. }
+            | Event::CallRetried { .. }
             | Event::RotationFailed { .. }
             | Event::RotationRetried { .. }
             | Event::RotationSkipped { .. } => self.fold_trouble(event),
@@ -537,6 +547,15 @@ impl IncidentState {
                 {
                     c.failed_attempts += 1;
                     c.last_error = Some(why.clone());
+                    if *retryable {
+                        // The engine backs off, then tries again.
+                        c.retrying = Some(Retrying {
+                            call: operation.clone(),
+                            why: why.clone(),
+                            attempt: attempt.saturating_add(1),
+                            at,
+                        });
+                    }
                 }
                 if operation == "inventory" && !*retryable {
                     self.inventory_gaps.push(why.clone());
@@ -550,6 +569,26 @@ impl IncidentState {
                     retryable: *retryable,
                     at,
                 });
+            }
+            Event::CallRetried {
+                credential,
+                call,
+                attempt,
+                why,
+                at,
+                ..
+            } => {
+                self.calls_retried += 1;
+                if let Some(id) = credential
+                    && let Some(c) = self.credential_mut(id)
+                {
+                    c.retrying = Some(Retrying {
+                        call: call.clone(),
+                        why: why.clone(),
+                        attempt: *attempt,
+                        at: *at,
+                    });
+                }
             }
             Event::RotationFailed { credential, why } => {
                 self.transition(credential, Transition::Fail(why.clone()), None);

@@ -66,6 +66,16 @@ pub struct Stray {
     pub discarded: Option<DateTime<Utc>>,
 }
 
+/// A call for this key being tried again by the provider's client right now (the last
+/// [`Event::CallRetried`](crate::incident::event::Event::CallRetried) since its last news).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Retrying {
+    pub call: String,
+    pub why: String,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+}
+
 /// One credential and where its rotation is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CredentialState {
@@ -118,6 +128,8 @@ pub struct CredentialState {
     pub provenance: Option<crate::incident::provenance::Provenance>,
     /// A person vouched for it (created during the window, not the attacker's).
     pub marked_known: Option<super::MarkedKnown>,
+    /// A call for it being retried by the provider's client, until the next news of it.
+    pub retrying: Option<Retrying>,
 }
 
 impl CredentialState {
@@ -147,6 +159,7 @@ impl CredentialState {
             found_at: None,
             provenance: None,
             marked_known: None,
+            retrying: None,
         }
     }
 

@@ -16,7 +16,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use self::created::{Decision, MarkedKnown};
-pub use self::credential::{ByHand, CredentialState, Pending, PendingInTheWay, RoomNeeded, Stray};
+pub use self::credential::{
+    ByHand, CredentialState, Pending, PendingInTheWay, Retrying, RoomNeeded, Stray,
+};
 pub use self::usage::{Calls, SourceCalls, StillOnOld, UsageSeries, known_sources};
 use super::event::{DangerKind, Event, Mode, Score, Via};
 use super::rotation::Stage;
@@ -170,6 +172,8 @@ pub struct IncidentState {
     pub confirmations: Vec<ConfirmationRecord>,
     pub refusals: u32,
     pub failures: Vec<FailureRecord>,
+    /// Calls the providers' clients tried again by themselves (journaled retries).
+    pub calls_retried: u32,
     pub consumer_errors: u32,
     pub score: Option<Score>,
     pub report_path: Option<String>,
@@ -241,6 +245,7 @@ impl IncidentState {
             confirmations: Vec::new(),
             refusals: 0,
             failures: Vec::new(),
+            calls_retried: 0,
             consumer_errors: 0,
             score: None,
             report_path: None,

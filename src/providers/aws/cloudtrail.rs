@@ -110,7 +110,8 @@ impl CloudTrailUsage {
         let regions = regions
             .iter()
             .map(|r| {
-                let conf = aws_sdk_cloudtrail::config::Builder::from(&aws.config(Some(r)))
+                let conf = aws
+                    .cloudtrail_conf(Some(r))
                     .retry_config(RetryConfig::disabled())
                     .build();
                 RegionTrail {

@@ -14,6 +14,7 @@ pub mod cloudtrail;
 pub mod creators;
 pub mod iam;
 pub mod policy;
+mod retry_watch;
 pub mod secrets;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,23 @@ pub(crate) const CLOUDTRAIL: &str = "AWS CloudTrail";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-operation timeout (all attempts) of every AWS call.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeout of one attempt of an AWS call: an answer that has not come by then is given up
+/// on and the call tried again (by the SDK's retry, within [`OPERATION_TIMEOUT`]).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Overrides the attempt timeout (10 s), in milliseconds (tests against emulators use it to make
+/// "slower than the timeout" quick).
+pub const ATTEMPT_TIMEOUT_VAR: &str = "BREACHBOOK_AWS_ATTEMPT_TIMEOUT_MS";
+
+/// The attempt timeout: [`ATTEMPT_TIMEOUT_VAR`] when it holds a number of milliseconds
+/// (at least 1), else 10 s.
+fn attempt_timeout() -> Duration {
+    std::env::var(ATTEMPT_TIMEOUT_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .unwrap_or(ATTEMPT_TIMEOUT)
+}
 /// Attempts per AWS call (the first one included), with the SDK's exponential backoff.
 const MAX_ATTEMPTS: u32 = 3;
 
@@ -90,14 +108,15 @@ impl Aws {
     /// of `regions`. Uses the standard credential chain (environment, profile, SSO, web
     /// identity, container and instance roles) unless `opts.static_credentials` is set,
     /// standard retries (3 attempts with exponential backoff) and timeouts (connect 5 s,
-    /// operation 30 s). Nothing is called yet: credential problems surface on the first
-    /// call, e.g. [`Aws::identity`].
+    /// each attempt 10 s, the operation 30 s). Nothing is called yet: credential problems
+    /// surface on the first call, e.g. [`Aws::identity`].
     pub async fn load(opts: &AwsOptions, regions: &[String]) -> ProviderResult<Aws> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(attempt_timeout())
                     .operation_timeout(OPERATION_TIMEOUT)
                     .build(),
             );
@@ -182,9 +201,45 @@ impl Aws {
         }
     }
 
+    /// A Secrets Manager client for `region` (the default when `None`), its retries
+    /// reported to the engine (see `retry_watch`).
+    pub fn secrets_manager(&self, region: Option<&str>) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::from_conf(self.secrets_manager_conf(region).build())
+    }
+
+    /// The configuration of [`Aws::secrets_manager`], to change before building.
+    pub fn secrets_manager_conf(
+        &self,
+        region: Option<&str>,
+    ) -> aws_sdk_secretsmanager::config::Builder {
+        aws_sdk_secretsmanager::config::Builder::from(&self.config(region))
+            .interceptor(retry_watch::RetryWatch)
+    }
+
+    /// An IAM client (IAM is global: the default region), its retries reported.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::from_conf(self.iam_conf().build())
+    }
+
+    /// The configuration of [`Aws::iam`], to change before building.
+    pub fn iam_conf(&self) -> aws_sdk_iam::config::Builder {
+        aws_sdk_iam::config::Builder::from(&self.config(None)).interceptor(retry_watch::RetryWatch)
+    }
+
+    /// The configuration of an STS client (default region), its retries reported.
+    pub fn sts_conf(&self) -> aws_sdk_sts::config::Builder {
+        aws_sdk_sts::config::Builder::from(&self.config(None)).interceptor(retry_watch::RetryWatch)
+    }
+
+    /// The configuration of a CloudTrail client for `region`, its retries reported.
+    pub fn cloudtrail_conf(&self, region: Option<&str>) -> aws_sdk_cloudtrail::config::Builder {
+        aws_sdk_cloudtrail::config::Builder::from(&self.config(region))
+            .interceptor(retry_watch::RetryWatch)
+    }
+
     /// The caller's identity: the ARN from STS GetCallerIdentity.
     pub async fn identity(&self) -> ProviderResult<String> {
-        let client = aws_sdk_sts::Client::new(&self.config(None));
+        let client = aws_sdk_sts::Client::from_conf(self.sts_conf().build());
         let out = client
             .get_caller_identity()
             .send()
@@ -241,7 +296,7 @@ pub(crate) fn from_chrono(t: DateTime<Utc>) -> AwsDateTime {
 }
 
 /// Error codes meaning "slow down".
-const THROTTLING_CODES: &[&str] = &[
+pub(crate) const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",

@@ -13,16 +13,18 @@ pub mod merge;
 pub mod usage;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::aws::{Aws, AwsOptions};
 use super::google::GoogleCredentials;
 use super::http::HttpConfig;
+use crate::incident::event::Event;
 use crate::incident::model::{Credential, LocationKind};
 use crate::incident::ports::{
     Clock, Inventory, KeyIssuer, ProviderError, ProviderSet, SecretStore, WallClock, WorldFeed,
 };
+use crate::incident::retries;
 use crate::runbook::schema::{Issuer, Runbook, Scope};
 
 pub use merge::MergedInventory;
@@ -94,9 +96,37 @@ pub async fn connect(
         None
     };
     add_http(&mut parts, scope, &http, google, &clock);
+    // Retries made while connecting (STS GetCallerIdentity) are journaled with the first
+    // events of the feed: the journal does not exist yet.
+    let connecting: Arc<Mutex<Vec<Event>>> = Arc::default();
     if scope.secrets_manager.is_some() || scope.iam.is_some() {
-        add_aws(&mut parts, scope, aws, fingerprint_key, &clock).await?;
+        let into = connecting.clone();
+        let at = clock.clone();
+        let watch = retries::Watch {
+            credential: None,
+            sink: Arc::new(move |credential, r: retries::Retry| {
+                if let Ok(mut v) = into.lock() {
+                    v.push(Event::CallRetried {
+                        credential: credential.map(str::to_string),
+                        step: None,
+                        call: r.call,
+                        attempt: r.attempt,
+                        why: r.why,
+                        at: at.now(),
+                    });
+                }
+            }),
+        };
+        retries::watched(
+            watch,
+            add_aws(&mut parts, scope, aws, fingerprint_key, &clock),
+        )
+        .await?;
     }
+    let earlier = connecting
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default();
 
     let new_keys: NewKeys = Arc::default();
     let issuers: HashMap<Issuer, Arc<dyn KeyIssuer>> = parts
@@ -122,6 +152,7 @@ pub async fn connect(
         every: poll_every(),
         lookback: chrono::Duration::minutes(60),
         clock: clock.clone(),
+        earlier,
     }
     .spawn();
     let providers = ProviderSet {

@@ -2,7 +2,7 @@
 //! exposed key (and its new key, once minted) was called, and feeds the Usage panel;
 //! `Watched` notes the id of every key an issuer mints so the poller watches it too.
 //!
-//! May depend on the incident ports, model and events and the runbook schema only.
+//! May depend on the incident ports, model, events and retries and the runbook schema only.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,7 @@ use crate::incident::model::{Credential, KeyGeneration, UsageSample};
 use crate::incident::ports::{
     Clock, KeyIssuer, Liveness, NewKey, ProviderResult, Spend, StrayKey, WorldFeed,
 };
+use crate::incident::retries;
 use crate::runbook::schema::Issuer;
 
 /// Credential id → the id of its new key.
@@ -37,6 +38,8 @@ pub struct UsagePoller {
     pub lookback: chrono::Duration,
     /// The incident's clock: where "now" is when the first poll looks back.
     pub clock: Arc<dyn Clock>,
+    /// Events from before the feed began, sent first (the retries made while connecting).
+    pub earlier: Vec<Event>,
 }
 
 /// What the poller remembers from one poll to the next.
@@ -59,8 +62,11 @@ struct Gone;
 
 impl UsagePoller {
     /// Starts polling; the feed ends when the receiver is dropped.
-    pub fn spawn(self) -> WorldFeed {
+    pub fn spawn(mut self) -> WorldFeed {
         let (tx, rx) = mpsc::unbounded_channel();
+        for e in std::mem::take(&mut self.earlier) {
+            let _ = tx.send(e);
+        }
         tokio::spawn(async move {
             let mut polled = Polled::default();
             // A cadence, not a wait of the incident: live only, so tokio's own interval (the
@@ -75,6 +81,25 @@ impl UsagePoller {
             }
         });
         rx
+    }
+
+    /// Journals the retries the issuer's client makes during one key's poll.
+    fn retry_watch(&self, tx: &mpsc::UnboundedSender<Event>, credential: &str) -> retries::Watch {
+        let tx = tx.clone();
+        let clock = self.clock.clone();
+        retries::Watch {
+            credential: Some(credential.to_string()),
+            sink: Arc::new(move |credential, r: retries::Retry| {
+                let _ = tx.send(Event::CallRetried {
+                    credential: credential.map(str::to_string),
+                    step: None,
+                    call: r.call,
+                    attempt: r.attempt,
+                    why: r.why,
+                    at: clock.now(),
+                });
+            }),
+        }
     }
 
     /// One poll of every exposed key, old and new.
@@ -126,7 +151,12 @@ impl UsagePoller {
             .since
             .entry(at.clone())
             .or_insert_with(|| self.clock.now() - self.lookback);
-        let samples = match issuer.usage(cred, generation, new_id, from).await {
+        let samples = match retries::watched(
+            self.retry_watch(tx, &cred.id),
+            issuer.usage(cred, generation, new_id, from),
+        )
+        .await
+        {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(credential = %cred.id, error = %e, "usage poll failed");
@@ -181,7 +211,12 @@ impl UsagePoller {
         new_id: Option<&str>,
         from: DateTime<Utc>,
     ) -> Result<(), Gone> {
-        let spend = match issuer.spend(cred, generation, new_id, from).await {
+        let spend = match retries::watched(
+            self.retry_watch(tx, &cred.id),
+            issuer.spend(cred, generation, new_id, from),
+        )
+        .await
+        {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(()),
             Err(e) => {

@@ -185,6 +185,14 @@ fn notes(app: &App, c: &CredentialState, width: usize) -> Vec<Line<'static>> {
             notes.push((strings::rotation_skipped(why), t.warn()));
         }
         RotationState::At { .. } => {
+            // Only while its work is in flight: the retry is happening now.
+            if let Some(r) = c
+                .retrying
+                .as_ref()
+                .filter(|_| app.busy.credentials.contains(&c.credential.id))
+            {
+                notes.push((strings::retrying(&r.call, &r.why, r.attempt), t.warn()));
+            }
             if let Some(at) = &c.deleted {
                 notes.push((strings::old_key_deleted(&text::clock(at)), t.good()));
             }

@@ -49,7 +49,7 @@ impl IamInventory {
     async fn stored_locations(&self, secret: &str, regions: &[String]) -> Vec<Stored> {
         let mut out = Vec::new();
         for region in regions {
-            let client = aws_sdk_secretsmanager::Client::new(&self.aws.config(Some(region)));
+            let client = self.aws.secrets_manager(Some(region));
             let described = match client.describe_secret().secret_id(secret).send().await {
                 Ok(d) => d,
                 Err(e) => {
@@ -305,7 +305,7 @@ impl Inventory for IamInventory {
         let Some(iam) = &scope.iam else {
             return Ok(());
         };
-        let client = IamClient::new(&self.aws.config(None));
+        let client = self.aws.iam();
         let sm_regions: Vec<String> = scope
             .secrets_manager
             .as_ref()

@@ -62,12 +62,10 @@ pub struct IamIssuer {
 impl IamIssuer {
     /// An issuer using `aws`'s default region (IAM is global).
     pub fn new(aws: &Aws) -> Self {
-        let mint_conf = aws_sdk_iam::config::Builder::from(&aws.config(None))
-            .retry_config(RetryConfig::disabled())
-            .build();
+        let mint_conf = aws.iam_conf().retry_config(RetryConfig::disabled()).build();
         IamIssuer {
             aws: aws.clone(),
-            client: IamClient::new(&aws.config(None)),
+            client: aws.iam(),
             mint_client: IamClient::from_conf(mint_conf),
             session_writers: std::sync::Mutex::new(HashMap::new()),
             cloudtrail: None,
@@ -290,9 +288,7 @@ impl KeyIssuer for IamIssuer {
             "breachbook-verify",
         );
         drop(pair);
-        let conf = aws_sdk_sts::config::Builder::from(&self.aws.config(None))
-            .credentials_provider(creds)
-            .build();
+        let conf = self.aws.sts_conf().credentials_provider(creds).build();
         let client = aws_sdk_sts::Client::from_conf(conf);
         let mut attempt = 1;
         loop {

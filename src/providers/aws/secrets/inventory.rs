@@ -105,7 +105,7 @@ impl SecretsManagerInventory {
         exposure: &ExposureWindow,
         pages: &mpsc::UnboundedSender<Vec<Credential>>,
     ) -> ProviderResult<()> {
-        let client = Client::new(&self.aws.config(Some(region)));
+        let client = self.aws.secrets_manager(Some(region));
         let ctx = ReadCtx {
             client: &client,
             aws: &self.aws,
@@ -498,7 +498,7 @@ impl ReadCtx<'_> {
         changed: Option<DateTime<Utc>>,
         key_id: &str,
     ) -> Credential {
-        let iam = aws_sdk_iam::Client::new(&self.aws.config(None));
+        let iam = self.aws.iam();
         let user = match iam
             .get_access_key_last_used()
             .access_key_id(key_id)

@@ -77,7 +77,7 @@ impl SecretsManagerStore {
         };
         clients
             .entry(region.clone())
-            .or_insert_with(|| Client::new(&self.aws.config(Some(&region))))
+            .or_insert_with(|| self.aws.secrets_manager(Some(&region)))
             .clone()
     }
 
@@ -288,7 +288,7 @@ impl SecretsManagerStore {
         to: &str,
         from: Option<&str>,
     ) -> ProviderResult<()> {
-        client
+        let moved = client
             .update_secret_version_stage()
             .secret_id(name)
             .version_stage(AWSCURRENT)
@@ -296,8 +296,67 @@ impl SecretsManagerStore {
             .set_remove_from_version_id(from.map(str::to_string))
             .send()
             .await
-            .map_err(|e| sm_err("UpdateSecretVersionStage", name, e))?;
-        Ok(())
+            .map_err(|e| sm_err("UpdateSecretVersionStage", name, e));
+        match moved {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.settled(client, name, e, |d| {
+                    holder_of(d, AWSCURRENT).as_deref() == Some(to)
+                })
+                .await
+            }
+        }
+    }
+
+    /// Takes `label` off `holder` (RemoveFromVersionId, no MoveToVersionId).
+    async fn remove_label(
+        &self,
+        client: &Client,
+        name: &str,
+        label: &str,
+        holder: &str,
+    ) -> ProviderResult<()> {
+        let removed = client
+            .update_secret_version_stage()
+            .secret_id(name)
+            .version_stage(label)
+            .remove_from_version_id(holder)
+            .send()
+            .await
+            .map_err(|e| sm_err("UpdateSecretVersionStage", name, e));
+        match removed {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.settled(client, name, e, |d| {
+                    !stages_of(d, holder).iter().any(|s| s == label)
+                })
+                .await
+            }
+        }
+    }
+
+    /// A label move refused with `err` may already have happened: the SDK retries a call
+    /// whose answer was lost (a reset, an attempt timed out after the request took
+    /// effect), and the retry, naming the version the label has left, is refused
+    /// (InvalidParameterException "Version stage AWSCURRENT not found in version …"). Done
+    /// when DescribeSecret shows the labels as the call wanted (`done`); else `err`.
+    async fn settled(
+        &self,
+        client: &Client,
+        name: &str,
+        err: ProviderError,
+        done: impl Fn(&DescribeSecretOutput) -> bool,
+    ) -> ProviderResult<()> {
+        match self.describe(client, name).await {
+            Ok(d) if done(&d) => {
+                tracing::debug!(
+                    secret = name,
+                    "label move refused but already done (a retry after a lost answer): {err}"
+                );
+                Ok(())
+            }
+            _ => Err(err),
+        }
     }
 }
 
@@ -641,14 +700,7 @@ impl SecretStore for SecretsManagerStore {
             ),
         ];
         for (label, holder, _) in tidy.into_iter().filter(|t| t.2) {
-            client
-                .update_secret_version_stage()
-                .secret_id(name)
-                .version_stage(label)
-                .remove_from_version_id(holder)
-                .send()
-                .await
-                .map_err(|e| sm_err("UpdateSecretVersionStage", name, e))?;
+            self.remove_label(&client, name, label, holder).await?;
         }
         let after = self.describe(&client, name).await?;
         check_promoted(name, &after, version, &promoted)?;
@@ -667,14 +719,8 @@ impl SecretStore for SecretsManagerStore {
         if !stages_of(&d, version).iter().any(|s| s == AWSPENDING) {
             return Ok(());
         }
-        client
-            .update_secret_version_stage()
-            .secret_id(name)
-            .version_stage(AWSPENDING)
-            .remove_from_version_id(version)
-            .send()
-            .await
-            .map_err(|e| sm_err("UpdateSecretVersionStage", name, e))?;
+        self.remove_label(&client, name, AWSPENDING, version)
+            .await?;
         tracing::info!(
             secret = name,
             version,
