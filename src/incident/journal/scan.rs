@@ -12,41 +12,56 @@ use crate::incident::event::Event;
 /// Hashing the parsed line rather than the typed record means a field added by hand is
 /// caught, and a later version of breachbook that adds a field still verifies old records.
 pub fn canonical_hash(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::with_capacity(512);
     write_canonical(value, &mut out);
-    hex::encode(Sha256::digest(out.as_bytes()))
+    hex::encode(Sha256::digest(&out))
 }
 
-fn write_canonical(v: &Value, out: &mut String) {
+/// [`canonical_hash`] of an object given as its map (a record without its `hash`).
+fn canonical_hash_of_map(map: &serde_json::Map<String, Value>) -> String {
+    let mut out = Vec::with_capacity(512);
+    write_canonical_map(map, &mut out);
+    hex::encode(Sha256::digest(&out))
+}
+
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                if let Some(v) = map.get(k) {
-                    write_canonical(v, out);
-                }
-            }
-            out.push('}');
-        }
+        Value::Object(map) => write_canonical_map(map, out),
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_json(scalar, out),
     }
+}
+
+fn write_canonical_map(map: &serde_json::Map<String, Value>, out: &mut Vec<u8>) {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    // serde_json's map is already in key order (unless a crate turns on `preserve_order`):
+    // then this sort finds nothing to do.
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    out.push(b'{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json(k, out);
+        out.push(b':');
+        write_canonical(v, out);
+    }
+    out.push(b'}');
+}
+
+/// A string or scalar as serde_json writes it (its escaping, its number forms).
+fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Writing a string or a scalar into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 /// What a journal's bytes hold.
@@ -71,7 +86,7 @@ fn parse(line: &[u8]) -> Result<(Record, bool), String> {
     let Some(Value::String(stored)) = map.remove("hash") else {
         return Err("it has no `hash` field".into());
     };
-    let computed = canonical_hash(&Value::Object(map.clone()));
+    let computed = canonical_hash_of_map(&map);
     map.insert("hash".into(), Value::String(stored.clone()));
     let record: Record =
         serde_json::from_value(Value::Object(map)).map_err(|e| strip_position(&e))?;

@@ -158,7 +158,7 @@ impl IncidentState {
                 } else {
                     let mut c = CredentialState::new(credential.clone());
                     c.found_at = credential.exposed.then_some(now);
-                    self.credentials.push(c);
+                    self.push_credential(c);
                 }
             }
             Event::ManualKeyNeeded {
@@ -650,7 +650,8 @@ impl IncidentState {
     }
 
     pub(super) fn credential_mut(&mut self, id: &str) -> Option<&mut CredentialState> {
-        self.credentials.iter_mut().find(|c| c.credential.id == id)
+        let i = self.credential_at(id)?;
+        self.credentials.get_mut(i)
     }
 
     pub(super) fn see(&mut self, at: DateTime<Utc>) {

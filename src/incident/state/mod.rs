@@ -10,7 +10,7 @@ mod created;
 mod credential;
 mod usage;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -193,6 +193,23 @@ pub struct IncidentState {
     /// Whether the audit logs were read for creators in this incident. Journals written
     /// before breachbook read them keep their old verdicts: no key of theirs is judged.
     pub creators_looked_up: bool,
+    /// Where each credential is in `credentials`, by id, so a lookup by id does not scan
+    /// 10,000 keys (issue 18: a frame and a replay did, once per row and per event).
+    #[serde(skip)]
+    index: CredentialIndex,
+}
+
+/// Positions in [`IncidentState::credentials`] by id. A hint, checked against the id on
+/// every use: a list changed from outside (a test) still answers right, only slower. Not
+/// part of what a state is: two states with the same credentials are equal whatever their
+/// indexes hold.
+#[derive(Debug, Clone, Default)]
+struct CredentialIndex(HashMap<String, usize>);
+
+impl PartialEq for CredentialIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl IncidentState {
@@ -256,6 +273,7 @@ impl IncidentState {
             inventory_gaps: Vec::new(),
             persistence: Vec::new(),
             creators_looked_up: false,
+            index: CredentialIndex::default(),
         };
         st.timeline
             .push(super::timeline::opened(&runbook.title, *mode, *at));
@@ -276,7 +294,33 @@ impl IncidentState {
     }
 
     pub fn credential(&self, id: &str) -> Option<&CredentialState> {
-        self.credentials.iter().find(|c| c.credential.id == id)
+        self.credential_at(id).and_then(|i| self.credentials.get(i))
+    }
+
+    /// The position of the credential `id` in `credentials`: from the index when it is
+    /// right there, else by looking.
+    fn credential_at(&self, id: &str) -> Option<usize> {
+        match self.index.0.get(id) {
+            Some(&i)
+                if self
+                    .credentials
+                    .get(i)
+                    .is_some_and(|c| c.credential.id == id) =>
+            {
+                Some(i)
+            }
+            // Every credential went in through the index: one it does not know is not here.
+            None if self.index.0.len() == self.credentials.len() => None,
+            _ => self.credentials.iter().position(|c| c.credential.id == id),
+        }
+    }
+
+    /// Adds a credential found for the first time, and remembers where it is.
+    fn push_credential(&mut self, c: CredentialState) {
+        self.index
+            .0
+            .insert(c.credential.id.clone(), self.credentials.len());
+        self.credentials.push(c);
     }
 
     pub fn step(&self, id: &str) -> Option<&StepState> {

@@ -83,8 +83,14 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     ])
     .areas(inner);
 
-    let mut state = TableState::default().with_selected(selected);
-    StatefulWidget::render(table(app, &creds, inner.width), table_area, buf, &mut state);
+    // Rows are made only for what fits (10,000 keys make one screen of rows, not 10,000),
+    // scrolled as ratatui scrolls a fresh table: the selected row at the bottom once it is
+    // past the first screen.
+    let fits = (table_area.height as usize).saturating_sub(1).max(1);
+    let first = selected.map_or(0, |s| (s + 1).saturating_sub(fits));
+    let window = &creds[first..(first + fits).min(creds.len())];
+    let mut state = TableState::default().with_selected(selected.map(|s| s - first));
+    StatefulWidget::render(table(app, window, inner.width), table_area, buf, &mut state);
     Paragraph::new(detail).render(detail_area, buf);
 }
 

@@ -64,21 +64,29 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let selected = app.selected_index(&rows);
     let focused = app.focus == Panel::Rotation;
-    let mut body: Vec<Line> = Vec::new();
-    let mut selected_line = 0;
-    for (i, c) in rows.iter().enumerate() {
-        if Some(i) == selected {
-            selected_line = body.len();
-        }
-        let mut lines = row(app, c, inner.width as usize);
+    let width = inner.width as usize;
+    let make = |i: usize| -> Vec<Line<'static>> {
+        let lines = row(app, rows[i], width);
         if focused && Some(i) == selected {
-            lines = lines.into_iter().map(|l| l.style(t.selected())).collect();
+            lines.into_iter().map(|l| l.style(t.selected())).collect()
+        } else {
+            lines
         }
-        body.extend(lines);
+    };
+    // Rows are made only around what shows (9,000 exposed keys make one screen of rows):
+    // how many lines there are only up to the panel's height, then the lines before the
+    // selection that stay in view, then the selection and what follows it.
+    let height = inner.height as usize;
+    let mut counted = 0;
+    for i in 0..rows.len() {
+        if counted >= height {
+            break;
+        }
+        counted += make(i).len();
     }
     // The gauge sits right under the rows; the header stays and the rows scroll to keep
     // the selection in view.
-    let matrix_h = (body.len() + 1).min((inner.height as usize).saturating_sub(1));
+    let matrix_h = (counted.min(height) + 1).min(height.saturating_sub(1));
     let [matrix, gauge, _] = Layout::vertical([
         Constraint::Length(u16::try_from(matrix_h).unwrap_or(1)),
         Constraint::Length(1),
@@ -86,9 +94,29 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     ])
     .areas(inner);
     let visible = (matrix.height as usize).saturating_sub(1).max(1);
-    let scroll = selected_line.saturating_sub(visible.saturating_sub(2));
+    let before = visible.saturating_sub(2);
+    let sel = selected.unwrap_or(0);
+    // Back from the selection until `before` lines are gathered (or the first row).
+    let mut above: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut above_n = 0;
+    for i in (0..sel).rev() {
+        if above_n >= before {
+            break;
+        }
+        let lines = make(i);
+        above_n += lines.len();
+        above.push(lines);
+    }
+    let mut body: Vec<Line> = above.into_iter().rev().flatten().collect();
+    body.drain(..above_n.saturating_sub(before));
+    for i in sel..rows.len() {
+        if body.len() >= visible {
+            break;
+        }
+        body.extend(make(i));
+    }
     let mut lines = vec![Line::from(header)];
-    lines.extend(body.into_iter().skip(scroll));
+    lines.extend(body);
     Paragraph::new(lines).render(matrix, buf);
 
     let (ratio, contained, exposed) = progress(&rows);

@@ -65,11 +65,20 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
             .render(inner, buf);
         return;
     }
-    let sections: Vec<Section> = rows
-        .iter()
-        .map(|c| Section::new(app, c, end, minutes as usize, inner.width as usize))
-        .collect();
-    let total: usize = sections.iter().map(Section::height).sum();
+    // Sections are made only while they fit (500 series make one screen of them): from the
+    // first when all fit, else from the selected one.
+    let section =
+        |c: &&CredentialState| Section::new(app, c, end, minutes as usize, inner.width as usize);
+    let mut sections: Vec<Section> = Vec::new();
+    let mut total = 0;
+    for c in &rows {
+        if total > inner.height as usize {
+            break;
+        }
+        let s = section(c);
+        total += s.height();
+        sections.push(s);
+    }
     let start = if total <= inner.height as usize {
         0
     } else {
@@ -77,10 +86,18 @@ pub(super) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     let mut y = inner.y;
     let bottom = inner.y + inner.height;
-    for (i, s) in sections.iter().enumerate().skip(start) {
+    for (i, c) in rows.iter().enumerate().skip(start) {
+        let made;
+        let s = match sections.get(i) {
+            Some(s) => s,
+            None => {
+                made = section(c);
+                &made
+            }
+        };
         let h = u16::try_from(s.height()).unwrap_or(u16::MAX);
         if y + h > bottom {
-            let left = sections.len() - i;
+            let left = rows.len() - i;
             if y < bottom {
                 Line::from(Span::styled(strings::more_below(left), t.dim()))
                     .render(Rect::new(inner.x, bottom - 1, inner.width, 1), buf);
