@@ -43,7 +43,7 @@ fn credential(i: usize) -> Credential {
             account: None,
             changed: Some(at(0) - Duration::days(30)),
         }],
-        exposed: i % 10 != 0,
+        exposed: !i.is_multiple_of(10),
         exposure_reason: "stored in breached scope, unchanged since the window opened".into(),
         fingerprint: Some(format!("{:012x}", i.wrapping_mul(0x9e37_79b9))),
         meta: Default::default(),
