@@ -79,6 +79,26 @@ impl Record {
         }
         Ok(scan::canonical_hash(&value))
     }
+
+    /// Seals this record: sets its hash and returns the line breachbook writes for it, the
+    /// record's canonical JSON (keys sorted, no whitespace) with `hash` in its sorted place.
+    /// Written that way, a reader checks the line's hash over its own bytes without
+    /// re-encoding it (see `scan`), while any other encoding of the same value still
+    /// verifies the slow way.
+    pub fn seal(&mut self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut value = serde_json::to_value(&*self)?;
+        if let serde_json::Value::Object(map) = &mut value {
+            map.remove("hash");
+            let unsealed = scan::canonical_bytes(&value);
+            self.hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&unsealed));
+            if let serde_json::Value::Object(map) = &mut value {
+                map.insert("hash".into(), serde_json::Value::String(self.hash.clone()));
+            }
+        }
+        let mut line = scan::canonical_bytes(&value);
+        line.push(b'\n');
+        Ok(line)
+    }
 }
 
 /// The end of a journal's hash chain: the last record's sequence number and hash. A copy
@@ -540,9 +560,7 @@ impl Journal {
             hash: String::new(),
             event: event.clone(),
         };
-        rec.hash = rec.compute_hash().map_err(encode)?;
-        let mut line = serde_json::to_vec(&rec).map_err(encode)?;
-        line.push(b'\n');
+        let line = rec.seal().map_err(encode)?;
         let failed = |source| JournalError::AppendFailed {
             id: self.id.clone(),
             path: self.path.clone(),

@@ -12,9 +12,14 @@ use crate::incident::event::Event;
 /// Hashing the parsed line rather than the typed record means a field added by hand is
 /// caught, and a later version of breachbook that adds a field still verifies old records.
 pub fn canonical_hash(value: &Value) -> String {
+    hex::encode(Sha256::digest(canonical_bytes(value)))
+}
+
+/// A JSON value in canonical form (object keys sorted, no whitespace): the bytes hashed.
+pub fn canonical_bytes(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     write_canonical(value, &mut out);
-    hex::encode(Sha256::digest(&out))
+    out
 }
 
 /// [`canonical_hash`] of an object given as its map (a record without its `hash`).
@@ -79,6 +84,58 @@ pub struct Scan {
 
 /// One parsed line: the record and whether its hash matches its content.
 fn parse(line: &[u8]) -> Result<(Record, bool), String> {
+    if let Some(rec) = parse_sealed(line) {
+        return Ok((rec, true));
+    }
+    parse_value(line)
+}
+
+/// What precedes the hash in a sealed line, and what must follow it: a sealed line is the
+/// record's canonical JSON, whose keys in order are `event`, `hash`, `operator`, `prev`,
+/// `seq`, `time`.
+const SEALED_START: &[u8] = b"{\"event\":";
+const HASH_MEMBER: &[u8] = b",\"hash\":\"";
+const AFTER_HASH: &[u8] = b"\",\"operator\":";
+
+/// The fast path, for lines breachbook wrote itself ([`Record::seal`]): the line is the
+/// canonical form, so its hash is checked over its own bytes minus the `hash` member, with
+/// no re-encoding, and the record is parsed straight into its type. `None` when the line
+/// is not in that form or does not verify that way: the slow path then decides, so both
+/// paths accept exactly the same lines (a non-canonical line verifies only the slow way).
+fn parse_sealed(line: &[u8]) -> Option<Record> {
+    if !line.starts_with(SEALED_START) {
+        return None;
+    }
+    // The top-level member is the last one: after it come only the operator (strings, in
+    // which a quote is escaped), the previous hash, the sequence number and the time.
+    let start = memchr::memmem::rfind(line, HASH_MEMBER)?;
+    let hex_at = start + HASH_MEMBER.len();
+    let stored_hex = line.get(hex_at..hex_at + 64)?;
+    let end = hex_at + 64;
+    if !line.get(end..)?.starts_with(AFTER_HASH)
+        || !stored_hex
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    {
+        return None;
+    }
+    let mut stored = [0u8; 32];
+    hex::decode_to_slice(stored_hex, &mut stored).ok()?;
+    // `end + 1` keeps the closing quote out: the member is `,"hash":"<64 hex>"`.
+    let digest = Sha256::new()
+        .chain_update(&line[..start])
+        .chain_update(&line[end + 1..])
+        .finalize();
+    if digest.as_slice() != stored {
+        return None;
+    }
+    let rec: Record = serde_json::from_slice(line).ok()?;
+    // The member hashed around must be the record's own hash, not one nested in it.
+    (rec.hash.as_bytes() == stored_hex).then_some(rec)
+}
+
+/// The slow path: the line parsed as any JSON, its canonical form rebuilt and hashed.
+fn parse_value(line: &[u8]) -> Result<(Record, bool), String> {
     let value: Value = serde_json::from_slice(line).map_err(|e| strip_position(&e))?;
     let Value::Object(mut map) = value else {
         return Err("not a JSON object".into());
@@ -123,17 +180,18 @@ pub fn scan(bytes: &[u8]) -> Scan {
     let mut out = Scan::default();
     let mut expected_prev = GENESIS.to_string();
     let mut expected_seq: u64 = 1;
-    let mut pos = 0usize;
-    let mut line_no = 0usize;
-    while pos < bytes.len() {
-        let rest = &bytes[pos..];
-        let (content, terminated, end) = match rest.iter().position(|b| *b == b'\n') {
-            Some(i) => (&rest[..i], true, pos + i + 1),
-            None => (rest, false, bytes.len()),
-        };
-        line_no += 1;
+    let lines = split_lines(bytes);
+    let parsed = parse_all(bytes, &lines);
+    for (i, (line, parsed)) in lines.iter().zip(parsed).enumerate() {
+        let Line {
+            start,
+            end,
+            terminated,
+        } = *line;
+        let content = &bytes[start..if terminated { end - 1 } else { end }];
+        let line_no = i + 1;
         let last = end == bytes.len();
-        match parse(content) {
+        match parsed {
             Err(why) => {
                 // A crash mid-write leaves a last line without its newline, or (on some
                 // filesystems) one padded with zero bytes.
@@ -196,9 +254,68 @@ pub fn scan(bytes: &[u8]) -> Scan {
             }
         }
         out.keep_len = end as u64;
-        pos = end;
     }
     out
+}
+
+/// One line's place in the journal: `start..end` includes its newline, if it has one.
+#[derive(Clone, Copy)]
+struct Line {
+    start: usize,
+    end: usize,
+    terminated: bool,
+}
+
+fn split_lines(bytes: &[u8]) -> Vec<Line> {
+    let mut lines = Vec::with_capacity(bytes.len() / 256 + 1);
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', bytes) {
+        lines.push(Line {
+            start,
+            end: nl + 1,
+            terminated: true,
+        });
+        start = nl + 1;
+    }
+    if start < bytes.len() {
+        lines.push(Line {
+            start,
+            end: bytes.len(),
+            terminated: false,
+        });
+    }
+    lines
+}
+
+/// Journals at least this big are parsed on every core: a resume of a long live incident
+/// reads hundreds of thousands of records, and each line parses and hashes on its own.
+const PARALLEL_FROM_BYTES: usize = 4 * 1024 * 1024;
+
+/// Every line parsed and its hash checked, in order. Lines are independent until the chain
+/// is checked (in [`scan`], in order), so a big journal is cut into one run of lines a core.
+fn parse_all(bytes: &[u8], lines: &[Line]) -> Vec<Result<(Record, bool), String>> {
+    let parse_run = |run: &[Line]| -> Vec<Result<(Record, bool), String>> {
+        run.iter()
+            .map(|l| parse(&bytes[l.start..if l.terminated { l.end - 1 } else { l.end }]))
+            .collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if bytes.len() < PARALLEL_FROM_BYTES || cores < 2 || lines.len() < 2 {
+        return parse_run(lines);
+    }
+    let per_run = lines.len().div_ceil(cores);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = lines
+            .chunks(per_run)
+            .map(|run| s.spawn(move || parse_run(run)))
+            .collect();
+        let mut out = Vec::with_capacity(lines.len());
+        for h in handles {
+            // A parse that panicked (it never should) panics here too: no line is lost.
+            out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        out
+    })
 }
 
 #[cfg(test)]
@@ -236,6 +353,116 @@ mod tests {
         assert!(parse(line.as_bytes()).unwrap().1);
         let edited = line.replacen("{", r#"{"extra":true,"#, 1);
         assert!(!parse(edited.as_bytes()).unwrap().1);
+    }
+
+    fn sealed_note(seq: u64, prev: &str, text: &str) -> (Record, Vec<u8>) {
+        let mut rec = Record {
+            seq,
+            time: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            operator: crate::incident::event::Operator {
+                user: "resp\"onder".into(),
+                cloud: Some("arn:aws:iam::123456789012:user/hash".into()),
+            },
+            prev: prev.into(),
+            hash: String::new(),
+            event: Event::Note { text: text.into() },
+        };
+        let line = rec.seal().unwrap();
+        (rec, line)
+    }
+
+    /// The problems of a scan, but for the one these notes always have (the first record is
+    /// not an incident-opened one).
+    fn problems(s: &Scan) -> Vec<&str> {
+        s.recovery
+            .problems
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !p.starts_with("line 1: the first record is not"))
+            .collect()
+    }
+
+    #[test]
+    fn a_sealed_line_is_canonical_and_both_paths_agree() {
+        // A note that itself holds a `,"hash":"` member's bytes (escaped in the string).
+        let (rec, line) = sealed_note(1, GENESIS, r#"x,"hash":"00","operator":{}"#);
+        assert_eq!(*line.last().unwrap(), b'\n');
+        let content = &line[..line.len() - 1];
+        let value: Value = serde_json::from_slice(content).unwrap();
+        assert_eq!(
+            canonical_bytes(&value),
+            content,
+            "written in canonical form"
+        );
+        assert!(content.starts_with(SEALED_START));
+        assert_eq!(rec.hash, rec.compute_hash().unwrap());
+        let fast = parse_sealed(content).expect("the fast path takes breachbook's own lines");
+        let (slow, slow_ok) = parse_value(content).unwrap();
+        assert!(slow_ok);
+        assert_eq!(fast, slow);
+        assert_eq!(fast, rec);
+    }
+
+    #[test]
+    fn an_edited_sealed_line_fails_on_both_paths() {
+        let (_, line) = sealed_note(1, GENESIS, "rotated the key");
+        let content = String::from_utf8(line[..line.len() - 1].to_vec()).unwrap();
+        for edited in [
+            content.replace("rotated", "revoked"),
+            content.replace(r#""seq":1"#, r#""seq":2"#),
+            // Same value, other bytes: verifies only the slow way, and does.
+            content.replace(r#""seq":1"#, r#""seq": 1"#),
+        ] {
+            assert!(parse_sealed(edited.as_bytes()).is_none(), "{edited}");
+        }
+        let (_, ok) = parse(content.replace("rotated", "revoked").as_bytes()).unwrap();
+        assert!(!ok, "a changed word fails its hash");
+        let (_, ok) = parse(content.replace(r#""seq":1"#, r#""seq": 1"#).as_bytes()).unwrap();
+        assert!(ok, "whitespace changes no value");
+    }
+
+    #[test]
+    fn lines_written_before_sealing_still_verify() {
+        // Journals written by earlier versions: `serde_json::to_vec` of the record, in its
+        // field order (`seq` first), hash over the canonical form.
+        let (mut rec, _) = sealed_note(1, GENESIS, "old");
+        rec.hash = rec.compute_hash().unwrap();
+        let mut text = serde_json::to_string(&rec).unwrap();
+        assert!(text.starts_with(r#"{"seq":1"#));
+        text.push('\n');
+        let (_, line2) = sealed_note(2, &rec.hash, "new");
+        let mut bytes = text.into_bytes();
+        bytes.extend_from_slice(&line2);
+        let s = scan(&bytes);
+        assert_eq!(problems(&s), Vec::<&str>::new());
+        assert_eq!(s.records.len(), 2);
+    }
+
+    #[test]
+    fn a_big_journal_parsed_on_every_core_is_read_in_order() {
+        let mut bytes = Vec::new();
+        let mut prev = GENESIS.to_string();
+        let mut seq = 0;
+        while bytes.len() < PARALLEL_FROM_BYTES + 1 {
+            seq += 1;
+            let (rec, line) = sealed_note(seq, &prev, &"n".repeat(200));
+            prev = rec.hash;
+            bytes.extend_from_slice(&line);
+        }
+        // One damaged line in the middle is reported at its own line number.
+        let mid = bytes.len() / 2;
+        let at = mid + bytes[mid..].iter().position(|b| *b == b'\n').unwrap() + 1;
+        let line_no = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        bytes[at + 20] = b'!';
+        let s = scan(&bytes);
+        assert_eq!(s.records.len() as u64, seq);
+        assert!(s.records.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        let problems = problems(&s);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(&format!("line {line_no}: ")),
+            "{problems:?}"
+        );
     }
 
     #[test]
