@@ -151,9 +151,16 @@ async fn check_user(
     let versions = sm
         .list_secret_version_ids()
         .secret_id(secret(u))
+        .include_deprecated(true)
         .send()
         .await
         .unwrap();
+    if versions.versions().len() != 2 {
+        problems.push(format!(
+            "{u}: {} versions, not the seeded one and one new",
+            versions.versions().len()
+        ));
+    }
     let pending = versions
         .versions()
         .iter()
@@ -173,7 +180,10 @@ fn command(state: &Path) -> Command {
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_PROFILE")
         .env("AWS_CONFIG_FILE", state.join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", state.join("no-aws-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            state.join("no-aws-credentials"),
+        )
         // No usage polls: they would interleave records between runs.
         .env("BREACHBOOK_USAGE_POLL_SECS", "3600")
         .env("NO_COLOR", "1")
@@ -240,31 +250,38 @@ fn journal_events(dir: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// The journal's own rules: no key revoked twice, no revocation before its typed word.
+/// The journal's own rules: no key revoked (or deleted) twice, no revocation or deletion
+/// sent before its typed word for that key (`confirmation_given`, action `revoke` or
+/// `delete`).
 fn journal_problems(events: &[Value]) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut revoked: BTreeMap<String, usize> = BTreeMap::new();
+    let mut done: BTreeMap<(String, &str), usize> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         let ty = e["type"].as_str().unwrap_or_default();
-        if ty == "revoke_requested" || ty == "revoked" {
-            let cred = e["credential"].as_str().unwrap_or_default().to_string();
-            let worded = events[..i]
-                .iter()
-                .any(|p| p["type"] == "confirmation_given" && p["credential"] == cred.as_str());
-            if !worded {
-                problems.push(format!(
-                    "record {}: {ty} {cred} without its confirmation_given before it",
-                    i + 1
-                ));
-            }
-            if ty == "revoked" {
-                *revoked.entry(cred).or_default() += 1;
-            }
+        let word = match ty {
+            "revoke_requested" | "revoked" => "revoke",
+            "delete_requested" | "deleted" => "delete",
+            _ => continue,
+        };
+        let cred = e["credential"].as_str().unwrap_or_default().to_string();
+        let worded = events[..i].iter().any(|p| {
+            p["type"] == "confirmation_given"
+                && p["credential"] == cred.as_str()
+                && p["action"] == word
+        });
+        if !worded {
+            problems.push(format!(
+                "record {}: {ty} {cred} without its confirmation_given ({word}) before it",
+                i + 1
+            ));
+        }
+        if ty == "revoked" || ty == "deleted" {
+            *done.entry((cred, ty)).or_default() += 1;
         }
     }
-    for (cred, n) in revoked {
+    for ((cred, ty), n) in done {
         if n != 1 {
-            problems.push(format!("{cred} revoked {n} times"));
+            problems.push(format!("{cred}: {ty} {n} times"));
         }
     }
     problems
@@ -334,7 +351,11 @@ fn iam_and_secrets_manager_killed_at_twenty_points_resume_to_the_uninterrupted_e
     }
     assert!(problems.is_empty(), "the uninterrupted run: {problems:?}");
     let events = journal_events(&incident_dirs(&base)[0]);
-    assert!(journal_problems(&events).is_empty(), "{:?}", journal_problems(&events));
+    assert!(
+        journal_problems(&events).is_empty(),
+        "{:?}",
+        journal_problems(&events)
+    );
     let points = kill_points(&events, POINTS);
     assert!(points.len() >= POINTS, "only {} records", events.len());
 
@@ -361,7 +382,10 @@ fn iam_and_secrets_manager_killed_at_twenty_points_resume_to_the_uninterrupted_e
         // SIGKILL: no destructor, no flush, no goodbye.
         child.kill().unwrap();
         let _ = child.wait();
-        assert!(paused, "the run with a pause at {n} ({ty}) ended before pausing");
+        assert!(
+            paused,
+            "the run with a pause at {n} ({ty}) ended before pausing"
+        );
         let dirs = incident_dirs(&state);
         assert_eq!(dirs.len(), 1, "kill at {n} ({ty}): {dirs:?}");
         let id = dirs[0].file_name().unwrap().to_str().unwrap().to_string();
