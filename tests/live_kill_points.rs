@@ -155,10 +155,55 @@ async fn check_user(
         .send()
         .await
         .unwrap();
-    if versions.versions().len() != 2 {
+    // A run killed after it staged a new key but before it journaled that, leaves that
+    // version behind when the resume mints and stages again (the unjournaled key is deleted
+    // at IAM by the resume's reconcile). Secrets Manager cannot delete one version, and a
+    // version without labels is deprecated (removed by the service in time), so the end
+    // state allows such versions: none with a label but AWSCURRENT and AWSPREVIOUS (the
+    // seeded one), and none holding a key that is still alive.
+    let alive: Vec<String> = keys
+        .access_key_metadata()
+        .iter()
+        .filter(|k| k.status().map(|s| s.as_str()) == Some("Active"))
+        .filter_map(|k| k.access_key_id().map(str::to_string))
+        .collect();
+    let mut previous = 0;
+    for v in versions.versions() {
+        let id = v.version_id().unwrap_or_default();
+        let stages = v.version_stages();
+        if stages.iter().any(|s| s == "AWSCURRENT") {
+            continue;
+        }
+        if stages.iter().any(|s| s == "AWSPREVIOUS") {
+            previous += 1;
+            continue;
+        }
+        if !stages.is_empty() {
+            problems.push(format!("{u}: version {id} has labels {stages:?}"));
+        }
+        let held = sm
+            .get_secret_value()
+            .secret_id(secret(u))
+            .version_id(id)
+            .send()
+            .await
+            .unwrap();
+        let doc: Value = serde_json::from_str(held.secret_string().unwrap_or("{}")).unwrap();
+        let key = doc["AccessKeyId"].as_str().unwrap_or_default();
+        if alive.iter().any(|a| a == key) {
+            problems.push(format!(
+                "{u}: deprecated version {id} holds {key}, which is still active (orphaned)"
+            ));
+        }
+    }
+    if previous != 1 {
         problems.push(format!(
-            "{u}: {} versions, not the seeded one and one new",
-            versions.versions().len()
+            "{u}: {previous} AWSPREVIOUS versions, not the seeded one: {:?}",
+            versions
+                .versions()
+                .iter()
+                .map(|v| (v.version_id().unwrap_or_default(), v.version_stages()))
+                .collect::<Vec<_>>()
         ));
     }
     let pending = versions
@@ -288,7 +333,7 @@ fn journal_problems(events: &[Value]) -> Vec<String> {
 }
 
 /// Record numbers (1-based) to kill after: the first of each kind that matters, then the
-/// rest spread evenly over 1..=records.
+/// rest spread evenly over the records but the last.
 fn kill_points(events: &[Value], want: usize) -> Vec<(usize, String)> {
     let kinds = [
         "issue_requested",
@@ -311,7 +356,9 @@ fn kill_points(events: &[Value], want: usize) -> Vec<(usize, String)> {
             points.insert(i + 1, k.to_string());
         }
     }
-    let r = events.len();
+    // Not the last record: `run_stopped`, written as the process ends, after which there is
+    // no run left to pause.
+    let r = events.len() - 1;
     let mut step = 0;
     while points.len() < want.min(r) {
         let n = 1 + (step * 7919) % r;
