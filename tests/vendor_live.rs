@@ -595,7 +595,7 @@ async fn the_vendor_breach_runbook_killed_at_ten_points_resumes_to_the_same_end(
         assert_eq!(summary["revoked"], EXPOSED, "kill at {n} ({ty})");
         vendor_world::check_contract(&world.fake.state());
         let (new_prod, new_eval, new_gemini) =
-            vendor_world::check_providers(&world.fake.state(), &world);
+            vendor_world::check_providers_with(&world.fake.state(), &world, true);
         vendor_world::check_secrets_manager(
             &world.aws,
             (&new_prod, &new_eval, &new_gemini),
