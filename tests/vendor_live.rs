@@ -13,6 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/chain.rs"]
+mod chain;
 #[path = "support/contract.rs"]
 mod contract;
 #[path = "support/emulator.rs"]
@@ -476,4 +478,165 @@ async fn an_interrupted_openai_mint_is_reconciled_on_resume() {
         );
     }
     vendor_world::check_contract(&st);
+}
+
+/// Issue 14, item 7, the vendor-breach half: the runbook is stopped dead right after record
+/// N (`--pause-after-records N`) and SIGKILLed at points spread over an uninterrupted run
+/// (the first intent to mint, mint, stage, typed word, revoke and report among them), then
+/// resumed until it exits 0 with `complete: true`. Each must end where the uninterrupted run
+/// ends, read from the fakes and moto (`check_providers`, `check_secrets_manager`): every
+/// exposed key revoked exactly once, each after its typed word, no minted key left alive
+/// outside a store, and the chain intact per tests/support/chain.rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendor_breach_runbook_killed_at_ten_points_resumes_to_the_same_end() {
+    let started = Instant::now();
+    // The uninterrupted run: its records, to pick the points from.
+    let world = World::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let rb = vendor_world::runbook_copy(tmp.path());
+    let op = Arc::new(Mutex::new(Operator::default()));
+    let run = tokio::task::block_in_place(|| run_breachbook(&base, &rb, &world, op.clone()));
+    assert!(run.ok, "the uninterrupted run failed\n{}", run.dump());
+    let events = vendor_world::journal_events(&base);
+    drop(world);
+    let r = events.len();
+    let mut points: std::collections::BTreeMap<usize, String> = Default::default();
+    for kind in [
+        "issue_requested",
+        "issued",
+        "staged",
+        "promoted",
+        "confirmation_given",
+        "revoke_requested",
+        "revoked",
+        "report_written",
+    ] {
+        if let Some(i) = events.iter().position(|e| e["type"] == kind) {
+            points.insert(i + 1, kind.to_string());
+        }
+    }
+    let mut step = 1;
+    while points.len() < 10.min(r) {
+        let n = 1 + (step * r / 11) % r;
+        points
+            .entry(n)
+            .or_insert_with(|| events[n - 1]["type"].as_str().unwrap_or("?").to_string());
+        step += 1;
+        if step > 50 {
+            break;
+        }
+    }
+    assert!(points.len() >= 10, "only {r} records");
+
+    let rb_arg = rb.display().to_string();
+    let mut converged = 0;
+    for (n, ty) in &points {
+        eprintln!("vendor kill point: record {n} ({ty})");
+        let world = World::start().await;
+        let state_dir = tmp.path().join(format!("kill-{n}"));
+        let op = Arc::new(Mutex::new(Operator::default()));
+        let at = n.to_string();
+        let watched = state_dir.clone();
+        let want = *n;
+        let killed = tokio::task::block_in_place(|| {
+            breachbook_with(
+                &state_dir,
+                &["run", &rb_arg, "--pause-after-records", &at],
+                &world,
+                op.clone(),
+                Some(Box::new(move |_: &State| {
+                    vendor_world::journal_records(&watched).len() >= want
+                })),
+            )
+        });
+        assert!(
+            !killed.ok,
+            "kill at {n} ({ty}): ran to its end\n{}",
+            killed.dump()
+        );
+        let id = std::fs::read_dir(state_dir.join("incidents"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name()
+            .into_string()
+            .unwrap();
+        let mut last = None;
+        for _ in 0..3 {
+            let run = tokio::task::block_in_place(|| {
+                breachbook_with(&state_dir, &["resume", &id], &world, op.clone(), None)
+            });
+            let done = run.ok
+                && run.stdout.last().is_some_and(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .is_ok_and(|s| s["complete"] == true)
+                });
+            last = Some(run);
+            if done {
+                break;
+            }
+        }
+        let run = last.unwrap();
+        assert!(
+            run.ok,
+            "kill at {n} ({ty}): resume did not finish\n{}",
+            run.dump()
+        );
+        let summary: serde_json::Value = serde_json::from_str(run.stdout.last().unwrap()).unwrap();
+        assert_eq!(
+            summary["complete"],
+            true,
+            "kill at {n} ({ty}): {}",
+            run.dump()
+        );
+        assert_eq!(summary["exposed"], EXPOSED, "kill at {n} ({ty})");
+        assert_eq!(summary["revoked"], EXPOSED, "kill at {n} ({ty})");
+        vendor_world::check_contract(&world.fake.state());
+        let (new_prod, new_eval, new_gemini) =
+            vendor_world::check_providers_with(&world.fake.state(), &world, true);
+        vendor_world::check_secrets_manager(
+            &world.aws,
+            (&new_prod, &new_eval, &new_gemini),
+            &run.dump(),
+        )
+        .await;
+        let events = vendor_world::journal_events(&state_dir);
+        let mut revoked: std::collections::BTreeMap<String, usize> = Default::default();
+        for (i, e) in events.iter().enumerate() {
+            if e["type"] == "revoke_requested" || e["type"] == "revoked" {
+                let cred = e["credential"].as_str().unwrap_or_default();
+                assert!(
+                    events[..i].iter().any(|p| p["type"] == "confirmation_given"
+                        && p["credential"] == cred
+                        && p["action"] == "revoke"),
+                    "kill at {n} ({ty}): record {}: {} {cred} before its typed word",
+                    i + 1,
+                    e["type"]
+                );
+                if e["type"] == "revoked" {
+                    *revoked.entry(cred.to_string()).or_default() += 1;
+                }
+            }
+        }
+        assert!(
+            revoked.values().all(|&k| k == 1),
+            "kill at {n} ({ty}): revoked twice: {revoked:?}"
+        );
+        let journal = state_dir.join("incidents").join(&id).join("journal.jsonl");
+        let report = chain::check_file(&journal);
+        assert!(
+            report.is_intact(),
+            "kill at {n} ({ty}): chain broken: {:?}",
+            report.problems
+        );
+        converged += 1;
+    }
+    println!(
+        "kill points: vendor {converged}/{} converged ({r} records in the uninterrupted run, {} s)",
+        points.len(),
+        started.elapsed().as_secs()
+    );
+    assert_eq!(converged, points.len());
 }

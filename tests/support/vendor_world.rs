@@ -460,6 +460,15 @@ pub fn field(doc: &str, f: &str) -> String {
 /// `secret_updated_at` advancing, its CI API key replaced and the old one deleted; keys stored
 /// nowhere untouched. Returns the new OpenAI keys (prod, eval) and the new Gemini key.
 pub fn check_providers(st: &State, world: &World) -> (String, String, String) {
+    check_providers_with(st, world, false)
+}
+
+/// [`check_providers`] after a run that was SIGKILLed and resumed (`killed`): a key minted
+/// whose answer the killed run never journaled is deleted at its issuer by the resume's
+/// reconcile and minted again, and a write the killed run made may be made again. So the
+/// keys *alive* are counted, every minted one not alive must be deleted (never left alive),
+/// and a store may have been written more than once, as long as it holds the new key.
+pub fn check_providers_with(st: &State, world: &World, killed: bool) -> (String, String, String) {
     for sa in [PROD_SA, EVAL_SA] {
         assert!(
             st.openai_sa(sa).unwrap().deleted,
@@ -483,7 +492,13 @@ pub fn check_providers(st: &State, world: &World) -> (String, String, String) {
         "a service account's key cannot be deleted on its own: {:#?}",
         st.calls
     );
-    let accounts = st.minted_service_accounts();
+    let mut accounts = st.minted_service_accounts();
+    if killed {
+        for a in accounts.iter().filter(|a| a.deleted) {
+            assert!(a.name.starts_with("breachbook-"), "{a:#?}");
+        }
+        accounts.retain(|a| !a.deleted);
+    }
     assert_eq!(
         accounts.len(),
         2,
@@ -497,7 +512,10 @@ pub fn check_providers(st: &State, world: &World) -> (String, String, String) {
     );
     let eval_sa = accounts.iter().find(|a| a.project == EVAL_PROJECT).unwrap();
     assert_eq!(eval_sa.role, "owner", "the old account's role is kept");
-    let minted = st.minted_openai();
+    let mut minted = st.minted_openai();
+    if killed {
+        minted.retain(|k| !k.deleted);
+    }
     assert_eq!(minted.len(), 2, "{minted:#?}");
     let new_prod = minted
         .iter()
@@ -554,7 +572,10 @@ pub fn check_providers(st: &State, world: &World) -> (String, String, String) {
         "the new key's value was not read with getKeyString: {:#?}",
         st.calls
     );
-    let minted_google = st.minted_google();
+    let mut minted_google = st.minted_google();
+    if killed {
+        minted_google.retain(|k| k.alive());
+    }
     assert_eq!(minted_google.len(), 1, "{minted_google:#?}");
     let new_gemini = minted_google[0];
     assert!(new_gemini.alive());
@@ -577,7 +598,11 @@ pub fn check_providers(st: &State, world: &World) -> (String, String, String) {
             s.updated_at > *updated_before,
             "{name}: updated_at did not move"
         );
-        assert_eq!(s.writes, 1, "{name}: written {} times", s.writes);
+        assert!(
+            s.writes == 1 || (killed && s.writes >= 1),
+            "{name}: written {} times",
+            s.writes
+        );
     }
     assert_eq!(st.ai_secret("OPENAI_API_KEY").unwrap().value, new_prod);
     assert_eq!(
@@ -593,7 +618,11 @@ pub fn check_providers(st: &State, world: &World) -> (String, String, String) {
         env.secret_updated_at > world.env_var_before,
         "the environment variable's secret_updated_at did not move"
     );
-    assert_eq!(env.writes, 1);
+    assert!(
+        env.writes == 1 || (killed && env.writes >= 1),
+        "{}",
+        env.writes
+    );
     assert_eq!(
         st.count_calls("Braintrust POST"),
         0,
