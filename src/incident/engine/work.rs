@@ -145,15 +145,27 @@ impl OpCtx {
                     if !retryable {
                         return Err(e);
                     }
-                    let delay = e
-                        .retry_after()
-                        .unwrap_or_else(|| backoff(self.backoff_base, attempt, credential));
+                    let delay = retry_delay(&e, self.backoff_base, attempt, credential);
                     self.providers.clock.sleep(delay).await;
                     attempt += 1;
                 }
             }
         }
     }
+}
+
+/// The longest wait before a retry. A provider's `Retry-After` beyond it (a buggy or hostile
+/// answer, or a quota that resets in hours) is cut to it: the retry then meets the same
+/// answer and, after the last attempt, the operator sees the error, instead of a key's work
+/// parked silently for as long as the provider said.
+pub(super) const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// How long to wait before retrying after `e`: the provider's `Retry-After` when it gave
+/// one, else [`backoff`]; never more than [`MAX_RETRY_DELAY`].
+fn retry_delay(e: &ProviderError, base: Duration, attempt: u32, salt: Option<&str>) -> Duration {
+    e.retry_after()
+        .unwrap_or_else(|| backoff(base, attempt, salt))
+        .min(MAX_RETRY_DELAY)
 }
 
 /// Exponential backoff with deterministic jitter (so drills replay the same with a seed).
@@ -626,9 +638,7 @@ async fn mint(ctx: &OpCtx, member: &Member, known: &[String]) -> Result<NewKey, 
             };
             return Err(fail(format!("could not mint a new key: {e}{tail}")));
         }
-        let delay = e
-            .retry_after()
-            .unwrap_or_else(|| backoff(ctx.backoff_base, attempt, Some(&cred.id)));
+        let delay = retry_delay(&e, ctx.backoff_base, attempt, Some(&cred.id));
         ctx.providers.clock.sleep(delay).await;
         attempt += 1;
     }
@@ -1201,4 +1211,42 @@ pub(super) async fn unstage(
         }
     }
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttled(retry_after: Option<Duration>) -> ProviderError {
+        ProviderError::Throttled {
+            provider: "OpenAI".into(),
+            message: "rate limited".into(),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn a_providers_retry_after_is_kept_up_to_the_cap() {
+        let base = Duration::from_millis(500);
+        let asked = Duration::from_secs(7);
+        assert_eq!(retry_delay(&throttled(Some(asked)), base, 1, None), asked);
+        // `Retry-After: 999999` (eleven days) parks nothing: the wait is the cap.
+        let huge = throttled(Some(Duration::from_secs(999_999)));
+        assert_eq!(retry_delay(&huge, base, 1, None), MAX_RETRY_DELAY);
+    }
+
+    #[test]
+    fn without_retry_after_the_backoff_grows_and_stays_under_the_cap() {
+        let base = Duration::from_secs(5);
+        let first = retry_delay(&throttled(None), base, 1, Some("key"));
+        assert!(first >= base && first <= base * 3 / 2, "{first:?}");
+        for attempt in 1..40 {
+            let d = retry_delay(&throttled(None), base, attempt, Some("key"));
+            assert!(d <= MAX_RETRY_DELAY, "attempt {attempt}: {d:?}");
+        }
+        assert_eq!(
+            retry_delay(&throttled(None), base, 9, Some("key")),
+            MAX_RETRY_DELAY
+        );
+    }
 }
