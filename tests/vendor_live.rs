@@ -21,6 +21,8 @@ mod contract;
 mod emulator;
 #[path = "support/fake_ai.rs"]
 mod fake_ai;
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
 #[path = "support/localstack.rs"]
 mod localstack;
 #[path = "support/moto.rs"]
@@ -203,7 +205,28 @@ fn breachbook_with(
     op: Arc<Mutex<Operator>>,
     kill_when: Option<KillWhen>,
 ) -> Run {
+    breachbook_through(state, args, world, op, kill_when, None)
+}
+
+/// Where breachbook's requests go instead of straight to the world: the AWS endpoint and
+/// environment variables (base URLs, the Google key file, timeouts) that win over the
+/// world's.
+struct Net {
+    aws_endpoint: String,
+    env: Vec<(String, String)>,
+}
+
+/// [`breachbook_with`], its requests sent through `net` when given.
+fn breachbook_through(
+    state: &Path,
+    args: &[&str],
+    world: &World,
+    op: Arc<Mutex<Operator>>,
+    kill_when: Option<KillWhen>,
+    net: Option<&Net>,
+) -> Run {
     let (aws, fake): (&Emulator, &FakeAi) = (&world.aws, &world.fake);
+    let endpoint = net.map_or(aws.endpoint.as_str(), |n| n.aws_endpoint.as_str());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_breachbook"));
     for name in vendor_world::UNSET {
         cmd.env_remove(name);
@@ -211,11 +234,12 @@ fn breachbook_with(
     cmd.env("BREACHBOOK_STATE_DIR", state)
         .env("NO_COLOR", "1")
         .envs(world.env(state))
+        .envs(net.map(|n| n.env.clone()).unwrap_or_default())
         .arg("--state-dir")
         .arg(state)
         .args(args)
         .args(["--headless", "--autopilot", "--quiet-period", "2s"])
-        .args(["--endpoint-url", &aws.endpoint])
+        .args(["--endpoint-url", endpoint])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -639,4 +663,422 @@ async fn the_vendor_breach_runbook_killed_at_ten_points_resumes_to_the_same_end(
         started.elapsed().as_secs()
     );
     assert_eq!(converged, points.len());
+}
+
+/// Past the attempt timeouts of the fault-rate run (0.7 s for AWS, 1 s for the providers).
+const SLOW: Duration = Duration::from_secs(2);
+
+/// The faults of the fault-rate run and their shares of its 10 %, one draw a request.
+fn fault_mix() -> Vec<(&'static str, f64, fault_proxy::Fault)> {
+    use fault_proxy::Fault;
+    vec![
+        ("throttled", 0.015, Fault::Throttle),
+        (
+            "429 with Retry-After",
+            0.010,
+            Fault::TooManyRequests {
+                retry_after: Some(1),
+            },
+        ),
+        ("HTTP 500", 0.010, Fault::InternalError),
+        (
+            "unavailable (503; Anthropic 529)",
+            0.015,
+            Fault::Unavailable,
+        ),
+        ("reset before forwarding", 0.015, Fault::ResetBeforeForward),
+        ("no answer within the timeout", 0.010, Fault::Hang(SLOW)),
+        ("forwarded, then reset", 0.010, Fault::ForwardThenDrop),
+        (
+            "forwarded, answered after the client gave up",
+            0.015,
+            Fault::ForwardThenDelay(SLOW),
+        ),
+    ]
+}
+
+/// Every secret in the runbook's scope, by region.
+const SCOPED: [(&str, &str); 5] = [
+    ("us-east-1", "prod/ai/providers"),
+    ("us-east-1", "legacy/billing/openai"),
+    ("us-east-1", "prod/ai/eval"),
+    ("us-east-1", "prod/ai/braintrust"),
+    ("eu-west-1", "prod/ai/gemini"),
+];
+
+/// Each version of a secret (deprecated ones too) with its labels and value, read from the
+/// emulator directly.
+async fn versions_of(
+    aws: &Emulator,
+    region: &str,
+    name: &str,
+) -> Vec<(String, Vec<String>, String)> {
+    let sm = aws.sm(region);
+    let listed = sm
+        .list_secret_version_ids()
+        .secret_id(name)
+        .include_deprecated(true)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for v in listed.versions() {
+        let id = v.version_id().unwrap().to_string();
+        let value = sm
+            .get_secret_value()
+            .secret_id(name)
+            .version_id(&id)
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap_or_default()
+            .to_string();
+        out.push((id, v.version_stages().to_vec(), value));
+    }
+    out
+}
+
+/// Issue 14, item 6, the providers' half: the vendor-breach runbook live with a
+/// fault-injecting proxy in front of every service it talks to — moto (both regions), OpenAI,
+/// Anthropic, Gemini, Google's API Keys API and its sign-in, Braintrust — each answering 10 %
+/// of requests with a fault in that service's own documented shape
+/// (tests/support/fault_proxy.rs, `Style`), or with a reset, a hang past the timeout, or an
+/// answer lost after the request took effect. On top, the calls where a lost answer hurts
+/// most each lose one answer: the OpenAI service account made (the mint), the Google key
+/// made, an OpenAI service account deleted, the Anthropic key deactivated, the Braintrust
+/// API key deleted and an org AI secret written, Secrets Manager's PutSecretValue and
+/// UpdateSecretVersionStage; and the inventory's first listing of Braintrust's AI secrets
+/// fails on every attempt of the client, so the engine lists again. The run must finish on
+/// its own, and then, read from the fakes
+/// and moto directly: every exposed key revoked once, after its typed word; exactly one new
+/// key alive per exposed key, every other key minted deleted (none orphaned); every copy
+/// holding its new key, no secret with two versions of the same value (none doubled) or an
+/// AWSPENDING left; every fault answered by a journaled retry; the chain intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendor_breach_runbook_at_a_ten_percent_fault_rate_loses_doubles_and_orphans_nothing() {
+    use fault_proxy::{Fault, FaultProxy, Rule, Style, When};
+    let started = Instant::now();
+    let world = World::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let state_dir = tmp.path().join("state");
+    let rb = vendor_world::runbook_copy(tmp.path());
+    let mut before = std::collections::BTreeMap::new();
+    for (region, name) in SCOPED {
+        before.insert(name, versions_of(&world.aws, region, name).await.len());
+    }
+
+    // One proxy per service, each with its own seeded draw.
+    let fake = &world.fake;
+    let proxies: Vec<(&str, &str, FaultProxy)> = vec![
+        ("AWS", "", FaultProxy::start(&world.aws.endpoint)),
+        (
+            "OpenAI",
+            "BREACHBOOK_OPENAI_BASE_URL",
+            FaultProxy::start_as(&fake.openai.uri(), Style::OpenAi),
+        ),
+        (
+            "Anthropic",
+            "BREACHBOOK_ANTHROPIC_BASE_URL",
+            FaultProxy::start_as(&fake.anthropic.uri(), Style::Anthropic),
+        ),
+        (
+            "Gemini",
+            "BREACHBOOK_GEMINI_BASE_URL",
+            FaultProxy::start_as(&fake.gemini.uri(), Style::Google),
+        ),
+        (
+            "Google API Keys",
+            "BREACHBOOK_GOOGLE_API_KEYS_BASE_URL",
+            FaultProxy::start_as(&fake.google_api_keys.uri(), Style::Google),
+        ),
+        (
+            "Google OAuth",
+            "",
+            FaultProxy::start_as(&fake.google_oauth.uri(), Style::Google),
+        ),
+        (
+            "Braintrust",
+            "BREACHBOOK_BRAINTRUST_BASE_URL",
+            FaultProxy::start_as(&fake.braintrust.uri(), Style::Braintrust),
+        ),
+    ];
+    let by = |name: &str| &proxies.iter().find(|p| p.0 == name).unwrap().2;
+    // The pinned faults first: the first rule that fires decides a request's fate.
+    let lose = |name: &str, method: &str, prefix: &str| {
+        by(name).add(Rule::path(
+            Some(method),
+            prefix,
+            When::Nth(1),
+            Fault::ForwardThenDrop,
+        ))
+    };
+    let sa_path = |p: &str| format!("/v1/organization/projects/{p}/service_accounts");
+    let pinned = vec![
+        (
+            "OpenAI",
+            lose("OpenAI", "POST", &sa_path(vendor_world::EVAL_PROJECT)),
+        ),
+        (
+            "OpenAI",
+            lose(
+                "OpenAI",
+                "DELETE",
+                &format!("{}/", sa_path(vendor_world::PROD_PROJECT)),
+            ),
+        ),
+        (
+            "Google API Keys",
+            lose("Google API Keys", "POST", "/v2/projects/"),
+        ),
+        (
+            "Anthropic",
+            lose("Anthropic", "POST", "/v1/organizations/api_keys/"),
+        ),
+        ("Braintrust", lose("Braintrust", "DELETE", "/v1/api_key/")),
+        ("Braintrust", lose("Braintrust", "PATCH", "/v1/ai_secret/")),
+        // The inventory's first listing of the org AI secrets fails on every attempt the
+        // client makes: the engine lists the whole scope again.
+        (
+            "Braintrust",
+            by("Braintrust").add(Rule::path(
+                Some("GET"),
+                "/v1/ai_secret",
+                When::FirstN(3),
+                Fault::InternalError,
+            )),
+        ),
+        (
+            "AWS",
+            by("AWS").add(Rule::operation(
+                "PutSecretValue",
+                When::Nth(2),
+                Fault::ForwardThenDrop,
+            )),
+        ),
+        (
+            "AWS",
+            by("AWS").add(Rule::operation(
+                "UpdateSecretVersionStage",
+                When::Nth(1),
+                Fault::ForwardThenDrop,
+            )),
+        ),
+    ];
+    for (i, (_, _, proxy)) in proxies.iter().enumerate() {
+        let mut from = 0.0;
+        for (_, share, fault) in fault_mix() {
+            proxy.add(Rule::any(
+                When::Band {
+                    from,
+                    to: from + share,
+                    seed: 0x1406 + i as u64,
+                },
+                fault,
+            ));
+            from += share;
+        }
+    }
+    let mut env: Vec<(String, String)> = proxies
+        .iter()
+        .filter(|p| !p.1.is_empty())
+        .map(|p| (p.1.to_string(), p.2.endpoint.clone()))
+        .collect();
+    let key_file = fake.sign_in_through(&by("Google OAuth").endpoint, tmp.path());
+    env.push((
+        "GOOGLE_APPLICATION_CREDENTIALS".into(),
+        key_file.display().to_string(),
+    ));
+    env.push(("BREACHBOOK_AWS_ATTEMPT_TIMEOUT_MS".into(), "700".into()));
+    env.push(("BREACHBOOK_HTTP_TIMEOUT_MS".into(), "1000".into()));
+    let net = Net {
+        aws_endpoint: by("AWS").endpoint.clone(),
+        env,
+    };
+
+    let op = Arc::new(Mutex::new(Operator::default()));
+    let rb_arg = rb.display().to_string();
+    let run = tokio::task::block_in_place(|| {
+        breachbook_through(
+            &state_dir,
+            &["run", &rb_arg],
+            &world,
+            op.clone(),
+            None,
+            Some(&net),
+        )
+    });
+    let faults: Vec<(&str, Vec<fault_proxy::Logged>)> =
+        proxies.iter().map(|p| (p.0, p.2.faults())).collect();
+    let described = || {
+        faults
+            .iter()
+            .map(|(name, f)| {
+                let lines: Vec<String> = f
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "  {} {} {:?}",
+                            l.method,
+                            l.path,
+                            l.fault.as_ref().unwrap().1
+                        )
+                    })
+                    .collect();
+                format!("{name}: {} faults\n{}", f.len(), lines.join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        run.ok,
+        "the run did not finish under faults\n{}\n{}",
+        run.dump(),
+        described()
+    );
+    let summary: serde_json::Value = serde_json::from_str(run.stdout.last().unwrap()).unwrap();
+    assert_eq!(summary["complete"], true, "{}", run.dump());
+    assert_eq!(summary["exposed"], EXPOSED, "{}", run.dump());
+    assert_eq!(summary["revoked"], EXPOSED, "{}", run.dump());
+
+    // Every pinned fault met its request.
+    for (name, rule) in &pinned {
+        assert!(
+            by(name)
+                .faults()
+                .iter()
+                .any(|l| l.fault.as_ref().is_some_and(|f| f.0 == *rule)),
+            "{name}: pinned rule {rule} never fired\n{}",
+            by(name).describe()
+        );
+    }
+
+    // At the providers: one new key alive per exposed key, every other minted key deleted.
+    let st_problems = world.fake.state().problems.clone();
+    assert!(
+        st_problems.is_empty(),
+        "requests the fakes refused: {st_problems:#?}"
+    );
+    vendor_world::check_contract(&world.fake.state());
+    let (new_prod, new_eval, new_gemini) =
+        vendor_world::check_providers_with(&world.fake.state(), &world, true);
+    let (strays_openai, strays_google) = {
+        let st = world.fake.state();
+        (
+            st.minted_service_accounts()
+                .iter()
+                .filter(|a| a.deleted)
+                .count(),
+            st.minted_google().iter().filter(|k| !k.alive()).count(),
+        )
+    };
+
+    // In Secrets Manager: every copy new, nothing doubled, nothing pending.
+    vendor_world::check_secrets_manager(
+        &world.aws,
+        (&new_prod, &new_eval, &new_gemini),
+        &run.dump(),
+    )
+    .await;
+    let mut new_versions = 0;
+    for (region, name) in SCOPED {
+        let versions = versions_of(&world.aws, region, name).await;
+        let mut values: Vec<&str> = versions.iter().map(|v| v.2.as_str()).collect();
+        values.sort_unstable();
+        let distinct = {
+            let mut d = values.clone();
+            d.dedup();
+            d.len()
+        };
+        assert_eq!(
+            distinct,
+            values.len(),
+            "{name}: two versions hold the same value (a write doubled): {:?}",
+            versions.iter().map(|v| (&v.0, &v.1)).collect::<Vec<_>>()
+        );
+        assert!(
+            versions
+                .iter()
+                .all(|v| !v.1.iter().any(|s| s == "AWSPENDING")),
+            "{name}: an AWSPENDING was left: {:?}",
+            versions.iter().map(|v| (&v.0, &v.1)).collect::<Vec<_>>()
+        );
+        new_versions += versions.len() - before[name];
+    }
+
+    // The journal: each revoke after its typed word and once; every fault answered by a
+    // journaled retry (the engine's attempt_failed, the SDK's call_retried).
+    let events = vendor_world::journal_events(&state_dir);
+    let mut revoked: std::collections::BTreeMap<String, usize> = Default::default();
+    for (i, e) in events.iter().enumerate() {
+        if e["type"] == "revoke_requested" || e["type"] == "revoked" {
+            let cred = e["credential"].as_str().unwrap_or_default();
+            assert!(
+                events[..i].iter().any(|p| p["type"] == "confirmation_given"
+                    && p["credential"] == cred
+                    && p["action"] == "revoke"),
+                "record {}: {} {cred} before its typed word",
+                i + 1,
+                e["type"]
+            );
+            if e["type"] == "revoked" {
+                *revoked.entry(cred.to_string()).or_default() += 1;
+            }
+        }
+    }
+    assert!(
+        revoked.values().all(|&k| k == 1),
+        "revoked twice: {revoked:?}"
+    );
+    assert!(
+        events.iter().any(|e| e["type"] == "attempt_failed"
+            && e["operation"] == "inventory"
+            && e["retryable"] == true),
+        "the inventory was not listed again after Braintrust failed it"
+    );
+    let failed = events
+        .iter()
+        .filter(|e| e["type"] == "attempt_failed")
+        .count();
+    let retried = events
+        .iter()
+        .filter(|e| e["type"] == "call_retried")
+        .count();
+    let total_faults: usize = faults.iter().map(|f| f.1.len()).sum();
+    assert!(
+        failed + retried >= total_faults,
+        "{total_faults} faults but {failed} attempt_failed and {retried} call_retried journaled\n{}",
+        described()
+    );
+    let id = summary["incident"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            std::fs::read_dir(state_dir.join("incidents"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .file_name()
+                .into_string()
+                .unwrap()
+        });
+    let report = chain::check_file(&state_dir.join("incidents").join(&id).join("journal.jsonl"));
+    assert!(report.is_intact(), "chain broken: {:?}", report.problems);
+
+    let requests: usize = proxies.iter().map(|p| p.2.log().len()).sum();
+    let per: Vec<String> = faults
+        .iter()
+        .map(|(name, f)| {
+            let seen = by(name).log().len();
+            format!("{name} {}/{seen}", f.len())
+        })
+        .collect();
+    println!(
+        "vendor fault rate: {EXPOSED}/{EXPOSED} keys rotated and revoked; {requests} requests, {total_faults} faults ({:.1} %: {}); journaled {failed} attempt_failed + {retried} call_retried; strays minted then deleted: OpenAI {strays_openai}, Google {strays_google}; {new_versions} new secret versions, 0 doubled; run {:.1} s, test {:.1} s",
+        100.0 * total_faults as f64 / requests.max(1) as f64,
+        per.join(", "),
+        run.elapsed.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
 }

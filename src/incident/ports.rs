@@ -81,7 +81,12 @@ pub enum ProviderError {
     /// Part of a listing failed: `sources` names every part that could not be listed, with
     /// why; what the others found was sent.
     #[error("not everything could be listed: {sources}")]
-    Incomplete { sources: String },
+    Incomplete {
+        sources: String,
+        /// Every part failed for a reason that may pass (throttled, a 5xx, a timeout, a
+        /// lost connection): listing again may find it all.
+        transient: bool,
+    },
 }
 
 impl ProviderError {
@@ -93,6 +98,10 @@ impl ProviderError {
                 | ProviderError::Server { .. }
                 | ProviderError::Timeout { .. }
                 | ProviderError::Network { .. }
+                | ProviderError::Incomplete {
+                    transient: true,
+                    ..
+                }
         )
     }
 

@@ -709,6 +709,14 @@ impl FakeAi {
         path
     }
 
+    /// Sends Google's sign-in through `base` (a proxy in front of [`FakeAi::google_oauth`]):
+    /// the token URI becomes `<base>/token`, which the JWT's audience must then name, and the
+    /// key file is written again in `dir` with it.
+    pub fn sign_in_through(&self, base: &str, dir: &Path) -> PathBuf {
+        self.state().google_token_uri = format!("{}/token", base.trim_end_matches('/'));
+        self.write_google_key_file(dir)
+    }
+
     /// The environment breachbook reads: base URLs and admin keys (not the Google key file:
     /// [`FakeAi::write_google_key_file`] and `GOOGLE_APPLICATION_CREDENTIALS`).
     pub fn env(&self) -> Vec<(&'static str, String)> {

@@ -42,7 +42,9 @@
 //!   in Kralizek/AWSSecretsManagerConfigurationExtensions#78 and
 //!   mongodb/awscdk-resources-mongodbatlas#207).
 //! - Anything else (no AWS protocol recognized) gets a small JSON body, and throttling
-//!   there is a 429.
+//!   there is a 429, unless the proxy stands in front of an HTTP provider
+//!   ([`FaultProxy::start_as`] with a [`Style`]): then each fault is that vendor's own
+//!   documented answer (see [`Style`], sources beside each).
 //!
 //! Which of these the Rust SDK retries (aws-runtime `THROTTLING_ERRORS` holds
 //! `Throttling` and `ThrottlingException`; aws-smithy-runtime retries status 500, 502,
@@ -224,6 +226,37 @@ pub enum Protocol {
     Other,
 }
 
+/// Whose error answers the proxy gives to requests that speak no AWS protocol: the vendor
+/// it stands in front of. The short source names are tests/support/contract.rs's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// No vendor: a small JSON body (`{"error":{"code","message"}}`), throttling as 429.
+    Plain,
+    /// OpenAI: `{"error":{"message","type","param","code"}}` (OAI
+    /// `#/components/schemas/ErrorResponse`). 429 is OAI `TooManyRequests` (L86354) with
+    /// `code: rate_limit_exceeded`, `Retry-After` in whole seconds when given; 500 and 503
+    /// are the error-codes guide's "500 - The server had an error while processing your
+    /// request" and "503 - The engine is currently overloaded, please try again later"
+    /// (platform.openai.com/docs/guides/error-codes), `type: server_error`.
+    OpenAi,
+    /// Anthropic: `{"type":"error","error":{"type","message"},"request_id"}` (ANT
+    /// api/errors, "Error shapes"): 429 `rate_limit_error`, 500 `api_error`, and for
+    /// "unavailable" 529 `overloaded_error` ("The API is temporarily overloaded"): Anthropic
+    /// documents no 503.
+    Anthropic,
+    /// Google (Gemini, API Keys, OAuth): `{"error":{"code","message","status"}}` (google.rpc
+    /// `Status` as JSON, googleapis/googleapis@f8291d2 google/rpc/status.proto and
+    /// code.proto's HTTP mapping): 429 `RESOURCE_EXHAUSTED`, 500 `INTERNAL`, 503
+    /// `UNAVAILABLE`.
+    Google,
+    /// Braintrust: every authenticated operation documents only 429 ("Too many requests hit
+    /// the API too quickly. We recommend an exponential backoff of your requests", a
+    /// `Retry-After` header, text/plain) and 500 ("Something went wrong on Braintrust's end.
+    /// (These are rare.)", text/plain) (BT, every operation's `responses`); "unavailable"
+    /// is answered as that documented 500.
+    Braintrust,
+}
+
 /// One request the proxy saw.
 #[derive(Debug, Clone)]
 pub struct Logged {
@@ -256,6 +289,7 @@ struct RuleState {
 
 struct Shared {
     upstream: String,
+    style: Style,
     started: Instant,
     rules: Mutex<Vec<RuleState>>,
     latency: Mutex<Duration>,
@@ -276,8 +310,14 @@ impl FaultProxy {
     /// Starts a proxy to `upstream` (`http://127.0.0.1:<port>`) on a free port, on a thread
     /// and runtime of its own (so it serves sync and async tests alike).
     pub fn start(upstream: &str) -> FaultProxy {
+        FaultProxy::start_as(upstream, Style::Plain)
+    }
+
+    /// Starts a proxy in front of an HTTP provider: its faults are answered in `style`.
+    pub fn start_as(upstream: &str, style: Style) -> FaultProxy {
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
+            style,
             started: Instant::now(),
             rules: Mutex::new(Vec::new()),
             latency: Mutex::new(Duration::ZERO),
@@ -545,6 +585,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
         None => pass_on().await.or_else(|e| Ok(bad_gateway(&e))),
         Some(Fault::Throttle) => Ok(shaped_error(
             protocol,
+            shared.style,
             content_type.as_deref(),
             query_version.as_deref(),
             &request_id,
@@ -552,6 +593,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
         )),
         Some(Fault::InternalError) => Ok(shaped_error(
             protocol,
+            shared.style,
             content_type.as_deref(),
             query_version.as_deref(),
             &request_id,
@@ -559,6 +601,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
         )),
         Some(Fault::Unavailable) => Ok(shaped_error(
             protocol,
+            shared.style,
             content_type.as_deref(),
             query_version.as_deref(),
             &request_id,
@@ -566,6 +609,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
         )),
         Some(Fault::AccessDenied) => Ok(shaped_error(
             protocol,
+            shared.style,
             content_type.as_deref(),
             query_version.as_deref(),
             &request_id,
@@ -574,6 +618,14 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, reset: Arc<AtomicBo
                 operation.as_deref(),
             )),
         )),
+        Some(Fault::TooManyRequests { retry_after }) if shared.style != Style::Plain => {
+            let mut resp = vendor_error(shared.style, &ErrorKind::Throttle);
+            if let Some(s) = retry_after {
+                resp.headers_mut()
+                    .insert("retry-after", s.to_string().parse().unwrap());
+            }
+            Ok(resp)
+        }
         Some(Fault::TooManyRequests { retry_after }) => {
             let mut b = Response::builder()
                 .status(StatusCode::TOO_MANY_REQUESTS)
@@ -732,6 +784,7 @@ fn denied_action(target: Option<&str>, operation: Option<&str>) -> String {
 /// An error in the service's own shape (see the module doc).
 fn shaped_error(
     protocol: Protocol,
+    style: Style,
     content_type: Option<&str>,
     query_version: Option<&str>,
     request_id: &str,
@@ -805,6 +858,7 @@ fn shaped_error(
                 .body(Full::new(Bytes::from(body)))
                 .unwrap()
         }
+        Protocol::Other if style != Style::Plain => vendor_error(style, &kind),
         Protocol::Other => {
             let status = match &kind {
                 ErrorKind::Throttle => 429,
@@ -817,6 +871,110 @@ fn shaped_error(
                 .body(Full::new(Bytes::from(body.to_string())))
                 .unwrap()
         }
+    }
+}
+
+/// A fault in an HTTP provider's own shape (see [`Style`]).
+fn vendor_error(style: Style, kind: &ErrorKind) -> Response<Full<Bytes>> {
+    use serde_json::json;
+    let json_reply = |status: u16, body: serde_json::Value| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap()
+    };
+    let text_reply = |status: u16, body: &'static str| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "text/plain")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap()
+    };
+    match (style, kind) {
+        (Style::OpenAi, ErrorKind::Throttle) => json_reply(
+            429,
+            json!({"error": {"message": "Rate limit reached for requests", "type": "requests",
+                "param": null, "code": "rate_limit_exceeded"}}),
+        ),
+        (Style::OpenAi, ErrorKind::Internal) => json_reply(
+            500,
+            json!({"error": {"message": "The server had an error while processing your request. Sorry about that!",
+                "type": "server_error", "param": null, "code": null}}),
+        ),
+        (Style::OpenAi, ErrorKind::Unavailable) => json_reply(
+            503,
+            json!({"error": {"message": "The engine is currently overloaded, please try again later",
+                "type": "server_error", "param": null, "code": null}}),
+        ),
+        (Style::OpenAi, ErrorKind::Denied(_)) => json_reply(
+            403,
+            json!({"error": {"message": "You have insufficient permissions for this operation.",
+                "type": "invalid_request_error", "param": null, "code": null}}),
+        ),
+        (Style::Anthropic, kind) => {
+            let (status, kind, message) = match kind {
+                ErrorKind::Throttle => (
+                    429,
+                    "rate_limit_error",
+                    "Number of requests has exceeded your rate limit",
+                ),
+                ErrorKind::Internal => (
+                    500,
+                    "api_error",
+                    "An unexpected error has occurred internal to Anthropic's systems.",
+                ),
+                ErrorKind::Unavailable => (529, "overloaded_error", "Overloaded"),
+                ErrorKind::Denied(_) => (
+                    403,
+                    "permission_error",
+                    "Your API key does not have permission to use the specified resource.",
+                ),
+            };
+            json_reply(
+                status,
+                json!({"type": "error", "error": {"type": kind, "message": message},
+                    "request_id": "req_011FaultProxy"}),
+            )
+        }
+        (Style::Google, kind) => {
+            let (code, status, message) = match kind {
+                ErrorKind::Throttle => (
+                    429,
+                    "RESOURCE_EXHAUSTED",
+                    "Quota exceeded for quota metric 'Requests' of service.",
+                ),
+                ErrorKind::Internal => (500, "INTERNAL", "Internal error encountered."),
+                ErrorKind::Unavailable => {
+                    (503, "UNAVAILABLE", "The service is currently unavailable.")
+                }
+                ErrorKind::Denied(_) => (
+                    403,
+                    "PERMISSION_DENIED",
+                    "The caller does not have permission",
+                ),
+            };
+            json_reply(
+                code,
+                json!({"error": {"code": code, "message": message, "status": status}}),
+            )
+        }
+        (Style::Braintrust, ErrorKind::Throttle) => text_reply(
+            429,
+            "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests",
+        ),
+        (Style::Braintrust, ErrorKind::Internal | ErrorKind::Unavailable) => text_reply(
+            500,
+            "Something went wrong on Braintrust's end. (These are rare.)",
+        ),
+        (Style::Braintrust, ErrorKind::Denied(_)) => {
+            // BT documents no 403 body: assumed text, as its 429 and 500 are.
+            text_reply(403, "Forbidden")
+        }
+        (Style::Plain, _) => json_reply(
+            500,
+            json!({"error": {"code": "InternalFailure", "message": "fault proxy"}}),
+        ),
     }
 }
 

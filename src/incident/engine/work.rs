@@ -280,44 +280,58 @@ impl Job {
     }
 }
 
-/// Lists the scope page by page; each page is journaled as it comes.
+/// Lists the scope page by page; each page is journaled as it comes. A listing that failed
+/// only for reasons that may pass (throttled, a 5xx, a timeout, a lost connection, after the
+/// clients' own retries) is listed again, whole, up to the engine's attempts: copies are
+/// joined across sources, so one source cannot be listed again alone. Pages found again
+/// refresh what the first listing found; nothing is lost or doubled.
 pub(super) async fn list(ctx: &OpCtx, scope: Scope, window: ExposureWindow) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let inv = ctx.providers.inventory.clone();
-    let asked = window.clone();
-    let watch = ctx.watch(None);
-    let fut = retries::watched(
-        watch,
-        async move { inv.discover(&scope, &window, tx).await },
-    );
-    let start = asked.start;
-    let mut created = Vec::new();
-    let forward = async {
-        while let Some(page) = rx.recv().await {
-            created.extend(
-                page.iter()
-                    .filter(|c| !c.exposed && c.created.is_some_and(|t| t >= start))
-                    .cloned(),
-            );
-            let events = page
-                .into_iter()
-                .map(|credential| Event::CredentialDiscovered { credential })
-                .collect();
-            ctx.send(events);
-        }
-    };
-    let (res, ()) = tokio::join!(fut, forward);
-    if let Err(e) = res {
+    let start = window.start;
+    let mut created: Vec<Credential> = Vec::new();
+    let mut attempt = 1;
+    loop {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let inv = ctx.providers.inventory.clone();
+        let (scope, listed) = (scope.clone(), window.clone());
+        let fut = retries::watched(ctx.watch(None), async move {
+            inv.discover(&scope, &listed, tx).await
+        });
+        let forward = async {
+            while let Some(page) = rx.recv().await {
+                for c in page.iter() {
+                    if !c.exposed && c.created.is_some_and(|t| t >= start) {
+                        match created.iter_mut().find(|k| k.id == c.id) {
+                            Some(known) => *known = c.clone(),
+                            None => created.push(c.clone()),
+                        }
+                    }
+                }
+                let events = page
+                    .into_iter()
+                    .map(|credential| Event::CredentialDiscovered { credential })
+                    .collect();
+                ctx.send(events);
+            }
+        };
+        let (res, ()) = tokio::join!(fut, forward);
+        let Err(e) = res else { break };
+        let retryable = e.is_retryable() && attempt < ctx.max_attempts;
         ctx.send(vec![Event::AttemptFailed {
             credential: None,
             step: ctx.step.clone(),
             operation: "inventory".into(),
-            attempt: 1,
+            attempt,
             why: e.to_string(),
-            retryable: false,
+            retryable,
         }]);
+        if !retryable {
+            break;
+        }
+        let delay = retry_delay(&e, ctx.backoff_base, attempt, None);
+        ctx.providers.clock.sleep(delay).await;
+        attempt += 1;
     }
-    ctx.send(vec![look_up_creators(ctx, &asked, &created).await]);
+    ctx.send(vec![look_up_creators(ctx, &window, &created).await]);
 }
 
 /// Who made the keys created during the window, and the persistence made there: one

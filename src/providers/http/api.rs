@@ -2,6 +2,8 @@
 //! zeroized on drop, only method, path and status logged); [`AdminApi`] adds the admin key
 //! the way the provider's [`Vendor`] takes it, and follows usage reports page by page.
 
+use std::time::Duration;
+
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -90,7 +92,47 @@ impl Api {
 
     /// Sends and reads the whole response, whatever its status. Logs method, path and
     /// status only.
+    ///
+    /// A `GET` (safe and idempotent, RFC 9110 §9.2) is tried again here, up to
+    /// [`GET_ATTEMPTS`] in all, after a throttle, a 5xx (Anthropic's 529 among them), a
+    /// timeout or a broken connection, as the AWS SDK does for every call: waiting the
+    /// provider's `Retry-After` (when it asks for no more than [`MAX_CLIENT_WAIT`]; a longer
+    /// wait is left to the engine) or a short backoff, each retry told to the watching
+    /// engine (`retries::retried`, journaled as `call_retried`). One lost answer then no
+    /// longer fails a whole listing. Anything else (a mint, a write, a delete) is sent once:
+    /// the engine decides, because only it knows whether an unknown outcome must be
+    /// reconciled first.
     pub async fn send_raw(
+        &self,
+        mut req: RequestBuilder,
+        secrets: &[&SecretString],
+    ) -> ProviderResult<Raw> {
+        // Only a GET whose request can be copied (a body that is not a stream) is retried.
+        let get_path = req
+            .try_clone()
+            .and_then(|r| r.build().ok())
+            .filter(|r| r.method() == Method::GET)
+            .map(|r| r.url().path().to_string());
+        let Some(path) = get_path else {
+            return self.send_once(req, secrets).await;
+        };
+        let mut attempt = 1;
+        loop {
+            let again = req.try_clone().filter(|_| attempt < GET_ATTEMPTS);
+            let result = self.send_once(req, secrets).await;
+            let (Some(next), Some((why, wait))) = (again, transient(&result, attempt)) else {
+                return result;
+            };
+            attempt += 1;
+            crate::incident::retries::retried(&format!("GET {path}"), attempt, &why);
+            tracing::info!(provider = self.provider, path = %path, attempt, why = %why, "trying a GET again");
+            tokio::time::sleep(wait).await;
+            req = next;
+        }
+    }
+
+    /// One attempt of [`Api::send_raw`].
+    async fn send_once(
         &self,
         req: RequestBuilder,
         secrets: &[&SecretString],
@@ -310,6 +352,45 @@ impl AdminApi {
     }
 }
 
+/// Attempts of a `GET` in [`Api::send_raw`], the first one included (the AWS SDK's standard
+/// mode makes 3 too).
+pub(crate) const GET_ATTEMPTS: u32 = 3;
+/// The longest `Retry-After` [`Api::send_raw`] waits out itself; a longer one is the
+/// engine's to wait (it journals the failed attempt and caps the wait).
+pub(crate) const MAX_CLIENT_WAIT: Duration = Duration::from_secs(10);
+
+/// Why the answer to attempt `attempt` is worth trying again, and how long to wait first:
+/// a throttle (its `Retry-After`, if at most [`MAX_CLIENT_WAIT`]), a 5xx, a timeout or a
+/// broken connection; `None` for anything else.
+fn transient(result: &ProviderResult<Raw>, attempt: u32) -> Option<(String, Duration)> {
+    // 250 ms, then 500 ms: quick enough for a listing, slow enough for a blip.
+    let backoff = Duration::from_millis(250 << (attempt.saturating_sub(1)).min(4));
+    match result {
+        Err(ProviderError::Timeout { .. }) => Some(("timed out".into(), backoff)),
+        Err(ProviderError::Network { .. }) => Some(("connection failed".into(), backoff)),
+        Err(_) => None,
+        Ok(raw) => {
+            let status = raw.status.as_u16();
+            if status == 429 {
+                if super::errors::error_code(&raw.body).as_deref() == Some("insufficient_quota") {
+                    // Out of credit: waiting does not help.
+                    return None;
+                }
+                let asked = super::errors::retry_after(&raw.headers, &raw.body, chrono::Utc::now());
+                match asked {
+                    Some(d) if d > MAX_CLIENT_WAIT => None,
+                    Some(d) => Some(("throttled (429)".into(), d)),
+                    None => Some(("throttled (429)".into(), backoff)),
+                }
+            } else if status >= 500 {
+                Some((format!("HTTP {status}"), backoff))
+            } else {
+                None
+            }
+        }
+    }
+}
+
 /// Largest response body read (a list page of 1,000 keys is far smaller).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
@@ -334,4 +415,60 @@ async fn read_body(provider: &str, mut resp: Response) -> ProviderResult<Zeroizi
     }
     let text = String::from_utf8_lossy(&buf).into_owned();
     Ok(Zeroizing::new(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(status: u16, headers: &[(&'static str, &str)], body: &str) -> ProviderResult<Raw> {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(
+                *k,
+                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
+            );
+        }
+        Ok(Raw {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            headers: h,
+            body: Zeroizing::new(body.to_string()),
+        })
+    }
+
+    #[test]
+    fn a_get_is_tried_again_after_a_throttle_a_5xx_or_a_lost_connection_and_nothing_else() {
+        let wait = |r: &ProviderResult<Raw>| transient(r, 1).map(|(_, d)| d);
+        assert_eq!(wait(&raw(200, &[], "{}")), None);
+        assert_eq!(wait(&raw(404, &[], "")), None);
+        assert_eq!(wait(&raw(401, &[], "")), None);
+        assert_eq!(wait(&raw(500, &[], "")), Some(Duration::from_millis(250)));
+        assert_eq!(wait(&raw(529, &[], "")), Some(Duration::from_millis(250)));
+        assert_eq!(
+            transient(&raw(503, &[], ""), 2).map(|(_, d)| d),
+            Some(Duration::from_millis(500))
+        );
+        // The provider's own wait, when it is short; a long one is the engine's.
+        assert_eq!(
+            wait(&raw(429, &[("retry-after", "2")], "")),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(wait(&raw(429, &[("retry-after", "3600")], "")), None);
+        let quota = r#"{"error":{"message":"You exceeded your current quota","code":"insufficient_quota"}}"#;
+        assert_eq!(wait(&raw(429, &[], quota)), None);
+        let timeout: ProviderResult<Raw> = Err(ProviderError::Timeout {
+            provider: "OpenAI".into(),
+        });
+        assert!(wait(&timeout).is_some());
+        let reset: ProviderResult<Raw> = Err(ProviderError::Network {
+            provider: "OpenAI".into(),
+            message: "connection reset".into(),
+        });
+        assert!(wait(&reset).is_some());
+        let refused: ProviderResult<Raw> = Err(ProviderError::Validation {
+            provider: "OpenAI".into(),
+            message: "bad".into(),
+        });
+        assert_eq!(wait(&refused), None);
+    }
 }

@@ -57,12 +57,30 @@ pub const ANTHROPIC_ADMIN_KEY_VAR: &str = "ANTHROPIC_ADMIN_KEY";
 /// Environment variable holding the Braintrust API key.
 pub const BRAINTRUST_API_KEY_VAR: &str = "BRAINTRUST_API_KEY";
 
+/// Overrides the request timeout (30 s), in milliseconds: a slow network may need more;
+/// tests against the fakes use less, so "slower than the timeout" costs a second.
+pub const REQUEST_TIMEOUT_VAR: &str = "BREACHBOOK_HTTP_TIMEOUT_MS";
+
+/// The request timeout: [`REQUEST_TIMEOUT_VAR`] when it holds a number of milliseconds (at
+/// least 1), else [`REQUEST_TIMEOUT`].
+pub fn request_timeout() -> Duration {
+    timeout_from(std::env::var(REQUEST_TIMEOUT_VAR).ok().as_deref())
+}
+
+fn timeout_from(value: Option<&str>) -> Duration {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .unwrap_or(REQUEST_TIMEOUT)
+}
+
 /// Builds the one HTTP client every provider shares: rustls, 5 s to connect, 30 s per
-/// request, `User-Agent: breachbook/<version>`.
+/// request (or [`REQUEST_TIMEOUT_VAR`]), `User-Agent: breachbook/<version>`.
 pub fn client() -> ProviderResult<Client> {
     Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
+        .timeout(request_timeout())
         .user_agent(USER_AGENT)
         .build()
         .map_err(|e| ProviderError::Network {
@@ -280,6 +298,14 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+
+    #[test]
+    fn the_request_timeout_is_30_s_unless_a_number_of_milliseconds_says_otherwise() {
+        assert_eq!(timeout_from(None), REQUEST_TIMEOUT);
+        assert_eq!(timeout_from(Some(" 1500 ")), Duration::from_millis(1500));
+        assert_eq!(timeout_from(Some("0")), REQUEST_TIMEOUT);
+        assert_eq!(timeout_from(Some("fast")), REQUEST_TIMEOUT);
+    }
 
     #[test]
     fn env_lookup_overrides_and_trims() {

@@ -67,7 +67,11 @@ impl Inventory for MergedInventory {
         }
         drop(tx);
         let merging = async {
-            let mut merger = Merger::default();
+            // Keys an earlier listing found keep their ids: listed again (a retry, a step run
+            // again, a resume), a copy whose first-found copy came second this time must not
+            // become a second credential for one key.
+            let known = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+            let mut merger = Merger::knowing(known);
             while let Some(page) = rx.recv().await {
                 let out = merger.add(page);
                 if !out.is_empty() {
@@ -101,6 +105,7 @@ impl Inventory for MergedInventory {
             .collect();
         Err(ProviderError::Incomplete {
             sources: words.join("; "),
+            transient: failed.iter().all(|(_, e)| e.is_retryable()),
         })
     }
 }
@@ -141,6 +146,10 @@ struct Merger {
     held: Vec<Credential>,
     /// Where to look in `stored` instead of scanning it.
     index: Index,
+    /// Keys an earlier listing found (this process's, or the journal's on a resume).
+    known: Vec<Credential>,
+    /// Where to look in `known`.
+    known_index: Index,
 }
 
 /// Candidates in `Merger::stored` by what copies are matched on. An entry may be stale
@@ -212,6 +221,52 @@ impl Index {
 }
 
 impl Merger {
+    /// A merger that gives a key an earlier listing found the id it had then.
+    fn knowing(known: Vec<Credential>) -> Merger {
+        let mut m = Merger::default();
+        for (i, c) in known.iter().enumerate() {
+            m.known_index.add(i, c);
+        }
+        m.known = known;
+        m
+    }
+
+    /// The id an earlier listing gave the key the copy `c` holds: the same issuer's key id,
+    /// the same value (fingerprint), else exactly one hint match, on the rules copies are
+    /// merged by.
+    fn known_id(&self, c: &Credential) -> Option<String> {
+        let is_same = |s: &Credential| {
+            let same_value = s.fingerprint.is_some() && s.fingerprint == c.fingerprint;
+            (s.issuer == c.issuer && !c.key_id.is_empty() && s.key_id == c.key_id)
+                || (same_value && same_issuer_or_unknown(s, c))
+        };
+        let exact = self
+            .known_index
+            .key_id(&c.key_id)
+            .iter()
+            .chain(self.known_index.fingerprint(c.fingerprint.as_ref()))
+            .copied()
+            .filter(|&i| is_same(&self.known[i]))
+            .min();
+        let i = exact.or_else(|| {
+            let hits: Vec<usize> = self
+                .known_index
+                .hint(&c.hint)
+                .into_iter()
+                .filter(|&i| {
+                    let s = &self.known[i];
+                    same_issuer_or_unknown(s, c)
+                        && hints_match(&s.hint, &c.hint)
+                        && !(s.fingerprint.is_some()
+                            && c.fingerprint.is_some()
+                            && s.fingerprint != c.fingerprint)
+                })
+                .collect();
+            (hits.len() == 1).then(|| hits[0])
+        })?;
+        Some(self.known[i].id.clone())
+    }
+
     /// Takes one page; returns the credentials that are new or changed.
     fn add(&mut self, page: Vec<Credential>) -> Vec<Credential> {
         let mut changed: Vec<String> = Vec::new();
@@ -279,6 +334,15 @@ impl Merger {
                 .collect();
             (hits.len() == 1).then(|| hits[0])
         });
+        // A key an earlier listing found: the copy found first this time takes its id, and
+        // a later copy the rules above did not join (a hint matching two copies now) joins
+        // it still.
+        let known = self.known_id(&c);
+        let same = same.or_else(|| {
+            let id = known.as_ref()?;
+            let i = *self.index.by_id.get(id)?;
+            (self.stored[i].id == *id).then_some(i)
+        });
         match same {
             Some(i) => {
                 let s = &mut self.stored[i];
@@ -311,6 +375,9 @@ impl Merger {
                 id
             }
             None => {
+                if let Some(id) = known {
+                    c.id = id;
+                }
                 if c.key_id.is_empty() {
                     // Unknown at the issuer so far: the hint's visible tail is the word the
                     // operator will type, and what they search for in the console.
@@ -565,6 +632,51 @@ mod tests {
             assert_eq!(m.stored.len(), 1, "order {order:?}: {:#?}", m.stored);
             assert_eq!(m.stored[0].issuer, Issuer::Openai, "order {order:?}");
             assert_eq!(m.stored[0].locations.len(), 3, "order {order:?}");
+        }
+        // Listed again, in any order, the key keeps the id the first listing gave it (the
+        // id of the copy found first then), and two keys stay two.
+        let other = "sk-test-bbbbbbbbbbbbQRST";
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [0, 3, 1, 2], [2, 0, 3, 1]] {
+            let mut first = Merger::default();
+            first.add(vec![copies()[2].clone()]);
+            first.add(vec![copies()[0].clone(), copies()[1].clone()]);
+            first.add(vec![stored(
+                "openai/o",
+                Issuer::Openai,
+                other,
+                "prod/o",
+                "f2",
+            )]);
+            assert_eq!(first.stored.len(), 2);
+            let again_copies = {
+                let mut c = copies().to_vec();
+                c.push(stored(
+                    "generic/o",
+                    Issuer::Generic,
+                    other,
+                    "legacy/o",
+                    "f2",
+                ));
+                c
+            };
+            let mut m = Merger::knowing(first.stored.clone());
+            let mut ids = Vec::new();
+            for i in order {
+                ids.extend(
+                    m.add(vec![again_copies[i].clone()])
+                        .into_iter()
+                        .map(|c| c.id),
+                );
+            }
+            ids.sort();
+            ids.dedup();
+            assert_eq!(
+                ids,
+                ["openai/a", "openai/o"],
+                "order {order:?}: {:#?}",
+                m.stored
+            );
+            assert_eq!(m.stored.len(), 2, "order {order:?}");
         }
         // A redacted copy typed as another vendor's does not join on its hint alone.
         let mut m = Merger::default();

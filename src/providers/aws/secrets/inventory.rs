@@ -217,6 +217,7 @@ pub(crate) fn combine(mut failed: Vec<ProviderError>) -> Option<ProviderError> {
         .join("; ");
     Some(ProviderError::Incomplete {
         sources: format!("{} regions: {words}", failed.len()),
+        transient: failed.iter().all(ProviderError::is_retryable),
     })
 }
 
