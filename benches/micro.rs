@@ -108,3 +108,87 @@ fn runbook_load_largest(bencher: Bencher) {
         .unwrap();
     bencher.bench(|| load_str(name, src).unwrap());
 }
+
+/// A working tree for `scan`: 800 text files of ~128 KB (100 MB) of source-like lines, one
+/// key-shaped token (a UUID, a hash, a made-up key) every few words, and one planted copy
+/// of an exposed key; made once, in a temporary folder.
+static TREE: LazyLock<(tempfile::TempDir, u64)> = LazyLock::new(|| {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut total = 0u64;
+    let mut n: u64 = 0x5eed;
+    let mut next = || {
+        n = n
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        n >> 33
+    };
+    for f in 0..800 {
+        let sub = dir.path().join(format!("pkg{}", f % 40));
+        std::fs::create_dir_all(&sub).unwrap();
+        let mut out =
+            std::io::BufWriter::new(std::fs::File::create(sub.join(format!("mod{f}.rs"))).unwrap());
+        let mut written = 0usize;
+        while written < 128 * 1024 {
+            let line = format!(
+                "    let v{} = call_{}(\"{:016x}{:08x}\", config.timeout_ms, &self.items[{}]);\n",
+                next() % 1000,
+                next() % 100,
+                next(),
+                next(),
+                next() % 64
+            );
+            written += line.len();
+            out.write_all(line.as_bytes()).unwrap();
+        }
+        if f == 799 {
+            out.write_all(format!("OPENAI_API_KEY={SCAN_KEY}\n").as_bytes())
+                .unwrap();
+        }
+        out.flush().unwrap();
+        total += written as u64;
+    }
+    (dir, total)
+});
+
+const SCAN_KEY: &str = "sk-test-openai-BENCH0000000000000000aaP1";
+
+/// `scan` over the 100 MB tree for 5 exposed keys (files in the page cache: the figure is
+/// breachbook's own speed, the ceiling a disk would lower).
+#[divan::bench(sample_count = 10)]
+fn scan_tree_100mb(bencher: Bencher) {
+    use breachbook::incident::model::{fingerprint, mask};
+    use breachbook::providers::disk::{Fingerprinter, Needle, Needles, WalkOptions, scan_paths};
+    let (dir, total) = &*TREE;
+    let key = b"a benchmark's fingerprint key, 32";
+    let values = [
+        SCAN_KEY,
+        "sk-ant-test-BENCH00000000000000000000aaA1",
+        "AIzaSy-test-BENCH0000000000000000000aaG1",
+        "sk-test-braintrust-BENCH00000000000aaB1",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYBENCHKEY01",
+    ];
+    let keys = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (
+                Needle {
+                    credential: format!("c{i}"),
+                    name: format!("key{i}"),
+                    hint: mask(v),
+                },
+                fingerprint(key, v),
+            )
+        })
+        .collect();
+    let (needles, _) = Needles::new(Fingerprinter::new(key, b"").unwrap(), keys);
+    let paths = vec![dir.path().to_path_buf()];
+    bencher
+        .counter(divan::counter::BytesCount::new(*total))
+        .bench(|| {
+            let (found, stats) = scan_paths(&paths, &WalkOptions::default(), &needles);
+            assert_eq!(found.len(), 1);
+            assert_eq!(stats.files_read, 800);
+        });
+}

@@ -43,6 +43,9 @@ pub enum Job {
     /// Check an incident's journal: every hash and link, and (with --head) a chain head kept
     /// elsewhere
     Verify(VerifyArgs),
+    /// Find copies of an incident's exposed keys in files and git history (by keyed
+    /// fingerprint: no value is printed)
+    Scan(ScanArgs),
     /// Validate runbook files and print every problem with its line and column
     Check(CheckArgs),
     /// Print the JSON Schema of the runbook format (for editors)
@@ -224,6 +227,25 @@ pub struct VerifyArgs {
     /// the journal must still hold it
     #[arg(long, value_name = "HASH")]
     pub head: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
+    /// Files or folders to read (default: the current folder)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The incident whose exposed keys to look for (default: the newest in the state folder)
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
+    /// Also read every line any commit added, on every branch and tag and in the reflog, of
+    /// the git repositories the paths are in
+    #[arg(long)]
+    pub git_history: bool,
+    /// Also read the files .gitignore, .ignore and git's excludes leave out
+    #[arg(long)]
+    pub no_ignore: bool,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -318,12 +318,9 @@ async fn openai_rotation_by_service_accounts_keeps_the_contract_through_short_pa
         iss.verify(&old, &new.secret).await.unwrap(),
         Liveness::Alive
     );
-    // The usage of the old key across the reports; the throttled one answers next time.
+    // The usage of the old key across the reports; the throttled report is asked again by
+    // the client itself after its Retry-After (1 s), and answers.
     let since = Utc::now() - chrono::Duration::minutes(30);
-    assert!(matches!(
-        iss.usage(&old, KeyGeneration::Old, None, since).await,
-        Err(ProviderError::Throttled { .. })
-    ));
     let samples = iss
         .usage(&old, KeyGeneration::Old, None, since)
         .await

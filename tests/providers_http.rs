@@ -886,7 +886,7 @@ async fn throttling_honours_retry_after_and_server_errors_are_retryable() {
         .and(path("/v1/organization/usage/completions"))
         .respond_with(
             ResponseTemplate::new(429)
-                .insert_header("retry-after", "7")
+                .insert_header("retry-after", "30")
                 .set_body_json(json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}})),
         )
         .up_to_n_times(1)
@@ -898,7 +898,8 @@ async fn throttling_honours_retry_after_and_server_errors_are_retryable() {
             ResponseTemplate::new(429)
                 .set_body_json(json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}})),
         )
-        .up_to_n_times(1)
+        // The client tries a GET 3 times in all before it gives up.
+        .up_to_n_times(3)
         .mount(&server)
         .await;
     let iss = OpenAiIssuer::new(client(), &server.uri(), Some(secret(OPENAI_ADMIN)));
@@ -908,9 +909,11 @@ async fn throttling_honours_retry_after_and_server_errors_are_retryable() {
         .usage(&old, KeyGeneration::Old, None, since)
         .await
         .unwrap_err();
+    // A wait longer than the client waits by itself (10 s) goes back to the engine at once.
     assert!(matches!(err, ProviderError::Throttled { .. }), "{err:?}");
-    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
     assert!(err.is_retryable());
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
     let err = iss
         .usage(&old, KeyGeneration::Old, None, since)
         .await
@@ -920,6 +923,11 @@ async fn throttling_honours_retry_after_and_server_errors_are_retryable() {
         err.retry_after(),
         None,
         "without Retry-After: our own backoff"
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        4,
+        "without Retry-After, the client tried the GET 3 times"
     );
     // A 5xx is not documented on these routes; a proxy in front answers it anyway.
     Mock::given(method("GET"))
@@ -1234,15 +1242,18 @@ async fn gemini_verify_reads_api_key_reasons() {
         ResponseTemplate::new(400).set_body_json(json!({"error": {"code": 400, "message": "Invalid JSON payload", "status": "INVALID_ARGUMENT"}})),
         ResponseTemplate::new(500).set_body_json(json!({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}})),
     ];
-    for r in responses {
+    let n = responses.len();
+    for (i, r) in responses.into_iter().enumerate() {
+        // A 5xx is asked again by the client, 3 times in all; the others are answers.
+        let times = if i + 1 == n { 3 } else { 1 };
         // GL ListModels.
         Mock::given(method("GET"))
             .and(path("/v1beta/models"))
             .and(query_param("pageSize", "1"))
             .and(header("x-goog-api-key", GEMINI_KEY))
             .respond_with(r)
-            .up_to_n_times(1)
-            .expect(1)
+            .up_to_n_times(times)
+            .expect(times)
             .mount(&server)
             .await;
     }

@@ -13,6 +13,7 @@ mod drill;
 mod drive;
 mod live;
 mod resume;
+mod scan;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +43,10 @@ const INCOMPLETE: u8 = 3;
 /// Exit code: the run stopped at a refused action (a wrong word, a pre-flight that needs the
 /// override phrase, a pending version only a person may take over).
 const REFUSED: u8 = 4;
+
+/// Exit code of `scan` when it found copies of exposed keys (each is listed; fix them by
+/// hand).
+const FOUND: u8 = 3;
 
 /// Exit code base when signal N stopped the screen: 128 + N, the shells' convention
 /// (SIGTERM 143, SIGINT 130, SIGHUP 129, SIGQUIT 131). The work in flight finished and the
@@ -126,6 +131,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Job::Incidents => commands::incidents(&dir),
         Job::Report(args) => commands::report(&dir, &args.id, args.format),
         Job::Verify(args) => commands::verify(&dir, &args.id, args.head.as_deref()),
+        Job::Scan(args) => scan::scan(&dir, &args),
         Job::Drill(args) => drill::drill(&dir, args),
         Job::Run(args) => live::run(&dir, args),
         Job::Inventory(args) => commands::inventory(args),

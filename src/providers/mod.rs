@@ -6,7 +6,7 @@
 //! `gemini` and `braintrust` each add what sets them apart, `google` the Google Cloud sign-in
 //! and API Keys API that Gemini's use with a service account; `aws` holds Secrets Manager,
 //! IAM and CloudTrail; `live` puts the real ones together for a runbook's scope; `sim` is
-//! the drill world.
+//! the drill world; `disk` finds copies of exposed keys in files and git history.
 //!
 //! May depend on the incident domain (its ports, model, events and state) and the runbook
 //! schema; never on the terminal UI, the command line or `launch`. Errors are thiserror
@@ -15,6 +15,7 @@
 pub mod anthropic;
 pub mod aws;
 pub mod braintrust;
+pub mod disk;
 pub mod gemini;
 pub mod google;
 pub mod http;

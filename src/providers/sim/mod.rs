@@ -36,6 +36,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// The HMAC key of a drill world's fingerprints (the world's seed is fed first): the drill's
+/// keys are made up, so the key is too, and `breachbook scan` can look for a drill's keys.
+pub const DRILL_FINGERPRINT_KEY: &[u8] = b"breachbook-drill-fingerprint";
+
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -490,7 +494,7 @@ impl SimWorld {
     }
 
     fn fingerprint(&self, value: &str) -> String {
-        let mut mac = match Hmac::<Sha256>::new_from_slice(b"breachbook-drill-fingerprint") {
+        let mut mac = match Hmac::<Sha256>::new_from_slice(DRILL_FINGERPRINT_KEY) {
             Ok(m) => m,
             Err(_) => return String::new(),
         };
