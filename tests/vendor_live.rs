@@ -54,6 +54,8 @@ struct Operator {
     puzzled: Vec<String>,
     /// Manual revocations asked for (none expected: every old key goes by API).
     manual_revoke: Vec<String>,
+    /// How long the operator takes to make Braintrust's key (none: at once).
+    braintrust_takes: Duration,
 }
 
 struct Run {
@@ -101,12 +103,15 @@ fn lines_of(
 /// place.
 fn console_operator(
     stderr: impl std::io::Read + Send + 'static,
-    mut stdin: std::process::ChildStdin,
+    stdin: std::process::ChildStdin,
     fake: Arc<Mutex<State>>,
     sink: Arc<Mutex<Vec<String>>>,
     op: Arc<Mutex<Operator>>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        // Closed (dropped) when the operator cannot place a request: the run then ends, and
+        // its stderr is still read to the end (a closed pipe would fail breachbook's writes).
+        let mut stdin = Some(stdin);
         let mut instructions = String::new();
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { return };
@@ -135,7 +140,8 @@ fn console_operator(
             if issuer.is_empty() || asked_before >= 3 {
                 // Closing stdin ends the run: the driver says which key it waited for.
                 o.puzzled.push(format!("{line} ({instructions})"));
-                return;
+                stdin = None;
+                continue;
             }
             let key = {
                 let mut st = fake.lock().unwrap();
@@ -146,12 +152,17 @@ fn console_operator(
                 }
             };
             o.pasted.push(issuer.to_string());
+            let takes = if issuer == "Braintrust" {
+                o.braintrust_takes
+            } else {
+                Duration::ZERO
+            };
             drop(o);
-            if writeln!(stdin, "{key}")
-                .and_then(|()| stdin.flush())
-                .is_err()
+            std::thread::sleep(takes);
+            if let Some(pipe) = stdin.as_mut()
+                && writeln!(pipe, "{key}").and_then(|()| pipe.flush()).is_err()
             {
-                return;
+                stdin = None;
             }
         }
     })
@@ -504,6 +515,146 @@ async fn an_interrupted_openai_mint_is_reconciled_on_resume() {
     vendor_world::check_contract(&st);
 }
 
+/// A key made by hand, pasted and tested, and breachbook SIGKILLed before it stored it: the
+/// value was only ever in memory, so the resumed run asks for it again, says that the key
+/// pasted before (its hint) was never stored and must be pasted again or deleted at its
+/// issuer, and takes the same key pasted again. (The paste used to be refused: the key read
+/// as issued, so "not waiting for a pasted key", and the incident could not be finished.)
+/// The kill lands between the paste's `issued` record and its `staged` record, found by
+/// stopping the run right after the record where an uninterrupted run wrote that `issued`
+/// (concurrent work moves it by a few records, so the points around it are tried too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pasted_key_lost_to_a_kill_before_it_was_stored_is_asked_for_again() {
+    // The CI's Braintrust API key (pasted); not a key whose id names a Braintrust copy.
+    let is_bt = |e: &serde_json::Value, ty: &str| {
+        e["type"] == ty
+            && e["credential"]
+                .as_str()
+                .is_some_and(|c| c.contains("BRAINTRUST_API_KEY"))
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let rb = vendor_world::runbook_copy(tmp.path());
+    let rb_arg = rb.display().to_string();
+    // The run made repeatable up to the paste: no usage polls, and Braintrust's key pasted
+    // 2 s after it is asked for, when every other key's work is done.
+    let net = |world: &World| Net {
+        aws_endpoint: world.aws.endpoint.clone(),
+        env: vec![("BREACHBOOK_USAGE_POLL_SECS".into(), "3600".into())],
+    };
+    let slow = || {
+        Arc::new(Mutex::new(Operator {
+            braintrust_takes: Duration::from_secs(2),
+            ..Operator::default()
+        }))
+    };
+    let k = {
+        let world = World::start().await;
+        let base = tmp.path().join("base");
+        let run = tokio::task::block_in_place(|| {
+            breachbook_through(
+                &base,
+                &["run", &rb_arg],
+                &world,
+                slow(),
+                None,
+                Some(&net(&world)),
+            )
+        });
+        assert!(run.ok, "{}", run.dump());
+        let events = vendor_world::journal_events(&base);
+        1 + events.iter().position(|e| is_bt(e, "issued")).unwrap()
+    };
+    let mut hit = None;
+    let near = (1..=8).flat_map(|d| [k + d, k.saturating_sub(d)]);
+    for n in std::iter::once(k).chain(near).filter(|&n| n > 0) {
+        let world = World::start().await;
+        let state_dir = tmp.path().join(format!("kill-{n}"));
+        let op = slow();
+        let at = n.to_string();
+        let watched = state_dir.clone();
+        let killed = tokio::task::block_in_place(|| {
+            breachbook_through(
+                &state_dir,
+                &["run", &rb_arg, "--pause-after-records", &at],
+                &world,
+                op.clone(),
+                Some(Box::new(move |_: &State| {
+                    vendor_world::journal_records(&watched).len() >= n
+                })),
+                Some(&net(&world)),
+            )
+        });
+        assert!(!killed.ok, "{}", killed.dump());
+        let events = vendor_world::journal_events(&state_dir);
+        eprintln!(
+            "kill at {n} (the uninterrupted run's issued at {k}): last record {} {}",
+            events
+                .last()
+                .map(|e| e["type"].to_string())
+                .unwrap_or_default(),
+            events
+                .last()
+                .map(|e| e["credential"].to_string())
+                .unwrap_or_default()
+        );
+        if events.last().is_some_and(|e| is_bt(e, "issued")) {
+            hit = Some((world, state_dir, op, events));
+            break;
+        }
+    }
+    let (world, state_dir, op, before) =
+        hit.expect("no kill point fell between the pasted key's issued and staged records");
+    let bt = before.last().unwrap()["credential"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = std::fs::read_dir(state_dir.join("incidents"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let run = tokio::task::block_in_place(|| {
+        breachbook_with(&state_dir, &["resume", &id], &world, op.clone(), None)
+    });
+    assert!(run.ok, "the resumed run failed\n{}", run.dump());
+    let summary: serde_json::Value = serde_json::from_str(run.stdout.last().unwrap()).unwrap();
+    assert_eq!(summary["complete"], true, "{}", run.dump());
+    assert_eq!(summary["revoked"], EXPOSED, "{}", run.dump());
+    let events = vendor_world::journal_events(&state_dir);
+    assert!(
+        events[before.len()..]
+            .iter()
+            .any(|e| e["type"] == "manual_key_needed"
+                && e["credential"] == bt.as_str()
+                && e["instructions"]
+                    .as_str()
+                    .is_some_and(|i| i.contains("was never stored") && i.contains("sk-…bbB2"))),
+        "the resumed run did not say the pasted key was lost: {:#?}",
+        events[before.len()..]
+            .iter()
+            .filter(|e| e["type"] == "manual_key_needed" || e["credential"] == bt.as_str())
+            .collect::<Vec<_>>()
+    );
+    let pasted = op.lock().unwrap().pasted.clone();
+    assert_eq!(
+        pasted.iter().filter(|p| *p == "Braintrust").count(),
+        2,
+        "pasted once, and once more after the kill: {pasted:?}"
+    );
+    let (new_prod, new_eval, new_gemini) =
+        vendor_world::check_providers_with(&world.fake.state(), &world, true);
+    vendor_world::check_secrets_manager(
+        &world.aws,
+        (&new_prod, &new_eval, &new_gemini),
+        &run.dump(),
+    )
+    .await;
+    vendor_world::check_contract(&world.fake.state());
+}
+
 /// Issue 14, item 7, the vendor-breach half: the runbook is stopped dead right after record
 /// N (`--pause-after-records N`) and SIGKILLed at points spread over an uninterrupted run
 /// (the first intent to mint, mint, stage, typed word, revoke and report among them), then
@@ -512,7 +663,7 @@ async fn an_interrupted_openai_mint_is_reconciled_on_resume() {
 /// exposed key revoked exactly once, each after its typed word, no minted key left alive
 /// outside a store, and the chain intact per tests/support/chain.rs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_vendor_breach_runbook_killed_at_ten_points_resumes_to_the_same_end() {
+async fn the_vendor_breach_runbook_killed_at_twenty_points_resumes_to_the_same_end() {
     let started = Instant::now();
     // The uninterrupted run: its records, to pick the points from.
     let world = World::start().await;
@@ -530,7 +681,9 @@ async fn the_vendor_breach_runbook_killed_at_ten_points_resumes_to_the_same_end(
         "issue_requested",
         "issued",
         "staged",
+        "verified",
         "promoted",
+        "location_updated",
         "confirmation_given",
         "revoke_requested",
         "revoked",
@@ -541,17 +694,17 @@ async fn the_vendor_breach_runbook_killed_at_ten_points_resumes_to_the_same_end(
         }
     }
     let mut step = 1;
-    while points.len() < 10.min(r) {
-        let n = 1 + (step * r / 11) % r;
+    while points.len() < 20.min(r) {
+        let n = 1 + (step * r / 21) % r;
         points
             .entry(n)
             .or_insert_with(|| events[n - 1]["type"].as_str().unwrap_or("?").to_string());
         step += 1;
-        if step > 50 {
+        if step > 100 {
             break;
         }
     }
-    assert!(points.len() >= 10, "only {r} records");
+    assert!(points.len() >= 20, "only {r} records");
 
     let rb_arg = rb.display().to_string();
     let mut converged = 0;

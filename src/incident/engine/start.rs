@@ -129,6 +129,11 @@ impl Engine {
             };
             let cred = cs.credential.clone();
             let open_intent = cs.open_intent();
+            // Issued before and never staged: that key was lost (a crash in between).
+            let lost = cs
+                .new_hint
+                .clone()
+                .filter(|_| cs.rotation.reached() < Stage::Staged);
             let token = issue_token(&incident, m);
             let at = Some(self.now());
             // The intent, journaled before the issuer is called.
@@ -141,6 +146,7 @@ impl Engine {
                 cred,
                 token,
                 open_intent,
+                lost,
             });
         }
         Ok(self.group_context(id, minted, takeover))
@@ -459,6 +465,7 @@ impl Engine {
             cred: cred.clone(),
             token: issue_token(&self.state.id, id),
             open_intent: None,
+            lost: None,
         };
         let group = self.group_context(id, vec![member], takeover);
         self.start_unit(step, &[id.to_string()]);

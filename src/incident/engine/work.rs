@@ -189,6 +189,10 @@ pub(super) struct Member {
     /// An intent to mint was open before this run (incident clock): a key may have been
     /// made since that breachbook does not hold, so the issuer is asked before minting.
     pub(super) open_intent: Option<DateTime<Utc>>,
+    /// The hint of a new key issued for it before and never stored (breachbook stopped
+    /// between the mint or paste and the store write): a key made by hand is then asked for
+    /// again, and the operator told that one is alive at the issuer.
+    pub(super) lost: Option<String>,
 }
 
 /// The keys of one secret staged together, and what staging there needs to know.
@@ -611,6 +615,12 @@ async fn mint(ctx: &OpCtx, member: &Member, known: &[String]) -> Result<NewKey, 
         let e = match result {
             Ok(k) => return Ok(k),
             Err(ProviderError::ManualIssue { instructions, .. }) => {
+                let instructions = match &member.lost {
+                    Some(hint) => format!(
+                        "{instructions} A key made for it before ({hint}) was never stored: breachbook stopped before it could. Paste that same key again if you still have it; if not, delete it at its issuer first, so no key is left alive that nothing uses."
+                    ),
+                    None => instructions,
+                };
                 return Err(vec![Event::ManualKeyNeeded {
                     credential: cred.id.clone(),
                     instructions,

@@ -728,7 +728,9 @@ fn check_paste(
         return Err(Refusal::ReadOnlyPaste.into());
     }
     let c = credential(state, id)?;
-    if c.manual_needed.is_none() || c.rotation.reached() >= Stage::Issued {
+    // At Issued with a key asked for again: the key pasted before was never stored (a
+    // crash between the paste and the store write), so a paste is awaited once more.
+    if c.manual_needed.is_none() || c.rotation.reached() >= Stage::Staged {
         return Err(Refusal::NotWaitingForPaste {
             name: c.credential.name.clone(),
         }
