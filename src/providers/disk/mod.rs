@@ -390,7 +390,7 @@ mod tests {
         assert_eq!(
             seen,
             [
-                "OPENAI_API_KEY",
+                // OPENAI_API_KEY is 14 characters: shorter than any key, not looked at.
                 "sk-test-aaaaaaaaaaaaaaaa",
                 "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
                 "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY==",
