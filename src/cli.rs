@@ -34,6 +34,8 @@ pub enum Job {
     Inventory(InventoryArgs),
     /// Print the least-privilege IAM policy a runbook needs, for the responder role
     IamPolicy(IamPolicyArgs),
+    /// Print the Vault policy (HCL) a runbook's `vault` scope needs, for the responder's token
+    VaultPolicy(VaultPolicyArgs),
     /// Reopen an incident where it stopped (after a crash, a closed laptop, a handover)
     Resume(ResumeArgs),
     /// List the incidents and drills in the state folder
@@ -189,6 +191,13 @@ pub struct IamPolicyArgs {
     /// AWS account id to put in the resource ARNs (default: `*`)
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VaultPolicyArgs {
+    /// The runbook file (or the name of a built-in one)
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: String,
 }
 
 #[derive(Debug, Clone, Args)]

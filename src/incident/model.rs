@@ -47,11 +47,10 @@ impl Credential {
         confirmation_word(&self.key_id)
     }
 
-    /// The location where a new key is staged first (the first secrets-manager copy).
+    /// The location where a new key is staged first: the first copy in a store that keeps
+    /// versions (Secrets Manager, Vault KV v2).
     pub fn primary_store(&self) -> Option<&Location> {
-        self.locations
-            .iter()
-            .find(|l| l.kind == LocationKind::SecretsManager)
+        self.locations.iter().find(|l| l.kind.stages())
     }
 
     /// Whether the issuer itself blocked this key as leaked (it found it in public): the
@@ -185,6 +184,8 @@ impl Location {
 #[serde(rename_all = "snake_case")]
 pub enum LocationKind {
     SecretsManager,
+    /// A HashiCorp Vault (or OpenBao) KV version 2 secret: `name` is `mount/path`.
+    Vault,
     Braintrust,
     IamUser,
     Kubernetes,
@@ -196,12 +197,19 @@ impl LocationKind {
     pub fn short(self) -> &'static str {
         match self {
             LocationKind::SecretsManager => "sm",
+            LocationKind::Vault => "vault",
             LocationKind::Braintrust => "braintrust",
             LocationKind::IamUser => "iam",
             LocationKind::Kubernetes => "k8s",
             LocationKind::EnvFile => "env",
             LocationKind::Other => "other",
         }
+    }
+
+    /// Whether a new key can be staged here as a version of its own before it is used
+    /// (Secrets Manager's `AWSPENDING`, a Vault KV v2 version written with check-and-set).
+    pub fn stages(self) -> bool {
+        matches!(self, LocationKind::SecretsManager | LocationKind::Vault)
     }
 }
 

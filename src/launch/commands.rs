@@ -297,6 +297,27 @@ pub(super) fn iam_policy(args: IamPolicyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `breachbook vault-policy`: the Vault policy (HCL) this runbook's `vault` scope needs.
+/// Exit 2 when the runbook has no `vault` scope.
+pub(super) fn vault_policy(args: crate::cli::VaultPolicyArgs) -> anyhow::Result<ExitCode> {
+    let (rb, _) = load_runbook(Some(&args.runbook))?;
+    match crate::providers::vault::policy::vault_policy_hcl(&rb) {
+        Some(hcl) => {
+            print_or_quiet(hcl.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: runbook `{}` has no `vault` scope, so it needs no Vault policy (add scope.vault, or use `breachbook iam-policy` for AWS)",
+                rb.name
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
 /// Prints a line; a closed pipe (`| head`) is not an error.
 pub(super) fn print_or_quiet(text: &str) {
     use std::io::Write;

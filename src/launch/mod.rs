@@ -136,6 +136,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Job::Run(args) => live::run(&dir, args),
         Job::Inventory(args) => commands::inventory(args),
         Job::IamPolicy(args) => commands::iam_policy(args),
+        Job::VaultPolicy(args) => commands::vault_policy(args),
         Job::Resume(args) => resume::resume(&dir, args),
     };
     match result {

@@ -22,3 +22,4 @@ pub mod http;
 pub mod live;
 pub mod openai;
 pub mod sim;
+pub mod vault;

@@ -19,6 +19,7 @@ pub fn source_count(rb: &Runbook) -> usize {
         s.anthropic.is_some(),
         s.gemini.is_some(),
         s.braintrust.is_some(),
+        s.vault.is_some(),
     ]
     .iter()
     .filter(|b| **b)

@@ -77,6 +77,8 @@ pub struct Scope {
     pub gemini: Option<GeminiScope>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub braintrust: Option<BraintrustScope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultScope>,
     /// Identities trusted to create keys during the exposure window (automation roles,
     /// the rotation pipeline): role or user ARNs, or names, with `*` and `?` globs, e.g.
     /// `arn:aws:iam::111122223333:role/ci-*` or `terraform`. A key created in the window by
@@ -216,6 +218,42 @@ pub struct BraintrustScope {
     /// names; empty means all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_vars: Vec<String>,
+}
+
+/// HashiCorp Vault (or OpenBao) KV version 2 secrets, reached at `VAULT_ADDR` with
+/// `VAULT_TOKEN` (and `VAULT_NAMESPACE`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultScope {
+    /// Where the KV version 2 engine is mounted, e.g. `secret` (the default).
+    #[serde(default = "default_vault_mount")]
+    pub mount: String,
+    /// Only secrets under these paths (listed recursively), e.g. `[prod/ai/]`; empty means
+    /// the whole mount.
+    #[serde(default)]
+    pub path_prefixes: Vec<String>,
+    /// Which field of a secret holds which issuer's key.
+    #[serde(default)]
+    pub fields: Vec<FieldMapping>,
+    /// Read every string field of a secret and keep a keyed fingerprint, to find one key
+    /// stored in several places (fields no mapping names are listed as generic keys).
+    #[serde(default)]
+    pub fingerprint: bool,
+}
+
+fn default_vault_mount() -> String {
+    "secret".to_string()
+}
+
+impl Default for VaultScope {
+    fn default() -> Self {
+        VaultScope {
+            mount: default_vault_mount(),
+            path_prefixes: Vec::new(),
+            fields: Vec::new(),
+            fingerprint: false,
+        }
+    }
 }
 
 /// Engine settings.

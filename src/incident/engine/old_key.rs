@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 
 use super::work::OpCtx;
 use crate::incident::event::{DangerKind, Event};
-use crate::incident::model::{Credential, LocationKind, hints_match, mask};
+use crate::incident::model::{Credential, hints_match, mask};
 use crate::incident::ports::{Liveness, ProviderError};
 
 /// Revokes (or deletes) the old key of `cred`, which the operator confirmed. `asked_before`:
@@ -232,7 +232,7 @@ async fn old_key_check(
     let (Some(primary), Some(version)) = (cred.primary_store().cloned(), new_version) else {
         return by_id;
     };
-    let store = ctx.providers.store(LocationKind::SecretsManager)?.clone();
+    let store = ctx.providers.store(primary.kind)?.clone();
     let old = ctx
         .attempt(Some(&cred.id), "read old key", || {
             store.read_old(&primary, version)

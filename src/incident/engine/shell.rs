@@ -24,7 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::work::OpCtx;
 use super::{Engine, EngineError};
 use crate::incident::event::Event;
-use crate::incident::model::{Credential, LocationKind};
+use crate::incident::model::Credential;
 use crate::incident::redact::{StreamMasker, known, redact};
 use crate::incident::retries;
 use crate::runbook::schema::{CommandSpec, DrillEffect, KeyPassing};
@@ -169,17 +169,16 @@ const REMEMBER_AT_ONCE: usize = 8;
 /// remembering ports), so the command's output is masked of them even when the command finds
 /// them by itself. Failures only mean less to look for: the key-shaped net still holds.
 async fn remember_values(ctx: &OpCtx, creds: &[Credential], versions: &HashMap<String, String>) {
-    let Ok(store) = ctx.providers.store(LocationKind::SecretsManager) else {
-        return;
-    };
     // A few keys at a time: a hundred keys read one after another kept the command waiting
     // for half a minute.
     futures::stream::iter(creds)
         .for_each_concurrent(REMEMBER_AT_ONCE, |c| {
-            let store = store.clone();
             async move {
                 let (Some(primary), Some(version)) = (c.primary_store(), versions.get(&c.id))
                 else {
+                    return;
+                };
+                let Ok(store) = ctx.providers.store(primary.kind) else {
                     return;
                 };
                 // The new value is tried as any read (a throttled or lost answer is not the
@@ -327,7 +326,7 @@ async fn read_new_key(
     let version = version?;
     let store = ctx
         .providers
-        .store(LocationKind::SecretsManager)
+        .store(primary.kind)
         .ok()?
         .clone();
     ctx.attempt(Some(&cred.id), "read new key", || {

@@ -683,7 +683,7 @@ struct InHand {
 async fn rotate_group(ctx: &OpCtx, group: &Group) -> Vec<Event> {
     let Some(secret) = group.secret.clone() else {
         return group.fail_all(
-            "no secrets-manager location to stage the new key in; add one to the runbook scope",
+            "no store that keeps versions (Secrets Manager, Vault) holds a copy to stage the new key in; add one to the runbook scope",
         );
     };
     let mut events = match check_pending(ctx, group, &secret).await {
@@ -852,7 +852,7 @@ pub(super) async fn paste_one(
     };
     let Some(secret) = group.secret.clone() else {
         return refused(
-            "no secrets-manager location to stage the pasted key in; add one to the runbook scope"
+            "no store that keeps versions (Secrets Manager, Vault) holds a copy to stage the pasted key in; add one to the runbook scope"
                 .into(),
         );
     };
@@ -922,10 +922,11 @@ async fn verify_group(ctx: &OpCtx, members: &[Credential], version: &str) -> Vec
         .iter()
         .filter_map(|c| c.primary_store().cloned())
         .collect();
-    if locs.len() != members.len() {
-        return fail_all("no secrets-manager location holds the new key");
-    }
-    let store = match ctx.providers.store(LocationKind::SecretsManager) {
+    let Some(kind) = locs.first().map(|l| l.kind).filter(|_| locs.len() == members.len())
+    else {
+        return fail_all("no store that keeps versions holds the new key");
+    };
+    let store = match ctx.providers.store(kind) {
         Ok(s) => s.clone(),
         Err(e) => return fail_all(&e.to_string()),
     };
@@ -998,7 +999,7 @@ async fn propagate_group(
                     .map(|m| {
                         fail(
                             &m.cred,
-                            "no secrets-manager location holds the new key".into(),
+                            "no store that keeps versions holds the new key".into(),
                         )
                     })
                     .collect();
@@ -1008,7 +1009,10 @@ async fn propagate_group(
     let at = match promoted {
         Some(at) => at,
         None => {
-            let sm = match ctx.providers.store(LocationKind::SecretsManager) {
+            let kind = primaries
+                .first()
+                .map_or(LocationKind::SecretsManager, |p| p.kind);
+            let sm = match ctx.providers.store(kind) {
                 Ok(s) => s.clone(),
                 Err(e) => {
                     return members
@@ -1090,7 +1094,7 @@ async fn copy(
         });
         Err(out)
     };
-    let sm = match ctx.providers.store(LocationKind::SecretsManager) {
+    let sm = match ctx.providers.store(primary.kind) {
         Ok(s) => s.clone(),
         Err(e) => return failed(out, e.to_string()),
     };

@@ -33,7 +33,7 @@ pub fn scrub(text: &str, secrets: &[&SecretString]) -> String {
 }
 
 /// The provider's own message from an error body: `error.message` (OpenAI, Anthropic,
-/// Google), `error` as a string, `message` or `detail`, else the body's first line (plain
+/// Google), `error` as a string, `message`, `detail` or the first of `errors` (Vault), else the body's first line (plain
 /// text bodies, e.g. Braintrust's). Not scrubbed: pass it through [`scrub`].
 pub fn error_message(body: &str) -> String {
     let from_json = serde_json::from_str::<serde_json::Value>(body)
@@ -45,6 +45,8 @@ pub fn error_message(body: &str) -> String {
                 .or_else(|| v.get("error").and_then(pick))
                 .or_else(|| v.get("message").and_then(pick))
                 .or_else(|| v.get("detail").and_then(pick))
+                // Vault and OpenBao: `{"errors": ["…"]}`.
+                .or_else(|| v.pointer("/errors/0").and_then(pick))
         });
     let msg = from_json.unwrap_or_else(|| {
         let t = body.trim();

@@ -27,7 +27,7 @@ use secrecy::SecretString;
 
 use crate::incident::ports::{ProviderError, ProviderResult};
 
-pub(crate) use api::{AdminApi, Api, KeyHeader, Raw, Vendor, bearer};
+pub(crate) use api::{AdminApi, Api, KeyHeader, Raw, Vendor, bearer, sensitive_header};
 pub use errors::{
     error_code, error_from_response, error_from_transport, error_message, google_reason,
     missing_admin_key, parse_go_duration, retry_after, scrub,

@@ -54,6 +54,9 @@ pub enum ConnectError {
     /// The HTTP client could not be built.
     #[error("{0}")]
     Http(ProviderError),
+    /// The scope names Vault, but where or as whom to reach it is not set.
+    #[error("{0}")]
+    VaultSetup(ProviderError),
 }
 
 /// The live provider set of one runbook, its usage feed, and who we are at AWS.
@@ -96,6 +99,9 @@ pub async fn connect(
         None
     };
     add_http(&mut parts, scope, &http, google, &clock);
+    if let Some(vs) = &scope.vault {
+        add_vault(&mut parts, vs, &http, fingerprint_key)?;
+    }
     // Retries made while connecting (STS GetCallerIdentity) are journaled with the first
     // events of the feed: the journal does not exist yet.
     let connecting: Arc<Mutex<Vec<Event>>> = Arc::default();
@@ -360,12 +366,44 @@ fn add_http(
     }
 }
 
-/// Whether the Secrets Manager scope maps a field to this issuer's keys.
+/// Vault KV v2: the inventory and the store of the scope's mount, at `VAULT_ADDR` with
+/// `VAULT_TOKEN`.
+fn add_vault(
+    parts: &mut Parts,
+    vs: &crate::runbook::schema::VaultScope,
+    http: &HttpConfig,
+    fp_key: &[u8],
+) -> Result<(), ConnectError> {
+    let config = super::vault::VaultConfig::from_env().map_err(ConnectError::VaultSetup)?;
+    let vault = super::vault::Vault::new(http.client.clone(), &config, &vs.mount);
+    let identify = parts
+        .issuers
+        .iter()
+        .filter(|(i, _)| **i == Issuer::Gemini)
+        .map(|(i, k)| (*i, k.clone()))
+        .collect();
+    parts.sources.push((
+        "Vault".into(),
+        Arc::new(super::vault::VaultInventory::new(vault.clone(), fp_key).with_identify(identify)),
+    ));
+    parts.stores.insert(
+        LocationKind::Vault,
+        Arc::new(super::vault::VaultStore::new(vault)),
+    );
+    Ok(())
+}
+
+/// Whether a store's scope (Secrets Manager, Vault) maps a field to this issuer's keys.
 fn mapped(scope: &Scope, issuer: Issuer) -> bool {
-    scope
+    let sm = scope
         .secrets_manager
         .as_ref()
-        .is_some_and(|s| s.fields.iter().any(|f| f.issuer == issuer))
+        .is_some_and(|s| s.fields.iter().any(|f| f.issuer == issuer));
+    let vault = scope
+        .vault
+        .as_ref()
+        .is_some_and(|s| s.fields.iter().any(|f| f.issuer == issuer));
+    sm || vault
 }
 
 /// Whether every endpoint this scope calls is on this machine (emulators, test servers).
@@ -407,6 +445,12 @@ pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), Strin
     for (used, name, url) in http {
         if used && !is_local(url) {
             return Err(format!("{name} goes to {url}"));
+        }
+    }
+    if scope.vault.is_some() {
+        let addr = std::env::var(super::vault::VAULT_ADDR_VAR).unwrap_or_default();
+        if !is_local(&addr) {
+            return Err(format!("Vault goes to {addr:?} ({})", super::vault::VAULT_ADDR_VAR));
         }
     }
     Ok(())
