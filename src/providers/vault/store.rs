@@ -42,6 +42,12 @@ impl VaultStore {
         VaultStore { vault }
     }
 
+    /// The store of the KV v2 engine at `mount` of the server `config` names.
+    pub fn connect(config: &super::VaultConfig, mount: &str) -> ProviderResult<VaultStore> {
+        let client = crate::providers::http::client()?;
+        Ok(VaultStore::new(Vault::new(client, config, mount)))
+    }
+
     fn path<'a>(&self, loc: &'a Location) -> &'a str {
         self.vault.path_of(&loc.name)
     }
