@@ -63,7 +63,11 @@ async fn write(bao: &OpenBao, path: &str, cas: u64, data: Value) -> Value {
         .send()
         .await
         .unwrap();
-    assert!(resp.status().is_success(), "write {path}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "write {path}: {}",
+        resp.status()
+    );
     resp.json().await.unwrap()
 }
 
@@ -143,7 +147,11 @@ impl World {
             .arg(&runbook)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let hcl = String::from_utf8(out.stdout).unwrap();
         let resp = bao
             .client()
@@ -161,7 +169,10 @@ impl World {
             .await
             .unwrap();
         let created: Value = resp.json().await.unwrap();
-        let token = created["auth"]["client_token"].as_str().unwrap().to_string();
+        let token = created["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
         World {
             bao,
             fake,
@@ -331,10 +342,22 @@ async fn check_end(world: &World, state: &Path, run: &Run) -> String {
         )
     };
     assert!(problems.is_empty(), "the fake saw: {problems:?}");
-    assert!(old_gone, "the old key's service account is still there\n{}", run.dump());
-    assert_eq!(alive.len(), 1, "minted service accounts alive: {alive:?}\n{}", run.dump());
+    assert!(
+        old_gone,
+        "the old key's service account is still there\n{}",
+        run.dump()
+    );
+    assert_eq!(
+        alive.len(),
+        1,
+        "minted service accounts alive: {alive:?}\n{}",
+        run.dump()
+    );
     let latest = world.latest(SECRET).await;
-    let new_key = latest["data"]["OPENAI_API_KEY"].as_str().unwrap().to_string();
+    let new_key = latest["data"]["OPENAI_API_KEY"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ne!(new_key, OPENAI_OLD);
     let live: Vec<String> = {
         let st = world.fake.state();
@@ -344,7 +367,11 @@ async fn check_end(world: &World, state: &Path, run: &Run) -> String {
             .map(|k| k.value.clone())
             .collect()
     };
-    assert_eq!(live, vec![new_key.clone()], "the key in Vault is the one alive");
+    assert_eq!(
+        live,
+        vec![new_key.clone()],
+        "the key in Vault is the one alive"
+    );
     assert_eq!(latest["data"]["OPENAI_ORG_ID"], "org-example");
     let outside = world.latest(OUTSIDE).await;
     assert_eq!(outside["data"]["OPENAI_API_KEY"], UNRELATED);
@@ -363,7 +390,10 @@ async fn check_end(world: &World, state: &Path, run: &Run) -> String {
     // No value in the state folder or the output; the Vault token neither.
     let written = everything_in(state) + &run.stdout.join("\n") + &run.stderr.join("\n");
     for secret in [OPENAI_OLD, new_key.as_str(), world.token.as_str()] {
-        assert!(!written.contains(secret), "a secret was written to the state folder or output");
+        assert!(
+            !written.contains(secret),
+            "a secret was written to the state folder or output"
+        );
     }
     eprintln!(
         "end: version {} holds the new key; {strays} stray service account(s) deleted",
@@ -373,8 +403,7 @@ async fn check_end(world: &World, state: &Path, run: &Run) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_key_kept_in_vault_is_found_staged_with_check_and_set_promoted_and_its_old_key_deleted()
-{
+async fn a_key_kept_in_vault_is_found_staged_with_check_and_set_promoted_and_its_old_key_deleted() {
     let world = World::start().await;
     // The inventory alone, as a responder runs it first.
     let out = Command::new(env!("CARGO_BIN_EXE_breachbook"))
@@ -387,7 +416,11 @@ async fn a_key_kept_in_vault_is_found_staged_with_check_and_set_promoted_and_its
         .output()
         .unwrap();
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{listed}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{listed}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // One JSON line per credential, then the summary.
     let creds: Vec<Value> = listed
         .lines()
@@ -405,9 +438,18 @@ async fn a_key_kept_in_vault_is_found_staged_with_check_and_set_promoted_and_its
     assert_eq!(stored.len(), 1, "{listed}");
     let c = stored[0];
     assert_eq!(c["exposed"], true, "{listed}");
-    assert_eq!(c["key_id"], OPENAI_OLD_ID, "joined with OpenAI's own record: {listed}");
-    assert!(!listed.contains(OPENAI_OLD) && !listed.contains(UNRELATED), "{listed}");
-    assert!(!listed.contains(OUTSIDE), "a secret outside the prefix was listed: {listed}");
+    assert_eq!(
+        c["key_id"], OPENAI_OLD_ID,
+        "joined with OpenAI's own record: {listed}"
+    );
+    assert!(
+        !listed.contains(OPENAI_OLD) && !listed.contains(UNRELATED),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(OUTSIDE),
+        "a secret outside the prefix was listed: {listed}"
+    );
 
     let state = world.dir.path().join("state");
     let rb = world.runbook.display().to_string();
@@ -420,7 +462,11 @@ async fn a_key_kept_in_vault_is_found_staged_with_check_and_set_promoted_and_its
     let events = records(&state);
     let staged: Vec<&Value> = events.iter().filter(|e| e["type"] == "staged").collect();
     assert_eq!(staged.len(), 1);
-    assert!(staged[0]["version"].as_str().unwrap().ends_with("@2"), "{:?}", staged[0]);
+    assert!(
+        staged[0]["version"].as_str().unwrap().ends_with("@2"),
+        "{:?}",
+        staged[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -442,14 +488,17 @@ async fn a_run_killed_anywhere_between_the_mint_and_the_promotion_resumes_to_the
         let rb = world.runbook.display().to_string();
         let killed =
             tokio::task::block_in_place(|| breachbook(&world, &state, &["run", &rb], Some(n)));
-        assert!(!killed.ok, "the run ended before its kill point {n}\n{}", killed.dump());
+        assert!(
+            !killed.ok,
+            "the run ended before its kill point {n}\n{}",
+            killed.dump()
+        );
         let last = records(&state).last().map(|e| e["type"].to_string());
         let id = incident_id(&state);
         let mut resumed = None;
         for _ in 0..3 {
-            let r = tokio::task::block_in_place(|| {
-                breachbook(&world, &state, &["resume", &id], None)
-            });
+            let r =
+                tokio::task::block_in_place(|| breachbook(&world, &state, &["resume", &id], None));
             let done = r.ok;
             resumed = Some(r);
             if done {
@@ -457,10 +506,17 @@ async fn a_run_killed_anywhere_between_the_mint_and_the_promotion_resumes_to_the
             }
         }
         let r = resumed.unwrap();
-        assert!(r.ok, "kill point {n} (last record {last:?}): resume failed\n{}", r.dump());
+        assert!(
+            r.ok,
+            "kill point {n} (last record {last:?}): resume failed\n{}",
+            r.dump()
+        );
         check_end(&world, &state, &r).await;
         eprintln!("kill point {n} (after {last:?}): converged");
         converged += 1;
     }
-    eprintln!("kill points from the mint's intent to the promotion: {converged}/{}", to - from + 1);
+    eprintln!(
+        "kill points from the mint's intent to the promotion: {converged}/{}",
+        to - from + 1
+    );
 }

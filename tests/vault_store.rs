@@ -58,7 +58,11 @@ async fn write(bao: &OpenBao, path: &str, cas: u64, data: Value) -> u64 {
         .send()
         .await
         .unwrap();
-    assert!(resp.status().is_success(), "write {path}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "write {path}: {}",
+        resp.status()
+    );
     let v: Value = resp.json().await.unwrap();
     v["data"]["version"].as_u64().unwrap()
 }
@@ -72,7 +76,11 @@ async fn patch_custom(bao: &OpenBao, path: &str, custom: Value) {
         .send()
         .await
         .unwrap();
-    assert!(resp.status().is_success(), "patch {path}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "patch {path}: {}",
+        resp.status()
+    );
 }
 
 async fn metadata(bao: &OpenBao, path: &str) -> Value {
@@ -100,8 +108,19 @@ async fn a_stage_cut_after_its_intent_or_after_its_write_finishes_with_one_versi
     let bao = OpenBao::start();
     let st = store(&bao);
     // Cut after the intent: nothing written yet. The stage writes it, on the version named.
-    write(&bao, "a", 0, json!({"OPENAI_API_KEY": OLD, "ORG": "org-example"})).await;
-    patch_custom(&bao, "a", json!({"breachbook_pending": "breachbook-t-1 origin=1 base=1"})).await;
+    write(
+        &bao,
+        "a",
+        0,
+        json!({"OPENAI_API_KEY": OLD, "ORG": "org-example"}),
+    )
+    .await;
+    patch_custom(
+        &bao,
+        "a",
+        json!({"breachbook_pending": "breachbook-t-1 origin=1 base=1"}),
+    )
+    .await;
     let check = st.inspect(&loc("a", "OPENAI_API_KEY")).await.unwrap();
     assert_eq!(
         check.pending.map(|p| p.version).as_deref(),
@@ -113,7 +132,10 @@ async fn a_stage_cut_after_its_intent_or_after_its_write_finishes_with_one_versi
         .await
         .unwrap();
     assert_eq!(v, "breachbook-t-1@2");
-    assert_eq!(latest(&bao, "a").await, json!({"OPENAI_API_KEY": NEW, "ORG": "org-example"}));
+    assert_eq!(
+        latest(&bao, "a").await,
+        json!({"OPENAI_API_KEY": NEW, "ORG": "org-example"})
+    );
     // Asked again (a retry): the same version, nothing written.
     let again = st
         .stage(&loc("a", "OPENAI_API_KEY"), &s(NEW), "breachbook-t-1")
@@ -127,12 +149,20 @@ async fn a_stage_cut_after_its_intent_or_after_its_write_finishes_with_one_versi
         "breachbook-t-1 origin=1 base=1 version=2"
     );
     let check = st.inspect(&loc("a", "OPENAI_API_KEY")).await.unwrap();
-    assert_eq!(check.pending.map(|p| p.version).as_deref(), Some(v.as_str()));
+    assert_eq!(
+        check.pending.map(|p| p.version).as_deref(),
+        Some(v.as_str())
+    );
 
     // Cut after the write, before its version was recorded: the version is found, not
     // written a second time.
     write(&bao, "b", 0, json!({"OPENAI_API_KEY": OLD})).await;
-    patch_custom(&bao, "b", json!({"breachbook_pending": "breachbook-t-2 origin=1 base=1"})).await;
+    patch_custom(
+        &bao,
+        "b",
+        json!({"breachbook_pending": "breachbook-t-2 origin=1 base=1"}),
+    )
+    .await;
     write(&bao, "b", 1, json!({"OPENAI_API_KEY": NEW})).await;
     let v = st
         .stage(&loc("b", "OPENAI_API_KEY"), &s(NEW), "breachbook-t-2")
@@ -144,20 +174,31 @@ async fn a_stage_cut_after_its_intent_or_after_its_write_finishes_with_one_versi
     let other = st
         .stage(&loc("b", "OPENAI_API_KEY"), &s(THEIRS), "breachbook-t-2")
         .await;
-    assert!(matches!(other, Err(ProviderError::Validation { .. })), "{other:?}");
+    assert!(
+        matches!(other, Err(ProviderError::Validation { .. })),
+        "{other:?}"
+    );
     assert_eq!(latest(&bao, "b").await["OPENAI_API_KEY"], NEW);
 
     // Cut after the intent, and someone wrote in between: breachbook's write never
     // happened (its cas would have been refused), so it is composed again on theirs.
     write(&bao, "c", 0, json!({"OPENAI_API_KEY": OLD, "ORG": "x"})).await;
-    patch_custom(&bao, "c", json!({"breachbook_pending": "breachbook-t-3 origin=1 base=1"})).await;
+    patch_custom(
+        &bao,
+        "c",
+        json!({"breachbook_pending": "breachbook-t-3 origin=1 base=1"}),
+    )
+    .await;
     write(&bao, "c", 1, json!({"OPENAI_API_KEY": OLD, "ORG": "y"})).await;
     let v = st
         .stage(&loc("c", "OPENAI_API_KEY"), &s(NEW), "breachbook-t-3")
         .await
         .unwrap();
     assert_eq!(v, "breachbook-t-3@3");
-    assert_eq!(latest(&bao, "c").await, json!({"OPENAI_API_KEY": NEW, "ORG": "y"}));
+    assert_eq!(
+        latest(&bao, "c").await,
+        json!({"OPENAI_API_KEY": NEW, "ORG": "y"})
+    );
 }
 
 #[tokio::test]
@@ -170,10 +211,19 @@ async fn a_writer_who_changes_the_secret_meanwhile_is_never_overwritten() {
     // Someone changes another field after the stage: the promotion keeps it.
     write(&bao, "app", 2, json!({"OPENAI_API_KEY": NEW, "ORG": "y"})).await;
     st.promote(&l, &v).await.unwrap();
-    assert_eq!(latest(&bao, "app").await, json!({"OPENAI_API_KEY": NEW, "ORG": "y"}));
+    assert_eq!(
+        latest(&bao, "app").await,
+        json!({"OPENAI_API_KEY": NEW, "ORG": "y"})
+    );
     let meta = metadata(&bao, "app").await;
-    assert_eq!(meta["current_version"], 3, "promotion writes no version: {meta}");
-    assert!(meta["custom_metadata"].get("breachbook_pending").is_none(), "{meta}");
+    assert_eq!(
+        meta["current_version"], 3,
+        "promotion writes no version: {meta}"
+    );
+    assert!(
+        meta["custom_metadata"].get("breachbook_pending").is_none(),
+        "{meta}"
+    );
     assert!(
         meta["custom_metadata"]["breachbook_promoted"]
             .as_str()
@@ -196,7 +246,10 @@ async fn a_writer_who_changes_the_secret_meanwhile_is_never_overwritten() {
     match refused {
         Err(ProviderError::Validation { message, .. }) => {
             assert!(message.contains("version 3"), "{message}");
-            assert!(!message.contains(THEIRS) && !message.contains(NEW), "{message}");
+            assert!(
+                !message.contains(THEIRS) && !message.contains(NEW),
+                "{message}"
+            );
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -222,10 +275,16 @@ async fn an_abandoned_stage_is_undone_only_in_the_fields_nobody_changed_since() 
     let v = st.stage(&secret, &s(NEW), "breachbook-t-6").await.unwrap();
     write(&bao, "svc", 2, json!({"OPENAI_API_KEY": NEW, "ORG": "y"})).await;
     st.unstage(&secret, &v).await.unwrap();
-    assert_eq!(latest(&bao, "svc").await, json!({"OPENAI_API_KEY": OLD, "ORG": "y"}));
+    assert_eq!(
+        latest(&bao, "svc").await,
+        json!({"OPENAI_API_KEY": OLD, "ORG": "y"})
+    );
     let meta = metadata(&bao, "svc").await;
     assert_eq!(meta["current_version"], 4, "{meta}");
-    assert!(meta["custom_metadata"].get("breachbook_pending").is_none(), "{meta}");
+    assert!(
+        meta["custom_metadata"].get("breachbook_pending").is_none(),
+        "{meta}"
+    );
     // Already undone: nothing more is written.
     st.unstage(&secret, &v).await.unwrap();
     assert_eq!(metadata(&bao, "svc").await["current_version"], 4);
@@ -255,7 +314,13 @@ async fn an_abandoned_stage_is_undone_only_in_the_fields_nobody_changed_since() 
         .await
         .unwrap();
     let without = st
-        .stage_version(&a, Some(&both), &[], std::slice::from_ref(&b), "breachbook-t-8")
+        .stage_version(
+            &a,
+            Some(&both),
+            &[],
+            std::slice::from_ref(&b),
+            "breachbook-t-8",
+        )
         .await
         .unwrap();
     assert_eq!(without, "breachbook-t-8@3");

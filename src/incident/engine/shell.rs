@@ -324,11 +324,7 @@ async fn read_new_key(
 ) -> Option<SecretString> {
     let primary = cred.primary_store()?.clone();
     let version = version?;
-    let store = ctx
-        .providers
-        .store(primary.kind)
-        .ok()?
-        .clone();
+    let store = ctx.providers.store(primary.kind).ok()?.clone();
     ctx.attempt(Some(&cred.id), "read new key", || {
         store.read_version(&primary, version)
     })

@@ -922,7 +922,10 @@ async fn verify_group(ctx: &OpCtx, members: &[Credential], version: &str) -> Vec
         .iter()
         .filter_map(|c| c.primary_store().cloned())
         .collect();
-    let Some(kind) = locs.first().map(|l| l.kind).filter(|_| locs.len() == members.len())
+    let Some(kind) = locs
+        .first()
+        .map(|l| l.kind)
+        .filter(|_| locs.len() == members.len())
     else {
         return fail_all("no store that keeps versions holds the new key");
     };

@@ -450,7 +450,10 @@ pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), Strin
     if scope.vault.is_some() {
         let addr = std::env::var(super::vault::VAULT_ADDR_VAR).unwrap_or_default();
         if !is_local(&addr) {
-            return Err(format!("Vault goes to {addr:?} ({})", super::vault::VAULT_ADDR_VAR));
+            return Err(format!(
+                "Vault goes to {addr:?} ({})",
+                super::vault::VAULT_ADDR_VAR
+            ));
         }
     }
     Ok(())

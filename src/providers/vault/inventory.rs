@@ -272,7 +272,9 @@ fn unreadable(found: &Found<'_>, err: ProviderError) -> ProviderResult<Vec<Crede
             None,
             "…".into(),
             None,
-            Some(format!("its value could not be read ({e}); check it by hand")),
+            Some(format!(
+                "its value could not be read ({e}); check it by hand"
+            )),
         )]),
     }
 }

@@ -96,7 +96,11 @@ impl VaultConfig {
         lookup: impl Fn(&str) -> Option<String>,
         home: Option<PathBuf>,
     ) -> ProviderResult<VaultConfig> {
-        let nonempty = |k: &str| lookup(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let nonempty = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let addr = nonempty(VAULT_ADDR_VAR).ok_or_else(|| ProviderError::Validation {
             provider: VAULT.into(),
             message: format!(
@@ -173,9 +177,9 @@ impl Metadata {
 
     /// Whether version `n` can still be read (not deleted, not destroyed).
     pub fn readable(&self, n: u64) -> bool {
-        self.versions.get(&n.to_string()).is_some_and(|v| {
-            !v.destroyed && v.deletion_time.as_deref().is_none_or(str::is_empty)
-        })
+        self.versions
+            .get(&n.to_string())
+            .is_some_and(|v| !v.destroyed && v.deletion_time.as_deref().is_none_or(str::is_empty))
     }
 
     /// breachbook's record of its staged version, if any.
@@ -282,10 +286,10 @@ impl Doc {
 
     /// Sets `field` to `value`, wiping what it held.
     pub fn set(&mut self, field: &str, value: &SecretString) {
-        if let Some(mut old) = self
-            .0
-            .insert(field.to_string(), Value::String(value.expose_secret().to_string()))
-        {
+        if let Some(mut old) = self.0.insert(
+            field.to_string(),
+            Value::String(value.expose_secret().to_string()),
+        ) {
             wipe(&mut old);
         }
     }
@@ -465,10 +469,11 @@ impl Vault {
         if !raw.status.is_success() {
             return Err(self.error(&raw, &what));
         }
-        let mut body: Value = serde_json::from_str(&raw.body).map_err(|e| ProviderError::Validation {
-            provider: VAULT.into(),
-            message: format!("unexpected answer for {what}: {e}"),
-        })?;
+        let mut body: Value =
+            serde_json::from_str(&raw.body).map_err(|e| ProviderError::Validation {
+                provider: VAULT.into(),
+                message: format!("unexpected answer for {what}: {e}"),
+            })?;
         let out = read_of(&mut body);
         wipe(&mut body);
         out.ok_or_else(|| ProviderError::NotFound {
@@ -519,7 +524,10 @@ impl Vault {
             data: Written,
         }
         let a: Answer = self.api.parse(&raw, "write")?;
-        Ok((a.data.version, a.data.created_time.as_deref().and_then(parse_time)))
+        Ok((
+            a.data.version,
+            a.data.created_time.as_deref().and_then(parse_time),
+        ))
     }
 
     /// Sets (`Some`) or removes (`None`) keys of the secret's `custom_metadata`, leaving the
@@ -536,7 +544,10 @@ impl Vault {
         let body = serde_json::json!({ "custom_metadata": custom }).to_string();
         let req = self
             .request(Method::PATCH, "metadata", path, &[])?
-            .header(reqwest::header::CONTENT_TYPE, "application/merge-patch+json")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/merge-patch+json",
+            )
             .body(body);
         let raw = self.send(req).await?;
         if !raw.status.is_success() {
@@ -607,7 +618,8 @@ mod tests {
                 _ => None,
             }
         };
-        let c = VaultConfig::from_lookup(vars(Some("http://127.0.0.1:8200/"), Some("s.test")), None);
+        let c =
+            VaultConfig::from_lookup(vars(Some("http://127.0.0.1:8200/"), Some("s.test")), None);
         assert!(c.as_ref().is_ok_and(|c| c.addr == "http://127.0.0.1:8200"));
         assert!(matches!(
             VaultConfig::from_lookup(vars(None, Some("s.test")), None),

@@ -52,7 +52,8 @@ mod tests {
     fn runbook(prefixes: &[&str]) -> Runbook {
         let (_, src) = crate::runbook::shipped::get(crate::runbook::shipped::DEFAULT)
             .unwrap_or_else(|| std::process::exit(1));
-        let mut rb = crate::runbook::load::load_str("t", src).unwrap_or_else(|_| std::process::exit(1));
+        let mut rb =
+            crate::runbook::load::load_str("t", src).unwrap_or_else(|_| std::process::exit(1));
         rb.scope.vault = Some(VaultScope {
             path_prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
             ..VaultScope::default()
@@ -65,7 +66,10 @@ mod tests {
         let hcl = vault_policy_hcl(&runbook(&["prod/ai/", "legacy/openai"])).unwrap_or_default();
         assert!(hcl.contains("path \"secret/metadata/prod/ai/*\""), "{hcl}");
         assert!(hcl.contains("path \"secret/data/prod/ai/*\""), "{hcl}");
-        assert!(hcl.contains("path \"secret/metadata/legacy/\" {\n  capabilities = [\"list\"]"), "{hcl}");
+        assert!(
+            hcl.contains("path \"secret/metadata/legacy/\" {\n  capabilities = [\"list\"]"),
+            "{hcl}"
+        );
         assert!(hcl.contains("path \"secret/data/legacy/openai*\""), "{hcl}");
         assert!(!hcl.contains("create") && !hcl.contains("delete"), "{hcl}");
     }

@@ -261,11 +261,20 @@ impl SecretStore for VaultStore {
                     self.vault
                         .patch_custom(path, &[(PENDING_KEY, Some(intent.render()))])
                         .await?;
-                    tracing::info!(path, version = n, keys = set.len(), "staged as a new version");
+                    tracing::info!(
+                        path,
+                        version = n,
+                        keys = set.len(),
+                        "staged as a new version"
+                    );
                     return Ok(version_id(token, n));
                 }
                 Err(WriteError::Cas) => {
-                    tracing::info!(path, cas = latest.version, "someone wrote first; composing again");
+                    tracing::info!(
+                        path,
+                        cas = latest.version,
+                        "someone wrote first; composing again"
+                    );
                     continue;
                 }
                 Err(WriteError::Other(e)) => return Err(e),
@@ -425,7 +434,12 @@ impl SecretStore for VaultStore {
             if changed {
                 match self.vault.write(path, latest.version, &doc).await {
                     Ok((w, _)) => {
-                        tracing::info!(path, version = w, undone = n, "wrote the earlier values back");
+                        tracing::info!(
+                            path,
+                            version = w,
+                            undone = n,
+                            "wrote the earlier values back"
+                        );
                     }
                     Err(WriteError::Cas) => continue,
                     Err(WriteError::Other(e)) => return Err(e),
