@@ -23,6 +23,8 @@ mod contract;
 mod fake_ai;
 #[path = "support/openbao.rs"]
 mod openbao;
+#[path = "support/scoped_runbook.rs"]
+mod scoped_runbook;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -77,42 +79,12 @@ async fn get(bao: &OpenBao, path: &str) -> Value {
     resp.json().await.unwrap()
 }
 
-/// The shipped vendor-breach runbook with a Vault and OpenAI scope in place of its own, the
-/// window moved after the seeding, its kubectl command an echo and no drill section.
+/// The vendor-breach runbook with a Vault and OpenAI scope.
 fn runbook(dir: &Path) -> PathBuf {
-    let src = std::fs::read_to_string("runbooks/ai-provider-keys-vendor-breach.yaml").unwrap();
-    let scope = "scope:\n  vault:\n    mount: secret\n    path_prefixes: [prod/ai/]\n    fields:\n      - field: OPENAI_API_KEY\n        issuer: openai\n  openai:\n    organization: org-example\n\n";
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in src.lines() {
-        if line.starts_with("scope:") {
-            out.push_str(scope);
-            skipping = true;
-            continue;
-        }
-        if line.starts_with("drill:") {
-            break;
-        }
-        if skipping && !line.is_empty() && !line.starts_with(' ') && !line.starts_with('#') {
-            skipping = false;
-        }
-        if skipping {
-            continue;
-        }
-        let t = line.trim_start();
-        let indent = &line[..line.len() - t.len()];
-        if t.starts_with("start: 20") {
-            out.push_str(&format!("{indent}start: 2099-01-01T00:00:00Z\n"));
-        } else if t.starts_with("run: kubectl") {
-            out.push_str(&format!("{indent}run: echo restarted\n"));
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    let path = dir.join("vault-vendor-breach.yaml");
-    std::fs::write(&path, out).unwrap();
-    path
+    scoped_runbook::with_scope(
+        dir,
+        "scope:\n  vault:\n    mount: secret\n    path_prefixes: [prod/ai/]\n    fields:\n      - field: OPENAI_API_KEY\n        issuer: openai\n  openai:\n    organization: org-example\n",
+    )
 }
 
 impl World {

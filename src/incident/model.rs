@@ -186,6 +186,8 @@ pub enum LocationKind {
     SecretsManager,
     /// A HashiCorp Vault (or OpenBao) KV version 2 secret: `name` is `mount/path`.
     Vault,
+    /// An AWS SSM Parameter Store parameter: `name` is its full name (`/prod/ai/key`).
+    Ssm,
     Braintrust,
     IamUser,
     Kubernetes,
@@ -198,6 +200,7 @@ impl LocationKind {
         match self {
             LocationKind::SecretsManager => "sm",
             LocationKind::Vault => "vault",
+            LocationKind::Ssm => "ssm",
             LocationKind::Braintrust => "braintrust",
             LocationKind::IamUser => "iam",
             LocationKind::Kubernetes => "k8s",
@@ -207,9 +210,13 @@ impl LocationKind {
     }
 
     /// Whether a new key can be staged here as a version of its own before it is used
-    /// (Secrets Manager's `AWSPENDING`, a Vault KV v2 version written with check-and-set).
+    /// (Secrets Manager's `AWSPENDING`, a Vault KV v2 version written with check-and-set, an SSM
+    /// parameter version with breachbook's label).
     pub fn stages(self) -> bool {
-        matches!(self, LocationKind::SecretsManager | LocationKind::Vault)
+        matches!(
+            self,
+            LocationKind::SecretsManager | LocationKind::Vault | LocationKind::Ssm
+        )
     }
 }
 

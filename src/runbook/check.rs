@@ -20,6 +20,7 @@ pub fn source_count(rb: &Runbook) -> usize {
         s.gemini.is_some(),
         s.braintrust.is_some(),
         s.vault.is_some(),
+        s.ssm.is_some(),
     ]
     .iter()
     .filter(|b| **b)

@@ -263,6 +263,8 @@ const FIELDS: &[&str] = &[
     "gemini",
     "braintrust",
     "vault",
+    "ssm",
+    "paths",
     "mount",
     "path_prefixes",
     "regions",

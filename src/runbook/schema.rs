@@ -79,6 +79,8 @@ pub struct Scope {
     pub braintrust: Option<BraintrustScope>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<VaultScope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssm: Option<SsmScope>,
     /// Identities trusted to create keys during the exposure window (automation roles,
     /// the rotation pipeline): role or user ARNs, or names, with `*` and `?` globs, e.g.
     /// `arn:aws:iam::111122223333:role/ci-*` or `terraform`. A key created in the window by
@@ -218,6 +220,27 @@ pub struct BraintrustScope {
     /// names; empty means all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_vars: Vec<String>,
+}
+
+/// AWS Systems Manager Parameter Store parameters (`SecureString`, and `String` ones that
+/// hold keys too).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsmScope {
+    /// Regions to list; empty means the AWS default region.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Parameter paths listed recursively, e.g. `[/prod/ai/]` (each starts with `/`).
+    pub paths: Vec<String>,
+    /// Which key a parameter holds: for a JSON value, the JSON field; for a plain value, a
+    /// mapping whose `field` is the last part of the parameter's name
+    /// (`/prod/ai/OPENAI_API_KEY` ← `field: OPENAI_API_KEY`).
+    #[serde(default)]
+    pub fields: Vec<FieldMapping>,
+    /// Keep a keyed fingerprint of every value read, and list values no mapping names as
+    /// generic keys.
+    #[serde(default)]
+    pub fingerprint: bool,
 }
 
 /// HashiCorp Vault (or OpenBao) KV version 2 secrets, reached at `VAULT_ADDR` with

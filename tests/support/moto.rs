@@ -114,6 +114,17 @@ impl Moto {
         aws_sdk_secretsmanager::Client::from_conf(conf)
     }
 
+    /// A raw SSM client for seeding and checking.
+    pub fn ssm_client(&self, region: &str) -> aws_sdk_ssm::Client {
+        let conf = aws_sdk_ssm::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .credentials_provider(fake_credentials())
+            .endpoint_url(&self.endpoint)
+            .build();
+        aws_sdk_ssm::Client::from_conf(conf)
+    }
+
     /// A raw IAM client for seeding and checking.
     pub async fn iam_client(&self) -> aws_sdk_iam::Client {
         let conf = aws_sdk_iam::Config::builder()

@@ -16,6 +16,7 @@ pub mod iam;
 pub mod policy;
 mod retry_watch;
 pub mod secrets;
+pub mod ssm;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub(crate) const IAM: &str = "AWS IAM";
 pub(crate) const STS: &str = "AWS STS";
 /// Provider name of CloudTrail in errors.
 pub(crate) const CLOUDTRAIL: &str = "AWS CloudTrail";
+/// Provider name of SSM Parameter Store in errors.
+pub(crate) const SSM: &str = "AWS SSM Parameter Store";
 
 /// Connect timeout of every AWS call.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -216,6 +219,15 @@ impl Aws {
             .interceptor(retry_watch::RetryWatch)
     }
 
+    /// An SSM client for `region` (the default when `None`), its retries reported.
+    pub fn ssm(&self, region: Option<&str>) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&self.config(region))
+                .interceptor(retry_watch::RetryWatch)
+                .build(),
+        )
+    }
+
     /// An IAM client (IAM is global: the default region), its retries reported.
     pub fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::from_conf(self.iam_conf().build())
@@ -305,6 +317,8 @@ pub(crate) const THROTTLING_CODES: &[&str] = &[
     "RequestLimitExceeded",
     "RequestThrottled",
     "SlowDown",
+    // SSM: "There are concurrent updates for a resource that supports one update at a time."
+    "TooManyUpdates",
     "PriorRequestNotComplete",
     "EC2ThrottledException",
     "BandwidthLimitExceeded",
@@ -358,6 +372,7 @@ fn action_prefix(provider: &str) -> &'static str {
         IAM => "iam",
         STS => "sts",
         CLOUDTRAIL => "cloudtrail",
+        SSM => "ssm",
         _ => "aws",
     }
 }
@@ -369,6 +384,9 @@ const NOT_FOUND_CODES: &[&str] = &[
     "NoSuchEntityException",
     "NotFound",
     "NotFoundException",
+    // SSM: no such parameter, or no such version or label of it.
+    "ParameterNotFound",
+    "ParameterVersionNotFound",
 ];
 
 /// Error codes meaning "a quota is full".
@@ -376,6 +394,9 @@ const LIMIT_CODES: &[&str] = &[
     "LimitExceeded",
     "LimitExceededException",
     "ServiceQuotaExceededException",
+    // SSM: 100 versions kept and the oldest has a label; 10 labels on a version.
+    "ParameterMaxVersionLimitExceeded",
+    "ParameterVersionLabelLimitExceeded",
 ];
 
 /// Whether an AWS error code is an authentication or authorization failure.

@@ -33,6 +33,12 @@
 //!   `DeleteAccessKey` for a delete step; `ListUsers` (no resource-level permissions) when the
 //!   scope names no users.
 //!   User ARNs carry the user's path: listed users are expected at `path_prefix` (default `/`).
+//! - **SSM Parameter Store**, when the scope has `ssm`: `GetParametersByPath` and
+//!   `GetParameter` on each path and the parameters under it; `GetParameterHistory` and
+//!   `UnlabelParameterVersion` for a rotate step (whose is the latest version; an abandoned
+//!   stage undone); `PutParameter` and `LabelParameterVersion` for a rotate or propagate step.
+//!   A `SecureString` under the default `aws/ssm` key needs nothing more; one under a
+//!   customer managed key also needs `kms:Decrypt` (and `kms:Encrypt` to write) on that key.
 //! - **CloudTrail** `LookupEvents` (no resource-level permissions) when IAM keys are watched by
 //!   a monitor step.
 //!
@@ -298,6 +304,37 @@ fn build(rb: &Runbook, account: Option<&str>, collapse_users: bool) -> Document 
         }
     }
 
+    // SSM Parameter Store: the parameters under the scope's paths.
+    if let Some(ssm) = rb.scope.ssm.as_ref() {
+        let mut actions = BTreeSet::from(["ssm:GetParameter", "ssm:GetParametersByPath"]);
+        if uses.rotate {
+            // Whose is the latest version (its labels), and an abandoned stage undone.
+            actions.insert("ssm:GetParameterHistory");
+            actions.insert("ssm:UnlabelParameterVersion");
+        }
+        if uses.rotate || uses.propagate {
+            // The staged version and its label; copies; the promotion's label.
+            actions.insert("ssm:PutParameter");
+            actions.insert("ssm:LabelParameterVersion");
+        }
+        let regions: BTreeSet<&str> = if ssm.regions.is_empty() {
+            BTreeSet::from(["*"])
+        } else {
+            ssm.regions.iter().map(|r| r.trim()).collect()
+        };
+        let mut resources = BTreeSet::new();
+        for region in &regions {
+            for path in &ssm.paths {
+                let trimmed = path.trim().trim_end_matches('/');
+                // GetParametersByPath is authorized on the path itself; the rest on each
+                // parameter under it.
+                resources.insert(parameter_arn(region, account, trimmed));
+                resources.insert(parameter_arn(region, account, &format!("{trimmed}/*")));
+            }
+        }
+        statements.push(Statement::allow("SsmParametersInScope", actions, resources));
+    }
+
     // IAM access keys: the users in scope, or whoever owns an `aws_iam` key found in a secret.
     let iam_keys_in_fields =
         sm.is_some_and(|s| s.fields.iter().any(|f| f.issuer == Issuer::AwsIam));
@@ -368,6 +405,14 @@ fn build(rb: &Runbook, account: Option<&str>, collapse_users: bool) -> Document 
 }
 
 /// `arn:{partition}:secretsmanager:{region}:{account}:secret:{pattern}`.
+/// `arn:aws:ssm:REGION:ACCOUNT:parameter/NAME` for a name that starts with `/` (the ARN
+/// keeps one slash: "parameter/" followed by the name without its first slash).
+fn parameter_arn(region: &str, account: &str, name: &str) -> String {
+    let partition = partition(region);
+    let name = name.trim_start_matches('/');
+    format!("arn:{partition}:ssm:{region}:{account}:parameter/{name}")
+}
+
 fn secret_arn(region: &str, account: &str, pattern: &str) -> String {
     let partition = partition(region);
     format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{pattern}")

@@ -105,7 +105,7 @@ pub async fn connect(
     // Retries made while connecting (STS GetCallerIdentity) are journaled with the first
     // events of the feed: the journal does not exist yet.
     let connecting: Arc<Mutex<Vec<Event>>> = Arc::default();
-    if scope.secrets_manager.is_some() || scope.iam.is_some() {
+    if scope.secrets_manager.is_some() || scope.iam.is_some() || scope.ssm.is_some() {
         let into = connecting.clone();
         let at = clock.clone();
         let watch = retries::Watch {
@@ -196,11 +196,16 @@ async fn add_aws(
     fp_key: &[u8],
     clock: &Arc<dyn Clock>,
 ) -> Result<(), ConnectError> {
-    let regions: Vec<String> = scope
+    let mut regions: Vec<String> = scope
         .secrets_manager
         .as_ref()
         .map(|s| s.regions.clone())
         .unwrap_or_default();
+    for r in scope.ssm.iter().flat_map(|s| s.regions.iter()) {
+        if !regions.contains(r) {
+            regions.push(r.clone());
+        }
+    }
     let aws = Aws::load(opts, &regions)
         .await
         .map_err(ConnectError::AwsSetup)?;
@@ -260,6 +265,22 @@ async fn add_aws(
                     .with_clock(clock.clone())
                     .with_cloudtrail(trail),
             ),
+        );
+    }
+    if scope.ssm.is_some() {
+        let identify = parts
+            .issuers
+            .iter()
+            .filter(|(i, _)| **i == Issuer::Gemini)
+            .map(|(i, k)| (*i, k.clone()))
+            .collect();
+        parts.sources.push((
+            "SSM Parameter Store".into(),
+            Arc::new(super::aws::ssm::SsmInventory::new(&aws, fp_key).with_identify(identify)),
+        ));
+        parts.stores.insert(
+            LocationKind::Ssm,
+            Arc::new(super::aws::ssm::SsmStore::new(&aws)),
         );
     }
     parts.stores.insert(
@@ -403,13 +424,17 @@ fn mapped(scope: &Scope, issuer: Issuer) -> bool {
         .vault
         .as_ref()
         .is_some_and(|s| s.fields.iter().any(|f| f.issuer == issuer));
-    sm || vault
+    let ssm = scope
+        .ssm
+        .as_ref()
+        .is_some_and(|s| s.fields.iter().any(|f| f.issuer == issuer));
+    sm || vault || ssm
 }
 
 /// Whether every endpoint this scope calls is on this machine (emulators, test servers).
 /// `Err` names the first one that is not.
 pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), String> {
-    let uses_aws = scope.secrets_manager.is_some() || scope.iam.is_some();
+    let uses_aws = scope.secrets_manager.is_some() || scope.iam.is_some() || scope.ssm.is_some();
     if uses_aws {
         for service in AWS_SERVICES {
             match super::aws::endpoint_for(aws, service) {
@@ -460,7 +485,7 @@ pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), Strin
 }
 
 /// The AWS services breachbook calls, as the SDK names them in endpoint variables.
-const AWS_SERVICES: [&str; 4] = ["SECRETS_MANAGER", "IAM", "STS", "CLOUDTRAIL"];
+const AWS_SERVICES: [&str; 5] = ["SECRETS_MANAGER", "IAM", "STS", "CLOUDTRAIL", "SSM"];
 
 fn is_local(url: &str) -> bool {
     reqwest::Url::parse(url)

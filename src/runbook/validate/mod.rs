@@ -123,6 +123,7 @@ fn top_level(p: &mut Problems, rb: &Runbook, shadow: &SRunbook) {
         );
     }
     scope(p, rb, shadow);
+    stores(p, rb, shadow);
     settings(p, rb, shadow);
     if rb.steps.is_empty() {
         p.push(
@@ -142,12 +143,14 @@ fn scope(p: &mut Problems, rb: &Runbook, shadow: &SRunbook) {
         && s.anthropic.is_none()
         && s.gemini.is_none()
         && s.braintrust.is_none()
+        && s.vault.is_none()
+        && s.ssm.is_none()
     {
         p.push(
             opt_off(&shadow.scope, 0),
             "the scope names no inventory source".into(),
             Some(
-                "add at least one of secrets_manager, iam, openai, anthropic, gemini, braintrust"
+                "add at least one of secrets_manager, iam, openai, anthropic, gemini, braintrust, vault, ssm"
                     .into(),
             ),
         );
@@ -159,6 +162,36 @@ fn scope(p: &mut Problems, rb: &Runbook, shadow: &SRunbook) {
             opt_off(&shadow.scope, 0),
             "secrets_manager lists no regions".into(),
             Some("add `regions: [us-east-1]` (every region that holds secrets)".into()),
+        );
+    }
+}
+
+/// SSM paths are parameter hierarchies; a Vault mount is named.
+fn stores(p: &mut Problems, rb: &Runbook, shadow: &SRunbook) {
+    let s = &rb.scope;
+    if let Some(ssm) = &s.ssm {
+        if ssm.paths.is_empty() {
+            p.push(
+                opt_off(&shadow.scope, 0),
+                "ssm lists no paths".into(),
+                Some("add `paths: [/prod/ai/]` (the hierarchies that hold keys)".into()),
+            );
+        }
+        for path in ssm.paths.iter().filter(|x| !x.starts_with('/')) {
+            p.push(
+                opt_off(&shadow.scope, 0),
+                format!("ssm path `{path}` does not start with `/`"),
+                Some("Parameter Store lists hierarchies only: write `/` and the path, e.g. `/prod/ai/`".into()),
+            );
+        }
+    }
+    if let Some(v) = &s.vault
+        && v.mount.trim_matches('/').is_empty()
+    {
+        p.push(
+            opt_off(&shadow.scope, 0),
+            "vault.mount is empty".into(),
+            Some("name the KV version 2 mount, e.g. `mount: secret`".into()),
         );
     }
 }

@@ -23,7 +23,9 @@ use crate::incident::ports::{ProviderError, ProviderResult};
 use crate::runbook::schema::ExposureWindow;
 
 pub use inventory::SecretsManagerInventory;
+pub(crate) use inventory::combine;
 pub use store::SecretsManagerStore;
+pub(crate) use store::{field_of, restore_field};
 
 /// Staging label of the version in use.
 pub const AWSCURRENT: &str = "AWSCURRENT";

@@ -142,7 +142,7 @@ impl SecretsManagerStore {
     }
 
     /// The document to write: `value` placed into `current` as `loc` says.
-    fn compose(
+    pub(crate) fn compose(
         loc: &Location,
         current: Option<&SecretString>,
         value: &SecretString,
@@ -188,7 +188,7 @@ impl SecretsManagerStore {
     }
 
     /// Whether `doc` already holds `value` where `loc` says.
-    fn holds(loc: &Location, doc: &SecretString, value: &SecretString) -> bool {
+    pub(crate) fn holds(loc: &Location, doc: &SecretString, value: &SecretString) -> bool {
         match &loc.field {
             Some(f) => field_of(doc, f).is_some_and(|v| v.expose_secret() == value.expose_secret()),
             None => match (parse_object(doc), parse_object(value)) {
@@ -361,7 +361,7 @@ impl SecretsManagerStore {
 }
 
 /// The string value of `field` in a JSON document.
-fn field_of(doc: &SecretString, field: &str) -> Option<SecretString> {
+pub(crate) fn field_of(doc: &SecretString, field: &str) -> Option<SecretString> {
     let mut m = parse_object(doc)?;
     let v = match m.get(field) {
         Some(Value::String(s)) => Some(SecretString::from(s.clone())),
@@ -755,7 +755,7 @@ impl SecretStore for SecretsManagerStore {
 
 /// `doc` with `loc`'s field set back to its value in `current` (taken out when `current`
 /// has none); a whole value goes back to `current`.
-fn restore_field(
+pub(crate) fn restore_field(
     loc: &Location,
     doc: &SecretString,
     current: &SecretString,
