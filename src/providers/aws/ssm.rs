@@ -2,7 +2,8 @@
 //! scope's paths ([`SsmInventory`]) and the store that stages a new key as a parameter
 //! version with breachbook's label, reads it back, promotes and replaces it ([`SsmStore`]).
 //!
-//! The API, as AWS documents it (SSM API Reference, https://docs.aws.amazon.com/systems-manager/latest/APIReference/):
+//! The API, as AWS documents it (SSM API Reference,
+//! <https://docs.aws.amazon.com/systems-manager/latest/APIReference/>):
 //! - `GetParametersByPath` (`Recursive`, `WithDecryption`, `MaxResults` at most 10) lists
 //!   the parameters of a hierarchy with their values, `Version` and `LastModifiedDate`;
 //! - `GetParameter` reads the latest version, or one named `name:version` or `name:label`;

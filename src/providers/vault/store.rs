@@ -317,7 +317,7 @@ impl SecretStore for VaultStore {
             .collect()
     }
 
-    /// The newest earlier version (still readable, within [`LOOK_BACK`]) whose value at
+    /// The newest earlier version (still readable, within `LOOK_BACK`) whose value at
     /// `loc` differs from `new_version`'s.
     async fn read_old(&self, loc: &Location, new_version: &str) -> ProviderResult<SecretString> {
         let n = version_number(new_version)?;
