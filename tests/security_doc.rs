@@ -48,6 +48,9 @@ fn every_scrubbed_variable_is_documented() {
         breachbook::providers::http::OPENAI_ADMIN_KEY_VAR,
         breachbook::providers::http::ANTHROPIC_ADMIN_KEY_VAR,
         breachbook::providers::http::BRAINTRUST_API_KEY_VAR,
+        breachbook::providers::vault::VAULT_TOKEN_VAR,
+        breachbook::providers::github::GITHUB_TOKEN_VAR,
+        breachbook::providers::github::GH_TOKEN_VAR,
     ] {
         assert!(
             breachbook::incident::engine::is_scrubbed_env(name),

@@ -189,6 +189,9 @@ pub enum LocationKind {
     /// An AWS SSM Parameter Store parameter: `name` is its full name (`/prod/ai/key`).
     Ssm,
     Braintrust,
+    /// A GitHub Actions secret (write-only): `name` is `owner/repo`, or
+    /// `owner/repo/environments/ENV` for an environment's secret; `field` is the secret's name.
+    GithubActions,
     IamUser,
     Kubernetes,
     EnvFile,
@@ -202,6 +205,7 @@ impl LocationKind {
             LocationKind::Vault => "vault",
             LocationKind::Ssm => "ssm",
             LocationKind::Braintrust => "braintrust",
+            LocationKind::GithubActions => "gha",
             LocationKind::IamUser => "iam",
             LocationKind::Kubernetes => "k8s",
             LocationKind::EnvFile => "env",

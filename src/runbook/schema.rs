@@ -81,6 +81,10 @@ pub struct Scope {
     pub vault: Option<VaultScope>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssm: Option<SsmScope>,
+    /// GitHub Actions secrets holding copies of keys found elsewhere in the scope: updated in
+    /// `propagate`, never read (GitHub gives no secret's value back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_actions: Option<GithubActionsScope>,
     /// Identities trusted to create keys during the exposure window (automation roles,
     /// the rotation pipeline): role or user ARNs, or names, with `*` and `?` globs, e.g.
     /// `arn:aws:iam::111122223333:role/ci-*` or `terraform`. A key created in the window by
@@ -241,6 +245,32 @@ pub struct SsmScope {
     /// generic keys.
     #[serde(default)]
     pub fingerprint: bool,
+}
+
+/// GitHub Actions secrets, reached at `https://api.github.com` (or
+/// `BREACHBOOK_GITHUB_BASE_URL`) with `GITHUB_TOKEN` (or `GH_TOKEN`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubActionsScope {
+    /// Each secret that holds a copy, and the copy it mirrors.
+    pub copies: Vec<GithubSecretCopy>,
+}
+
+/// One GitHub Actions secret holding a copy of a key that breachbook finds elsewhere.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSecretCopy {
+    /// The repository, `owner/name`.
+    pub repo: String,
+    /// The deployment environment whose secret it is; absent: a repository secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The secret's name, e.g. `OPENAI_API_KEY`.
+    pub secret: String,
+    /// The location (as the Inventory labels it) whose key the secret holds, e.g.
+    /// `sm:prod/ai/openai#OPENAI_API_KEY` or `vault:secret/prod/openai#api_key`. GitHub
+    /// never shows a secret's value, so breachbook cannot match it by fingerprint.
+    pub mirrors: String,
 }
 
 /// HashiCorp Vault (or OpenBao) KV version 2 secrets, reached at `VAULT_ADDR` with

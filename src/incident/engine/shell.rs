@@ -63,6 +63,10 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "OPENAI_ADMIN_KEY",
     "ANTHROPIC_ADMIN_KEY",
     "BRAINTRUST_API_KEY",
+    // The Vault token, and the GitHub token a `github_actions` scope writes secrets with.
+    "VAULT_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
     // Only ever set by breachbook itself, for `new_key_via: env`.
     "BREACHBOOK_NEW_KEY",
 ];

@@ -57,6 +57,9 @@ pub enum ConnectError {
     /// The scope names Vault, but where or as whom to reach it is not set.
     #[error("{0}")]
     VaultSetup(ProviderError),
+    /// The scope names GitHub Actions secrets, but no token is set.
+    #[error("{0}")]
+    GithubSetup(ProviderError),
 }
 
 /// The live provider set of one runbook, its usage feed, and who we are at AWS.
@@ -102,6 +105,19 @@ pub async fn connect(
     if let Some(vs) = &scope.vault {
         add_vault(&mut parts, vs, &http, fingerprint_key)?;
     }
+    let github = match &scope.github_actions {
+        Some(gh) => {
+            let config =
+                super::github::GithubConfig::from_env().map_err(ConnectError::GithubSetup)?;
+            let github = super::github::Github::new(http.client.clone(), &config);
+            parts.stores.insert(
+                LocationKind::GithubActions,
+                Arc::new(super::github::GithubActionsStore::new(github.clone())),
+            );
+            Some((github, gh.copies.clone()))
+        }
+        None => None,
+    };
     // Retries made while connecting (STS GetCallerIdentity) are journaled with the first
     // events of the feed: the journal does not exist yet.
     let connecting: Arc<Mutex<Vec<Event>>> = Arc::default();
@@ -161,8 +177,16 @@ pub async fn connect(
         earlier,
     }
     .spawn();
+    let inventory: Arc<dyn Inventory> = match github {
+        Some((github, copies)) => Arc::new(super::github::WithGithubCopies::new(
+            Arc::new(merged),
+            github,
+            copies,
+        )),
+        None => Arc::new(merged),
+    };
     let providers = ProviderSet {
-        inventory: Arc::new(merged),
+        inventory,
         issuers,
         stores: parts.stores,
         clock,
@@ -470,6 +494,18 @@ pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), Strin
     for (used, name, url) in http {
         if used && !is_local(url) {
             return Err(format!("{name} goes to {url}"));
+        }
+    }
+    if scope.github_actions.is_some() {
+        let base = std::env::var(super::github::GITHUB_BASE_URL_VAR)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "https://api.github.com".into());
+        if !is_local(&base) {
+            return Err(format!(
+                "GitHub goes to {base} ({})",
+                super::github::GITHUB_BASE_URL_VAR
+            ));
         }
     }
     if scope.vault.is_some() {

@@ -185,6 +185,9 @@ fn stores(p: &mut Problems, rb: &Runbook, shadow: &SRunbook) {
             );
         }
     }
+    if let Some(gh) = &s.github_actions {
+        github_copies(p, gh, shadow);
+    }
     if let Some(v) = &s.vault
         && v.mount.trim_matches('/').is_empty()
     {
@@ -193,6 +196,65 @@ fn stores(p: &mut Problems, rb: &Runbook, shadow: &SRunbook) {
             "vault.mount is empty".into(),
             Some("name the KV version 2 mount, e.g. `mount: secret`".into()),
         );
+    }
+}
+
+/// Each GitHub Actions copy names a repository `owner/name`, a secret GitHub would accept
+/// (letters, digits and `_`, not starting with a digit or `GITHUB_`), and what it mirrors.
+fn github_copies(
+    p: &mut Problems,
+    gh: &crate::runbook::schema::GithubActionsScope,
+    shadow: &SRunbook,
+) {
+    let at = opt_off(&shadow.scope, 0);
+    if gh.copies.is_empty() {
+        p.push(
+            at,
+            "github_actions lists no copies".into(),
+            Some("add `copies: [{repo: owner/name, secret: OPENAI_API_KEY, mirrors: sm:prod/ai/openai#OPENAI_API_KEY}]`, or remove github_actions".into()),
+        );
+    }
+    for c in &gh.copies {
+        let parts: Vec<&str> = c.repo.split('/').collect();
+        if parts.len() != 2 || parts.iter().any(|x| x.trim().is_empty()) {
+            p.push(
+                at,
+                format!("github_actions repo `{}` is not `owner/name`", c.repo),
+                Some("write the repository as GitHub shows it, e.g. `acme/api`".into()),
+            );
+        }
+        let name = c.secret.as_str();
+        let valid = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !name.as_bytes().first().is_some_and(u8::is_ascii_digit)
+            && !name.to_ascii_uppercase().starts_with("GITHUB_");
+        if !valid {
+            p.push(
+                at,
+                format!("github_actions secret `{name}` is not a name GitHub accepts"),
+                Some("secret names hold letters, digits and `_` only, and start with neither a digit nor `GITHUB_`".into()),
+            );
+        }
+        if c.environment
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty())
+        {
+            p.push(
+                at,
+                format!("github_actions secret `{name}` has an empty environment"),
+                Some(
+                    "name the environment, or leave `environment` out for a repository secret"
+                        .into(),
+                ),
+            );
+        }
+        if c.mirrors.trim().is_empty() {
+            p.push(
+                at,
+                format!("github_actions secret `{name}` mirrors nothing"),
+                Some("name the copy it holds as the Inventory labels it, e.g. `mirrors: sm:prod/ai/openai#OPENAI_API_KEY`".into()),
+            );
+        }
     }
 }
 
@@ -284,6 +346,33 @@ mod tests {
             let drill = shadow.drill.expect("every shipped runbook has a drill");
             assert!(drill.value.duration.is_some(), "{name}");
         }
+    }
+
+    #[test]
+    fn github_copies_must_name_a_repo_a_valid_secret_and_what_they_mirror() {
+        let (_, src) = crate::runbook::shipped::all()
+            .iter()
+            .find(|(n, _)| n.contains("vendor"))
+            .expect("the vendor-breach runbook ships");
+        let copies = "  github_actions:\n    copies:\n      - {repo: acme, secret: 1KEY, mirrors: ''}\n      - {repo: acme/api, secret: GITHUB_TOKEN, environment: '', mirrors: 'sm:x#Y'}\n      - {repo: acme/api, secret: OPENAI_API_KEY, mirrors: 'sm:x#Y'}\n";
+        let src = src.replacen("scope:\n", &format!("scope:\n{copies}"), 1);
+        let err = crate::runbook::load::load_str("t.yaml", &src).unwrap_err();
+        let found: Vec<String> = err
+            .diagnostics
+            .into_iter()
+            .map(|d| d.message)
+            .filter(|m| m.starts_with("github_actions"))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                "github_actions repo `acme` is not `owner/name`",
+                "github_actions secret `1KEY` is not a name GitHub accepts",
+                "github_actions secret `1KEY` mirrors nothing",
+                "github_actions secret `GITHUB_TOKEN` is not a name GitHub accepts",
+                "github_actions secret `GITHUB_TOKEN` has an empty environment",
+            ],
+        );
     }
 
     #[test]
