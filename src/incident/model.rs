@@ -195,6 +195,11 @@ pub enum LocationKind {
     IamUser,
     Kubernetes,
     EnvFile,
+    /// A copy `scope.disk` found in a working tree: `name` is `path:line`. Fixed by hand.
+    File,
+    /// A copy `scope.disk` found in git history: `name` is `repository@commit path:line`.
+    /// Fixed by hand (it stays in every clone: the key's revocation is the fix).
+    GitHistory,
     Other,
 }
 
@@ -209,8 +214,16 @@ impl LocationKind {
             LocationKind::IamUser => "iam",
             LocationKind::Kubernetes => "k8s",
             LocationKind::EnvFile => "env",
+            LocationKind::File => "file",
+            LocationKind::GitHistory => "git",
             LocationKind::Other => "other",
         }
+    }
+
+    /// Whether breachbook leaves this copy to the responder: found on disk, never rewritten
+    /// (propagation says so instead; revocation does not wait for it).
+    pub fn by_hand(self) -> bool {
+        matches!(self, LocationKind::File | LocationKind::GitHistory)
     }
 
     /// Whether a new key can be staged here as a version of its own before it is used

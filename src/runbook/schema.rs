@@ -85,6 +85,10 @@ pub struct Scope {
     /// `propagate`, never read (GitHub gives no secret's value back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub github_actions: Option<GithubActionsScope>,
+    /// Files and git history to search for copies of the keys the other sources find, by
+    /// keyed fingerprint: copies found join their keys as locations fixed by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskScope>,
     /// Identities trusted to create keys during the exposure window (automation roles,
     /// the rotation pipeline): role or user ARNs, or names, with `*` and `?` globs, e.g.
     /// `arn:aws:iam::111122223333:role/ci-*` or `terraform`. A key created in the window by
@@ -245,6 +249,21 @@ pub struct SsmScope {
     /// generic keys.
     #[serde(default)]
     pub fingerprint: bool,
+}
+
+/// Copies on disk, looked for after the other sources are listed (as `breachbook scan`
+/// does): working trees and, with `git_history`, every line a commit added.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiskScope {
+    /// Files or folders, relative to the folder breachbook runs in, e.g. `[., ../deploy]`.
+    pub paths: Vec<String>,
+    /// Also read the history of the git repositories the paths are in.
+    #[serde(default)]
+    pub git_history: bool,
+    /// Also read what `.gitignore`, `.ignore` and git's excludes leave out.
+    #[serde(default)]
+    pub no_ignore: bool,
 }
 
 /// GitHub Actions secrets, reached at `https://api.github.com` (or

@@ -597,6 +597,7 @@ pub fn location_updated(at: &str) -> String {
 }
 pub const LOCATION_NOT_UPDATED: &str = "still the old key";
 pub const LOCATION_IAM: &str = "the key itself";
+pub const LOCATION_BY_HAND: &str = "found on disk: fix by hand";
 pub const PREFLIGHT: &str = "pre-flight checks:";
 pub fn last_use(when: &str, from: &str, known: bool) -> String {
     // Usage reports by key do not always say where calls came from.

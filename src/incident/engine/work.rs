@@ -1059,10 +1059,25 @@ async fn propagate_group(
         let others: Vec<Location> = cred
             .locations
             .iter()
-            .filter(|l| l.kind != LocationKind::IamUser && *l != primary)
+            .filter(|l| l.kind != LocationKind::IamUser && !l.kind.by_hand() && *l != primary)
             .filter(|l| !m.done.contains(&l.key()) && !m.done.contains(&l.label()))
             .cloned()
             .collect();
+        let by_hand: Vec<String> = cred
+            .locations
+            .iter()
+            .filter(|l| l.kind.by_hand())
+            .map(Location::label)
+            .collect();
+        if !by_hand.is_empty() && promoted.is_none() {
+            events.push(Event::Note {
+                text: format!(
+                    "{}: fix by hand, breachbook does not rewrite them: {} (take the old key out, or put the new one there)",
+                    cred.name,
+                    by_hand.join(", ")
+                ),
+            });
+        }
         if !others.is_empty() {
             match copy(ctx, cred, primary, version, others).await {
                 Ok(copied) => events.extend(copied),

@@ -169,7 +169,8 @@ impl Dangerous {
 }
 
 /// Revoking the old key: the new one is verified, promoted and in every location (an IAM
-/// user holds the key itself, so it counts as updated), and no known service still calls
+/// user holds the key itself, so it counts as updated; a copy found on disk is the
+/// responder's to fix, shown in the window but not waited for), and no known service still calls
 /// with the old key after the promotion.
 fn revoke_preflight(state: &IncidentState, c: &CredentialState) -> Vec<Preflight> {
     let still = state.still_on_old_key(&c.credential.id).len();
@@ -178,7 +179,7 @@ fn revoke_preflight(state: &IncidentState, c: &CredentialState) -> Vec<Preflight
         c.credential
             .locations
             .iter()
-            .filter(|l| l.kind != LocationKind::IamUser)
+            .filter(|l| l.kind != LocationKind::IamUser && !l.kind.by_hand())
     };
     let all_locations = stores().all(|l| c.updated_at(l).is_some());
     vec![

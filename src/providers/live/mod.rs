@@ -9,6 +9,7 @@
 //! [`AwsOptions`]). Prints nothing: errors are returned, as [`ConnectError`].
 
 pub mod creators;
+pub mod disk_copies;
 pub mod merge;
 pub mod usage;
 
@@ -184,6 +185,14 @@ pub async fn connect(
             copies,
         )),
         None => Arc::new(merged),
+    };
+    let inventory: Arc<dyn Inventory> = match &scope.disk {
+        Some(d) => Arc::new(disk_copies::WithDiskCopies::new(
+            inventory,
+            d.clone(),
+            fingerprint_key,
+        )),
+        None => inventory,
     };
     let providers = ProviderSet {
         inventory,

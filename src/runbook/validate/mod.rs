@@ -188,6 +188,15 @@ fn stores(p: &mut Problems, rb: &Runbook, shadow: &SRunbook) {
     if let Some(gh) = &s.github_actions {
         github_copies(p, gh, shadow);
     }
+    if let Some(d) = &s.disk
+        && d.paths.iter().all(|x| x.trim().is_empty())
+    {
+        p.push(
+            opt_off(&shadow.scope, 0),
+            "disk lists no paths".into(),
+            Some("add `paths: [.]` (the folders to search for copies), or remove disk".into()),
+        );
+    }
     if let Some(v) = &s.vault
         && v.mount.trim_matches('/').is_empty()
     {

@@ -827,6 +827,8 @@ fn locations(c: &CredentialState, delete: bool, t: Theme, iw: usize) -> Vec<Line
         if !delete {
             spans.push(if l.kind == LocationKind::IamUser {
                 Span::styled(strings::LOCATION_IAM, t.dim())
+            } else if l.kind.by_hand() {
+                Span::styled(format!("! {}", strings::LOCATION_BY_HAND), t.warn())
             } else if let Some(at) = c.updated_at(l) {
                 Span::styled(
                     format!("✓ {}", strings::location_updated(&text::clock(at))),
