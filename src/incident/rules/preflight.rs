@@ -170,8 +170,8 @@ impl Dangerous {
 
 /// Revoking the old key: the new one is verified, promoted and in every location (an IAM
 /// user holds the key itself, so it counts as updated; a copy found on disk is the
-/// responder's to fix, shown in the window but not waited for), and no known service still calls
-/// with the old key after the promotion.
+/// responder's to fix, shown in the window but not waited for), and no known service still
+/// calls with the old key after the promotion.
 fn revoke_preflight(state: &IncidentState, c: &CredentialState) -> Vec<Preflight> {
     let still = state.still_on_old_key(&c.credential.id).len();
     let reached = c.rotation.reached();
