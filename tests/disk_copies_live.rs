@@ -13,6 +13,8 @@
 mod contract;
 #[path = "support/fake_ai.rs"]
 mod fake_ai;
+#[path = "support/live_ssm.rs"]
+mod live_ssm;
 #[path = "support/moto.rs"]
 mod moto;
 #[path = "support/scoped_runbook.rs"]
@@ -21,16 +23,13 @@ mod scoped_runbook;
 use std::path::Path;
 use std::process::Command;
 
-use aws_sdk_ssm::types::ParameterType;
-use fake_ai::{AdminKeys, FakeAi};
+use live_ssm::{PARAMETER, REGION};
 use moto::Moto;
 use serde_json::Value;
 
 const OLD: &str = "sk-test-openai-disk-OLD-FAKE0000000000aaD1";
 const OLD_ID: &str = "key_DiskOldFake2Bb2";
-const PROJECT: &str = "proj_ProdEXAMPLE01";
 const SA: &str = "svc_acct_DiskEXAMPLE";
-const REGION: &str = "us-east-1";
 
 fn git(repo: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -90,26 +89,8 @@ fn plant(repo: &Path) -> String {
 async fn copies_on_disk_and_in_history_join_the_inventory_and_are_left_to_fix_by_hand() {
     let moto = Moto::start();
     let c = moto.ssm_client(REGION);
-    c.put_parameter()
-        .name("/prod/ai/OPENAI_API_KEY")
-        .value(OLD)
-        .r#type(ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
-    let fake = FakeAi::start(AdminKeys {
-        openai: "sk-admin-test-openai-FAKE000000000000000001".into(),
-        anthropic: "sk-ant-admin-test-FAKE0000000000000000002".into(),
-        braintrust: "sk-test-braintrust-admin-FAKE00000000003".into(),
-        braintrust_org: "example".into(),
-    })
-    .await;
-    {
-        let mut f = fake.state();
-        f.openai_project(PROJECT, "Production");
-        f.openai_service_account(PROJECT, SA, "chat-api-svc", "member");
-        f.openai_key(PROJECT, OLD_ID, "chat-api", OLD, Some(SA));
-    }
+    live_ssm::put_secure(&c, PARAMETER, OLD).await;
+    let fake = live_ssm::openai_with(SA, OLD_ID, OLD).await;
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("app");
     std::fs::create_dir_all(&repo).unwrap();
@@ -120,29 +101,11 @@ async fn copies_on_disk_and_in_history_join_the_inventory_and_are_left_to_fix_by
     );
     let state = dir.path().join("state");
     let breachbook = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_breachbook"));
-        for name in ["AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"] {
-            cmd.env_remove(name);
-        }
+        let mut cmd = live_ssm::breachbook(dir.path(), &state, &fake);
         cmd.current_dir(&repo)
-            .env("BREACHBOOK_STATE_DIR", &state)
-            .env("NO_COLOR", "1")
-            .env("AWS_ACCESS_KEY_ID", moto::FAKE_ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", moto::FAKE_SECRET_ACCESS_KEY)
-            .env("AWS_REGION", REGION)
-            .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                dir.path().join("no-credentials"),
-            )
-            .env("BREACHBOOK_USAGE_POLL_SECS", "1")
-            .envs(fake.env())
-            .arg("--state-dir")
-            .arg(&state)
             .args(args)
             .arg(&rb)
             .args(["--endpoint-url", &moto.endpoint])
-            .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
     };
@@ -199,47 +162,18 @@ async fn copies_on_disk_and_in_history_join_the_inventory_and_are_left_to_fix_by
     // The copies on disk are the responder's: untouched, and said so.
     let env = std::fs::read_to_string(repo.join(".env")).unwrap();
     assert!(env.contains(OLD), "breachbook never rewrites a file");
-    let mut written = String::new();
-    for e in walk(&state) {
-        written.push_str(&String::from_utf8_lossy(&std::fs::read(e).unwrap()));
-    }
+    let mut written = live_ssm::written(&state);
     assert!(
         written.contains("fix by hand"),
         "the journal says to fix them by hand"
     );
     written.push_str(&stdout);
     written.push_str(&stderr);
-    let new = c
-        .get_parameter()
-        .name("/prod/ai/OPENAI_API_KEY")
-        .with_decryption(true)
-        .send()
-        .await
-        .unwrap()
-        .parameter
-        .unwrap()
-        .value
-        .unwrap();
+    let new = live_ssm::value_of(&c, PARAMETER).await;
     assert_ne!(new, OLD);
     for secret in [OLD, new.as_str()] {
         assert!(!written.contains(secret), "a key value was written");
     }
     let f = fake.state();
     assert!(f.problems.is_empty(), "{:?}", f.problems);
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.is_file() {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

@@ -15,30 +15,28 @@ mod contract;
 mod fake_ai;
 #[path = "support/fake_github.rs"]
 mod fake_github;
+#[path = "support/live_ssm.rs"]
+mod live_ssm;
 #[path = "support/moto.rs"]
 mod moto;
 #[path = "support/scoped_runbook.rs"]
 mod scoped_runbook;
 
-use std::collections::HashMap;
-use std::process::Command;
-
-use aws_sdk_ssm::types::ParameterType;
 use breachbook::incident::ports::{ProviderError, SecretStore};
 use breachbook::providers::github::{Github, GithubActionsStore, GithubConfig, SecretPlace};
-use fake_ai::{AdminKeys, FakeAi};
 use fake_github::FakeGithub;
+use live_ssm::{PARAMETER, REGION};
 use moto::Moto;
 use secrecy::SecretString;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
 
 const TOKEN: &str = "ghp_test_FAKE0000000000000000000000000001";
 const OLD: &str = "sk-test-openai-gha-OLD-FAKE00000000000aaG1";
 const NEW: &str = "sk-test-openai-gha-NEW-FAKE00000000000bbG2";
 const OLD_ID: &str = "key_GhaOldFake2Bb2";
-const PROJECT: &str = "proj_ProdEXAMPLE01";
 const SA: &str = "svc_acct_GhaEXAMPLE";
-const REGION: &str = "us-east-1";
 
 fn store(fake: &FakeGithub, token: &str) -> GithubActionsStore {
     let env: HashMap<String, String> = fake
@@ -151,26 +149,8 @@ async fn secrets_are_written_sealed_and_read_back_for_githubs_own_date() {
 async fn a_key_copied_into_github_actions_is_replaced_there_end_to_end() {
     let moto = Moto::start();
     let c = moto.ssm_client(REGION);
-    c.put_parameter()
-        .name("/prod/ai/OPENAI_API_KEY")
-        .value(OLD)
-        .r#type(ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
-    let fake = FakeAi::start(AdminKeys {
-        openai: "sk-admin-test-openai-FAKE000000000000000001".into(),
-        anthropic: "sk-ant-admin-test-FAKE0000000000000000002".into(),
-        braintrust: "sk-test-braintrust-admin-FAKE00000000003".into(),
-        braintrust_org: "example".into(),
-    })
-    .await;
-    {
-        let mut f = fake.state();
-        f.openai_project(PROJECT, "Production");
-        f.openai_service_account(PROJECT, SA, "chat-api-svc", "member");
-        f.openai_key(PROJECT, OLD_ID, "chat-api", OLD, Some(SA));
-    }
+    live_ssm::put_secure(&c, PARAMETER, OLD).await;
+    let fake = live_ssm::openai_with(SA, OLD_ID, OLD).await;
     let gh = FakeGithub::start(TOKEN).await;
     {
         let mut f = gh.state();
@@ -181,38 +161,10 @@ async fn a_key_copied_into_github_actions_is_replaced_there_end_to_end() {
     let scope = "scope:\n  ssm:\n    regions: [us-east-1]\n    paths: [/prod/ai/]\n    fields:\n      - field: OPENAI_API_KEY\n        issuer: openai\n  openai:\n    organization: org-example\n  github_actions:\n    copies:\n      - repo: acme/api\n        secret: OPENAI_API_KEY\n        mirrors: ssm:/prod/ai/OPENAI_API_KEY\n      - repo: acme/api\n        environment: production\n        secret: OPENAI_KEY\n        mirrors: ssm:/prod/ai/OPENAI_API_KEY\n";
     let rb = scoped_runbook::with_scope(dir.path(), scope);
 
-    let run = |rb: &std::path::Path, state: &std::path::Path| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_breachbook"));
-        for name in [
-            "AWS_PROFILE",
-            "AWS_ENDPOINT_URL",
-            "AWS_SESSION_TOKEN",
-            "GH_TOKEN",
-        ] {
-            cmd.env_remove(name);
-        }
-        cmd.env("BREACHBOOK_STATE_DIR", state)
-            .env("NO_COLOR", "1")
-            .env("AWS_ACCESS_KEY_ID", moto::FAKE_ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", moto::FAKE_SECRET_ACCESS_KEY)
-            .env("AWS_REGION", REGION)
-            .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                dir.path().join("no-credentials"),
-            )
-            .env("BREACHBOOK_USAGE_POLL_SECS", "1")
-            .envs(fake.env())
-            .envs(gh.env())
-            .arg("--state-dir")
-            .arg(state)
-            .arg("run")
-            .arg(rb)
-            .args(["--headless", "--autopilot", "--quiet-period", "2s"])
-            .args(["--endpoint-url", &moto.endpoint])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+    let run = |rb: &Path, state: &Path| {
+        let mut cmd = live_ssm::breachbook(dir.path(), state, &fake);
+        cmd.envs(gh.env());
+        live_ssm::run_headless(&mut cmd, rb, &moto)
     };
 
     // A copy whose `mirrors` matches no key found stops the listing, naming it: a copy
@@ -254,17 +206,7 @@ async fn a_key_copied_into_github_actions_is_replaced_there_end_to_end() {
     assert_eq!(summary["complete"], true, "{stdout}");
     assert_eq!(summary["revoked"], 1, "{stdout}");
 
-    let value = c
-        .get_parameter()
-        .name("/prod/ai/OPENAI_API_KEY")
-        .with_decryption(true)
-        .send()
-        .await
-        .unwrap()
-        .parameter
-        .unwrap()
-        .value
-        .unwrap();
+    let value = live_ssm::value_of(&c, PARAMETER).await;
     assert_ne!(value, OLD);
     {
         let f = gh.state();
@@ -295,10 +237,7 @@ async fn a_key_copied_into_github_actions_is_replaced_there_end_to_end() {
         assert!(f.openai_sa(SA).is_some_and(|s| s.deleted));
     }
     // The report lists both GitHub secrets with GitHub's updated_at; no key value anywhere.
-    let mut written = String::new();
-    for e in walk(&state) {
-        written.push_str(&String::from_utf8_lossy(&std::fs::read(e).unwrap()));
-    }
+    let mut written = live_ssm::written(&state);
     for label in [
         "gha:acme/api#OPENAI_API_KEY",
         "gha:acme/api/environments/production#OPENAI_KEY",
@@ -310,20 +249,4 @@ async fn a_key_copied_into_github_actions_is_replaced_there_end_to_end() {
     for secret in [OLD, value.as_str(), TOKEN] {
         assert!(!written.contains(secret), "a secret was written");
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.is_file() {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

@@ -17,6 +17,8 @@
 mod contract;
 #[path = "support/fake_ai.rs"]
 mod fake_ai;
+#[path = "support/live_ssm.rs"]
+mod live_ssm;
 #[path = "support/moto.rs"]
 mod moto;
 #[path = "support/scoped_runbook.rs"]
@@ -28,7 +30,7 @@ use aws_sdk_ssm::types::ParameterType;
 use breachbook::incident::model::{Location, LocationKind};
 use breachbook::incident::ports::{ProviderError, SecretStore};
 use breachbook::providers::aws::ssm::{PROMOTED_LABEL, SsmStore};
-use fake_ai::{AdminKeys, FakeAi};
+use live_ssm::REGION;
 use moto::Moto;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -37,9 +39,7 @@ const OLD: &str = "sk-test-openai-ssm-OLD-FAKE00000000000aaM1";
 const NEW: &str = "sk-test-openai-ssm-NEW-FAKE00000000000bbM2";
 const THEIRS: &str = "sk-test-openai-someone-FAKE000000000000ccM3";
 const OLD_ID: &str = "key_SsmOldFake2Bb2";
-const PROJECT: &str = "proj_ProdEXAMPLE01";
 const SA: &str = "svc_acct_SsmEXAMPLE";
-const REGION: &str = "us-east-1";
 
 fn s(v: &str) -> SecretString {
     SecretString::from(v.to_string())
@@ -247,19 +247,7 @@ async fn a_key_kept_in_parameter_store_is_rotated_end_to_end() {
     let c = moto.ssm_client(REGION);
     put(&c, "/prod/ai/OPENAI_API_KEY", OLD, false).await;
     put(&c, "/other/OPENAI_API_KEY", THEIRS, false).await;
-    let fake = FakeAi::start(AdminKeys {
-        openai: "sk-admin-test-openai-FAKE000000000000000001".into(),
-        anthropic: "sk-ant-admin-test-FAKE0000000000000000002".into(),
-        braintrust: "sk-test-braintrust-admin-FAKE00000000003".into(),
-        braintrust_org: "example".into(),
-    })
-    .await;
-    {
-        let mut f = fake.state();
-        f.openai_project(PROJECT, "Production");
-        f.openai_service_account(PROJECT, SA, "chat-api-svc", "member");
-        f.openai_key(PROJECT, OLD_ID, "chat-api", OLD, Some(SA));
-    }
+    let fake = live_ssm::openai_with(SA, OLD_ID, OLD).await;
     let dir = tempfile::tempdir().unwrap();
     let rb = scoped_runbook::with_scope(
         dir.path(),
@@ -303,32 +291,8 @@ async fn a_key_kept_in_parameter_store_is_rotated_end_to_end() {
     );
 
     let state = dir.path().join("state");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_breachbook"));
-    for name in ["AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"] {
-        cmd.env_remove(name);
-    }
-    let out = cmd
-        .env("BREACHBOOK_STATE_DIR", &state)
-        .env("NO_COLOR", "1")
-        .env("AWS_ACCESS_KEY_ID", moto::FAKE_ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", moto::FAKE_SECRET_ACCESS_KEY)
-        .env("AWS_REGION", REGION)
-        .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.path().join("no-credentials"),
-        )
-        .env("BREACHBOOK_USAGE_POLL_SECS", "1")
-        .envs(fake.env())
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("run")
-        .arg(&rb)
-        .args(["--headless", "--autopilot", "--quiet-period", "2s"])
-        .args(["--endpoint-url", &moto.endpoint])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let mut cmd = live_ssm::breachbook(dir.path(), &state, &fake);
+    let out = live_ssm::run_headless(&mut cmd, &rb, &moto);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -363,29 +327,10 @@ async fn a_key_kept_in_parameter_store_is_rotated_end_to_end() {
         get(&c, "/other/OPENAI_API_KEY").await,
         (THEIRS.to_string(), 1)
     );
-    let mut written = String::new();
-    for e in walk(&state) {
-        written.push_str(&String::from_utf8_lossy(&std::fs::read(e).unwrap()));
-    }
+    let mut written = live_ssm::written(&state);
     written.push_str(&stdout);
     written.push_str(&stderr);
     for secret in [OLD, value.as_str()] {
         assert!(!written.contains(secret), "a key value was written");
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.is_file() {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
