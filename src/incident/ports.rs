@@ -317,22 +317,43 @@ pub struct PendingCheck {
     pub next_rotation: Option<DateTime<Utc>>,
 }
 
+/// What a destination (a store that is only written) answers when asked to stage, read
+/// back or promote.
+fn destination_only(loc: &Location, what: &str) -> ProviderError {
+    ProviderError::Unsupported {
+        provider: loc.kind.short().to_string(),
+        message: format!(
+            "this store has no {what}: it is only written, once the new key is held in a store that stages (Secrets Manager, Vault, SSM)"
+        ),
+    }
+}
+
 /// Where copies of keys live.
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     /// Stores `value` as the pending version at `loc` (AWSPENDING); idempotent on `token`.
-    /// Returns the version id.
+    /// Returns the version id. Destinations (stores that are only written, with
+    /// [`SecretStore::replace`]) keep the default: Unsupported.
     async fn stage(
         &self,
         loc: &Location,
         value: &SecretString,
         token: &str,
-    ) -> ProviderResult<String>;
+    ) -> ProviderResult<String> {
+        let _ = (value, token);
+        Err(destination_only(loc, "staging"))
+    }
     /// Reads back a staged version.
-    async fn read_version(&self, loc: &Location, version: &str) -> ProviderResult<SecretString>;
+    async fn read_version(&self, loc: &Location, version: &str) -> ProviderResult<SecretString> {
+        let _ = version;
+        Err(destination_only(loc, "versions to read back"))
+    }
     /// Makes `version` current (AWSCURRENT; the old one becomes AWSPREVIOUS).
     /// Returns the store's last-changed time.
-    async fn promote(&self, loc: &Location, version: &str) -> ProviderResult<DateTime<Utc>>;
+    async fn promote(&self, loc: &Location, version: &str) -> ProviderResult<DateTime<Utc>> {
+        let _ = version;
+        Err(destination_only(loc, "versions to promote"))
+    }
     /// Reads the value `loc` held before breachbook's rotation: the version that was current
     /// before `new_version` (AWSPREVIOUS once `new_version` is promoted, AWSCURRENT before).
     /// Used only to test, in memory, whether an old key still works where its issuer cannot

@@ -669,15 +669,6 @@ impl BraintrustStore {
         }
     }
 
-    fn unsupported(what: &str) -> ProviderError {
-        ProviderError::Unsupported {
-            provider: PROVIDER.into(),
-            message: format!(
-                "AI secrets and environment variables have no {what}; breachbook stages new keys in Secrets Manager and copies them here once promoted"
-            ),
-        }
-    }
-
     /// `PATCH path` with `fields` and the value as `value_field`: the body is encoded once,
     /// every copy of the value but the one the client sends is zeroized.
     async fn patch(
@@ -796,23 +787,6 @@ impl BraintrustStore {
 
 #[async_trait]
 impl SecretStore for BraintrustStore {
-    async fn stage(
-        &self,
-        _loc: &Location,
-        _value: &SecretString,
-        _token: &str,
-    ) -> ProviderResult<String> {
-        Err(Self::unsupported("staging"))
-    }
-
-    async fn read_version(&self, _loc: &Location, _version: &str) -> ProviderResult<SecretString> {
-        Err(Self::unsupported("versions"))
-    }
-
-    async fn promote(&self, _loc: &Location, _version: &str) -> ProviderResult<DateTime<Utc>> {
-        Err(Self::unsupported("staging labels"))
-    }
-
     /// An AI secret: `PATCH /v1/ai_secret/{id}` with the new `secret`; an environment
     /// variable: `PATCH /v1/env_var/{id}` with its `name` and the new `value`. Then reads it
     /// back: `secret_updated_at` must have moved past the one before.

@@ -365,34 +365,10 @@ impl GithubActionsStore {
     pub fn new(github: Github) -> GithubActionsStore {
         GithubActionsStore { github }
     }
-
-    fn unsupported(what: &str) -> ProviderError {
-        ProviderError::Unsupported {
-            provider: GITHUB.into(),
-            message: format!("GitHub Actions secrets have no {what}: they are written only"),
-        }
-    }
 }
 
 #[async_trait]
 impl SecretStore for GithubActionsStore {
-    async fn stage(
-        &self,
-        _loc: &Location,
-        _value: &SecretString,
-        _token: &str,
-    ) -> ProviderResult<String> {
-        Err(Self::unsupported("staging"))
-    }
-
-    async fn read_version(&self, _loc: &Location, _version: &str) -> ProviderResult<SecretString> {
-        Err(Self::unsupported("readable values"))
-    }
-
-    async fn promote(&self, _loc: &Location, _version: &str) -> ProviderResult<DateTime<Utc>> {
-        Err(Self::unsupported("versions"))
-    }
-
     /// Seals the value to the secret's public key and writes it (`PUT`, idempotent: a
     /// retry writes the same value again), then reads the secret back for GitHub's own
     /// `updated_at`, which the report lists.
