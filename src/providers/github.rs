@@ -419,33 +419,28 @@ impl Inventory for WithGithubCopies {
         exposure: &ExposureWindow,
         pages: mpsc::UnboundedSender<Vec<Credential>>,
     ) -> ProviderResult<()> {
-        let mut copies = Vec::with_capacity(self.copies.len());
-        for c in &self.copies {
+        // Every secret's metadata at once: a copy GitHub does not show fails the listing.
+        let copies = futures::future::try_join_all(self.copies.iter().map(|c| async move {
             let place = SecretPlace::of_copy(c)?;
             let meta = self.github.secret(&place).await?;
-            copies.push((c.mirrors.clone(), place.location(Some(meta.updated_at))));
-        }
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Credential>>();
+            Ok::<_, ProviderError>((c.mirrors.clone(), place.location(Some(meta.updated_at))))
+        }))
+        .await?;
         let mut matched = vec![false; copies.len()];
-        let listing = self.inner.discover(scope, exposure, tx);
-        let joining = async {
-            while let Some(mut page) = rx.recv().await {
-                for cred in &mut page {
-                    for (i, (mirrors, gha)) in copies.iter().enumerate() {
-                        if !cred.locations.iter().any(|l| names(l, mirrors)) {
-                            continue;
-                        }
-                        matched[i] = true;
-                        if !cred.locations.iter().any(|l| l.key() == gha.key()) {
-                            cred.locations.push(gha.clone());
-                        }
+        super::live::relay(self.inner.as_ref(), scope, exposure, &pages, |page| {
+            for cred in page.iter_mut() {
+                for (i, (mirrors, gha)) in copies.iter().enumerate() {
+                    if !cred.locations.iter().any(|l| names(l, mirrors)) {
+                        continue;
+                    }
+                    matched[i] = true;
+                    if !cred.locations.iter().any(|l| l.key() == gha.key()) {
+                        cred.locations.push(gha.clone());
                     }
                 }
-                let _ = pages.send(page);
             }
-        };
-        let (listed, ()) = tokio::join!(listing, joining);
-        listed?;
+        })
+        .await?;
         let missed: Vec<String> = copies
             .iter()
             .zip(&matched)

@@ -129,24 +129,18 @@ impl Inventory for WithDiskCopies {
         exposure: &ExposureWindow,
         pages: mpsc::UnboundedSender<Vec<Credential>>,
     ) -> ProviderResult<()> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Credential>>();
-        let listing = self.inner.discover(scope, exposure, tx);
         // The latest form of every key sent, by id: a key is sent again with its copies.
         let mut latest: HashMap<String, Credential> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
-        let forwarding = async {
-            while let Some(page) = rx.recv().await {
-                for c in &page {
-                    if !latest.contains_key(&c.id) {
-                        order.push(c.id.clone());
-                    }
-                    latest.insert(c.id.clone(), c.clone());
+        super::relay(self.inner.as_ref(), scope, exposure, &pages, |page| {
+            for c in page.iter() {
+                if !latest.contains_key(&c.id) {
+                    order.push(c.id.clone());
                 }
-                let _ = pages.send(page);
+                latest.insert(c.id.clone(), c.clone());
             }
-        };
-        let (listed, ()) = tokio::join!(listing, forwarding);
-        listed?;
+        })
+        .await?;
         let keys: Vec<(Needle, String)> = order
             .iter()
             .filter_map(|id| latest.get(id))

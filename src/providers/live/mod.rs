@@ -210,6 +210,28 @@ pub async fn connect(
     })
 }
 
+/// Runs `inner`'s listing and passes each page on to `pages` once `each` has seen (and may
+/// have changed) it: what the inventories that add to others' keys (GitHub copies, copies on
+/// disk) share. Returns the listing's own outcome.
+pub async fn relay(
+    inner: &dyn Inventory,
+    scope: &Scope,
+    exposure: &crate::runbook::schema::ExposureWindow,
+    pages: &tokio::sync::mpsc::UnboundedSender<Vec<Credential>>,
+    mut each: impl FnMut(&mut Vec<Credential>),
+) -> crate::incident::ports::ProviderResult<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Credential>>();
+    let listing = inner.discover(scope, exposure, tx);
+    let passing = async {
+        while let Some(mut page) = rx.recv().await {
+            each(&mut page);
+            let _ = pages.send(page);
+        }
+    };
+    let (listed, ()) = tokio::join!(listing, passing);
+    listed
+}
+
 /// Time between usage polls: `BREACHBOOK_USAGE_POLL_SECS`, else a minute.
 fn poll_every() -> Duration {
     std::env::var("BREACHBOOK_USAGE_POLL_SECS")
