@@ -100,12 +100,22 @@ impl GithubConfig {
                     "no token: set {GITHUB_TOKEN_VAR} (or {GH_TOKEN_VAR}) to a token with \"Secrets: read and write\" on the repositories the runbook names (`gh auth token` prints yours)"
                 ),
             })?;
-        let base = nonempty(GITHUB_BASE_URL_VAR)
-            .unwrap_or_else(|| "https://api.github.com".into())
-            .trim_end_matches('/')
-            .to_string();
-        Ok(GithubConfig { base, token })
+        Ok(GithubConfig {
+            base: base_url(lookup),
+            token,
+        })
     }
+}
+
+/// `BREACHBOOK_GITHUB_BASE_URL` read through `lookup`, else `https://api.github.com`,
+/// without trailing slashes.
+pub fn base_url(lookup: impl Fn(&str) -> Option<String>) -> String {
+    lookup(GITHUB_BASE_URL_VAR)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "https://api.github.com".into())
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// One GitHub Actions secret: a repository's, or one of its environments'.

@@ -528,10 +528,7 @@ pub fn only_local_endpoints(scope: &Scope, aws: &AwsOptions) -> Result<(), Strin
         }
     }
     if scope.github_actions.is_some() {
-        let base = std::env::var(super::github::GITHUB_BASE_URL_VAR)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| "https://api.github.com".into());
+        let base = super::github::base_url(|k| std::env::var(k).ok());
         if !is_local(&base) {
             return Err(format!(
                 "GitHub goes to {base} ({})",
